@@ -1,0 +1,90 @@
+// Configuration of a node process: identity, peers, Raft timing and limits,
+// storage and network bounds. Every field has a documented default; a config
+// is checked by validate() before anything starts, and load_config_toml()
+// reads the same struct from a TOML file for the node programs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace raft {
+
+enum class PeerRole : uint8_t { kVoter, kLearner };
+
+struct PeerConfig {
+  uint64_t id = 0;      // Non-zero and unique in the cluster.
+  std::string address;  // "host:port" of the peer's listener (Raft and clients share it).
+  PeerRole role = PeerRole::kVoter;
+};
+
+enum class ReadMode : uint8_t {
+  kReadIndex,  // Linearizable: a heartbeat round confirms leadership (default).
+  kLease,      // Linearizable under bounded clock drift; needs check_quorum.
+};
+
+struct NodeConfig {
+  // --- identity ---
+  uint64_t node_id = 0;     // Required unless joining (then assigned by the cluster).
+  std::string address;      // Required: "host:port" this node listens on.
+  std::string data_dir;     // Required: holds shard-<n>/ LMDB envs and snapshots.
+  uint64_t cluster_id = 1;  // Connections from another cluster id are refused.
+
+  // --- membership at bootstrap: either a static peer list (including this
+  // node) or an address to join through. Ignored on restart from a data dir.
+  std::vector<PeerConfig> peers;
+  std::string join_address;  // Any member; the node asks it for an id, then joins.
+  PeerRole join_as = PeerRole::kVoter;
+
+  // --- groups and threads ---
+  std::vector<uint64_t> groups = {1};  // Raft groups hosted, spread over shards.
+  uint32_t shards = 1;                 // Reactor threads, one io_uring each.
+  bool pin_shards = false;             // Pin shard n to core n % nproc.
+
+  // --- Raft timing (ticks) ---
+  uint32_t tick_interval_ms = 100;
+  uint32_t election_ticks = 10;  // Election timeout drawn from [e, 2e) ticks.
+  uint32_t heartbeat_ticks = 1;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  ReadMode read_mode = ReadMode::kReadIndex;
+
+  // --- Raft limits ---
+  uint64_t max_size_per_msg_bytes = 1 << 20;     // Bytes of entries per append message.
+  uint32_t max_inflight_msgs = 256;              // Appends in flight per follower.
+  uint64_t max_uncommitted_bytes = 64ull << 20;  // Over it, proposals get ResourceExhausted.
+
+  // --- snapshots ---
+  uint64_t snapshot_every_entries = 10000;      // 0 disables automatic snapshots.
+  uint64_t keep_entries_after_snapshot = 1000;  // Log kept for slow followers.
+  uint32_t snapshot_chunk_bytes = 1 << 20;
+
+  // --- storage and network bounds ---
+  uint64_t lmdb_map_size_bytes = 1ull << 30;  // Grown on MDB_MAP_FULL while the disk allows.
+  uint64_t max_frame_bytes = 64ull << 20;
+  uint32_t peer_send_queue_frames = 4096;
+  uint32_t connect_timeout_ms = 1000;
+
+  // --- client requests ---
+  bool forward_to_leader = true;  // Else followers answer NotLeader with a hint.
+  uint32_t request_timeout_ms = 5000;
+
+  // Returns the first problem found, naming the field, or OK.
+  absl::Status validate() const;
+};
+
+// Parses "host:port" (IPv4 dotted quad or "localhost"). Port must be 1..65535.
+absl::Status parse_host_port(std::string_view address, std::string* host, uint16_t* port);
+
+// Reads a NodeConfig from TOML text. Unknown keys are errors (a typo must not
+// silently fall back to a default). The result is validated.
+absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text);
+
+// Reads and parses a TOML file.
+absl::StatusOr<NodeConfig> load_config_toml(const std::string& path);
+
+}  // namespace raft

@@ -1,0 +1,138 @@
+#include "engine/node/config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace raft {
+namespace {
+
+constexpr const char* kGood = R"(
+[node]
+id = 2
+address = "127.0.0.1:7002"
+data_dir = "/tmp/n2"
+groups = [1, 2]
+shards = 2
+
+[raft]
+tick_interval_ms = 50
+election_ticks = 20
+read_mode = "lease"
+
+[[peers]]
+id = 1
+address = "127.0.0.1:7001"
+
+[[peers]]
+id = 2
+address = "127.0.0.1:7002"
+
+[[peers]]
+id = 3
+address = "127.0.0.1:7003"
+role = "learner"
+)";
+
+TEST(Config, DefaultsAreDocumentedValues) {
+  NodeConfig c;
+  EXPECT_EQ(c.tick_interval_ms, 100u);
+  EXPECT_EQ(c.election_ticks, 10u);
+  EXPECT_EQ(c.heartbeat_ticks, 1u);
+  EXPECT_TRUE(c.pre_vote);
+  EXPECT_TRUE(c.check_quorum);
+  EXPECT_EQ(c.max_frame_bytes, 64ull << 20);
+  EXPECT_EQ(c.groups, std::vector<uint64_t>{1});
+}
+
+TEST(Config, ParsesAFullFile) {
+  auto c = parse_config_toml(kGood);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->node_id, 2u);
+  EXPECT_EQ(c->address, "127.0.0.1:7002");
+  EXPECT_EQ(c->groups, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(c->shards, 2u);
+  EXPECT_EQ(c->tick_interval_ms, 50u);
+  EXPECT_EQ(c->election_ticks, 20u);
+  EXPECT_EQ(c->read_mode, ReadMode::kLease);
+  ASSERT_EQ(c->peers.size(), 3u);
+  EXPECT_EQ(c->peers[2].role, PeerRole::kLearner);
+  EXPECT_EQ(c->peers[0].role, PeerRole::kVoter);
+}
+
+// Each bad config must be refused with an error that names the field.
+struct BadCase {
+  const char* name;
+  std::string text;
+  const char* expected_in_message;
+};
+
+TEST(Config, RefusesBadInputWithAClearMessage) {
+  const std::string node = "[node]\nid = 1\naddress = \"127.0.0.1:7001\"\ndata_dir = \"/d\"\n";
+  const BadCase cases[] = {
+      {"syntax", "[node\nid=1", "TOML syntax error at line 1"},
+      {"unknown section", node + "[rafts]\n", "rafts: unknown section"},
+      {"unknown key", node + "electon_ticks = 3\n", "node.electon_ticks: unknown key"},
+      {"wrong type", "[node]\nid = \"one\"\n", "node.id: must be an integer"},
+      {"negative", "[node]\nid = -1\n", "node.id: out of range"},
+      {"missing address", "[node]\nid = 1\ndata_dir = \"/d\"\n", "node.address: required"},
+      {"bad port", "[node]\nid = 1\naddress = \"127.0.0.1:0\"\ndata_dir = \"/d\"\n", "port"},
+      {"bad host", "[node]\nid = 1\naddress = \"example.com:80\"\ndata_dir = \"/d\"\n", "IPv4"},
+      {"no id", "[node]\naddress = \"127.0.0.1:7001\"\ndata_dir = \"/d\"\n", "node.id: required"},
+      {"timing", node + "[raft]\nelection_ticks = 1\nheartbeat_ticks = 1\n", "raft.election_ticks"},
+      {"lease without check quorum", node + "[raft]\nread_mode = \"lease\"\ncheck_quorum = false\n",
+       "lease reads need"},
+      {"bad read mode", node + "[raft]\nread_mode = \"fast\"\n", "raft.read_mode"},
+      {"self missing", node + "[[peers]]\nid = 2\naddress = \"127.0.0.1:7002\"\n",
+       "must include this node"},
+      {"duplicate id",
+       node + "[[peers]]\nid = 1\naddress = \"127.0.0.1:7001\"\n[[peers]]\nid = 1\naddress = "
+              "\"127.0.0.1:7002\"\n",
+       "duplicate id 1"},
+      {"bad role", node + "[[peers]]\nid = 1\naddress = \"127.0.0.1:7001\"\nrole = \"boss\"\n",
+       "peers.role"},
+      {"self address differs", node + "[[peers]]\nid = 1\naddress = \"127.0.0.1:7009\"\n",
+       "node.address is"},
+      {"join and peers",
+       node + "join = \"127.0.0.1:7002\"\n[[peers]]\nid = 1\naddress = \"127.0.0.1:7001\"\n",
+       "not both"},
+      {"zero shards", node + "shards = 0\n", "node.shards"},
+      {"frame too small", node + "[network]\nmax_frame_bytes = 100\n", "network.max_frame_bytes"},
+  };
+  for (const BadCase& c : cases) {
+    auto parsed = parse_config_toml(c.text);
+    ASSERT_FALSE(parsed.ok()) << c.name;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_NE(parsed.status().message().find(c.expected_in_message), std::string::npos)
+        << c.name << ": " << parsed.status().message();
+  }
+}
+
+TEST(Config, JoinWithoutIdIsValid) {
+  auto c = parse_config_toml(
+      "[node]\naddress = \"127.0.0.1:7004\"\ndata_dir = \"/d\"\njoin = \"localhost:7001\"\n"
+      "join_as = \"learner\"\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->node_id, 0u);
+  EXPECT_EQ(c->join_as, PeerRole::kLearner);
+}
+
+TEST(Config, MissingFileIsNotFound) {
+  auto c = load_config_toml("/nonexistent/cluster.toml");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(Config, HostPortParsing) {
+  std::string host;
+  uint16_t port = 0;
+  ASSERT_TRUE(parse_host_port("localhost:65535", &host, &port).ok());
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 65535);
+  EXPECT_FALSE(parse_host_port("127.0.0.1:65536", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("127.0.0.1:", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port(":80", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("127.0.0.1:80x", &host, &port).ok());
+}
+
+}  // namespace
+}  // namespace raft
