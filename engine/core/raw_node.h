@@ -1,0 +1,185 @@
+// RawNode: one Raft group's pure, deterministic state machine, and the
+// umbrella header for users of the core. No IO, threads, clocks or global
+// randomness: time enters as tick(), randomness from Config::seed.
+//
+// API changes (announce every change to this header family here):
+//   - (none yet)
+//
+// Driver contract
+// ---------------
+//   loop {
+//     feed inputs: tick() every tick interval, step(m) for every message
+//       received, propose / propose_conf_change / read_index / transfer_leader;
+//     if (node.has_ready()) {
+//       Ready rd = node.ready();
+//       1. Persist, in this order and in Ready order (a later Ready's writes
+//          must not become durable before an earlier one's): rd.snapshot
+//          (install it in storage and, once durable, restore the state machine
+//          from it), rd.entries (truncating any conflicting suffix), then
+//          rd.hard_state. This may run asynchronously.
+//       2. Send rd.messages at once (they do not depend on step 1).
+//       3. Once step 1 is durable: call
+//          on_persisted(rd.persist_index(), rd.persist_term()) if
+//          rd.persist_index() != 0, then send rd.persisted_messages.
+//       4. Apply rd.committed_entries in order. For a kConfChange entry,
+//          decode_conf_change(entry.data), call apply_conf_change(cc) and
+//          persist the returned ConfState with the applied index.
+//       5. advance(rd): the committed entries are applied.
+//     }
+//   }
+// A synchronous driver (tests) may simply do 1 to 5 in sequence.
+// ready() may be called again before an earlier Ready was persisted; never
+// hand the core's LogStorage entries that on_persisted has not yet covered,
+// except by writing them to the storage first (the core reads what is not
+// in its unstable buffer from LogStorage).
+//
+// The leader counts its own log toward the commit quorum only after
+// on_persisted (thesis §10.2.1), so committing requires the driver to report
+// persistence. Followers acknowledge appends only through persisted_messages.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/slice.h"
+#include "engine/core/conf_change.h"
+#include "engine/core/config.h"
+#include "engine/core/log_storage.h"
+#include "engine/core/ready.h"
+#include "engine/core/types.h"
+
+namespace raft {
+
+class Raft;  // engine/core/raft.h, internal.
+
+enum class ProgressState : uint8_t {
+  kProbe = 0,      // Sends one append per heartbeat until the match is known.
+  kReplicate = 1,  // Pipelines appends optimistically up to the inflight window.
+  kSnapshot = 2,   // Waits for a snapshot to be installed.
+};
+
+const char* progress_state_name(ProgressState state);
+
+// The leader's view of one peer (itself included).
+struct PeerStatus {
+  NodeId id = kNoNode;
+  Index match = 0;
+  Index next = 0;
+  ProgressState state = ProgressState::kProbe;
+  size_t inflight = 0;         // Append messages in flight.
+  bool recent_active = false;  // Heard from within the last election timeout.
+  bool learner = false;
+  Index pending_snapshot = 0;  // In kSnapshot: the snapshot's index.
+};
+
+struct NodeStatus {
+  NodeId id = kNoNode;
+  GroupId group = 0;
+  HardState hard_state;
+  Index applied = 0;
+  Index first_index = 0;  // First index the core can read (snapshot + 1).
+  Index last_index = 0;
+  Role role = Role::kFollower;
+  NodeId leader = kNoNode;
+  NodeId lead_transferee = kNoNode;  // Leader transfer in progress, if any.
+  ConfState conf_state;
+  int randomized_election_timeout = 0;  // Ticks, in [election, 2*election).
+  std::vector<PeerStatus> progress;     // Leader only; sorted by id.
+};
+
+class RawNode {
+ public:
+  // The node starts as a follower in the term of storage's hard state, with
+  // the membership of storage's conf state. InvalidArgument for a bad config,
+  // the storage's error if its initial state cannot be read.
+  static absl::StatusOr<std::unique_ptr<RawNode>> create(const Config& config, LogStorage* storage);
+  // As create(), but aborts on error (tests). `storage` must outlive the node.
+  RawNode(const Config& config, LogStorage* storage);
+  ~RawNode();
+  RawNode(const RawNode&) = delete;
+  RawNode& operator=(const RawNode&) = delete;
+
+  // Advances logical time by one tick (election and heartbeat timers).
+  void tick();
+
+  // Feeds a message received from a peer. Local message kinds (kHup, kBeat,
+  // kPropose from the driver, ...) are rejected with InvalidArgument, except
+  // kPropose / kReadIndex / kTransferLeader forwarded by another node. A
+  // message of another group is rejected with InvalidArgument. Messages from
+  // unknown peers are stepped as Raft prescribes (answered or ignored).
+  absl::Status step(Message message);
+
+  // Starts an election now (pre-vote first if configured). A learner or a
+  // node not in the configuration gets FailedPrecondition.
+  absl::Status campaign();
+
+  // Appends `data` as a normal entry. On the leader the entry's index is
+  // last_index() right after the call returns OK. A follower forwards the
+  // proposal to the leader (unless disable_proposal_forwarding). Errors:
+  //   Unavailable "no leader" (naming no one) when no leader is known;
+  //   Unavailable "leader transfer to N in progress" during a transfer;
+  //   Unavailable "not leader; leader is N" with forwarding disabled;
+  //   ResourceExhausted over max_uncommitted_entries_bytes.
+  absl::Status propose(Slice data);
+
+  // Proposes a membership change (a kConfChange entry). Same errors as
+  // propose(), plus FailedPrecondition when another change is pending
+  // (proposed but not yet applied) or the change is not valid for the current
+  // configuration (e.g. leaving a joint config that was never entered).
+  absl::Status propose_conf_change(const ConfChange& change);
+
+  // Requests a linearizable read. Once confirmed, ready().read_states holds
+  // {index, ctx}: the read may be served after applying `index`. On a
+  // follower the request is forwarded to the leader. Unavailable when no
+  // leader is known or the leader has not yet committed an entry of its term
+  // (the request is then also dropped).
+  absl::Status read_index(Slice ctx);
+
+  // Asks the leader to hand leadership to `target` (forwarded if this node is
+  // a follower). The leader catches the target up, sends it TimeoutNow, and
+  // gives up after an election timeout. Unavailable with no leader;
+  // InvalidArgument for an unknown target or a learner.
+  absl::Status transfer_leader(NodeId target);
+
+  // The runtime could not reach `peer`: the leader falls back to probing it.
+  void report_unreachable(NodeId peer);
+  // The runtime finished sending a snapshot to `peer` (ok) or gave up (!ok).
+  void report_snapshot(NodeId peer, bool ok);
+
+  // Applies a committed conf change (the driver calls this when it applies a
+  // kConfChange entry) and returns the new membership to persist. A change
+  // that is invalid for the current configuration is ignored (every node
+  // ignores it alike) and the current membership is returned.
+  ConfState apply_conf_change(const ConfChange& change);
+
+  bool has_ready() const;
+  // Hands out all pending work. See the driver contract above.
+  Ready ready();
+  // The driver has applied rd.committed_entries; the applied index moves to
+  // the last of them.
+  void advance(const Ready& rd);
+  // The log is durable up to (index, term). Ignored if the entry at `index`
+  // no longer has that term (it was overwritten meanwhile).
+  void on_persisted(Index index, Term term);
+
+  NodeStatus status() const;
+  NodeId id() const;
+  GroupId group() const;
+  Term term() const;
+  Role role() const;
+  NodeId leader() const;
+  Index commit_index() const;
+  Index applied_index() const;
+  Index last_index() const;
+  ConfState conf_state() const;
+  bool is_learner() const;
+
+ private:
+  explicit RawNode(std::unique_ptr<Raft> raft);
+  std::unique_ptr<Raft> raft_;
+};
+
+}  // namespace raft

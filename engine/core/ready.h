@@ -1,0 +1,72 @@
+// Ready: one batch of work the core hands to its driver (persist, send,
+// apply), and the small state types it carries.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "common/slice.h"
+#include "engine/core/types.h"
+
+namespace raft {
+
+enum class Role : uint8_t {
+  kFollower = 0,
+  kPreCandidate = 1,
+  kCandidate = 2,
+  kLeader = 3,
+};
+
+const char* role_name(Role role);
+
+// Volatile state, reported when it changes; never persisted.
+struct SoftState {
+  NodeId leader = kNoNode;
+  Role role = Role::kFollower;
+
+  friend bool operator==(const SoftState&, const SoftState&) = default;
+};
+
+// A linearizable read may be served once the state machine has applied
+// `index`. `context` is the caller's request id given to read_index().
+struct ReadState {
+  Index index = 0;
+  Slice context;
+
+  friend bool operator==(const ReadState&, const ReadState&) = default;
+};
+
+struct Ready {
+  // Set when leader or role changed since the previous Ready.
+  std::optional<SoftState> soft_state;
+  // Set when term, vote or commit changed: persist it.
+  std::optional<HardState> hard_state;
+  // Entries to append to the durable log (a conflicting suffix already there
+  // must be truncated, as MemoryLogStorage::append does).
+  std::vector<Entry> entries;
+  // A snapshot to persist and install in the state machine (before entries).
+  std::optional<Snapshot> snapshot;
+  // Messages that may be sent at once, in parallel with persisting.
+  std::vector<Message> messages;
+  // Messages that may leave only once hard_state, entries and snapshot of
+  // THIS Ready (and of every earlier one) are durable: votes, vote responses,
+  // append responses.
+  std::vector<Message> persisted_messages;
+  // Committed entries to apply to the state machine, in order. They are
+  // always durable locally already.
+  std::vector<Entry> committed_entries;
+  // Reads that became ready.
+  std::vector<ReadState> read_states;
+
+  // True if the driver must write something durable (snapshot, entries or
+  // hard state) before sending persisted_messages.
+  bool must_persist() const { return snapshot || !entries.empty() || hard_state; }
+  // The (index, term) to pass to RawNode::on_persisted once this Ready's
+  // snapshot and entries are durable: the last entry, else the snapshot.
+  // (0, 0) when the Ready writes no log (then no on_persisted call is needed).
+  Index persist_index() const;
+  Term persist_term() const;
+};
+
+}  // namespace raft
