@@ -57,6 +57,14 @@ class StateMachine {
     for (const ApplyItem& item : items) results->push_back(apply(item.index, item.data));
   }
 
+  // Answers a read-only query against the current state (used by the client
+  // protocol's reads, after the runtime has made the read linearizable, or
+  // for stale reads). Must not change the state. The default refuses.
+  virtual absl::StatusOr<std::string> query(std::string_view request) const {
+    (void)request;
+    return absl::UnimplementedError("this state machine does not answer queries");
+  }
+
   // Writes the whole state. Called on the shard thread between applies, so the
   // state does not change while it runs.
   virtual absl::Status snapshot(SnapshotWriter& writer) = 0;

@@ -1,0 +1,177 @@
+#include "engine/node/codec.h"
+
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace raft {
+namespace {
+
+flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bytes(flatbuffers::FlatBufferBuilder& b,
+                                                        const Slice& s) {
+  if (s.empty()) return 0;
+  return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+flatbuffers::Offset<flatbuffers::Vector<uint64_t>> ids(flatbuffers::FlatBufferBuilder& b,
+                                                       const std::vector<NodeId>& v) {
+  if (v.empty()) return 0;
+  return b.CreateVector(v);
+}
+
+std::vector<NodeId> ids_of(const flatbuffers::Vector<uint64_t>* v) {
+  if (v == nullptr) return {};
+  return std::vector<NodeId>(v->begin(), v->end());
+}
+
+Slice slice_of(const flatbuffers::Vector<uint8_t>* v, const std::shared_ptr<const void>& owner) {
+  if (v == nullptr || v->size() == 0) return Slice();
+  return Slice(owner, std::string_view(reinterpret_cast<const char*>(v->data()), v->size()));
+}
+
+bool is_remote(MessageType t) {
+  switch (t) {
+    case MessageType::kPropose:
+    case MessageType::kAppend:
+    case MessageType::kAppendResponse:
+    case MessageType::kVote:
+    case MessageType::kVoteResponse:
+    case MessageType::kPreVote:
+    case MessageType::kPreVoteResponse:
+    case MessageType::kHeartbeat:
+    case MessageType::kHeartbeatResponse:
+    case MessageType::kSnapshot:
+    case MessageType::kTimeoutNow:
+    case MessageType::kReadIndex:
+    case MessageType::kReadIndexResponse:
+    case MessageType::kTransferLeader:
+      return true;
+    case MessageType::kHup:
+    case MessageType::kBeat:
+    case MessageType::kSnapStatus:
+    case MessageType::kUnreachable:
+    case MessageType::kCheckQuorum:
+      return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+flatbuffers::Offset<fbs::ConfState> encode_conf_state(flatbuffers::FlatBufferBuilder& b,
+                                                      const ConfState& cs) {
+  auto voters = ids(b, cs.voters);
+  auto learners = ids(b, cs.learners);
+  auto outgoing = ids(b, cs.voters_outgoing);
+  auto next = ids(b, cs.learners_next);
+  return fbs::CreateConfState(b, voters, learners, outgoing, next, cs.auto_leave);
+}
+
+flatbuffers::Offset<fbs::SnapshotMeta> encode_snapshot_meta(flatbuffers::FlatBufferBuilder& b,
+                                                            const SnapshotMeta& meta) {
+  auto cs = encode_conf_state(b, meta.conf_state);
+  return fbs::CreateSnapshotMeta(b, meta.index, meta.term, cs);
+}
+
+flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder& b,
+                                                 const Message& m) {
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::Entry>>> entries = 0;
+  if (!m.entries.empty()) {
+    std::vector<flatbuffers::Offset<fbs::Entry>> offsets;
+    offsets.reserve(m.entries.size());
+    for (const Entry& e : m.entries) {
+      auto data = bytes(b, e.data);
+      offsets.push_back(
+          fbs::CreateEntry(b, e.term, e.index, static_cast<fbs::EntryType>(e.type), data));
+    }
+    entries = b.CreateVector(offsets);
+  }
+  flatbuffers::Offset<fbs::Snapshot> snapshot = 0;
+  if (m.snapshot) {
+    auto meta = encode_snapshot_meta(b, m.snapshot->meta);
+    auto data = bytes(b, m.snapshot->data);
+    snapshot = fbs::CreateSnapshot(b, meta, data);
+  }
+  auto context = bytes(b, m.context);
+  fbs::MessageBuilder mb(b);
+  mb.add_type(static_cast<uint8_t>(m.type));
+  mb.add_group(m.group);
+  mb.add_from(m.from);
+  mb.add_to(m.to);
+  mb.add_term(m.term);
+  mb.add_log_term(m.log_term);
+  mb.add_index(m.index);
+  mb.add_commit(m.commit);
+  mb.add_entries(entries);
+  mb.add_reject(m.reject);
+  mb.add_reject_hint(m.reject_hint);
+  mb.add_snapshot(snapshot);
+  mb.add_context(context);
+  return mb.Finish();
+}
+
+flatbuffers::Offset<fbs::RaftBatch> encode_raft_batch(flatbuffers::FlatBufferBuilder& b,
+                                                      std::span<const Message> messages) {
+  std::vector<flatbuffers::Offset<fbs::Message>> offsets;
+  offsets.reserve(messages.size());
+  for (const Message& m : messages) offsets.push_back(encode_message(b, m));
+  return fbs::CreateRaftBatch(b, b.CreateVector(offsets));
+}
+
+ConfState decode_conf_state(const fbs::ConfState* cs) {
+  ConfState out;
+  if (cs == nullptr) return out;
+  out.voters = ids_of(cs->voters());
+  out.learners = ids_of(cs->learners());
+  out.voters_outgoing = ids_of(cs->voters_outgoing());
+  out.learners_next = ids_of(cs->learners_next());
+  out.auto_leave = cs->auto_leave();
+  return out;
+}
+
+SnapshotMeta decode_snapshot_meta(const fbs::SnapshotMeta* meta) {
+  SnapshotMeta out;
+  if (meta == nullptr) return out;
+  out.index = meta->index();
+  out.term = meta->term();
+  out.conf_state = decode_conf_state(meta->conf_state());
+  return out;
+}
+
+absl::StatusOr<Message> decode_message(const fbs::Message& in,
+                                       const std::shared_ptr<const void>& owner) {
+  Message m;
+  m.type = static_cast<MessageType>(in.type());
+  if (!is_remote(m.type)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("raft message: type ", in.type(), " is not a remote message type"));
+  }
+  m.group = in.group();
+  m.from = in.from();
+  m.to = in.to();
+  m.term = in.term();
+  m.log_term = in.log_term();
+  m.index = in.index();
+  m.commit = in.commit();
+  m.reject = in.reject();
+  m.reject_hint = in.reject_hint();
+  if (const auto* entries = in.entries()) {
+    m.entries.reserve(entries->size());
+    for (const fbs::Entry* e : *entries) {
+      if (e->type() != fbs::EntryType::Normal && e->type() != fbs::EntryType::ConfChange) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "raft message: entry ", e->index(), " has unknown type ", static_cast<int>(e->type())));
+      }
+      m.entries.push_back(Entry{e->term(), e->index(), static_cast<EntryType>(e->type()),
+                                slice_of(e->data(), owner)});
+    }
+  }
+  if (const fbs::Snapshot* s = in.snapshot()) {
+    m.snapshot = Snapshot{decode_snapshot_meta(s->meta()), slice_of(s->data(), owner)};
+  }
+  m.context = slice_of(in.context(), owner);
+  return m;
+}
+
+}  // namespace raft

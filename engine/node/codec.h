@@ -1,0 +1,37 @@
+// Conversion between the core's Raft messages (engine/core/types.h) and their
+// FlatBuffers form (fbs/raft.fbs). Encoding writes into a caller's builder so
+// that messages of many groups share one frame; decoding reads a verified
+// buffer and references entry payloads in place (Slices sharing the received
+// buffer), so a payload is not copied between the socket and the log.
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "absl/status/statusor.h"
+#include "engine/core/types.h"
+#include "fbs/raft_generated.h"
+
+namespace raft {
+
+flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder& builder,
+                                                 const Message& message);
+
+flatbuffers::Offset<fbs::RaftBatch> encode_raft_batch(flatbuffers::FlatBufferBuilder& builder,
+                                                      std::span<const Message> messages);
+
+flatbuffers::Offset<fbs::ConfState> encode_conf_state(flatbuffers::FlatBufferBuilder& builder,
+                                                      const ConfState& conf_state);
+flatbuffers::Offset<fbs::SnapshotMeta> encode_snapshot_meta(flatbuffers::FlatBufferBuilder& builder,
+                                                            const SnapshotMeta& meta);
+
+// `message` must come from a buffer that passed the FlatBuffers Verifier and
+// that `owner` keeps alive. InvalidArgument for an unknown message or entry
+// type, or a local-only message kind (those never travel).
+absl::StatusOr<Message> decode_message(const fbs::Message& message,
+                                       const std::shared_ptr<const void>& owner);
+
+ConfState decode_conf_state(const fbs::ConfState* conf_state);
+SnapshotMeta decode_snapshot_meta(const fbs::SnapshotMeta* meta);
+
+}  // namespace raft
