@@ -1,0 +1,95 @@
+#include "examples/memstore/kv_state_machine.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+namespace raft::memstore {
+namespace {
+
+class StringWriter : public SnapshotWriter {
+ public:
+  absl::Status write(std::string_view bytes) override {
+    out.append(bytes);
+    return absl::OkStatus();
+  }
+  std::string out;
+};
+
+// Hands out the bytes in small, uneven reads, as a file would.
+class StringReader : public SnapshotReader {
+ public:
+  explicit StringReader(std::string data) : data_(std::move(data)) {}
+  absl::StatusOr<size_t> read(std::span<char> buffer) override {
+    size_t n = std::min({buffer.size(), data_.size() - pos_, size_t{7}});
+    std::memcpy(buffer.data(), data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+TEST(KvStateMachine, PutUpdateDeleteResults) {
+  KvStateMachine sm;
+  EXPECT_EQ(sm.apply(1, encode_put("a", "1")), "created");
+  EXPECT_EQ(sm.apply(2, encode_put("a", "2")), "updated");
+  EXPECT_EQ(*sm.query("a"), "2");
+  EXPECT_EQ(sm.apply(3, encode_delete("a")), "deleted");
+  EXPECT_EQ(sm.apply(4, encode_delete("a")), "absent");
+  EXPECT_EQ(sm.query("a").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sm.last_applied(), 4u);
+}
+
+TEST(KvStateMachine, MalformedCommandsAreDeterministicErrors) {
+  KvStateMachine sm;
+  EXPECT_EQ(sm.apply(1, ""), "error: empty command");
+  EXPECT_EQ(sm.apply(2, "X"), "error: bad key");
+  std::string put = encode_put("k", "v");
+  EXPECT_EQ(sm.apply(3, put.substr(0, put.size() - 1)), "error: bad value");
+  EXPECT_EQ(sm.apply(4, put + "x"), "error: bad value");
+  put[0] = 'Z';
+  EXPECT_EQ(sm.apply(5, put), "error: unknown op");
+  EXPECT_EQ(sm.size(), 0u);
+}
+
+TEST(KvStateMachine, SnapshotRestoreRoundTrip) {
+  std::mt19937_64 rng(7);
+  KvStateMachine a;
+  for (uint64_t i = 1; i <= 500; ++i) {
+    std::string key = "key-" + std::to_string(rng() % 200);
+    if (rng() % 4 == 0) {
+      a.apply(i, encode_delete(key));
+    } else {
+      a.apply(i, encode_put(key, std::string(rng() % 50, static_cast<char>('a' + rng() % 26))));
+    }
+  }
+  StringWriter w;
+  ASSERT_TRUE(a.snapshot(w).ok());
+  KvStateMachine b;
+  b.apply(1, encode_put("stale", "x"));
+  StringReader r(w.out);
+  ASSERT_TRUE(b.restore(r).ok());
+  EXPECT_EQ(a.map(), b.map());
+}
+
+TEST(KvStateMachine, DamagedSnapshotIsRefusedAndStateKept) {
+  KvStateMachine a;
+  a.apply(1, encode_put("k1", "v1"));
+  a.apply(2, encode_put("k2", "v2"));
+  StringWriter w;
+  ASSERT_TRUE(a.snapshot(w).ok());
+  for (size_t cut : {size_t{0}, size_t{5}, w.out.size() / 2, w.out.size() - 1}) {
+    KvStateMachine b;
+    b.apply(1, encode_put("mine", "x"));
+    StringReader r(w.out.substr(0, cut));
+    EXPECT_EQ(b.restore(r).code(), absl::StatusCode::kDataLoss) << "cut " << cut;
+    EXPECT_EQ(*b.query("mine"), "x");
+  }
+}
+
+}  // namespace
+}  // namespace raft::memstore
