@@ -1,0 +1,102 @@
+// Byte layout of everything storage/ keeps in LMDB: the keys of the log and
+// meta tables, the entry records and the meta records, each with its XXH3
+// checksum. Encoding and decoding live here so that the env, the recovery
+// code and the tests (which corrupt records on purpose) agree on one layout.
+//
+// Log table ("log"):   key = be64 group | be64 index                 (16 bytes)
+//                      value = le64 checksum | le64 term | u8 type | payload
+// Meta table ("meta"): key = be64 group | u8 kind                     (9 bytes)
+//                      value = le64 checksum | u8 record version | fields
+// Info table ("info"): key = "format", value = FormatRecord.
+//
+// A record's checksum is XXH3 over the record's key and body (everything after
+// the checksum), so a record that moved to another key is caught as well as a
+// flipped byte. Big-endian keys make LMDB's default byte order sort a group's
+// records together and by index.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "engine/core/types.h"
+
+namespace raft::storage {
+
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr size_t kLogKeyBytes = 16;
+inline constexpr size_t kMetaKeyBytes = 9;
+inline constexpr size_t kEntryHeaderBytes = 17;  // checksum, term, type.
+
+enum class MetaKind : uint8_t {
+  kHardState = 1,
+  kConfState = 2,
+  kSnapshot = 3,   // The newest durable snapshot (StoredSnapshot).
+  kCompacted = 4,  // (index, term) of the last discarded entry.
+};
+
+// A snapshot's metadata as stored: the core's SnapshotMeta plus the size and
+// XXH3 of the snapshot file's bytes (0, 0 when the snapshot has no file).
+struct StoredSnapshot {
+  SnapshotMeta meta;
+  uint64_t file_bytes = 0;
+  uint64_t file_checksum = 0;
+
+  friend bool operator==(const StoredSnapshot&, const StoredSnapshot&) = default;
+};
+
+// The last entry dropped from the log (by compaction or by installing a
+// snapshot); first_index = index + 1 and term(index) stays answerable.
+struct CompactedMark {
+  Index index = 0;
+  Term term = 0;
+
+  friend bool operator==(const CompactedMark&, const CompactedMark&) = default;
+};
+
+// Stored once per shard env; a mismatch refuses to open.
+struct FormatRecord {
+  uint32_t version = kFormatVersion;
+  uint32_t shard = 0;
+  uint32_t shard_count = 0;
+};
+
+void encode_log_key(GroupId group, Index index, char out[kLogKeyBytes]);
+GroupId log_key_group(std::string_view key);  // Requires key.size() == kLogKeyBytes.
+Index log_key_index(std::string_view key);
+
+void encode_meta_key(GroupId group, MetaKind kind, char out[kMetaKeyBytes]);
+
+// Size of the value that encode_entry_value writes for `entry`.
+inline size_t entry_value_bytes(const Entry& entry) {
+  return kEntryHeaderBytes + entry.data.size();
+}
+// Writes the value of `entry` (stored under `key`) into `out`, which holds
+// entry_value_bytes(entry) bytes (LMDB reserves it inside the page).
+void encode_entry_value(std::string_view key, const Entry& entry, char* out);
+
+// A decoded entry record whose payload still points into `value`.
+struct EntryView {
+  Term term = 0;
+  EntryType type = EntryType::kNormal;
+  std::string_view payload;
+};
+// Verifies the checksum; DataLoss naming the group and index on mismatch.
+absl::StatusOr<EntryView> decode_entry_value(std::string_view key, std::string_view value);
+
+std::string encode_hard_state(std::string_view key, const HardState& hard_state);
+std::string encode_conf_state(std::string_view key, const ConfState& conf_state);
+std::string encode_snapshot(std::string_view key, const StoredSnapshot& snapshot);
+std::string encode_compacted(std::string_view key, const CompactedMark& mark);
+std::string encode_format(std::string_view key, const FormatRecord& format);
+
+// Each verifies the checksum and the record's length; DataLoss naming the
+// group and kind on any mismatch.
+absl::StatusOr<HardState> decode_hard_state(std::string_view key, std::string_view value);
+absl::StatusOr<ConfState> decode_conf_state(std::string_view key, std::string_view value);
+absl::StatusOr<StoredSnapshot> decode_snapshot(std::string_view key, std::string_view value);
+absl::StatusOr<CompactedMark> decode_compacted(std::string_view key, std::string_view value);
+absl::StatusOr<FormatRecord> decode_format(std::string_view key, std::string_view value);
+
+}  // namespace raft::storage

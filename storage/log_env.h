@@ -1,0 +1,193 @@
+// LogEnv: the Raft log of every group of one shard, in one LMDB environment
+// (<data-dir>/shard-<n>/), with a writer thread that commits batches for the
+// reactor (group commit) and a synchronous API for tools and tests.
+//
+// Threads:
+// - Reads (entries, term, bounds, meta getters, groups) are safe from any
+//   thread. All but entries() answer from an in-memory GroupState per group
+//   that mirrors what is durable; entries() opens an LMDB read txn.
+// - try_submit / drain_completions / completion_fd are for one submitting
+//   thread (the shard's reactor); they never block on the disk.
+// - The synchronous writes (write, append, ...) run a transaction and its
+//   full sync on the calling thread; they serialize with the writer thread.
+//
+// Durability: every commit uses LMDB's default full sync (data fdatasync,
+// then the meta page with O_DSYNC). The env never sets MDB_NOSYNC,
+// MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP.
+//
+// Errors from the world are Statuses: DataLoss for a checksum mismatch (it
+// names group and index) or a damaged env file (it names the file),
+// ResourceExhausted for a full disk or a map that cannot grow further,
+// Unavailable for EIO. A failed batch leaves nothing behind; the next batch
+// is tried afresh, so the env works again once space is freed.
+//
+// Error codes of reads follow engine/core/log_storage.h: an index below
+// first_index() - 1 is OutOfRange ("compacted"), above last_index() NotFound
+// ("unavailable").
+#pragma once
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/core/types.h"
+#include "storage/format.h"
+#include "storage/group_state.h"
+#include "storage/write_batch.h"
+
+namespace raft::storage {
+
+struct EnvOptions {
+  std::string dir;  // The shard directory; created if missing.
+  uint32_t shard = 0;
+  uint32_t shard_count = 1;
+  // LMDB map size at open; doubled on MDB_MAP_FULL up to max_map_bytes.
+  uint64_t initial_map_bytes = uint64_t{1} << 30;
+  uint64_t max_map_bytes = uint64_t{1} << 40;
+  // Batches that may wait for the writer thread besides the one it commits.
+  size_t queue_capacity = 2;
+  // Entries per group whose checksums are verified on open (the log tail).
+  size_t verify_tail_entries = 64;
+};
+
+struct EnvStats {
+  uint64_t commits = 0;         // Write transactions committed (each one full sync).
+  uint64_t failed_commits = 0;  // Batches rolled back.
+  uint64_t entries_written = 0;
+  uint64_t map_resizes = 0;
+  uint64_t map_bytes = 0;
+};
+
+class LogEnv {
+ public:
+  // Opens (or creates) the env in options.dir, checks its format record
+  // against kFormatVersion and the shard count, and recovers every group.
+  static absl::StatusOr<std::unique_ptr<LogEnv>> open(const EnvOptions& options);
+
+  // Commits the batches still queued, stops the writer, closes the env.
+  // Completions not drained are dropped.
+  ~LogEnv();
+  LogEnv(const LogEnv&) = delete;
+  LogEnv& operator=(const LogEnv&) = delete;
+
+  // ---- Synchronous writes: one durable transaction on the calling thread.
+  absl::Status write(const WriteBatch& batch);
+  absl::Status append(GroupId group, const std::vector<Entry>& entries);
+  absl::Status set_hard_state(GroupId group, const HardState& hard_state);
+  absl::Status set_conf_state(GroupId group, const ConfState& conf_state);
+  absl::Status compact(GroupId group, Index index);
+  absl::Status save_snapshot(GroupId group, const StoredSnapshot& snapshot);
+  absl::Status apply_snapshot(GroupId group, const StoredSnapshot& snapshot);
+
+  // ---- Group commit (one submitting thread).
+  // Hands `batch` to the writer thread and returns its id; `batch` is left
+  // empty. ResourceExhausted (batch untouched) when the queue is full: keep
+  // filling it and retry after the next completion.
+  absl::StatusOr<uint64_t> try_submit(WriteBatch& batch);
+  // Readable (eventfd, non-blocking) when completions are waiting. Poll it
+  // from io_uring, then call drain_completions.
+  int completion_fd() const { return event_fd_; }
+  // Appends every waiting completion to `out` (in batch order) and returns
+  // how many it appended. Clears the eventfd.
+  size_t drain_completions(std::vector<Completion>& out);
+  // Batches submitted whose completions were not yet produced.
+  size_t batches_in_flight() const;
+
+  // ---- Reads (any thread).
+  // Entries [lo, hi) of the group, at most max_bytes of payload but at least
+  // one entry if lo < hi. The payloads share one buffer.
+  absl::StatusOr<std::vector<Entry>> entries(GroupId group, Index lo, Index hi,
+                                             uint64_t max_bytes) const;
+  // Term of entry i for first_index() - 1 <= i <= last_index().
+  absl::StatusOr<Term> term(GroupId group, Index i) const;
+  Index first_index(GroupId group) const;  // 1 for a group never written.
+  Index last_index(GroupId group) const;   // first_index() - 1 when empty.
+  HardState hard_state(GroupId group) const;
+  ConfState conf_state(GroupId group) const;
+  std::optional<StoredSnapshot> snapshot(GroupId group) const;
+  // A copy of the whole in-memory state of a group (default if unknown).
+  GroupState group_state(GroupId group) const;
+  // Groups with any durable record, ascending.
+  std::vector<GroupId> groups() const;
+
+  // Reads every entry of the group and checks its checksum (a scrub; the
+  // open only checks the tail).
+  absl::Status verify_group(GroupId group) const;
+
+  // Where snapshot files of this shard live (see snapshot_file.h).
+  std::string snapshot_dir() const;
+  const std::string& dir() const { return options_.dir; }
+  std::string data_file() const { return options_.dir + "/data.mdb"; }
+  EnvStats stats() const;
+
+ private:
+  struct Pending {
+    uint64_t id = 0;
+    WriteBatch batch;
+  };
+  using WorkStates = absl::flat_hash_map<GroupId, GroupState>;
+
+  explicit LogEnv(const EnvOptions& options);
+  absl::Status open_env();
+  void close_env();
+  absl::Status check_format(MDB_txn* txn);
+  absl::Status recover();
+
+  // Runs one durable transaction for `batch`, growing the map on
+  // MDB_MAP_FULL; on success publishes the new group states.
+  absl::Status commit(const WriteBatch& batch, WorkStates& work);
+  absl::Status run_txn(const WriteBatch& batch, WorkStates& work, bool& map_full);
+  absl::Status grow_map();
+  void after_commit(const WriteBatch& batch, WorkStates& work);
+  void writer_loop();
+
+  EnvOptions options_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi log_dbi_ = 0;
+  MDB_dbi meta_dbi_ = 0;
+  MDB_dbi info_dbi_ = 0;
+  std::atomic<uint64_t> map_bytes_{0};
+  int owner_lock_fd_ = -1;  // flock'ed: one env per shard dir.
+
+  // Shared by every transaction; exclusive while the map is resized or the
+  // env reopened, which must not happen under a reader's feet.
+  mutable std::shared_mutex map_mu_;
+  // One writing transaction at a time (writer thread or a synchronous write).
+  std::mutex write_mu_;
+
+  mutable std::mutex state_mu_;
+  absl::flat_hash_map<GroupId, GroupState> groups_;  // Written under write_mu_ too.
+
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Pending> queue_;
+  size_t committing_ = 0;
+  bool stopping_ = false;
+  uint64_t next_batch_id_ = 1;
+
+  std::mutex done_mu_;
+  std::vector<Completion> done_;
+  int event_fd_ = -1;
+
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> failed_commits_{0};
+  std::atomic<uint64_t> entries_written_{0};
+  std::atomic<uint64_t> map_resizes_{0};
+
+  std::thread writer_;
+};
+
+}  // namespace raft::storage

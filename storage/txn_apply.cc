@@ -1,0 +1,257 @@
+// LogEnv::run_txn: applies one WriteBatch inside one LMDB write transaction,
+// updating working copies of the touched groups' states, and commits it. The
+// published states change only after the commit succeeded (see commit()).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+#include "storage/lmdb_util.h"
+#include "storage/log_env.h"
+
+namespace raft::storage {
+namespace {
+
+class TxnApplier {
+ public:
+  TxnApplier(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, const std::string& file, bool& map_full)
+      : txn_(txn), log_(log), meta_(meta), file_(file), map_full_(map_full) {}
+  ~TxnApplier() {
+    if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+  }
+
+  absl::Status open() {
+    int rc = mdb_cursor_open(txn_, log_, &cursor_);
+    if (rc != 0) return check(rc, "opening a log cursor");
+    // The largest key in the log table: appends beyond it may use MDB_APPEND
+    // (no tree descent). Deletes only lower the real maximum, so this stays
+    // a safe upper bound for the whole transaction.
+    MDB_val k, v;
+    rc = mdb_cursor_get(cursor_, &k, &v, MDB_LAST);
+    if (rc == 0) {
+      max_key_.assign(static_cast<const char*>(k.mv_data), k.mv_size);
+    } else if (rc != MDB_NOTFOUND) {
+      return check(rc, "reading the last log key");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status apply(const GroupWrite& w, GroupState& s) {
+    absl::Status st;
+    if (w.apply_snapshot) st = apply_snapshot(w.group, *w.apply_snapshot, s);
+    if (st.ok() && !w.entries.empty()) st = append(w.group, w.entries, s);
+    if (st.ok() && w.hard_state) st = put_hard_state(w.group, *w.hard_state, s);
+    if (st.ok() && w.conf_state) st = put_conf_state(w.group, *w.conf_state, s);
+    if (st.ok() && w.save_snapshot) st = save_snapshot(w.group, *w.save_snapshot, s);
+    if (st.ok() && w.compact_to) st = compact(w.group, *w.compact_to, s);
+    return st;
+  }
+
+ private:
+  absl::Status check(int rc, std::string_view what) {
+    if (rc == MDB_MAP_FULL) map_full_ = true;
+    return mdb_status(rc, what, file_);
+  }
+
+  absl::Status put_meta(GroupId group, MetaKind kind, const std::string& value) {
+    char key_buf[kMetaKeyBytes];
+    encode_meta_key(group, kind, key_buf);
+    MDB_val k = mdb_val(std::string_view(key_buf, kMetaKeyBytes));
+    MDB_val v = mdb_val(value);
+    return check(mdb_put(txn_, meta_, &k, &v, 0), "writing a meta record");
+  }
+
+  std::string meta_key(GroupId group, MetaKind kind) {
+    char key_buf[kMetaKeyBytes];
+    encode_meta_key(group, kind, key_buf);
+    return std::string(key_buf, kMetaKeyBytes);
+  }
+
+  absl::Status put_hard_state(GroupId group, const HardState& hs, GroupState& s) {
+    s.hard_state = hs;
+    return put_meta(group, MetaKind::kHardState,
+                    encode_hard_state(meta_key(group, MetaKind::kHardState), hs));
+  }
+
+  absl::Status put_conf_state(GroupId group, const ConfState& cs, GroupState& s) {
+    s.conf_state = cs;
+    return put_meta(group, MetaKind::kConfState,
+                    encode_conf_state(meta_key(group, MetaKind::kConfState), cs));
+  }
+
+  absl::Status put_snapshot(GroupId group, const StoredSnapshot& snap, GroupState& s) {
+    s.snapshot = snap;
+    return put_meta(group, MetaKind::kSnapshot,
+                    encode_snapshot(meta_key(group, MetaKind::kSnapshot), snap));
+  }
+
+  absl::Status put_compacted(GroupId group, GroupState& s) {
+    return put_meta(group, MetaKind::kCompacted,
+                    encode_compacted(meta_key(group, MetaKind::kCompacted), s.compacted));
+  }
+
+  // Deletes the group's entries [from, to].
+  absl::Status delete_range(GroupId group, Index from, Index to) {
+    if (from > to) return absl::OkStatus();
+    char key_buf[kLogKeyBytes];
+    encode_log_key(group, from, key_buf);
+    MDB_val k = mdb_val(std::string_view(key_buf, kLogKeyBytes));
+    MDB_val v;
+    int rc = mdb_cursor_get(cursor_, &k, &v, MDB_SET_RANGE);
+    Index expected = from;
+    while (rc == 0) {
+      std::string_view key = view_of(k);
+      if (log_key_group(key) != group || log_key_index(key) > to) break;
+      if (log_key_index(key) != expected) break;  // A hole: reported below.
+      rc = mdb_cursor_del(cursor_, 0);
+      if (rc != 0) return check(rc, "deleting a log record");
+      ++expected;
+      // After a delete the cursor sits on the following record; MDB_NEXT
+      // returns it (LMDB's C_DEL rule).
+      rc = mdb_cursor_get(cursor_, &k, &v, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return check(rc, "scanning the log");
+    if (expected != to + 1) {
+      return absl::DataLossError(
+          absl::StrCat("log of group ", group, " is missing index ", expected, " in ", file_));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status append(GroupId group, const std::vector<Entry>& entries, GroupState& s) {
+    for (size_t i = 1; i < entries.size(); ++i) {
+      if (entries[i].index != entries[0].index + i) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "group ", group, ": appended entries are not contiguous at ", entries[i - 1].index));
+      }
+    }
+    size_t skip = 0;  // Entries already covered by compaction.
+    while (skip < entries.size() && entries[skip].index <= s.compacted.index) ++skip;
+    if (skip == entries.size()) return absl::OkStatus();
+    Index k = entries[skip].index;
+    if (k > s.last_index + 1) {
+      return absl::InvalidArgumentError(absl::StrCat("group ", group, ": append at index ", k,
+                                                     " leaves a gap after last index ",
+                                                     s.last_index));
+    }
+    Term prev = *s.term(k - 1);
+    for (size_t i = skip; i < entries.size(); ++i) {
+      if (entries[i].term < prev) {
+        return absl::InvalidArgumentError(absl::StrCat("group ", group, ": entry ",
+                                                       entries[i].index, " has term ",
+                                                       entries[i].term, " below ", prev));
+      }
+      prev = entries[i].term;
+    }
+    if (k <= s.last_index) {
+      if (auto st = delete_range(group, k, s.last_index); !st.ok()) return st;
+      s.truncate_after(k - 1);
+    }
+    char key_buf[kLogKeyBytes];
+    for (size_t i = skip; i < entries.size(); ++i) {
+      const Entry& e = entries[i];
+      encode_log_key(group, e.index, key_buf);
+      std::string_view key(key_buf, kLogKeyBytes);
+      unsigned flags = MDB_RESERVE;
+      if (key > std::string_view(max_key_)) {
+        flags |= MDB_APPEND;
+        max_key_.assign(key);
+      }
+      MDB_val kv = mdb_val(key);
+      MDB_val vv{entry_value_bytes(e), nullptr};
+      int rc = mdb_cursor_put(cursor_, &kv, &vv, flags);
+      if (rc != 0) return check(rc, "appending a log record");
+      encode_entry_value(key, e, static_cast<char*>(vv.mv_data));
+      s.push(e.term);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status apply_snapshot(GroupId group, const StoredSnapshot& snap, GroupState& s) {
+    if (snap.meta.index <= s.compacted.index) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("group ", group, ": snapshot at index ", snap.meta.index,
+                       " is out of date (log compacted through ", s.compacted.index, ")"));
+    }
+    if (!s.log_empty()) {
+      if (auto st = delete_range(group, s.first_index(), s.last_index); !st.ok()) return st;
+    }
+    s.reset_to(snap.meta.index, snap.meta.term);
+    if (auto st = put_compacted(group, s); !st.ok()) return st;
+    HardState hs = s.hard_state;
+    hs.commit = std::max(hs.commit, snap.meta.index);
+    if (auto st = put_hard_state(group, hs, s); !st.ok()) return st;
+    if (auto st = put_conf_state(group, snap.meta.conf_state, s); !st.ok()) return st;
+    return put_snapshot(group, snap, s);
+  }
+
+  absl::Status save_snapshot(GroupId group, const StoredSnapshot& snap, GroupState& s) {
+    std::optional<Term> t = s.term(snap.meta.index);
+    if (!t || *t != snap.meta.term) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "group ", group, ": snapshot (index ", snap.meta.index, ", term ", snap.meta.term,
+          ") does not match the log (", s.first_index(), "..", s.last_index, ")"));
+    }
+    if (s.snapshot && snap.meta.index < s.snapshot->meta.index) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("group ", group, ": snapshot at index ", snap.meta.index,
+                       " is older than the saved one at ", s.snapshot->meta.index));
+    }
+    return put_snapshot(group, snap, s);
+  }
+
+  // A compaction at or below the current point is a no-op: the batch path
+  // must not fail every group of the batch for a stale request.
+  absl::Status compact(GroupId group, Index index, GroupState& s) {
+    if (index <= s.compacted.index) return absl::OkStatus();
+    if (index > s.last_index) {
+      return absl::InvalidArgumentError(absl::StrCat("group ", group, ": compact(", index,
+                                                     ") is beyond last index ", s.last_index));
+    }
+    Term t = *s.term(index);
+    if (auto st = delete_range(group, s.first_index(), index); !st.ok()) return st;
+    s.compact_to(index, t);
+    return put_compacted(group, s);
+  }
+
+  MDB_txn* txn_;
+  MDB_dbi log_;
+  MDB_dbi meta_;
+  const std::string& file_;
+  bool& map_full_;
+  MDB_cursor* cursor_ = nullptr;
+  std::string max_key_;
+};
+
+}  // namespace
+
+absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& map_full) {
+  std::shared_lock map_lock(map_mu_);
+  const std::string file = data_file();
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != 0) return mdb_status(rc, "beginning a write transaction", file);
+  absl::Status st;
+  {
+    TxnApplier applier(txn, log_dbi_, meta_dbi_, file, map_full);
+    st = applier.open();
+    for (const GroupWrite& w : batch.groups()) {
+      if (!st.ok()) break;
+      auto [it, inserted] = work.try_emplace(w.group);
+      if (inserted) {
+        // Only this thread (holding write_mu_) changes groups_.
+        auto published = groups_.find(w.group);
+        if (published != groups_.end()) it->second = published->second;
+      }
+      st = applier.apply(w, it->second);
+    }
+  }
+  if (!st.ok()) {
+    mdb_txn_abort(txn);
+    return st;
+  }
+  rc = mdb_txn_commit(txn);  // Frees txn whatever the outcome.
+  if (rc == MDB_MAP_FULL) map_full = true;
+  return mdb_status(rc, "committing a write transaction", file);
+}
+
+}  // namespace raft::storage

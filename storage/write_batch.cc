@@ -1,0 +1,50 @@
+#include "storage/write_batch.h"
+
+namespace raft::storage {
+
+GroupWrite& WriteBatch::group(GroupId group) {
+  auto [it, inserted] = slot_.try_emplace(group, groups_.size());
+  if (inserted) {
+    groups_.emplace_back();
+    groups_.back().group = group;
+  }
+  return groups_[it->second];
+}
+
+void WriteBatch::append(GroupId group, const std::vector<Entry>& entries) {
+  if (entries.empty()) return;
+  GroupWrite& w = this->group(group);
+  // Replace the batch's own suffix that the new entries overwrite.
+  while (!w.entries.empty() && w.entries.back().index >= entries.front().index) {
+    entry_count_ -= 1;
+    payload_bytes_ -= w.entries.back().data.size();
+    w.entries.pop_back();
+  }
+  for (const Entry& e : entries) {
+    w.entries.push_back(e);
+    payload_bytes_ += e.data.size();
+  }
+  entry_count_ += entries.size();
+}
+
+void WriteBatch::apply_snapshot(GroupId group, const StoredSnapshot& snapshot) {
+  GroupWrite& w = this->group(group);
+  auto& es = w.entries;
+  size_t drop = 0;
+  while (drop < es.size() && es[drop].index <= snapshot.meta.index) {
+    payload_bytes_ -= es[drop].data.size();
+    ++drop;
+  }
+  es.erase(es.begin(), es.begin() + static_cast<ptrdiff_t>(drop));
+  entry_count_ -= drop;
+  w.apply_snapshot = snapshot;
+}
+
+void WriteBatch::clear() {
+  groups_.clear();
+  slot_.clear();
+  entry_count_ = 0;
+  payload_bytes_ = 0;
+}
+
+}  // namespace raft::storage
