@@ -1,0 +1,364 @@
+// Unit tests of LogEnv's synchronous operations: append (with truncation of a
+// conflicting suffix), entries, term, bounds, hard state, conf state,
+// compaction, snapshot metadata, the group list, and recovery of all of them
+// after a reopen.
+#include "storage/log_env.h"
+
+#include <random>
+
+#include "gtest/gtest.h"
+#include "tests/storage/test_util.h"
+
+namespace raft::storage {
+namespace {
+
+using testing::make_entries;
+using testing::payload_for;
+using testing::TempDir;
+
+class LogEnvTest : public ::testing::Test {
+ protected:
+  void SetUp() override { reopen(); }
+
+  void reopen() {
+    env_.reset();
+    EnvOptions options;
+    options.dir = dir_.sub("shard-0");
+    options.initial_map_bytes = 8 << 20;
+    auto env = LogEnv::open(options);
+    ASSERT_TRUE(env.ok()) << env.status();
+    env_ = std::move(*env);
+  }
+
+  // Checks entries [lo, hi) of the group against the deterministic payloads,
+  // with the given term per index.
+  void expect_entries(GroupId group, Index lo, Index hi, const std::function<Term(Index)>& term) {
+    auto got = env_->entries(group, lo, hi, UINT64_MAX);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), hi - lo);
+    for (Index i = lo; i < hi; ++i) {
+      const Entry& e = (*got)[i - lo];
+      EXPECT_EQ(e.index, i);
+      EXPECT_EQ(e.term, term(i));
+      EXPECT_EQ(e.data.view(), payload_for(group, i, term(i)));
+      auto t = env_->term(group, i);
+      ASSERT_TRUE(t.ok()) << t.status();
+      EXPECT_EQ(*t, term(i));
+    }
+  }
+
+  TempDir dir_;
+  std::unique_ptr<LogEnv> env_;
+};
+
+TEST_F(LogEnvTest, EmptyEnvHasNoGroups) {
+  EXPECT_TRUE(env_->groups().empty());
+  EXPECT_EQ(env_->first_index(1), 1u);
+  EXPECT_EQ(env_->last_index(1), 0u);
+  auto t0 = env_->term(1, 0);
+  ASSERT_TRUE(t0.ok());
+  EXPECT_EQ(*t0, 0u);
+  EXPECT_EQ(env_->term(1, 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(env_->entries(1, 1, 2, 100).status().code(), absl::StatusCode::kNotFound);
+  auto none = env_->entries(1, 1, 1, 100);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(LogEnvTest, AppendThenReadBackAfterReopen) {
+  ASSERT_TRUE(env_->append(5, make_entries(5, 1, 10, 1)).ok());
+  ASSERT_TRUE(env_->append(5, make_entries(5, 11, 5, 2)).ok());
+  auto term_of = [](Index i) -> Term { return i <= 10 ? 1 : 2; };
+  EXPECT_EQ(env_->first_index(5), 1u);
+  EXPECT_EQ(env_->last_index(5), 15u);
+  expect_entries(5, 1, 16, term_of);
+  reopen();
+  EXPECT_EQ(env_->last_index(5), 15u);
+  expect_entries(5, 1, 16, term_of);
+  EXPECT_EQ(env_->group_state(5).runs, (std::vector<TermRun>{{1, 1}, {11, 2}}));
+}
+
+TEST_F(LogEnvTest, AppendTruncatesConflictingSuffix) {
+  ASSERT_TRUE(env_->append(1, make_entries(1, 1, 10, 1)).ok());
+  ASSERT_TRUE(env_->append(1, make_entries(1, 6, 3, 2)).ok());  // Replaces 6..10 with 6..8.
+  EXPECT_EQ(env_->last_index(1), 8u);
+  auto term_of = [](Index i) -> Term { return i <= 5 ? 1 : 2; };
+  expect_entries(1, 1, 9, term_of);
+  EXPECT_EQ(env_->entries(1, 9, 10, UINT64_MAX).status().code(), absl::StatusCode::kNotFound);
+  reopen();
+  EXPECT_EQ(env_->last_index(1), 8u);
+  expect_entries(1, 1, 9, term_of);
+  // Appending the same entries again is harmless.
+  ASSERT_TRUE(env_->append(1, make_entries(1, 6, 3, 2)).ok());
+  expect_entries(1, 1, 9, term_of);
+}
+
+TEST_F(LogEnvTest, AppendRejectsGapsAndBadTerms) {
+  ASSERT_TRUE(env_->append(1, make_entries(1, 1, 3, 2)).ok());
+  EXPECT_EQ(env_->append(1, make_entries(1, 5, 1, 2)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(env_->append(1, make_entries(1, 4, 1, 1)).code(), absl::StatusCode::kInvalidArgument);
+  auto noncontiguous = make_entries(1, 4, 3, 2);
+  noncontiguous[2].index = 9;
+  EXPECT_EQ(env_->append(1, noncontiguous).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(env_->last_index(1), 3u);
+  expect_entries(1, 1, 4, [](Index) -> Term { return 2; });
+}
+
+TEST_F(LogEnvTest, EntriesRespectsMaxBytesButReturnsOne) {
+  ASSERT_TRUE(env_->append(1, make_entries(1, 1, 10, 1, 100)).ok());
+  auto one = env_->entries(1, 1, 11, 10);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 1u);
+  auto three = env_->entries(1, 2, 11, 350);
+  ASSERT_TRUE(three.ok());
+  ASSERT_EQ(three->size(), 3u);
+  EXPECT_EQ((*three)[2].index, 4u);
+  EXPECT_EQ((*three)[2].data.view(), payload_for(1, 4, 1, 100));
+  auto all = env_->entries(1, 1, 11, 1000);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 10u);
+  EXPECT_EQ(env_->entries(1, 3, 2, 10).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(LogEnvTest, HardStatePersists) {
+  HardState hs{7, 3, 42};
+  ASSERT_TRUE(env_->set_hard_state(9, hs).ok());
+  EXPECT_EQ(env_->hard_state(9), hs);
+  reopen();
+  EXPECT_EQ(env_->hard_state(9), hs);
+  EXPECT_EQ(env_->groups(), std::vector<GroupId>{9});
+  HardState next{8, 0, 43};
+  ASSERT_TRUE(env_->set_hard_state(9, next).ok());
+  reopen();
+  EXPECT_EQ(env_->hard_state(9), next);
+}
+
+TEST_F(LogEnvTest, ConfStatePersists) {
+  ConfState cs;
+  cs.voters = {1, 2, 3};
+  cs.learners = {4};
+  cs.voters_outgoing = {1, 2, 5};
+  cs.learners_next = {5};
+  cs.auto_leave = true;
+  ASSERT_TRUE(env_->set_conf_state(2, cs).ok());
+  EXPECT_EQ(env_->conf_state(2), cs);
+  reopen();
+  EXPECT_EQ(env_->conf_state(2), cs);
+}
+
+TEST_F(LogEnvTest, CompactDropsPrefixKeepsTermOfLastDropped) {
+  ASSERT_TRUE(env_->append(1, make_entries(1, 1, 5, 1)).ok());
+  ASSERT_TRUE(env_->append(1, make_entries(1, 6, 5, 2)).ok());
+  ASSERT_TRUE(env_->compact(1, 7).ok());
+  auto check = [&] {
+    EXPECT_EQ(env_->first_index(1), 8u);
+    EXPECT_EQ(env_->last_index(1), 10u);
+    EXPECT_EQ(*env_->term(1, 7), 2u);
+    EXPECT_EQ(env_->term(1, 6).status().code(), absl::StatusCode::kOutOfRange);
+    EXPECT_EQ(env_->entries(1, 7, 9, UINT64_MAX).status().code(), absl::StatusCode::kOutOfRange);
+    expect_entries(1, 8, 11, [](Index) -> Term { return 2; });
+  };
+  check();
+  reopen();
+  check();
+  EXPECT_EQ(env_->compact(1, 7).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(env_->compact(1, 11).code(), absl::StatusCode::kInvalidArgument);
+  // Compacting everything leaves an empty log that continues after it.
+  ASSERT_TRUE(env_->compact(1, 10).ok());
+  EXPECT_EQ(env_->first_index(1), 11u);
+  EXPECT_EQ(env_->last_index(1), 10u);
+  EXPECT_EQ(*env_->term(1, 10), 2u);
+  ASSERT_TRUE(env_->append(1, make_entries(1, 11, 2, 3)).ok());
+  reopen();
+  expect_entries(1, 11, 13, [](Index) -> Term { return 3; });
+  EXPECT_EQ(*env_->term(1, 10), 2u);
+}
+
+TEST_F(LogEnvTest, SaveSnapshotRecordsMetaAndKeepsLog) {
+  ASSERT_TRUE(env_->append(3, make_entries(3, 1, 10, 4)).ok());
+  StoredSnapshot snap;
+  snap.meta.index = 6;
+  snap.meta.term = 4;
+  snap.meta.conf_state.voters = {1, 2};
+  snap.file_bytes = 1234;
+  snap.file_checksum = 0xabcdef;
+  ASSERT_TRUE(env_->save_snapshot(3, snap).ok());
+  EXPECT_EQ(env_->snapshot(3), snap);
+  EXPECT_EQ(env_->first_index(3), 1u);
+  reopen();
+  EXPECT_EQ(env_->snapshot(3), snap);
+  EXPECT_EQ(env_->last_index(3), 10u);
+  // A snapshot that does not match the log is refused; so is an older one.
+  StoredSnapshot wrong = snap;
+  wrong.meta.term = 5;
+  EXPECT_EQ(env_->save_snapshot(3, wrong).code(), absl::StatusCode::kInvalidArgument);
+  StoredSnapshot older = snap;
+  older.meta.index = 5;
+  EXPECT_EQ(env_->save_snapshot(3, older).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(env_->snapshot(3), snap);
+}
+
+TEST_F(LogEnvTest, ApplySnapshotReplacesLog) {
+  ASSERT_TRUE(env_->append(3, make_entries(3, 1, 10, 1)).ok());
+  ASSERT_TRUE(env_->set_hard_state(3, HardState{1, 2, 4}).ok());
+  StoredSnapshot snap;
+  snap.meta.index = 20;
+  snap.meta.term = 3;
+  snap.meta.conf_state.voters = {7, 8, 9};
+  ASSERT_TRUE(env_->apply_snapshot(3, snap).ok());
+  auto check = [&] {
+    EXPECT_EQ(env_->first_index(3), 21u);
+    EXPECT_EQ(env_->last_index(3), 20u);
+    EXPECT_EQ(*env_->term(3, 20), 3u);
+    EXPECT_EQ(env_->conf_state(3), snap.meta.conf_state);
+    EXPECT_EQ(env_->hard_state(3), (HardState{1, 2, 20}));
+    EXPECT_EQ(env_->snapshot(3), snap);
+  };
+  check();
+  reopen();
+  check();
+  EXPECT_EQ(env_->apply_snapshot(3, snap).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(env_->append(3, make_entries(3, 21, 3, 3)).ok());
+  expect_entries(3, 21, 24, [](Index) -> Term { return 3; });
+}
+
+TEST_F(LogEnvTest, GroupsAreListedAndIndependent) {
+  // Interleaved appends: only the highest group can take LMDB's append path.
+  for (Index base = 1; base <= 50; base += 10) {
+    for (GroupId g : {4u, 1u, 9u, 2u}) {
+      ASSERT_TRUE(env_->append(g, make_entries(g, base, 10, 1)).ok());
+    }
+  }
+  ASSERT_TRUE(env_->set_hard_state(100, HardState{1, 0, 0}).ok());
+  ASSERT_TRUE(env_->compact(2, 25).ok());
+  ASSERT_TRUE(env_->append(9, make_entries(9, 41, 5, 2)).ok());  // Truncates 41..50.
+  auto check = [&] {
+    EXPECT_EQ(env_->groups(), (std::vector<GroupId>{1, 2, 4, 9, 100}));
+    for (GroupId g : {1u, 4u}) expect_entries(g, 1, 51, [](Index) -> Term { return 1; });
+    expect_entries(2, 26, 51, [](Index) -> Term { return 1; });
+    expect_entries(9, 1, 46, [](Index i) -> Term { return i <= 40 ? 1 : 2; });
+    EXPECT_EQ(env_->last_index(100), 0u);
+  };
+  check();
+  reopen();
+  check();
+}
+
+TEST_F(LogEnvTest, TermRunsRecoveredByBisection) {
+  uint32_t seed = std::random_device{}();
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937_64 rng(seed);
+  std::vector<Term> terms(1, 0);  // terms[i] = term of index i.
+  Term term = 1;
+  while (terms.size() < 3000) {
+    term += rng() % 3;  // Runs of equal terms, sometimes a term with no entries.
+    size_t n = 1 + rng() % 200;
+    Index first = terms.size();
+    ASSERT_TRUE(env_->append(6, make_entries(6, first, n, term)).ok());
+    terms.resize(terms.size() + n, term);
+  }
+  reopen();
+  ASSERT_EQ(env_->last_index(6), terms.size() - 1);
+  for (Index i = 1; i < terms.size(); ++i) ASSERT_EQ(*env_->term(6, i), terms[i]) << i;
+  EXPECT_TRUE(env_->verify_group(6).ok());
+}
+
+TEST_F(LogEnvTest, SecondOpenOfSameDirIsRefused) {
+  EnvOptions options;
+  options.dir = dir_.sub("shard-0");
+  auto second = LogEnv::open(options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use"), absl::string_view::npos);
+}
+
+TEST_F(LogEnvTest, MapGrowsWhenFull) {
+  reopen();
+  env_.reset();
+  EnvOptions options;
+  options.dir = dir_.sub("grow");
+  options.initial_map_bytes = 256 << 10;
+  options.max_map_bytes = 64 << 20;
+  auto env = LogEnv::open(options);
+  ASSERT_TRUE(env.ok()) << env.status();
+  for (Index i = 1; i <= 4000; i += 500) {
+    ASSERT_TRUE((*env)->append(1, make_entries(1, i, 500, 1, 1000)).ok());
+  }
+  EXPECT_GT((*env)->stats().map_resizes, 0u);
+  EXPECT_GT((*env)->stats().map_bytes, uint64_t{256} << 10);
+  EXPECT_EQ((*env)->last_index(1), 4000u);
+  EXPECT_TRUE((*env)->verify_group(1).ok());
+}
+
+TEST_F(LogEnvTest, MapFullBeyondLimitIsResourceExhausted) {
+  env_.reset();
+  EnvOptions options;
+  options.dir = dir_.sub("small");
+  options.initial_map_bytes = 256 << 10;
+  options.max_map_bytes = 1 << 20;
+  auto opened = LogEnv::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  LogEnv& env = **opened;
+  absl::Status status;
+  Index next = 1;
+  while (status.ok() && next < 100000) {
+    status = env.append(1, make_entries(1, next, 50, 1, 1000));
+    if (status.ok()) next += 50;
+  }
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("data.mdb"), absl::string_view::npos) << status;
+  EXPECT_EQ(env.last_index(1), next - 1);  // The failed batch left nothing.
+  // Compaction frees pages; LMDB reuses pages freed by transaction N from
+  // transaction N + 2 on (readers of N's snapshot may still exist during
+  // N + 1), so one small write goes between.
+  ASSERT_TRUE(env.compact(1, next - 1).ok());
+  ASSERT_TRUE(env.set_hard_state(1, HardState{1, 0, next - 1}).ok());
+  EXPECT_TRUE(env.append(1, make_entries(1, next, 50, 1, 1000)).ok());
+  EXPECT_EQ(env.last_index(1), next + 49);
+}
+
+TEST(WriteBatchTest, MergesWritesPerGroup) {
+  WriteBatch b;
+  b.append(1, make_entries(1, 1, 5, 1));
+  b.append(2, make_entries(2, 1, 2, 1));
+  b.append(1, make_entries(1, 4, 3, 2));  // Replaces 4, 5; ends at 6.
+  b.set_hard_state(1, HardState{2, 1, 3});
+  EXPECT_EQ(b.groups().size(), 2u);
+  EXPECT_EQ(b.entry_count(), 8u);
+  const GroupWrite& w = b.groups()[0];
+  ASSERT_EQ(w.entries.size(), 6u);
+  EXPECT_EQ(w.entries[3].term, 2u);
+  EXPECT_EQ(w.entries.back().index, 6u);
+  EXPECT_EQ(w.hard_state, (HardState{2, 1, 3}));
+  StoredSnapshot snap;
+  snap.meta.index = 4;
+  b.apply_snapshot(1, snap);
+  EXPECT_EQ(b.groups()[0].entries.size(), 2u);
+  EXPECT_EQ(b.entry_count(), 4u);
+  b.clear();
+  EXPECT_TRUE(b.empty());
+}
+
+TEST(GroupStateTest, TermRunsFollowAppendTruncateCompact) {
+  GroupState s;
+  for (Term t : {1, 1, 1, 2, 2, 5, 5, 5}) s.push(t);  // Indexes 1..8.
+  EXPECT_EQ(s.runs, (std::vector<TermRun>{{1, 1}, {4, 2}, {6, 5}}));
+  EXPECT_EQ(*s.term(0), 0u);
+  EXPECT_EQ(*s.term(5), 2u);
+  EXPECT_FALSE(s.term(9).has_value());
+  s.truncate_after(6);
+  EXPECT_EQ(s.last_term(), 5u);
+  s.truncate_after(5);
+  EXPECT_EQ(s.runs, (std::vector<TermRun>{{1, 1}, {4, 2}}));
+  s.compact_to(4, 2);
+  EXPECT_EQ(s.runs, (std::vector<TermRun>{{5, 2}}));
+  EXPECT_EQ(*s.term(4), 2u);
+  EXPECT_FALSE(s.term(3).has_value());
+  s.compact_to(5, 2);
+  EXPECT_TRUE(s.runs.empty());
+  EXPECT_TRUE(s.log_empty());
+  EXPECT_EQ(s.last_term(), 2u);
+}
+
+}  // namespace
+}  // namespace raft::storage
