@@ -1,0 +1,720 @@
+#include "engine/node/group.h"
+
+#include <algorithm>
+#include <cstring>
+#include <span>
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+#include "common/checksum.h"
+#include "engine/node/errors.h"
+#include "engine/node/snapshot_envelope.h"
+#include "spdlog/spdlog.h"
+#include "storage/snapshot_file.h"
+
+namespace raft {
+namespace {
+
+// Feeds a state machine's restore() from an in-memory image.
+class ImageReader : public SnapshotReader {
+ public:
+  explicit ImageReader(std::string_view bytes) : bytes_(bytes) {}
+  absl::StatusOr<size_t> read(std::span<char> buffer) override {
+    size_t n = std::min(buffer.size(), bytes_.size());
+    std::memcpy(buffer.data(), bytes_.data(), n);
+    bytes_.remove_prefix(n);
+    return n;
+  }
+
+ private:
+  std::string_view bytes_;
+};
+
+class StringWriter : public SnapshotWriter {
+ public:
+  explicit StringWriter(std::string* out) : out_(out) {}
+  absl::Status write(std::string_view bytes) override {
+    out_->append(bytes);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string* out_;
+};
+
+Slice read_context(uint64_t id) {
+  std::string ctx(8, '\0');
+  std::memcpy(ctx.data(), &id, 8);
+  return Slice(std::move(ctx));
+}
+
+std::optional<uint64_t> read_id_of(const Slice& ctx) {
+  if (ctx.size() != 8) return std::nullopt;
+  uint64_t id = 0;
+  std::memcpy(&id, ctx.data(), 8);
+  return id;
+}
+
+bool contains(const std::vector<NodeId>& v, NodeId id) {
+  return std::find(v.begin(), v.end(), id) != v.end();
+}
+
+bool is_member(const ConfState& cs, NodeId id) {
+  return contains(cs.voters, id) || contains(cs.learners, id) ||
+         contains(cs.voters_outgoing, id) || contains(cs.learners_next, id);
+}
+
+void append_ids(std::string* out, const std::vector<NodeId>& ids) {
+  out->push_back('[');
+  for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(out, i ? "," : "", ids[i]);
+  out->push_back(']');
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppend(&out, "\\u00", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Group::Group(const GroupOptions& options, storage::LogEnv* env, GroupHost* host,
+             std::unique_ptr<StateMachine> fsm)
+    : config_(*options.config),
+      id_(options.group),
+      self_(options.self),
+      env_(env),
+      host_(host),
+      fsm_(std::move(fsm)) {}
+
+Group::~Group() {
+  // Nobody will answer these any more: say so rather than dropping them.
+  absl::Status gone = absl::CancelledError("group is shutting down");
+  for (auto& [index, p] : proposals_) {
+    if (p.done) p.done(gone);
+    if (p.conf_done) p.conf_done(gone);
+  }
+  for (auto& [id, r] : reads_) r.done(gone);
+  for (auto& t : transfers_) t.done(gone);
+  for (auto& w : snapshot_waiters_) w(gone);
+}
+
+absl::StatusOr<std::unique_ptr<Group>> Group::open(const GroupOptions& options,
+                                                   storage::LogEnv* env, GroupHost* host,
+                                                   std::unique_ptr<StateMachine> fsm,
+                                                   const std::vector<PeerConfig>& bootstrap) {
+  RAFT_CHECK(options.config != nullptr);
+  std::unique_ptr<Group> g(new Group(options, env, host, std::move(fsm)));
+  if (auto s = g->init(bootstrap); !s.ok()) return s;
+  return g;
+}
+
+absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
+  std::optional<storage::StoredSnapshot> snap = env_->snapshot(id_);
+  const bool fresh = !snap && env_->last_index(id_) == 0 && env_->hard_state(id_) == HardState{};
+  if (fresh && !bootstrap.empty()) {
+    // A static cluster starts from identical logs on every member: one
+    // committed conf change per initial peer, carrying its address. Applying
+    // them builds the membership, and they replay like any other change.
+    storage::WriteBatch batch;
+    std::vector<Entry> entries;
+    for (const PeerConfig& p : bootstrap) {
+      ConfChange cc = single_change(
+          p.role == PeerRole::kVoter ? ConfChangeType::kAddVoter : ConfChangeType::kAddLearner,
+          p.id);
+      cc.context = encode_peer_addresses({{p.id, p.address}});
+      entries.push_back(Entry{1, entries.size() + 1, EntryType::kConfChange,
+                              Slice(encode_conf_change(cc))});
+    }
+    batch.append(id_, entries);
+    batch.set_hard_state(id_, HardState{1, kNoNode, entries.size()});
+    if (auto s = env_->write(batch); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("group ", id_, ": bootstrap: ", s.message()));
+    }
+  }
+
+  ConfState initial;
+  if (snap) {
+    const std::string path =
+        storage::snapshot_file_path(host_->snapshot_dir(), id_, snap->meta.index, snap->meta.term);
+    received_snapshot_ = *snap;
+    if (auto s = restore_from_snapshot_file(path); !s.ok()) return s;
+    received_snapshot_.reset();
+    initial = snap->meta.conf_state;
+    applied_ = snap->meta.index;
+    applied_term_ = snap->meta.term;
+    last_snapshot_index_ = snap->meta.index;
+  }
+  log_ = std::make_unique<LmdbLogStorage>(env_, id_, initial);
+
+  Config c;
+  c.id = self_;
+  c.group = id_;
+  c.election_ticks = static_cast<int>(config_.election_ticks);
+  c.heartbeat_ticks = static_cast<int>(config_.heartbeat_ticks);
+  c.max_size_per_msg = config_.max_size_per_msg_bytes;
+  c.max_inflight_msgs = config_.max_inflight_msgs;
+  c.max_uncommitted_entries_bytes = config_.max_uncommitted_bytes;
+  c.max_committed_bytes_per_ready = 4 << 20;
+  c.pre_vote = config_.pre_vote;
+  c.check_quorum = config_.check_quorum;
+  c.read_only = config_.read_mode == ReadMode::kLease ? ReadOnlyOption::kLeaseBased
+                                                       : ReadOnlyOption::kSafe;
+  // Proposals are forwarded by the runtime (with their results), never by the
+  // core, which could not route the result back.
+  c.disable_proposal_forwarding = true;
+  c.applied = applied_;
+  c.seed = self_ * 1000003 + id_;
+  auto raw = RawNode::create(c, log_.get());
+  if (!raw.ok()) {
+    return absl::Status(raw.status().code(),
+                        absl::StrCat("group ", id_, ": ", raw.status().message()));
+  }
+  raw_ = std::move(*raw);
+  return absl::OkStatus();
+}
+
+absl::Status Group::restore_from_snapshot_file(const std::string& path) {
+  RAFT_CHECK(received_snapshot_.has_value());
+  auto reader = storage::SnapshotFileReader::open(path, received_snapshot_->file_bytes,
+                                                  received_snapshot_->file_checksum);
+  if (!reader.ok()) return reader.status();
+  std::string image;
+  image.reserve((*reader)->size());
+  while (!(*reader)->done()) {
+    auto chunk = (*reader)->next_chunk(1 << 20);
+    if (!chunk.ok()) return chunk.status();
+    image.append(*chunk);
+  }
+  auto envelope = decode_snapshot_image(image);
+  if (!envelope.ok()) {
+    return absl::DataLossError(absl::StrCat(path, ": ", envelope.status().message()));
+  }
+  ImageReader fsm_reader(envelope->fsm_bytes);
+  if (auto s = fsm_->restore(fsm_reader); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(path, ": state machine restore: ", s.message()));
+  }
+  peers_ = std::move(envelope->peers);
+  max_id_seen_ = std::max(max_id_seen_, envelope->max_id_seen);
+  for (const auto& [node, address] : peers_) host_->peer_address(node, address);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Inputs.
+
+void Group::tick() {
+  ++ticks_;
+  raw_->tick();
+  expire_requests();
+  maybe_auto_snapshot();
+}
+
+void Group::step(Message m) {
+  if (auto s = raw_->step(std::move(m)); !s.ok()) {
+    SPDLOG_DEBUG("group {}: dropped message: {}", id_, s.ToString());
+  }
+}
+
+void Group::peer_unreachable(NodeId peer) { raw_->report_unreachable(peer); }
+
+void Group::snapshot_sent(NodeId to, bool ok) { raw_->report_snapshot(to, ok); }
+
+void Group::snapshot_received(const Message& announce, const std::string& path,
+                              uint64_t file_bytes, uint64_t file_checksum) {
+  RAFT_CHECK(announce.snapshot.has_value());
+  received_snapshot_ = storage::StoredSnapshot{announce.snapshot->meta, file_bytes, file_checksum};
+  received_snapshot_path_ = path;
+  step(announce);
+  process();
+  if (received_snapshot_) {
+    // The core did not take it (stale, or from an old term): drop the file.
+    SPDLOG_INFO("group {}: snapshot at index {} not installed (stale)", id_,
+                announce.snapshot->meta.index);
+    received_snapshot_.reset();
+    ::unlink(path.c_str());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Requests.
+
+int64_t Group::request_deadline() const {
+  return ticks_ + std::max<int64_t>(1, config_.request_timeout_ms / config_.tick_interval_ms);
+}
+
+std::string Group::address_of(NodeId node) const {
+  auto it = peers_.find(node);
+  return it == peers_.end() ? std::string() : it->second;
+}
+
+void Group::propose(Slice data, ProposeCallback done) {
+  if (removed_) return done(absl::FailedPreconditionError("this node was removed from the group"));
+  if (data.empty()) return done(absl::InvalidArgumentError("empty proposal"));
+  if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
+  if (absl::Status s = raw_->propose(std::move(data)); !s.ok()) return done(s);
+  Index index = raw_->last_index();
+  auto it = proposals_.find(index);
+  if (it != proposals_.end()) {
+    finish_proposal(index, 0, absl::AbortedError("entry was replaced by a newer leader"));
+  }
+  proposals_[index] = PendingProposal{raw_->term(), request_deadline(), std::move(done), nullptr};
+}
+
+void Group::read(std::string query, ReadConsistency consistency, ReadCallback done) {
+  if (consistency == ReadConsistency::kStale) return done(fsm_->query(query));
+  uint64_t id = next_read_id_++;
+  PendingRead& r = reads_[id];
+  r.query = std::move(query);
+  r.deadline_tick = request_deadline();
+  r.requested_tick = ticks_;
+  r.done = std::move(done);
+  // The core forwards the request from a follower to the leader; if it
+  // cannot be served yet (no leader, or a new leader without a committed
+  // entry of its term) it is retried on later ticks until the deadline.
+  absl::Status s = raw_->read_index(read_context(id));
+  if (!s.ok()) r.requested_tick = ticks_ - config_.election_ticks;
+}
+
+void Group::change_membership(std::vector<MemberChange> changes, ConfCallback done) {
+  if (changes.empty()) return done(absl::InvalidArgumentError("no membership change given"));
+  if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
+  ConfState cs = raw_->conf_state();
+  ConfChange cc;
+  PeerAddresses addresses;
+  for (const MemberChange& ch : changes) {
+    if (ch.node == kNoNode) return done(absl::InvalidArgumentError("node id 0 is not valid"));
+    switch (ch.kind) {
+      case MemberChangeKind::kAddVoter:
+      case MemberChangeKind::kAddLearner: {
+        if (ch.address.empty() && !peers_.contains(ch.node)) {
+          return done(absl::InvalidArgumentError(
+              absl::StrCat("adding node ", ch.node, " needs its address")));
+        }
+        if (!ch.address.empty()) addresses[ch.node] = ch.address;
+        cc.changes.push_back(ConfChangeSingle{ch.kind == MemberChangeKind::kAddVoter
+                                                  ? ConfChangeType::kAddVoter
+                                                  : ConfChangeType::kAddLearner,
+                                              ch.node});
+        break;
+      }
+      case MemberChangeKind::kPromote:
+        if (!contains(cs.learners, ch.node)) {
+          return done(absl::FailedPreconditionError(
+              absl::StrCat("node ", ch.node, " is not a learner")));
+        }
+        cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddVoter, ch.node});
+        break;
+      case MemberChangeKind::kRemove:
+        if (!is_member(cs, ch.node)) {
+          return done(absl::NotFoundError(absl::StrCat("node ", ch.node, " is not a member")));
+        }
+        cc.changes.push_back(ConfChangeSingle{ConfChangeType::kRemoveNode, ch.node});
+        break;
+    }
+  }
+  cc.context = encode_peer_addresses(addresses);
+  if (absl::Status s = raw_->propose_conf_change(cc); !s.ok()) return done(s);
+  Index index = raw_->last_index();
+  if (proposals_.contains(index)) {
+    finish_proposal(index, 0, absl::AbortedError("entry was replaced by a newer leader"));
+  }
+  proposals_[index] = PendingProposal{raw_->term(), request_deadline(), nullptr, std::move(done)};
+}
+
+void Group::reserve_id(const std::string& address,
+                       absl::AnyInvocable<void(absl::StatusOr<NodeId>)> done) {
+  if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
+  ConfState cs = raw_->conf_state();
+  NodeId id = max_id_seen_;
+  for (const auto* v : {&cs.voters, &cs.learners, &cs.voters_outgoing, &cs.learners_next}) {
+    for (NodeId n : *v) id = std::max(id, n);
+  }
+  for (const auto& [n, a] : peers_) id = std::max(id, n);
+  ++id;
+  // The id is reserved by adding the joiner as a learner through the log:
+  // at most one conf change is pending, so two joiners never get one id, and
+  // every later leader knows the id is taken.
+  change_membership({MemberChange{MemberChangeKind::kAddLearner, id, address}},
+                    [id, done = std::move(done)](absl::StatusOr<ConfState> r) mutable {
+                      if (!r.ok()) return done(r.status());
+                      done(id);
+                    });
+}
+
+void Group::transfer_leader(NodeId target, DoneCallback done) {
+  if (target == leader() && target != kNoNode) return done(absl::OkStatus());
+  if (absl::Status s = raw_->transfer_leader(target); !s.ok()) return done(s);
+  transfers_.push_back(
+      PendingTransfer{target, ticks_ + 2 * int64_t{config_.election_ticks}, std::move(done)});
+}
+
+void Group::make_snapshot(IndexCallback done) { start_snapshot(std::move(done)); }
+
+// ---------------------------------------------------------------------------
+// Ready handling.
+
+void Group::process() {
+  while (raw_->has_ready()) {
+    Ready rd = raw_->ready();
+    handle_ready(rd);
+    raw_->advance(rd);
+  }
+  serve_reads();
+}
+
+void Group::handle_ready(Ready& rd) {
+  storage::WriteBatch& batch = host_->open_batch();
+  if (rd.soft_state) {
+    for (auto it = transfers_.begin(); it != transfers_.end();) {
+      if (rd.soft_state->leader == it->target) {
+        it->done(absl::OkStatus());
+        it = transfers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (rd.snapshot) {
+    RAFT_CHECK_MSG(received_snapshot_ && received_snapshot_->meta == rd.snapshot->meta,
+                   "core installs a snapshot the runtime did not receive");
+    batch.group(id_).apply_snapshot = *received_snapshot_;
+    if (absl::Status s = restore_from_snapshot_file(received_snapshot_path_); !s.ok()) {
+      // The file was verified when received; failing now means the disk
+      // changed under us. Continuing would diverge from the leader.
+      RAFT_CHECK_MSG(false, std::string(s.message()).c_str());
+    }
+    applied_ = rd.snapshot->meta.index;
+    applied_term_ = rd.snapshot->meta.term;
+    last_snapshot_index_ = applied_;
+    // Proposals covered by the snapshot were decided elsewhere; their
+    // results are not known here.
+    while (!proposals_.empty() && proposals_.begin()->first <= applied_) {
+      finish_proposal(proposals_.begin()->first, 0,
+                      absl::UnavailableError("outcome unknown: replaced by a snapshot"));
+    }
+    received_snapshot_.reset();
+  }
+  if (!rd.entries.empty()) batch.append(id_, rd.entries);
+  if (rd.hard_state) batch.set_hard_state(id_, *rd.hard_state);
+  send_all(rd.messages);
+  if (rd.must_persist()) {
+    persist_queue_.push_back(PendingPersist{host_->open_batch_seq(), rd.persist_index(),
+                                            rd.persist_term(), std::move(rd.persisted_messages)});
+  } else if (!rd.persisted_messages.empty()) {
+    if (persist_queue_.empty()) {
+      send_all(rd.persisted_messages);
+    } else {
+      auto& back = persist_queue_.back().messages;
+      for (Message& m : rd.persisted_messages) back.push_back(std::move(m));
+    }
+  }
+  if (!rd.committed_entries.empty()) apply_entries(rd.committed_entries);
+  for (const ReadState& rs : rd.read_states) {
+    std::optional<uint64_t> id = read_id_of(rs.context);
+    if (!id) continue;
+    auto it = reads_.find(*id);
+    if (it != reads_.end() && it->second.index == 0) it->second.index = std::max<Index>(rs.index, 1);
+  }
+}
+
+void Group::send_all(std::vector<Message>& messages) {
+  for (Message& m : messages) {
+    if (m.type != MessageType::kSnapshot) {
+      host_->send(m);
+      continue;
+    }
+    std::optional<storage::StoredSnapshot> snap = env_->snapshot(id_);
+    if (!snap || !m.snapshot || snap->meta.index != m.snapshot->meta.index) {
+      raw_->report_snapshot(m.to, false);
+      continue;
+    }
+    host_->send_snapshot(
+        m, storage::snapshot_file_path(host_->snapshot_dir(), id_, snap->meta.index, snap->meta.term),
+        snap->file_bytes, snap->file_checksum);
+  }
+}
+
+void Group::on_durable(uint64_t seq) {
+  write_error_ = absl::OkStatus();
+  while (!persist_queue_.empty() && persist_queue_.front().seq <= seq) {
+    PendingPersist p = std::move(persist_queue_.front());
+    persist_queue_.pop_front();
+    if (p.index != 0) raw_->on_persisted(p.index, p.term);
+    send_all(p.messages);
+  }
+}
+
+void Group::on_write_failed(const absl::Status& status) {
+  // Nothing of the batch is durable and the shard retries it; until then the
+  // group acknowledges nothing, and status() shows why.
+  write_error_ = status;
+}
+
+// ---------------------------------------------------------------------------
+// Applying.
+
+void Group::apply_entries(const std::vector<Entry>& entries) {
+  std::vector<ApplyItem> items;
+  std::vector<const Entry*> run;
+  std::vector<std::string> results;
+  auto flush = [&] {
+    if (run.empty()) return;
+    fsm_->apply_batch(items, &results);
+    RAFT_CHECK(results.size() == run.size());
+    for (size_t i = 0; i < run.size(); ++i) {
+      if (proposals_.contains(run[i]->index)) {
+        finish_proposal(run[i]->index, run[i]->term,
+                        ProposeResult{run[i]->index, run[i]->term, std::move(results[i])});
+      }
+    }
+    items.clear();
+    run.clear();
+  };
+  for (const Entry& e : entries) {
+    if (e.index <= applied_) continue;
+    if (e.type == EntryType::kConfChange) {
+      flush();
+      apply_conf_change_entry(e);
+    } else if (!e.data.empty()) {
+      items.push_back(ApplyItem{e.index, e.data.view()});
+      run.push_back(&e);
+    } else if (proposals_.contains(e.index)) {
+      // A leader's no-op took the index of a proposal from an older term.
+      finish_proposal(e.index, e.term, absl::AbortedError("entry was replaced by a newer leader"));
+    }
+    applied_ = e.index;
+    applied_term_ = e.term;
+  }
+  flush();
+  maybe_auto_snapshot();
+}
+
+void Group::apply_conf_change_entry(const Entry& e) {
+  absl::StatusOr<ConfChange> cc = decode_conf_change(e.data.view());
+  if (!cc.ok()) {
+    // Every replica decodes the same bytes and skips it alike.
+    spdlog::error("group {}: undecodable conf change at index {}: {}", id_, e.index,
+                  cc.status().ToString());
+    finish_proposal(e.index, e.term, cc.status());
+    return;
+  }
+  absl::StatusOr<PeerAddresses> added = decode_peer_addresses(cc->context);
+  if (added.ok()) {
+    for (const auto& [node, address] : *added) {
+      peers_[node] = address;
+      host_->peer_address(node, address);
+    }
+  }
+  const bool was_member = is_member(raw_->conf_state(), self_);
+  ConfState cs = raw_->apply_conf_change(*cc);
+  for (const ConfChangeSingle& ch : cc->changes) max_id_seen_ = std::max(max_id_seen_, ch.node);
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    it = is_member(cs, it->first) ? std::next(it) : peers_.erase(it);
+  }
+  if (was_member && !is_member(cs, self_)) {
+    removed_ = true;
+    spdlog::info("group {}: node {} was removed from the group at index {}", id_, self_, e.index);
+  }
+  auto it = proposals_.find(e.index);
+  if (it != proposals_.end() && it->second.term == e.term && it->second.conf_done) {
+    ConfCallback cb = std::move(it->second.conf_done);
+    proposals_.erase(it);
+    cb(cs);
+  } else if (it != proposals_.end()) {
+    finish_proposal(e.index, e.term, absl::AbortedError("entry was replaced by a newer leader"));
+  }
+}
+
+void Group::finish_proposal(Index index, Term term, absl::StatusOr<ProposeResult> result) {
+  auto it = proposals_.find(index);
+  if (it == proposals_.end()) return;
+  PendingProposal p = std::move(it->second);
+  proposals_.erase(it);
+  if (result.ok() && term != 0 && p.term != term) {
+    result = absl::AbortedError("entry was replaced by a newer leader");
+  }
+  if (p.done) {
+    p.done(std::move(result));
+  } else if (p.conf_done) {
+    p.conf_done(result.ok() ? absl::StatusOr<ConfState>(raw_->conf_state())
+                            : absl::StatusOr<ConfState>(result.status()));
+  }
+}
+
+void Group::serve_reads() {
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    PendingRead& r = it->second;
+    if (r.index != 0 && r.index <= applied_) {
+      ReadCallback done = std::move(r.done);
+      absl::StatusOr<std::string> result = fsm_->query(r.query);
+      it = reads_.erase(it);
+      done(std::move(result));
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Group::expire_requests() {
+  while (!proposals_.empty()) {
+    // Deadlines grow with the index (the timeout is fixed), so the oldest
+    // proposal expires first; a later one may still be pending.
+    auto it = std::find_if(proposals_.begin(), proposals_.end(),
+                           [&](const auto& p) { return p.second.deadline_tick <= ticks_; });
+    if (it == proposals_.end()) break;
+    finish_proposal(it->first, 0,
+                    absl::DeadlineExceededError("proposal timed out; its outcome is unknown"));
+  }
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    PendingRead& r = it->second;
+    if (r.deadline_tick <= ticks_) {
+      ReadCallback done = std::move(r.done);
+      it = reads_.erase(it);
+      done(absl::DeadlineExceededError("read timed out"));
+      continue;
+    }
+    // A read-index request is lost with its message or its leader; ask again.
+    if (r.index == 0 && ticks_ - r.requested_tick >= int64_t{config_.election_ticks}) {
+      r.requested_tick = ticks_;
+      (void)raw_->read_index(read_context(it->first));
+    }
+    ++it;
+  }
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    if (it->deadline_tick <= ticks_) {
+      DoneCallback done = std::move(it->done);
+      it = transfers_.erase(it);
+      done(absl::DeadlineExceededError("leader transfer did not happen in time"));
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots.
+
+void Group::maybe_auto_snapshot() {
+  if (config_.snapshot_every_entries == 0 || snapshot_in_progress_) return;
+  if (applied_ < last_snapshot_index_ + config_.snapshot_every_entries) return;
+  start_snapshot(nullptr);
+}
+
+std::string Group::snapshot_image(Index index, Term term, const ConfState& cs,
+                                  absl::Status* status) {
+  (void)index;
+  (void)term;
+  (void)cs;
+  std::string image = encode_snapshot_header(peers_, max_id_seen_);
+  StringWriter writer(&image);
+  *status = fsm_->snapshot(writer);
+  return image;
+}
+
+void Group::start_snapshot(IndexCallback done) {
+  if (done) snapshot_waiters_.push_back(std::move(done));
+  if (snapshot_in_progress_) return;
+  if (applied_ == 0 || applied_ == last_snapshot_index_) {
+    std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
+    snapshot_waiters_.clear();
+    for (auto& w : waiters) {
+      if (applied_ == 0) {
+        w(absl::FailedPreconditionError("nothing applied yet"));
+      } else {
+        w(last_snapshot_index_);
+      }
+    }
+    return;
+  }
+  const Index index = applied_;
+  const Term term = applied_term_;
+  const ConfState cs = raw_->conf_state();
+  absl::Status status;
+  std::string image = snapshot_image(index, term, cs, &status);
+  if (!status.ok()) {
+    std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
+    snapshot_waiters_.clear();
+    for (auto& w : waiters) w(status);
+    return;
+  }
+  snapshot_in_progress_ = true;
+  const uint64_t bytes = image.size();
+  const uint64_t checksum = checksum64(image);
+  // The file is written and fsynced off the shard thread; the snapshot
+  // record (and the compaction it allows) goes into a later batch.
+  host_->write_snapshot_file(
+      id_, index, term, std::move(image),
+      [this, index, term, cs, bytes, checksum](absl::StatusOr<std::string> path) {
+        snapshot_in_progress_ = false;
+        std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
+        snapshot_waiters_.clear();
+        if (!path.ok()) {
+          spdlog::error("group {}: snapshot at {} failed: {}", id_, index,
+                        path.status().ToString());
+          for (auto& w : waiters) w(path.status());
+          return;
+        }
+        storage::WriteBatch& batch = host_->open_batch();
+        batch.save_snapshot(id_, storage::StoredSnapshot{SnapshotMeta{index, term, cs}, bytes,
+                                                          checksum});
+        const Index keep = config_.keep_entries_after_snapshot;
+        const Index first = env_->first_index(id_);
+        if (index > keep && index - keep >= first) batch.compact(id_, index - keep);
+        last_snapshot_index_ = index;
+        SPDLOG_INFO("group {}: snapshot at index {} ({} bytes)", id_, index, bytes);
+        for (auto& w : waiters) w(index);
+      });
+}
+
+// ---------------------------------------------------------------------------
+// Status.
+
+std::string Group::status_json() const {
+  NodeStatus st = raw_->status();
+  std::string out;
+  absl::StrAppend(&out, "{\"group\":", id_, ",\"id\":", self_, ",\"role\":\"", role_name(st.role),
+                  "\",\"term\":", st.hard_state.term, ",\"vote\":", st.hard_state.vote,
+                  ",\"leader\":", st.leader, ",\"commit\":", st.hard_state.commit,
+                  ",\"applied\":", applied_, ",\"first_index\":", st.first_index,
+                  ",\"last_index\":", st.last_index, ",\"snapshot_index\":", last_snapshot_index_,
+                  ",\"removed\":", removed_ ? "true" : "false");
+  out += ",\"conf_state\":{\"voters\":";
+  append_ids(&out, st.conf_state.voters);
+  out += ",\"learners\":";
+  append_ids(&out, st.conf_state.learners);
+  out += ",\"voters_outgoing\":";
+  append_ids(&out, st.conf_state.voters_outgoing);
+  out += "},\"peers\":{";
+  bool first = true;
+  for (const auto& [node, address] : peers_) {
+    absl::StrAppend(&out, first ? "" : ",", "\"", node, "\":\"", json_escape(address), "\"");
+    first = false;
+  }
+  out += "},\"progress\":[";
+  for (size_t i = 0; i < st.progress.size(); ++i) {
+    const PeerStatus& p = st.progress[i];
+    absl::StrAppend(&out, i ? "," : "", "{\"id\":", p.id, ",\"match\":", p.match,
+                    ",\"next\":", p.next, ",\"state\":\"", progress_state_name(p.state),
+                    "\",\"inflight\":", p.inflight,
+                    ",\"recent_active\":", p.recent_active ? "true" : "false",
+                    ",\"learner\":", p.learner ? "true" : "false", "}");
+  }
+  absl::StrAppend(&out, "],\"pending_proposals\":", proposals_.size(),
+                  ",\"pending_reads\":", reads_.size(), ",\"write_error\":\"",
+                  json_escape(write_error_.ok() ? "" : write_error_.ToString()), "\"}");
+  return out;
+}
+
+}  // namespace raft

@@ -1,0 +1,220 @@
+// Group: one Raft group on one shard, where the core (RawNode), the durable
+// log (a shard's LogEnv) and the user's state machine meet.
+//
+// Everything here runs on the owning shard's thread. The shard feeds the
+// group ticks, messages and requests, calls process() at the end of a loop
+// turn to turn the core's Ready into writes (added to the shard's open
+// WriteBatch), sends and applies, and calls on_durable() when a batch the
+// group wrote to is durable. The group never blocks on the disk: the only
+// file work it does inline is reading a snapshot file to restore from.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/core/raw_node.h"
+#include "engine/node/config.h"
+#include "engine/node/lmdb_log_storage.h"
+#include "engine/node/peer_table.h"
+#include "engine/node/state_machine.h"
+#include "storage/log_env.h"
+#include "storage/write_batch.h"
+
+namespace raft {
+
+struct ProposeResult {
+  Index index = 0;
+  Term term = 0;
+  std::string result;  // What StateMachine::apply returned.
+};
+
+enum class ReadConsistency : uint8_t {
+  kLinearizable,  // ReadIndex (or lease, per NodeConfig::read_mode).
+  kStale,         // Whatever this node has applied.
+};
+
+enum class MemberChangeKind : uint8_t { kAddVoter, kAddLearner, kPromote, kRemove };
+
+struct MemberChange {
+  MemberChangeKind kind = MemberChangeKind::kAddVoter;
+  NodeId node = kNoNode;
+  std::string address;  // Required for kAddVoter / kAddLearner of a new node.
+};
+
+using ProposeCallback = absl::AnyInvocable<void(absl::StatusOr<ProposeResult>)>;
+using ReadCallback = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
+using ConfCallback = absl::AnyInvocable<void(absl::StatusOr<ConfState>)>;
+using DoneCallback = absl::AnyInvocable<void(absl::Status)>;
+using IndexCallback = absl::AnyInvocable<void(absl::StatusOr<Index>)>;
+
+// What a group needs from its shard.
+class GroupHost {
+ public:
+  virtual ~GroupHost() = default;
+  // The batch being filled; it is submitted after the current turn.
+  virtual storage::WriteBatch& open_batch() = 0;
+  // Sequence number of open_batch(); every earlier sequence was submitted.
+  virtual uint64_t open_batch_seq() const = 0;
+  // Best-effort delivery of a Raft message to peer m.to (Raft tolerates loss).
+  virtual void send(const Message& m) = 0;
+  // Streams the snapshot file at `path` to m.to in chunks, then reports the
+  // outcome through Group::snapshot_sent.
+  virtual void send_snapshot(const Message& m, const std::string& path, uint64_t file_bytes,
+                             uint64_t file_checksum) = 0;
+  // A peer's address became known or changed (for the transport).
+  virtual void peer_address(NodeId node, const std::string& address) = 0;
+  // Writes a snapshot image to a new file off the shard thread (chunked,
+  // fsynced, renamed into place) and calls `done` on the shard thread.
+  virtual void write_snapshot_file(GroupId group, Index index, Term term, std::string image,
+                                   absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) = 0;
+  // Directory of this shard's snapshot files.
+  virtual std::string snapshot_dir() const = 0;
+};
+
+struct GroupOptions {
+  NodeId self = kNoNode;
+  GroupId group = 0;
+  const NodeConfig* config = nullptr;  // Outlives the group.
+  uint64_t seed = 1;
+};
+
+class Group {
+ public:
+  // Opens the group from the shard's env: restores the state machine from the
+  // newest snapshot (if any), then lets the core re-deliver the entries after
+  // it. `bootstrap` (a static peer list) is written only if the group has no
+  // durable state yet.
+  static absl::StatusOr<std::unique_ptr<Group>> open(const GroupOptions& options,
+                                                     storage::LogEnv* env, GroupHost* host,
+                                                     std::unique_ptr<StateMachine> fsm,
+                                                     const std::vector<PeerConfig>& bootstrap);
+  ~Group();
+
+  // ---- Inputs from the shard.
+  void tick();
+  void step(Message m);
+  // A received snapshot file is complete and fsynced at `path`: install it.
+  void snapshot_received(const Message& announce, const std::string& path, uint64_t file_bytes,
+                         uint64_t file_checksum);
+  void snapshot_sent(NodeId to, bool ok);
+  void peer_unreachable(NodeId peer);
+
+  // ---- Requests (shard thread). Callbacks run on the shard thread.
+  void propose(Slice data, ProposeCallback done);
+  void read(std::string query, ReadConsistency consistency, ReadCallback done);
+  void change_membership(std::vector<MemberChange> changes, ConfCallback done);
+  void transfer_leader(NodeId target, DoneCallback done);
+  void make_snapshot(IndexCallback done);
+  // Proposes an AddLearner for a fresh id (one above every id this group has
+  // ever seen), so the id is reserved through the log. Leader only.
+  void reserve_id(const std::string& address, absl::AnyInvocable<void(absl::StatusOr<NodeId>)> done);
+
+  // ---- Loop work.
+  // Turns every pending Ready into writes, sends and applies.
+  void process();
+  // The batch with sequence `seq` (and every earlier one) is durable, or
+  // failed with `status` (then nothing of it is, and the shard retries it).
+  void on_durable(uint64_t seq);
+  void on_write_failed(const absl::Status& status);
+
+  // ---- Inspection.
+  GroupId id() const { return id_; }
+  NodeId self() const { return self_; }
+  NodeId leader() const { return raw_->leader(); }
+  Term term() const { return raw_->term(); }
+  bool is_leader() const { return raw_->role() == Role::kLeader; }
+  const PeerAddresses& peers() const { return peers_; }
+  std::string address_of(NodeId node) const;
+  ConfState conf_state() const { return raw_->conf_state(); }
+  Index applied() const { return applied_; }
+  bool removed() const { return removed_; }
+  // JSON object: term, role, leader, commit, applied, last index, members,
+  // per-peer progress on the leader, storage errors.
+  std::string status_json() const;
+  const absl::Status& write_error() const { return write_error_; }
+
+ private:
+  struct PendingPersist {
+    uint64_t seq = 0;
+    Index index = 0;  // 0: nothing to report to on_persisted.
+    Term term = 0;
+    std::vector<Message> messages;
+  };
+  struct PendingProposal {
+    Term term = 0;
+    int64_t deadline_tick = 0;
+    ProposeCallback done;       // Normal entries.
+    ConfCallback conf_done;     // Conf change entries.
+  };
+  struct PendingRead {
+    std::string query;
+    int64_t deadline_tick = 0;
+    int64_t requested_tick = 0;
+    Index index = 0;  // Read index once confirmed; 0 while waiting.
+    ReadCallback done;
+  };
+  struct PendingTransfer {
+    NodeId target = kNoNode;
+    int64_t deadline_tick = 0;
+    DoneCallback done;
+  };
+
+  Group(const GroupOptions& options, storage::LogEnv* env, GroupHost* host,
+        std::unique_ptr<StateMachine> fsm);
+  absl::Status init(const std::vector<PeerConfig>& bootstrap);
+  absl::Status restore_from_snapshot_file(const std::string& path);
+
+  void handle_ready(Ready& rd);
+  void send_all(std::vector<Message>& messages);
+  void apply_entries(const std::vector<Entry>& entries);
+  void apply_conf_change_entry(const Entry& e);
+  void finish_proposal(Index index, Term term, absl::StatusOr<ProposeResult> result);
+  void serve_reads();
+  void expire_requests();
+  void maybe_auto_snapshot();
+  void start_snapshot(IndexCallback done);
+  std::string snapshot_image(Index index, Term term, const ConfState& cs, absl::Status* status);
+  int64_t request_deadline() const;
+
+  const NodeConfig& config_;
+  GroupId id_;
+  NodeId self_;
+  storage::LogEnv* env_;
+  GroupHost* host_;
+  std::unique_ptr<StateMachine> fsm_;
+  std::unique_ptr<LmdbLogStorage> log_;
+  std::unique_ptr<RawNode> raw_;
+
+  PeerAddresses peers_;
+  NodeId max_id_seen_ = 0;
+  int64_t ticks_ = 0;
+  Index applied_ = 0;
+  Term applied_term_ = 0;
+  bool removed_ = false;
+
+  std::deque<PendingPersist> persist_queue_;
+  std::map<Index, PendingProposal> proposals_;
+  std::map<uint64_t, PendingRead> reads_;  // By read id (the ReadIndex context).
+  uint64_t next_read_id_ = 1;
+  std::vector<PendingTransfer> transfers_;
+  std::vector<absl::AnyInvocable<void(absl::StatusOr<NodeId>)>> id_waiters_;
+
+  // Snapshots.
+  bool snapshot_in_progress_ = false;
+  Index last_snapshot_index_ = 0;
+  std::vector<IndexCallback> snapshot_waiters_;
+  std::optional<storage::StoredSnapshot> received_snapshot_;  // Being installed.
+  std::string received_snapshot_path_;
+
+  absl::Status write_error_;
+};
+
+}  // namespace raft

@@ -1,0 +1,28 @@
+// The runtime's snapshot image: what a snapshot file holds. Besides the
+// state machine's bytes it carries the group's peer addresses and the highest
+// node id ever seen, which Raft's ConfState does not hold but a node restored
+// from the snapshot (or a follower that installs it) needs.
+//
+//   "RRSNAP01" | u32 peer-table bytes | peer table | u64 max id seen | fsm bytes
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "engine/node/peer_table.h"
+
+namespace raft {
+
+struct SnapshotEnvelope {
+  PeerAddresses peers;
+  uint64_t max_id_seen = 0;
+  std::string_view fsm_bytes;  // Points into the decoded image.
+};
+
+std::string encode_snapshot_header(const PeerAddresses& peers, uint64_t max_id_seen);
+// DataLoss on a malformed image.
+absl::StatusOr<SnapshotEnvelope> decode_snapshot_image(std::string_view image);
+
+}  // namespace raft
