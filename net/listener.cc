@@ -1,0 +1,141 @@
+#include "net/listener.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/check.h"
+#include "net/log.h"
+
+namespace raft::net {
+
+namespace {
+HandshakeInfo reply_for(const HandshakeInfo& local, const HandshakeInfo& remote) {
+  HandshakeInfo reply = local;
+  reply.shard = remote.target_shard;
+  reply.target_shard = remote.shard;
+  reply.role = remote.role;
+  return reply;
+}
+}  // namespace
+
+Listener::Listener(Reactor& reactor, ListenerOptions options, Callbacks callbacks)
+    : reactor_(reactor),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      retry_timer_(reactor, [this] { arm_accept(); }) {
+  options_.peer_connection.overflow = OverflowPolicy::kDropFrame;
+  options_.client_connection.overflow = OverflowPolicy::kCloseConnection;
+}
+
+Listener::~Listener() {
+  RAFT_CHECK_MSG(!accept_op_.in_flight(), "Listener destroyed with accept in flight");
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status Listener::start() {
+  RAFT_CHECK_MSG(fd_ < 0 && !accept_op_.in_flight(), "Listener started twice");
+  auto address = parse_address(options_.address);
+  if (!address.ok()) return address.status();
+  auto fd = listen_tcp(*address, options_.backlog);
+  if (!fd.ok()) return fd.status();
+  fd_ = *fd;
+  bound_ = local_address(fd_);
+  stopping_ = false;
+  arm_accept();
+  net_logger()->info("listening on {}", bound_.to_string());
+  return absl::OkStatus();
+}
+
+void Listener::stop() {
+  stopping_ = true;
+  retry_timer_.cancel();
+  if (accept_op_.in_flight()) {
+    reactor_.cancel(accept_op_);  // The fd closes when the accept drains.
+  } else if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+void Listener::arm_accept() {
+  if (stopping_ || fd_ < 0 || accept_op_.in_flight()) return;
+  io_uring_sqe* sqe = reactor_.prepare(accept_op_);
+  multishot_ = reactor_.features().multishot_accept;
+  if (multishot_) {
+    io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  } else {
+    io_uring_prep_accept(sqe, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
+}
+
+void Listener::on_accept(int32_t result, uint32_t flags) {
+  bool more = (flags & IORING_CQE_F_MORE) != 0;
+  if (stopping_ || result == -ECANCELED) {
+    if (result >= 0) ::close(result);
+    if (!accept_op_.in_flight() && fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    return;
+  }
+  if (result == -EINVAL && multishot_) {
+    // No multishot accept in this kernel: plain accepts from now on.
+    reactor_.mutable_features().multishot_accept = false;
+    net_logger()->info("multishot accept unavailable; using single accepts");
+    return arm_accept();
+  }
+  if (result < 0) {
+    // EMFILE, ENFILE, ENOBUFS...: back off briefly instead of spinning.
+    RAFT_NET_LOG_LIMITED(spdlog::level::warn, "accept", "accept on {}: {}", bound_.to_string(),
+                         std::strerror(-result));
+    if (!more && !accept_op_.in_flight()) retry_timer_.arm_after(std::chrono::milliseconds(100));
+    return;
+  }
+  int fd = result;
+  set_nodelay(fd);
+  reactor_.stats().connections_accepted.add();
+  auto conn = FrameConnection::create(reactor_, fd, remote_address(fd).to_string(),
+                                      options_.client_connection);
+  FrameConnection::Callbacks cb;
+  cb.on_handshake = [this](FrameConnection& c, const HandshakeInfo& remote) {
+    return on_handshake(c, remote);
+  };
+  conn->start(std::move(cb));
+  if (!accept_op_.in_flight()) arm_accept();
+}
+
+absl::Status Listener::on_handshake(FrameConnection& conn, const HandshakeInfo& remote) {
+  absl::Status ok = check_incoming_handshake(options_.local, options_.shard_count, remote);
+  if (!ok.ok()) return ok;
+  if (remote.target_shard != options_.local.shard && callbacks_.route) {
+    callbacks_.route(conn.detach());
+    return absl::OkStatus();
+  }
+  bool peer = remote.role == ConnectionRole::kPeer;
+  if (peer) conn.set_overflow_policy(OverflowPolicy::kDropFrame);
+  absl::Status sent = conn.send(encode_handshake(reply_for(options_.local, remote)));
+  if (!sent.ok()) return sent;
+  std::shared_ptr<FrameConnection> shared = conn.shared_from_this();
+  ConnectionHandler& handler = peer ? callbacks_.on_peer : callbacks_.on_client;
+  if (!handler) return absl::FailedPreconditionError("this node does not take such connections");
+  handler(std::move(shared), remote);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<FrameConnection> adopt_connection(Reactor& reactor, DetachedConnection detached,
+                                                  const HandshakeInfo& local,
+                                                  ConnectionOptions options,
+                                                  FrameConnection::Callbacks callbacks) {
+  options.overflow = detached.handshake.role == ConnectionRole::kPeer
+                         ? OverflowPolicy::kDropFrame
+                         : OverflowPolicy::kCloseConnection;
+  auto conn = FrameConnection::create(reactor, detached.fd, detached.remote, options);
+  callbacks.on_handshake = nullptr;
+  conn->start(std::move(callbacks), std::move(detached.buffered), /*handshake_done=*/true);
+  (void)conn->send(encode_handshake(reply_for(local, detached.handshake)));
+  return conn;
+}
+
+}  // namespace raft::net

@@ -1,0 +1,118 @@
+#include "net/socket.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace raft::net {
+
+uint16_t SocketAddress::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  if (family() == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  }
+  return 0;
+}
+
+std::string SocketAddress::host() const {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (family() == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof(buf));
+  } else if (family() == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
+              sizeof(buf));
+  }
+  return buf;
+}
+
+std::string SocketAddress::to_string() const {
+  if (family() == AF_INET6) return absl::StrCat("[", host(), "]:", port());
+  return absl::StrCat(host(), ":", port());
+}
+
+absl::StatusOr<SocketAddress> parse_address(std::string_view host_port_view) {
+  // Debian's Abseil has its own string_view: work on a std::string.
+  const std::string host_port(host_port_view);
+  size_t colon = host_port.rfind(':');
+  if (colon == std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("address without port: ", host_port));
+  }
+  std::string host(host_port.substr(0, colon));
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(host_port.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("bad port in address: ", host_port));
+  }
+  if (host == "localhost" || host.empty()) host = "127.0.0.1";
+  SocketAddress a;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+    if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("bad IPv6 address: ", host_port));
+    }
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    a.length = sizeof(sockaddr_in6);
+    return a;
+  }
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("bad IPv4 address (no DNS): ", host_port));
+  }
+  in4->sin_family = AF_INET;
+  in4->sin_port = htons(static_cast<uint16_t>(port));
+  a.length = sizeof(sockaddr_in);
+  return a;
+}
+
+absl::StatusOr<int> listen_tcp(const SocketAddress& address, int backlog) {
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd, address.get(), address.length) != 0) {
+    int err = errno;
+    ::close(fd);
+    return absl::ErrnoToStatus(err, absl::StrCat("bind ", address.to_string()));
+  }
+  if (::listen(fd, backlog) != 0) {
+    int err = errno;
+    ::close(fd);
+    return absl::ErrnoToStatus(err, "listen");
+  }
+  return fd;
+}
+
+absl::StatusOr<int> tcp_socket(int family) {
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  set_nodelay(fd);
+  return fd;
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+SocketAddress local_address(int fd) {
+  SocketAddress a;
+  a.length = sizeof(a.storage);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0) a.length = 0;
+  return a;
+}
+
+SocketAddress remote_address(int fd) {
+  SocketAddress a;
+  a.length = sizeof(a.storage);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0) a.length = 0;
+  return a;
+}
+
+}  // namespace raft::net
