@@ -1,0 +1,73 @@
+// Linearizable reads: ReadIndex confirmed by a heartbeat round (safe) or by
+// the leader's lease (lease-based, only with check-quorum).
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+#include "engine/core/raft.h"
+
+namespace raft {
+
+absl::Status Raft::read_index(Slice ctx) {
+  Message m;
+  m.type = MessageType::kReadIndex;
+  m.from = id_;
+  m.context = std::move(ctx);
+  return step(std::move(m));
+}
+
+absl::Status Raft::handle_read_index(const Message& m) {
+  if (tracker_.is_singleton()) {
+    respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
+    return absl::OkStatus();
+  }
+  // Until the leader commits an entry of its own term it does not know the
+  // real commit index (§8): park the request.
+  if (!committed_entry_in_current_term()) {
+    if (pending_reads_.size() >= ReadOnly::kMaxPending) {
+      return absl::ResourceExhaustedError("too many pending read requests");
+    }
+    pending_reads_.push_back(m);
+    return absl::OkStatus();
+  }
+  if (config_.read_only == ReadOnlyOption::kLeaseBased) {
+    respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
+    return absl::OkStatus();
+  }
+  if (read_only_.contains(m.context.view())) {
+    return absl::AlreadyExistsError("a read with this context is already pending");
+  }
+  if (read_only_.full()) return absl::ResourceExhaustedError("too many pending read requests");
+  read_only_.add(log_.committed(), m.from, m.context);
+  read_only_.ack(id_, m.context.view());
+  bcast_heartbeat_with_context(m.context);
+  return absl::OkStatus();
+}
+
+void Raft::respond_read_index(const ReadIndexRequest& req) {
+  if (req.from == id_ || req.from == kNoNode) {
+    read_states_.push_back(ReadState{req.index, req.context});
+    return;
+  }
+  Message m;
+  m.type = MessageType::kReadIndexResponse;
+  m.to = req.from;
+  m.index = req.index;
+  m.context = req.context;
+  send(std::move(m));
+}
+
+void Raft::release_pending_reads() {
+  std::vector<Message> reads;
+  reads.swap(pending_reads_);
+  for (const Message& m : reads) (void)handle_read_index(m);
+}
+
+void Raft::handle_read_acks(const Message& m) {
+  const std::set<NodeId>* acks = read_only_.ack(m.from, m.context.view());
+  if (acks == nullptr) return;
+  std::map<NodeId, bool> votes;
+  for (NodeId id : *acks) votes[id] = true;
+  if (tracker_.config().voters.vote_result(votes) != VoteResult::kWon) return;
+  for (const ReadIndexRequest& req : read_only_.advance(m.context.view())) respond_read_index(req);
+}
+
+}  // namespace raft
