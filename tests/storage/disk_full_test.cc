@@ -1,0 +1,125 @@
+// Disk full on a real size-limited file system: the test mounts its own 8 MiB
+// tmpfs (root only; skipped with a message otherwise), fills it, and checks
+// that a batch fails with the error reported to every group, that nothing of
+// it becomes visible, and that the env takes the same batch once space is
+// freed, with everything there after a reopen.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "storage/log_env.h"
+#include "tests/storage/test_util.h"
+
+namespace raft::storage {
+namespace {
+
+using testing::make_entries;
+using testing::TempDir;
+
+class TmpfsMount {
+ public:
+  explicit TmpfsMount(const std::string& dir) : dir_(dir) {
+    mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=8m") == 0;
+    if (!mounted_) error_ = std::strerror(errno);
+  }
+  ~TmpfsMount() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+// Writes 64 KiB blocks until the file system is full; returns bytes written.
+uint64_t fill(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  EXPECT_GE(fd, 0);
+  std::string block(64 << 10, 'f');
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = ::write(fd, block.data(), block.size());
+    if (n <= 0) break;
+    total += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  return total;
+}
+
+std::vector<Completion> wait_completions(LogEnv& env, size_t n) {
+  std::vector<Completion> out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{env.completion_fd(), POLLIN, 0};
+    ::poll(&p, 1, 100);
+    env.drain_completions(out);
+  }
+  return out;
+}
+
+TEST(DiskFullTest, BatchFailsThenEnvRecoversOnceSpaceIsFreed) {
+  TempDir dir;
+  TmpfsMount mount(dir.path());
+  if (!mount.mounted()) {
+    GTEST_SKIP() << "cannot mount a tmpfs on " << dir.path() << " (" << mount.error()
+                 << "): the disk-full test needs root (CAP_SYS_ADMIN)";
+  }
+  EnvOptions options;
+  options.dir = dir.sub("shard-0");
+  options.initial_map_bytes = 64 << 20;  // Larger than the file system.
+  auto opened = LogEnv::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<LogEnv> env = std::move(*opened);
+  ASSERT_TRUE(env->append(1, make_entries(1, 1, 100, 1, 512)).ok());
+  ASSERT_TRUE(env->set_hard_state(1, HardState{1, 1, 100}).ok());
+
+  const std::string filler = dir.sub("filler");
+  ASSERT_GT(fill(filler), 0u);
+  WriteBatch batch;
+  batch.append(1, make_entries(1, 101, 600, 1, 1000));  // ~600 KiB of pages.
+  batch.set_hard_state(1, HardState{1, 1, 700});
+  batch.set_hard_state(2, HardState{5, 5, 5});
+  WriteBatch again = batch;
+  ASSERT_TRUE(env->try_submit(batch).ok());
+  auto done = wait_completions(*env, 2);
+  ASSERT_EQ(done.size(), 2u);
+  for (const auto& c : done) {
+    ASSERT_FALSE(c.status.ok());
+    // ENOSPC, or LMDB's EIO for a short write into the last free pages.
+    EXPECT_TRUE(c.status.code() == absl::StatusCode::kResourceExhausted ||
+                c.status.code() == absl::StatusCode::kUnavailable)
+        << c.status;
+    EXPECT_NE(c.status.message().find("data.mdb"), absl::string_view::npos) << c.status;
+    EXPECT_EQ(c.last_index, 0u);
+  }
+  EXPECT_EQ(env->last_index(1), 100u);
+  EXPECT_EQ(env->hard_state(1), (HardState{1, 1, 100}));
+  EXPECT_EQ(env->hard_state(2), HardState{});
+  EXPECT_GE(env->stats().failed_commits, 1u);
+
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  ASSERT_TRUE(env->try_submit(again).ok());
+  done = wait_completions(*env, 2);
+  ASSERT_EQ(done.size(), 2u);
+  for (const auto& c : done) ASSERT_TRUE(c.status.ok()) << c.status;
+  EXPECT_EQ(done[0].last_index, 700u);
+  env.reset();
+
+  opened = LogEnv::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ((*opened)->last_index(1), 700u);
+  EXPECT_EQ((*opened)->hard_state(1), (HardState{1, 1, 700}));
+  EXPECT_EQ((*opened)->hard_state(2), (HardState{5, 5, 5}));
+  EXPECT_TRUE((*opened)->verify_group(1).ok());
+}
+
+}  // namespace
+}  // namespace raft::storage
