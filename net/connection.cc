@@ -281,21 +281,26 @@ void FrameConnection::flush() {
   if (send_op_.in_flight()) return;
   if (queue_count_ == 0) return after_send_idle();
   size_t n = 0;
-  for (size_t i = 0; i < queue_count_ && n + 2 <= kMaxIov; ++i) {
+  for (size_t i = 0; i < queue_count_ && n + 3 <= kMaxIov; ++i) {
     OutFrame& f = queue_[(queue_head_ + i) % queue_.size()];
     size_t skip = i == 0 ? head_offset_ : 0;
-    if (skip < kFrameHeaderBytes) {
-      iov_[n++] = {f.header + skip, kFrameHeaderBytes - skip};
+    const iovec parts[3] = {{f.header, kFrameHeaderBytes},
+                            {const_cast<char*>(f.payload.data()), f.payload.size()},
+                            {const_cast<uint8_t*>(kFramePadding), f.padding}};
+    for (const iovec& part : parts) {
+      if (skip >= part.iov_len) {
+        skip -= part.iov_len;
+        continue;
+      }
+      iov_[n++] = {static_cast<char*>(part.iov_base) + skip, part.iov_len - skip};
       skip = 0;
-    } else {
-      skip -= kFrameHeaderBytes;
     }
-    iov_[n++] = {const_cast<char*>(f.payload.data()) + skip, f.payload.size() - skip};
   }
   msg_ = {};
   msg_.msg_iov = iov_.data();
   msg_.msg_iovlen = n;
   io_uring_prep_sendmsg(reactor_.prepare(send_op_), fd_, &msg_, MSG_NOSIGNAL);
+  reactor_.stats().send_calls.add();
 }
 
 void FrameConnection::on_send(int32_t result, uint32_t /*flags*/) {

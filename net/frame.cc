@@ -6,6 +6,8 @@
 #include "common/check.h"
 #include "common/checksum.h"
 
+#include <xxhash.h>
+
 namespace raft::net {
 
 static_assert(std::endian::native == std::endian::little, "the wire format is little endian");
@@ -17,14 +19,32 @@ constexpr size_t kMinFreeBytes = 16 * 1024;
 // Frame starts sit at 4 mod 8 so that payloads (12 bytes later) are 8-aligned.
 constexpr size_t kStartOffset = 4;
 
+// XXH3-64 (seed 0, as checksum64) of payload followed by `padding` zeros.
+uint64_t padded_checksum(std::string_view payload, size_t padding) {
+  if (padding == 0) return checksum64(payload);
+  struct State {
+    State() : s(XXH3_createState()) { RAFT_CHECK_MSG(s != nullptr, "XXH3_createState"); }
+    ~State() { XXH3_freeState(s); }
+    XXH3_state_t* s;
+  };
+  thread_local State state;
+  XXH3_64bits_reset(state.s);
+  XXH3_64bits_update(state.s, payload.data(), payload.size());
+  XXH3_64bits_update(state.s, kFramePadding, padding);
+  return XXH3_64bits_digest(state.s);
+}
+
 void write_header(OutFrame& f) {
-  uint32_t length = static_cast<uint32_t>(f.payload.size());
-  uint64_t sum = checksum64(f.payload.view());
+  f.padding = static_cast<uint8_t>((12 - f.payload.size() % 8) % 8);  // length = 4 mod 8.
+  uint32_t length = static_cast<uint32_t>(f.payload_bytes());
+  uint64_t sum = padded_checksum(f.payload.view(), f.padding);
   std::memcpy(f.header, &length, 4);
   std::memcpy(f.header + 4, &sum, 8);
 }
 
 }  // namespace
+
+const uint8_t kFramePadding[8] = {};
 
 const char* frame_error_name(FrameError e) {
   switch (e) {
@@ -44,18 +64,12 @@ const char* frame_error_name(FrameError e) {
 
 OutFrame frame_from_builder(flatbuffers::FlatBufferBuilder& builder) {
   OutFrame f;
-  flatbuffers::DetachedBuffer buffer = builder.Release();
-  if (buffer.size() % 8 == 0) {
-    auto owner = std::make_shared<flatbuffers::DetachedBuffer>(std::move(buffer));
-    std::string_view view(reinterpret_cast<const char*>(owner->data()), owner->size());
-    f.payload = Slice(std::move(owner), view);
-  } else {
-    // No 8-byte scalar in the buffer (else its size would be a multiple of 8),
-    // so trailing padding keeps every field aligned.
-    std::string padded(reinterpret_cast<const char*>(buffer.data()), buffer.size());
-    padded.resize((padded.size() + 7) / 8 * 8, '\0');
-    f.payload = Slice(std::move(padded));
-  }
+  // The builder aligns fields relative to the buffer's end and its size is a
+  // multiple of its largest alignment, so the start is aligned as well and
+  // trailing padding cannot misalign anything.
+  auto owner = std::make_shared<flatbuffers::DetachedBuffer>(builder.Release());
+  std::string_view view(reinterpret_cast<const char*>(owner->data()), owner->size());
+  f.payload = Slice(std::move(owner), view);
   write_header(f);
   return f;
 }
@@ -70,6 +84,7 @@ OutFrame frame_from_bytes(std::string_view payload) {
 std::string frame_to_string(const OutFrame& frame) {
   std::string s(reinterpret_cast<const char*>(frame.header), kFrameHeaderBytes);
   s.append(frame.payload.view());
+  s.append(frame.padding, '\0');
   return s;
 }
 
@@ -136,7 +151,7 @@ char* FrameDecoder::prepare_write(size_t* capacity) {
     uint32_t length;
     std::memcpy(&length, block_->data() + begin_, 4);
     // A bad length is decode()'s to reject; size the buffer only for good ones.
-    if (length != 0 && length % 8 == 0 && length <= max_frame_bytes_) {
+    if (length % 8 == 4 && length <= max_frame_bytes_) {
       need = kFrameHeaderBytes + length;
       if (need > end_ - begin_) min_free = std::min(min_free, need - (end_ - begin_));
     }
@@ -174,7 +189,7 @@ FrameError FrameDecoder::decode(absl::FunctionRef<bool(const ReceivedFrame&)> on
     uint64_t sum;
     std::memcpy(&length, p, 4);
     std::memcpy(&sum, p + 4, 8);
-    if (length == 0 || length % 8 != 0) return error_ = FrameError::kBadHeader;
+    if (length % 8 != 4) return error_ = FrameError::kBadHeader;
     if (length > max_frame_bytes_) return error_ = FrameError::kTooLarge;
     if (end_ - begin_ < kFrameHeaderBytes + length) return FrameError::kNone;
     const char* payload = p + kFrameHeaderBytes;

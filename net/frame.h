@@ -2,15 +2,16 @@
 //
 // A frame is
 //   [u32 length, LE][u64 XXH3-64 of the payload, LE][payload: `length` bytes]
-// where the payload is one fbs::Frame (fbs/frame.fbs) padded with zeros to a
-// multiple of 8 bytes. The padding keeps every payload 8-byte aligned in the
-// receive buffer (frames sit back to back after a 12-byte header placed at an
-// offset of 4 mod 8), so the FlatBuffers Verifier's alignment check passes and
-// fields are read in place, without a copy.
+// where the payload is one fbs::Frame (fbs/frame.fbs) followed by zero
+// padding that makes `length` 4 mod 8. Then every frame (12-byte header +
+// payload) is a multiple of 8 bytes long, frames sit back to back at 4 mod 8
+// in the receive buffer, and every payload starts 8-byte aligned: the
+// FlatBuffers Verifier's alignment check passes and fields are read in place
+// without a copy. The sender adds the padding as a separate iovec (no copy).
 //
 // The decoder is pure (no IO): feed it bytes, it hands out verified frames.
-// Before any field is read, each frame passes, in order: length != 0 and a
-// multiple of 8 (else "garbage"), length <= max_frame_bytes, checksum, and the
+// Before any field is read, each frame passes, in order: length 4 mod 8
+// (else "garbage"), length <= max_frame_bytes, checksum, and the
 // FlatBuffers Verifier. The first failure is final: the connection must close.
 #pragma once
 
@@ -34,28 +35,31 @@ inline constexpr uint32_t kSnapshotChunkBytes = 1u << 20;
 
 enum class FrameError : uint8_t {
   kNone = 0,
-  kBadHeader,  // Zero length or not a multiple of 8: the stream is garbage.
+  kBadHeader,  // Length not 4 mod 8: the stream is garbage.
   kTooLarge,   // Length above max_frame_bytes.
   kChecksum,   // XXH3 mismatch.
   kVerify,     // The FlatBuffers Verifier rejected the payload.
 };
 const char* frame_error_name(FrameError e);
 
-// An encoded frame ready to send: the header plus the payload bytes, kept
-// apart so that sending needs no copy (two iovecs). Copying an OutFrame
-// copies a reference, not the bytes, so one frame can go to many peers.
+// An encoded frame ready to send: header, FlatBuffers bytes and padding,
+// kept apart so that sending needs no copy (up to three iovecs). Copying an
+// OutFrame copies a reference, not the bytes: one frame can go to many peers.
 struct OutFrame {
   uint8_t header[kFrameHeaderBytes] = {};
+  uint8_t padding = 0;  // Zero bytes sent after `payload` (0 or 4).
   Slice payload;
 
-  size_t wire_bytes() const { return kFrameHeaderBytes + payload.size(); }
+  size_t payload_bytes() const { return payload.size() + padding; }  // The length field.
+  size_t wire_bytes() const { return kFrameHeaderBytes + payload_bytes(); }
   bool empty() const { return payload.empty(); }
 };
+// Static zeros for padding iovecs.
+extern const uint8_t kFramePadding[8];
 
 // Takes the finished buffer out of `builder` (which must have called Finish
 // with an fbs::Frame root) and frames it: pads, checksums, writes the header.
-// Costs one small allocation (the Slice owner); no copy unless padding is
-// needed (only for buffers without any 8-byte field).
+// Costs one small allocation (the Slice owner) and no copy.
 OutFrame frame_from_builder(flatbuffers::FlatBufferBuilder& builder);
 // Frames arbitrary payload bytes (copied). For tests and tools.
 OutFrame frame_from_bytes(std::string_view payload);

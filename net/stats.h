@@ -20,6 +20,7 @@ struct NetStats {
   Counter frames_sent;
   Counter bytes_received;
   Counter bytes_sent;
+  Counter send_calls;  // sendmsg operations: frames_sent / send_calls = coalescing.
   Counter connections_accepted;
   Counter connections_dialed;
   Counter connections_closed;

@@ -17,7 +17,8 @@ std::vector<uint8_t> build_batch() {
   for (uint64_t i = 1; i <= 3; ++i) {
     std::string payload = "payload-" + std::to_string(i);
     auto data = b.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
-    entries.push_back(fbs::CreateEntry(b, /*term=*/2, /*index=*/10 + i, fbs::EntryType::Normal, data));
+    entries.push_back(
+        fbs::CreateEntry(b, /*term=*/2, /*index=*/10 + i, fbs::EntryType::Normal, data));
   }
   auto entry_vec = b.CreateVector(entries);
   fbs::MessageBuilder m(b);
