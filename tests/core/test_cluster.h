@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,20 @@ class TestCluster {
     n->storage->set_conf_state(cs);
     n->node = std::make_unique<RawNode>(config_for(id), n->storage.get());
     nodes_[id] = std::move(n);
+  }
+
+  // Adds a node over a storage the test prepared (any log, hard state and
+  // conf state).
+  void add_node_with_storage(NodeId id, std::unique_ptr<MemoryLogStorage> storage) {
+    auto n = std::make_unique<TestNode>();
+    n->storage = std::move(storage);
+    n->node = std::make_unique<RawNode>(config_for(id), n->storage.get());
+    nodes_[id] = std::move(n);
+  }
+
+  // Called for every message before delivery (after drops are decided).
+  void set_observer(std::function<void(const Message&)> observer) {
+    observer_ = std::move(observer);
   }
 
   // Recreates the node from its storage (a crash that lost nothing durable).
@@ -240,6 +255,8 @@ class TestCluster {
 
   void deliver(Message m) {
     ++sent_by_type_[m.type];
+    if (m.reject) ++rejected_by_type_[m.type];
+    if (observer_) observer_(m);
     if (drop_ && drop_(m)) return;
     if (cut_.count({m.from, m.to})) return;
     auto it = nodes_.find(m.to);
@@ -278,8 +295,13 @@ class TestCluster {
     auto it = sent_by_type_.find(t);
     return it == sent_by_type_.end() ? 0 : it->second;
   }
+  int rejected_of_type(MessageType t) const {
+    auto it = rejected_by_type_.find(t);
+    return it == rejected_by_type_.end() ? 0 : it->second;
+  }
   void reset_counters() {
     sent_by_type_.clear();
+    rejected_by_type_.clear();
     delivered_ = 0;
   }
   int delivered() const { return delivered_; }
@@ -298,6 +320,8 @@ class TestCluster {
   std::function<bool(const Message&)> drop_;
   std::set<std::pair<NodeId, NodeId>> cut_;
   std::map<MessageType, int> sent_by_type_;
+  std::map<MessageType, int> rejected_by_type_;
+  std::function<void(const Message&)> observer_;
   int delivered_ = 0;
   int readies_ = 0;
 };
