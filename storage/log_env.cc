@@ -528,6 +528,8 @@ EnvStats LogEnv::stats() const {
   s.failed_commits = failed_commits_.load(std::memory_order_relaxed);
   s.entries_written = entries_written_.load(std::memory_order_relaxed);
   s.map_resizes = map_resizes_.load(std::memory_order_relaxed);
+  s.txn_build_ns = txn_build_ns_.load(std::memory_order_relaxed);
+  s.txn_commit_ns = txn_commit_ns_.load(std::memory_order_relaxed);
   s.map_bytes = map_bytes_.load(std::memory_order_relaxed);
   return s;
 }

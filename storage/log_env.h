@@ -69,6 +69,10 @@ struct EnvStats {
   uint64_t entries_written = 0;
   uint64_t map_resizes = 0;
   uint64_t map_bytes = 0;
+  // Where the writer's time goes: building transactions (puts, deletes) and
+  // committing them (page writes, fdatasync, meta page write with O_DSYNC).
+  uint64_t txn_build_ns = 0;
+  uint64_t txn_commit_ns = 0;
 };
 
 class LogEnv {
@@ -186,6 +190,8 @@ class LogEnv {
   std::atomic<uint64_t> failed_commits_{0};
   std::atomic<uint64_t> entries_written_{0};
   std::atomic<uint64_t> map_resizes_{0};
+  std::atomic<uint64_t> txn_build_ns_{0};
+  std::atomic<uint64_t> txn_commit_ns_{0};
 
   std::thread writer_;
 };

@@ -2,6 +2,7 @@
 // updating working copies of the touched groups' states, and commits it. The
 // published states change only after the commit succeeded (see commit()).
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
@@ -227,6 +228,12 @@ class TxnApplier {
 absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& map_full) {
   std::shared_lock map_lock(map_mu_);
   const std::string file = data_file();
+  auto nanos_since = [](std::chrono::steady_clock::time_point t) {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t)
+            .count());
+  };
+  auto start = std::chrono::steady_clock::now();
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc != 0) return mdb_status(rc, "beginning a write transaction", file);
@@ -249,7 +256,10 @@ absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& ma
     mdb_txn_abort(txn);
     return st;
   }
+  txn_build_ns_.fetch_add(nanos_since(start), std::memory_order_relaxed);
+  start = std::chrono::steady_clock::now();
   rc = mdb_txn_commit(txn);  // Frees txn whatever the outcome.
+  txn_commit_ns_.fetch_add(nanos_since(start), std::memory_order_relaxed);
   if (rc == MDB_MAP_FULL) map_full = true;
   return mdb_status(rc, "committing a write transaction", file);
 }
