@@ -1122,5 +1122,78 @@ TEST(PaperDurability, VotesAndAcksWaitForPersistence) {
   EXPECT_EQ(acks[0].index, 1u);
 }
 
+// A follower that learns a newer term from a heartbeat answers in that term,
+// so the answer must wait until the term is durable (found by the simulator:
+// the heartbeat response left in Ready.messages).
+TEST(PaperDurability, HeartbeatAnswerInNewTermWaitsForPersistence) {
+  PaperNode n(2, ids_upto(3), {}, HardState{1, kNoNode, 0});
+  ASSERT_TRUE(n.raw().step(msg(MessageType::kHeartbeat, 1, 2, 2)).ok());
+  Ready rd = n.raw().ready();
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->term, 2u);
+  for (const Message& m : rd.messages) {
+    EXPECT_LE(m.term, 1u) << "message of the new term " << m.term << " (type "
+                          << static_cast<int>(m.type) << ") sent before the term is durable";
+  }
+  EXPECT_EQ(of_type(rd.persisted_messages, MessageType::kHeartbeatResponse).size(), 1u);
+}
+
+// A candidate that wins by its own vote alone (the only voter, here with a
+// learner) is leader at once, but its term and vote are not durable yet: its
+// appends to the learner may leave only after they are (found by the
+// simulator).
+TEST(PaperDurability, SoleVoterLeaderSpeaksOnlyAfterTermIsDurable) {
+  auto storage = std::make_unique<MemoryLogStorage>();
+  ConfState cs;
+  cs.voters = {1};
+  cs.learners = {2};
+  storage->set_conf_state(cs);
+  RawNode n(paper_config(1, 1), storage.get());
+  ASSERT_TRUE(n.campaign().ok());
+  std::vector<Message> early;
+  HardState durable;  // What a crash would leave.
+  for (int i = 0; i < 10 && n.has_ready(); ++i) {
+    Ready rd = n.ready();
+    for (const Message& m : rd.messages) {
+      if (m.term > durable.term) early.push_back(m);
+    }
+    if (!rd.entries.empty()) {
+      ASSERT_TRUE(storage->append(rd.entries).ok());
+    }
+    if (rd.hard_state) {
+      storage->set_hard_state(*rd.hard_state);
+      durable = *rd.hard_state;
+    }
+    if (rd.persist_index() != 0) n.on_persisted(rd.persist_index(), rd.persist_term());
+    n.advance(rd);
+  }
+  EXPECT_EQ(n.role(), Role::kLeader);
+  for (const Message& m : early) {
+    ADD_FAILURE() << "message of term " << m.term << " to " << m.to
+                  << " left before the term was durable";
+  }
+}
+
+// A node added after the leader's latest snapshot gets that snapshot, whose
+// membership does not list it yet; it must still install it (it learns that
+// it was added from the entries that follow), else it can never catch up
+// (found by the simulator: the cluster never made progress again).
+TEST(PaperReplication, NewNodeInstallsSnapshotTakenBeforeItWasAdded) {
+  PaperNode n(4, ids_upto(3));
+  Snapshot snap;
+  snap.meta.index = 10;
+  snap.meta.term = 2;
+  snap.meta.conf_state.voters = {1, 2, 3};
+  Message m = msg(MessageType::kSnapshot, 1, 4, 2);
+  m.snapshot = snap;
+  n.step(m);
+  EXPECT_EQ(n.raw().last_index(), 10u);
+  EXPECT_EQ(n.raw().commit_index(), 10u);
+  std::vector<Message> acks = of_type(n.take_messages(), MessageType::kAppendResponse);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_FALSE(acks[0].reject);
+  EXPECT_EQ(acks[0].index, 10u);
+}
+
 }  // namespace
 }  // namespace raft
