@@ -1,0 +1,391 @@
+#include "net/client_codec.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+
+namespace raft::net {
+
+namespace {
+
+using flatbuffers::FlatBufferBuilder;
+using flatbuffers::Offset;
+
+Offset<flatbuffers::Vector<uint8_t>> bytes(FlatBufferBuilder& b, const Slice& s) {
+  return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+Offset<flatbuffers::String> str(FlatBufferBuilder& b, const std::string& s) {
+  return b.CreateString(s);
+}
+
+Offset<flatbuffers::Vector<Offset<fbs::Peer>>> peers(FlatBufferBuilder& b,
+                                                     const std::vector<PeerInfo>& list) {
+  std::vector<Offset<fbs::Peer>> out;
+  out.reserve(list.size());
+  for (const PeerInfo& p : list) {
+    out.push_back(fbs::CreatePeer(b, p.id, str(b, p.address), static_cast<fbs::PeerRole>(p.role)));
+  }
+  return b.CreateVector(out);
+}
+
+std::pair<fbs::Request, Offset<void>> request_body(FlatBufferBuilder& b, const ClientRequest& r) {
+  switch (r.kind) {
+    case RequestKind::kPropose:
+      return {fbs::Request::ProposeRequest, fbs::CreateProposeRequest(b, bytes(b, r.data)).Union()};
+    case RequestKind::kRead:
+      return {fbs::Request::ReadRequest,
+              fbs::CreateReadRequest(b, static_cast<fbs::ReadMode>(r.read_mode), bytes(b, r.data))
+                  .Union()};
+    case RequestKind::kChangeConfig: {
+      std::vector<Offset<fbs::ConfChangeItem>> items;
+      for (const ConfChangeItem& c : r.changes) {
+        items.push_back(fbs::CreateConfChangeItem(b, static_cast<fbs::ConfChangeKind>(c.kind),
+                                                  c.node_id, str(b, c.address)));
+      }
+      return {fbs::Request::ChangeConfigRequest,
+              fbs::CreateChangeConfigRequest(b, b.CreateVector(items)).Union()};
+    }
+    case RequestKind::kRequestId:
+      return {fbs::Request::RequestIdRequest,
+              fbs::CreateRequestIdRequest(b, str(b, r.address)).Union()};
+    case RequestKind::kJoin:
+      return {fbs::Request::JoinRequest,
+              fbs::CreateJoinRequest(b, r.node_id, str(b, r.address), r.as_learner).Union()};
+    case RequestKind::kLeave:
+      return {fbs::Request::LeaveRequest, fbs::CreateLeaveRequest(b, r.node_id).Union()};
+    case RequestKind::kTransferLeader:
+      return {fbs::Request::TransferLeaderRequest,
+              fbs::CreateTransferLeaderRequest(b, r.node_id).Union()};
+    case RequestKind::kSnapshot:
+      return {fbs::Request::SnapshotRequest, fbs::CreateSnapshotRequest(b).Union()};
+    case RequestKind::kStatus:
+      return {fbs::Request::StatusRequest, fbs::CreateStatusRequest(b).Union()};
+    case RequestKind::kLeader:
+      return {fbs::Request::LeaderRequest, fbs::CreateLeaderRequest(b).Union()};
+    case RequestKind::kPeers:
+      return {fbs::Request::PeersRequest, fbs::CreatePeersRequest(b).Union()};
+  }
+  RAFT_CHECK_MSG(false, "unknown request kind");
+}
+
+std::pair<fbs::Response, Offset<void>> response_body(FlatBufferBuilder& b,
+                                                     const ClientResponse& r) {
+  switch (r.kind) {
+    case RequestKind::kPropose:
+      return {fbs::Response::ProposeResponse,
+              fbs::CreateProposeResponse(b, r.index, r.term, bytes(b, r.result)).Union()};
+    case RequestKind::kRead:
+      return {fbs::Response::ReadResponse,
+              fbs::CreateReadResponse(b, r.index, bytes(b, r.result)).Union()};
+    case RequestKind::kChangeConfig: {
+      auto conf = fbs::CreateConfState(b, b.CreateVector(r.voters), b.CreateVector(r.learners));
+      return {fbs::Response::ChangeConfigResponse,
+              fbs::CreateChangeConfigResponse(b, r.index, conf).Union()};
+    }
+    case RequestKind::kRequestId:
+      return {fbs::Response::RequestIdResponse,
+              fbs::CreateRequestIdResponse(b, r.node_id, peers(b, r.peers)).Union()};
+    case RequestKind::kJoin:
+      return {fbs::Response::JoinResponse,
+              fbs::CreateJoinResponse(b, r.node_id, peers(b, r.peers)).Union()};
+    case RequestKind::kLeave:
+      return {fbs::Response::LeaveResponse, fbs::CreateLeaveResponse(b, r.index).Union()};
+    case RequestKind::kTransferLeader:
+      return {fbs::Response::TransferLeaderResponse,
+              fbs::CreateTransferLeaderResponse(b, r.leader_id).Union()};
+    case RequestKind::kSnapshot:
+      return {fbs::Response::SnapshotResponse,
+              fbs::CreateSnapshotResponse(b, r.index, r.term).Union()};
+    case RequestKind::kStatus:
+      return {fbs::Response::StatusResponse, fbs::CreateStatusResponse(b, str(b, r.json)).Union()};
+    case RequestKind::kLeader:
+      return {fbs::Response::LeaderResponse,
+              fbs::CreateLeaderResponse(b, r.leader_id, str(b, r.leader_address), r.term).Union()};
+    case RequestKind::kPeers:
+      return {fbs::Response::PeersResponse, fbs::CreatePeersResponse(b, peers(b, r.peers)).Union()};
+  }
+  RAFT_CHECK_MSG(false, "unknown response kind");
+}
+
+absl::Status invalid(uint64_t request_id, const char* what) {
+  return absl::InvalidArgumentError(absl::StrCat("request ", request_id, ": ", what));
+}
+
+std::string string_of(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+std::vector<PeerInfo> peers_of(const flatbuffers::Vector<Offset<fbs::Peer>>* list) {
+  std::vector<PeerInfo> out;
+  if (list == nullptr) return out;
+  out.reserve(list->size());
+  for (const fbs::Peer* p : *list) {
+    out.push_back({p->id(), string_of(p->address()), static_cast<PeerRole>(p->role())});
+  }
+  return out;
+}
+
+std::vector<uint64_t> ids_of(const flatbuffers::Vector<uint64_t>* v) {
+  return v ? std::vector<uint64_t>(v->begin(), v->end()) : std::vector<uint64_t>();
+}
+
+// Fills `out` from the union member; checks what the request kind requires.
+absl::Status decode_request_body(const fbs::ClientRequest& in, const ReceivedFrame& frame,
+                                 ClientRequest& out) {
+  uint64_t id = in.request_id();
+  switch (in.body_type()) {
+    case fbs::Request::ProposeRequest: {
+      out.kind = RequestKind::kPropose;
+      out.data = frame.slice_of(in.body_as_ProposeRequest()->data());
+      return absl::OkStatus();
+    }
+    case fbs::Request::ReadRequest: {
+      const auto* r = in.body_as_ReadRequest();
+      if (r->mode() > fbs::ReadMode::MAX) return invalid(id, "unknown read mode");
+      out.kind = RequestKind::kRead;
+      out.read_mode = static_cast<ReadMode>(r->mode());
+      out.data = frame.slice_of(r->query());
+      return absl::OkStatus();
+    }
+    case fbs::Request::ChangeConfigRequest: {
+      const auto* r = in.body_as_ChangeConfigRequest();
+      out.kind = RequestKind::kChangeConfig;
+      if (r->changes() == nullptr || r->changes()->size() == 0) {
+        return invalid(id, "change config without changes");
+      }
+      for (const fbs::ConfChangeItem* c : *r->changes()) {
+        if (c->kind() > fbs::ConfChangeKind::MAX) return invalid(id, "unknown change kind");
+        if (c->node_id() == 0) return invalid(id, "change config for node 0");
+        ConfChangeItem item{static_cast<ConfChangeKind>(c->kind()), c->node_id(),
+                            string_of(c->address())};
+        bool adds =
+            item.kind == ConfChangeKind::kAddVoter || item.kind == ConfChangeKind::kAddLearner;
+        if (adds && item.address.empty()) return invalid(id, "adding a node needs its address");
+        out.changes.push_back(std::move(item));
+      }
+      return absl::OkStatus();
+    }
+    case fbs::Request::RequestIdRequest:
+      out.kind = RequestKind::kRequestId;
+      out.address = string_of(in.body_as_RequestIdRequest()->address());
+      if (out.address.empty()) return invalid(id, "request id without an address");
+      return absl::OkStatus();
+    case fbs::Request::JoinRequest: {
+      const auto* r = in.body_as_JoinRequest();
+      out.kind = RequestKind::kJoin;
+      out.node_id = r->node_id();
+      out.address = string_of(r->address());
+      out.as_learner = r->as_learner();
+      if (out.address.empty()) return invalid(id, "join without an address");
+      return absl::OkStatus();
+    }
+    case fbs::Request::LeaveRequest:
+      out.kind = RequestKind::kLeave;
+      out.node_id = in.body_as_LeaveRequest()->node_id();
+      if (out.node_id == 0) return invalid(id, "leave for node 0");
+      return absl::OkStatus();
+    case fbs::Request::TransferLeaderRequest:
+      out.kind = RequestKind::kTransferLeader;
+      out.node_id = in.body_as_TransferLeaderRequest()->target();
+      if (out.node_id == 0) return invalid(id, "transfer leader to node 0");
+      return absl::OkStatus();
+    case fbs::Request::SnapshotRequest:
+      out.kind = RequestKind::kSnapshot;
+      return absl::OkStatus();
+    case fbs::Request::StatusRequest:
+      out.kind = RequestKind::kStatus;
+      return absl::OkStatus();
+    case fbs::Request::LeaderRequest:
+      out.kind = RequestKind::kLeader;
+      return absl::OkStatus();
+    case fbs::Request::PeersRequest:
+      out.kind = RequestKind::kPeers;
+      return absl::OkStatus();
+    case fbs::Request::NONE:
+      break;
+  }
+  return invalid(id, "unknown or missing request body");
+}
+
+absl::Status decode_response_body(const fbs::ClientResponse& in, const ReceivedFrame& frame,
+                                  ClientResponse& out) {
+  switch (in.body_type()) {
+    case fbs::Response::ProposeResponse: {
+      const auto* r = in.body_as_ProposeResponse();
+      out.kind = RequestKind::kPropose;
+      out.index = r->index();
+      out.term = r->term();
+      out.result = frame.slice_of(r->result());
+      return absl::OkStatus();
+    }
+    case fbs::Response::ReadResponse: {
+      const auto* r = in.body_as_ReadResponse();
+      out.kind = RequestKind::kRead;
+      out.index = r->index();
+      out.result = frame.slice_of(r->result());
+      return absl::OkStatus();
+    }
+    case fbs::Response::ChangeConfigResponse: {
+      const auto* r = in.body_as_ChangeConfigResponse();
+      out.kind = RequestKind::kChangeConfig;
+      out.index = r->index();
+      if (r->conf_state()) {
+        out.voters = ids_of(r->conf_state()->voters());
+        out.learners = ids_of(r->conf_state()->learners());
+      }
+      return absl::OkStatus();
+    }
+    case fbs::Response::RequestIdResponse:
+      out.kind = RequestKind::kRequestId;
+      out.node_id = in.body_as_RequestIdResponse()->node_id();
+      out.peers = peers_of(in.body_as_RequestIdResponse()->peers());
+      return absl::OkStatus();
+    case fbs::Response::JoinResponse:
+      out.kind = RequestKind::kJoin;
+      out.node_id = in.body_as_JoinResponse()->node_id();
+      out.peers = peers_of(in.body_as_JoinResponse()->peers());
+      return absl::OkStatus();
+    case fbs::Response::LeaveResponse:
+      out.kind = RequestKind::kLeave;
+      out.index = in.body_as_LeaveResponse()->index();
+      return absl::OkStatus();
+    case fbs::Response::TransferLeaderResponse:
+      out.kind = RequestKind::kTransferLeader;
+      out.leader_id = in.body_as_TransferLeaderResponse()->leader_id();
+      return absl::OkStatus();
+    case fbs::Response::SnapshotResponse:
+      out.kind = RequestKind::kSnapshot;
+      out.index = in.body_as_SnapshotResponse()->index();
+      out.term = in.body_as_SnapshotResponse()->term();
+      return absl::OkStatus();
+    case fbs::Response::StatusResponse:
+      out.kind = RequestKind::kStatus;
+      out.json = string_of(in.body_as_StatusResponse()->json());
+      return absl::OkStatus();
+    case fbs::Response::LeaderResponse: {
+      const auto* r = in.body_as_LeaderResponse();
+      out.kind = RequestKind::kLeader;
+      out.leader_id = r->leader_id();
+      out.leader_address = string_of(r->address());
+      out.term = r->term();
+      return absl::OkStatus();
+    }
+    case fbs::Response::PeersResponse:
+      out.kind = RequestKind::kPeers;
+      out.peers = peers_of(in.body_as_PeersResponse()->peers());
+      return absl::OkStatus();
+    case fbs::Response::NONE:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("response ", in.request_id(), ": success without a body"));
+}
+
+bool known_error(uint16_t code) { return code <= 16 || code == 100; }
+
+}  // namespace
+
+const char* request_kind_name(RequestKind kind) {
+  switch (kind) {
+    case RequestKind::kPropose:
+      return "propose";
+    case RequestKind::kRead:
+      return "read";
+    case RequestKind::kChangeConfig:
+      return "change_config";
+    case RequestKind::kRequestId:
+      return "request_id";
+    case RequestKind::kJoin:
+      return "join";
+    case RequestKind::kLeave:
+      return "leave";
+    case RequestKind::kTransferLeader:
+      return "transfer_leader";
+    case RequestKind::kSnapshot:
+      return "snapshot";
+    case RequestKind::kStatus:
+      return "status";
+    case RequestKind::kLeader:
+      return "leader";
+    case RequestKind::kPeers:
+      return "peers";
+  }
+  return "?";
+}
+
+OutFrame encode_client_requests(const std::vector<ClientRequest>& requests) {
+  FlatBufferBuilder b(256);
+  std::vector<Offset<fbs::ClientRequest>> out;
+  out.reserve(requests.size());
+  for (const ClientRequest& r : requests) {
+    auto [type, body] = request_body(b, r);
+    out.push_back(fbs::CreateClientRequest(b, r.request_id, r.group, r.timeout_ms, type, body));
+  }
+  auto batch = fbs::CreateClientRequestBatch(b, b.CreateVector(out));
+  b.Finish(fbs::CreateFrame(b, fbs::FrameBody::ClientRequestBatch, batch.Union()));
+  return frame_from_builder(b);
+}
+
+OutFrame encode_client_responses(const std::vector<ClientResponse>& responses) {
+  FlatBufferBuilder b(256);
+  std::vector<Offset<fbs::ClientResponse>> out;
+  out.reserve(responses.size());
+  for (const ClientResponse& r : responses) {
+    Offset<fbs::Error> error = 0;
+    fbs::Response type = fbs::Response::NONE;
+    Offset<void> body = 0;
+    if (r.error != ClientError::kOk) {
+      error = fbs::CreateError(b, static_cast<fbs::ErrorCode>(r.error), str(b, r.message),
+                               r.leader_id, str(b, r.leader_address));
+    } else {
+      std::tie(type, body) = response_body(b, r);
+    }
+    out.push_back(fbs::CreateClientResponse(b, r.request_id, error, type, body));
+  }
+  auto batch = fbs::CreateClientResponseBatch(b, b.CreateVector(out));
+  b.Finish(fbs::CreateFrame(b, fbs::FrameBody::ClientResponseBatch, batch.Union()));
+  return frame_from_builder(b);
+}
+
+absl::StatusOr<std::vector<ClientRequest>> decode_client_requests(const ReceivedFrame& frame) {
+  const fbs::ClientRequestBatch* batch = frame.frame->body_as_ClientRequestBatch();
+  if (batch == nullptr) return absl::InvalidArgumentError("frame is not a ClientRequestBatch");
+  std::vector<ClientRequest> out;
+  if (batch->requests() == nullptr) return out;
+  out.reserve(batch->requests()->size());
+  for (const fbs::ClientRequest* in : *batch->requests()) {
+    ClientRequest r;
+    r.request_id = in->request_id();
+    r.group = in->group();
+    r.timeout_ms = in->timeout_ms();
+    absl::Status s = decode_request_body(*in, frame, r);
+    if (!s.ok()) return s;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ClientResponse>> decode_client_responses(const ReceivedFrame& frame) {
+  const fbs::ClientResponseBatch* batch = frame.frame->body_as_ClientResponseBatch();
+  if (batch == nullptr) return absl::InvalidArgumentError("frame is not a ClientResponseBatch");
+  std::vector<ClientResponse> out;
+  if (batch->responses() == nullptr) return out;
+  out.reserve(batch->responses()->size());
+  for (const fbs::ClientResponse* in : *batch->responses()) {
+    ClientResponse r;
+    r.request_id = in->request_id();
+    const fbs::Error* e = in->error();
+    if (e != nullptr && e->code() != fbs::ErrorCode::Ok) {
+      uint16_t code = static_cast<uint16_t>(e->code());
+      r.error = known_error(code) ? static_cast<ClientError>(code) : ClientError::kUnknown;
+      r.message = string_of(e->message());
+      r.leader_id = e->leader_id();
+      r.leader_address = string_of(e->leader_address());
+    } else {
+      absl::Status s = decode_response_body(*in, frame, r);
+      if (!s.ok()) return s;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace raft::net
