@@ -40,22 +40,16 @@ void Raft::handle_snapshot(const Message& m) {
 bool Raft::restore(const Snapshot& snapshot) {
   if (snapshot.meta.index <= log_.committed()) return false;
   if (role_ != Role::kFollower) return false;
-  const ConfState& cs = snapshot.meta.conf_state;
-  auto has = [this](const std::vector<NodeId>& ids) {
-    for (NodeId id : ids) {
-      if (id == id_) return true;
-    }
-    return false;
-  };
-  // A snapshot of a configuration we are not part of is not ours to install.
-  if (!has(cs.voters) && !has(cs.learners) && !has(cs.voters_outgoing)) return false;
+  // A snapshot taken before this node was added does not list it; it is
+  // installed all the same, and the node learns of itself from the conf
+  // change entries that follow.
   if (log_.match_term(snapshot.meta.index, snapshot.meta.term)) {
     // We already have the entries: just learn the commit index.
     log_.commit_to(snapshot.meta.index);
     return false;
   }
   log_.restore(snapshot);
-  restore_conf_state(cs);
+  restore_conf_state(snapshot.meta.conf_state);
   return true;
 }
 
