@@ -35,6 +35,8 @@ class Slice {
   size_t size() const { return view_.size(); }
   bool empty() const { return view_.empty(); }
   std::string to_string() const { return std::string(view_); }
+  // What keeps the bytes alive (for views into the same buffer).
+  const std::shared_ptr<const void>& owner() const { return owner_; }
 
   // A sub-range sharing the same owner. Requires offset + length <= size().
   Slice sub(size_t offset, size_t length) const {

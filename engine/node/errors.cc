@@ -1,9 +1,9 @@
 #include "engine/node/errors.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/numbers.h"
 
 namespace raft {
 namespace {
@@ -12,8 +12,8 @@ constexpr char kNotLeaderUrl[] = "type.ringraft/not_leader";
 
 absl::Status not_leader_error(uint64_t leader_id, const std::string& address) {
   if (leader_id == 0) return absl::UnavailableError("no leader");
-  absl::Status s = absl::FailedPreconditionError(absl::StrCat(
-      "not leader; leader is ", leader_id, address.empty() ? "" : " at ", address));
+  absl::Status s = absl::FailedPreconditionError(
+      absl::StrCat("not leader; leader is ", leader_id, address.empty() ? "" : " at ", address));
   s.SetPayload(kNotLeaderUrl, absl::Cord(absl::StrCat(leader_id, "|", address)));
   return s;
 }

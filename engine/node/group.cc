@@ -62,8 +62,8 @@ bool contains(const std::vector<NodeId>& v, NodeId id) {
 }
 
 bool is_member(const ConfState& cs, NodeId id) {
-  return contains(cs.voters, id) || contains(cs.learners, id) ||
-         contains(cs.voters_outgoing, id) || contains(cs.learners_next, id);
+  return contains(cs.voters, id) || contains(cs.learners, id) || contains(cs.voters_outgoing, id) ||
+         contains(cs.learners_next, id);
 }
 
 void append_ids(std::string* out, const std::vector<NodeId>& ids) {
@@ -134,8 +134,8 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
           p.role == PeerRole::kVoter ? ConfChangeType::kAddVoter : ConfChangeType::kAddLearner,
           p.id);
       cc.context = encode_peer_addresses({{p.id, p.address}});
-      entries.push_back(Entry{1, entries.size() + 1, EntryType::kConfChange,
-                              Slice(encode_conf_change(cc))});
+      entries.push_back(
+          Entry{1, entries.size() + 1, EntryType::kConfChange, Slice(encode_conf_change(cc))});
     }
     batch.append(id_, entries);
     batch.set_hard_state(id_, HardState{1, kNoNode, entries.size()});
@@ -169,8 +169,8 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
   c.max_committed_bytes_per_ready = 4 << 20;
   c.pre_vote = config_.pre_vote;
   c.check_quorum = config_.check_quorum;
-  c.read_only = config_.read_mode == ReadMode::kLease ? ReadOnlyOption::kLeaseBased
-                                                       : ReadOnlyOption::kSafe;
+  c.read_only =
+      config_.read_mode == ReadMode::kLease ? ReadOnlyOption::kLeaseBased : ReadOnlyOption::kSafe;
   // Proposals are forwarded by the runtime (with their results), never by the
   // core, which could not route the result back.
   c.disable_proposal_forwarding = true;
@@ -231,8 +231,8 @@ void Group::peer_unreachable(NodeId peer) { raw_->report_unreachable(peer); }
 
 void Group::snapshot_sent(NodeId to, bool ok) { raw_->report_snapshot(to, ok); }
 
-void Group::snapshot_received(const Message& announce, const std::string& path,
-                              uint64_t file_bytes, uint64_t file_checksum) {
+void Group::snapshot_received(const Message& announce, const std::string& path, uint64_t file_bytes,
+                              uint64_t file_checksum) {
   RAFT_CHECK(announce.snapshot.has_value());
   received_snapshot_ = storage::StoredSnapshot{announce.snapshot->meta, file_bytes, file_checksum};
   received_snapshot_path_ = path;
@@ -311,8 +311,8 @@ void Group::change_membership(std::vector<MemberChange> changes, ConfCallback do
       }
       case MemberChangeKind::kPromote:
         if (!contains(cs.learners, ch.node)) {
-          return done(absl::FailedPreconditionError(
-              absl::StrCat("node ", ch.node, " is not a learner")));
+          return done(
+              absl::FailedPreconditionError(absl::StrCat("node ", ch.node, " is not a learner")));
         }
         cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddVoter, ch.node});
         break;
@@ -425,7 +425,8 @@ void Group::handle_ready(Ready& rd) {
     std::optional<uint64_t> id = read_id_of(rs.context);
     if (!id) continue;
     auto it = reads_.find(*id);
-    if (it != reads_.end() && it->second.index == 0) it->second.index = std::max<Index>(rs.index, 1);
+    if (it != reads_.end() && it->second.index == 0)
+      it->second.index = std::max<Index>(rs.index, 1);
   }
 }
 
@@ -441,7 +442,8 @@ void Group::send_all(std::vector<Message>& messages) {
       continue;
     }
     host_->send_snapshot(
-        m, storage::snapshot_file_path(host_->snapshot_dir(), id_, snap->meta.index, snap->meta.term),
+        m,
+        storage::snapshot_file_path(host_->snapshot_dir(), id_, snap->meta.index, snap->meta.term),
         snap->file_bytes, snap->file_checksum);
   }
 }
@@ -667,8 +669,8 @@ void Group::start_snapshot(IndexCallback done) {
           return;
         }
         storage::WriteBatch& batch = host_->open_batch();
-        batch.save_snapshot(id_, storage::StoredSnapshot{SnapshotMeta{index, term, cs}, bytes,
-                                                          checksum});
+        batch.save_snapshot(
+            id_, storage::StoredSnapshot{SnapshotMeta{index, term, cs}, bytes, checksum});
         const Index keep = config_.keep_entries_after_snapshot;
         const Index first = env_->first_index(id_);
         if (index > keep && index - keep >= first) batch.compact(id_, index - keep);

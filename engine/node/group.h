@@ -115,7 +115,8 @@ class Group {
   void make_snapshot(IndexCallback done);
   // Proposes an AddLearner for a fresh id (one above every id this group has
   // ever seen), so the id is reserved through the log. Leader only.
-  void reserve_id(const std::string& address, absl::AnyInvocable<void(absl::StatusOr<NodeId>)> done);
+  void reserve_id(const std::string& address,
+                  absl::AnyInvocable<void(absl::StatusOr<NodeId>)> done);
 
   // ---- Loop work.
   // Turns every pending Ready into writes, sends and applies.
@@ -151,8 +152,8 @@ class Group {
   struct PendingProposal {
     Term term = 0;
     int64_t deadline_tick = 0;
-    ProposeCallback done;       // Normal entries.
-    ConfCallback conf_done;     // Conf change entries.
+    ProposeCallback done;    // Normal entries.
+    ConfCallback conf_done;  // Conf change entries.
   };
   struct PendingRead {
     std::string query;

@@ -7,7 +7,7 @@ absl::StatusOr<InitialState> LmdbLogStorage::initial_state() const {
 }
 
 absl::StatusOr<std::vector<Entry>> LmdbLogStorage::entries(Index lo, Index hi,
-                                                          uint64_t max_bytes) const {
+                                                           uint64_t max_bytes) const {
   if (lo < first_index()) return compacted_error();
   if (hi > last_index() + 1) return unavailable_error();
   return env_->entries(group_, lo, hi, max_bytes);

@@ -1,0 +1,46 @@
+// Per-shard counters of the runtime. Written by the shard thread only
+// (relaxed atomics, so other threads may read them for status and
+// Prometheus text without locks); summed over shards on demand.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace raft {
+
+struct ShardMetrics {
+  using Counter = std::atomic<uint64_t>;
+
+  Counter proposals{0};         // Accepted by a leader here.
+  Counter proposals_failed{0};  // Refused or failed (not leader, backpressure, timeout...).
+  Counter applied_entries{0};   // Entries applied to state machines.
+  Counter reads{0};
+  Counter batches_submitted{0};  // Write transactions handed to the storage writer.
+  Counter batches_failed{0};
+  Counter entries_persisted{0};
+  Counter messages_sent{0};
+  Counter messages_dropped{0};
+  Counter messages_received{0};
+  Counter frames_sent{0};
+  Counter snapshots_sent{0};
+  Counter snapshots_received{0};
+  Counter snapshots_made{0};
+  Counter client_requests{0};
+  // Entries per write transaction, in power-of-two buckets: bucket i counts
+  // batches with [2^i, 2^(i+1)) entries (bucket 0 also counts empty ones).
+  std::array<Counter, 20> entries_per_batch{};
+
+  void record_batch(uint64_t entries) {
+    size_t b = 0;
+    while (b + 1 < entries_per_batch.size() && (uint64_t{2} << b) <= entries) ++b;
+    entries_per_batch[b].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.fetch_add(n, std::memory_order_relaxed);
+}
+
+}  // namespace raft

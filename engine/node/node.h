@@ -1,0 +1,101 @@
+// Node: one process's part of a cluster. It owns the shards (reactor
+// threads), the listener, the data dir and the groups hosted here, and is the
+// public API an embedding service calls.
+//
+// Every method is safe from any thread. Asynchronous forms take a callback
+// that runs on the shard thread owning the group (keep it short; do not call
+// the blocking forms from it). Blocking forms wait for the answer with the
+// configured request timeout and refuse to run on a shard thread (they would
+// deadlock it).
+//
+// Errors: NotLeader is FailedPrecondition carrying a LeaderHint
+// (engine/node/errors.h; not_leader_hint(status)); Unavailable when no leader
+// is known or the shard is overloaded; ResourceExhausted for backpressure;
+// DeadlineExceeded when the outcome is unknown; NotFound for an unknown group.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/node/config.h"
+#include "engine/node/errors.h"
+#include "engine/node/group.h"
+#include "engine/node/state_machine.h"
+
+namespace raft {
+
+class ShardRuntime;
+class NodeImpl;
+
+// Makes the state machine of each group hosted here (called once per group,
+// on the group's shard thread, at start).
+using StateMachineFactory = absl::AnyInvocable<std::unique_ptr<StateMachine>(GroupId)>;
+
+struct MemberInfo {
+  NodeId id = kNoNode;
+  std::string address;
+  bool voter = true;
+};
+
+class Node {
+ public:
+  // Opens (or creates) the data dir, restores every group from its snapshot
+  // and log, binds the listener and starts the shard threads. A fresh data
+  // dir bootstraps from config.peers, or joins through config.join_address
+  // (asking that member for an id first). The config is validated first.
+  static absl::StatusOr<std::unique_ptr<Node>> start(NodeConfig config,
+                                                     StateMachineFactory factory);
+  // Stops the shards (in-flight requests are answered Cancelled), flushes the
+  // storage writers and closes the data dir.
+  ~Node();
+  void stop();
+
+  NodeId id() const;
+  // The bound listener address ("127.0.0.1:port"; the real port if 0 was
+  // configured).
+  std::string address() const;
+  const NodeConfig& config() const;
+
+  // ---- Asynchronous API.
+  void propose(GroupId group, std::string data, ProposeCallback done);
+  void read(GroupId group, std::string query, ReadConsistency consistency, ReadCallback done);
+  void change_membership(GroupId group, std::vector<MemberChange> changes, ConfCallback done);
+  // Removes this node from the group (through the leader).
+  void leave(GroupId group, ConfCallback done);
+  void transfer_leader(GroupId group, NodeId target, DoneCallback done);
+  void make_snapshot(GroupId group, IndexCallback done);
+
+  // ---- Blocking API (not on a shard thread).
+  absl::StatusOr<ProposeResult> propose(GroupId group, std::string data);
+  absl::StatusOr<std::string> read(GroupId group, std::string query,
+                                   ReadConsistency consistency = ReadConsistency::kLinearizable);
+  absl::StatusOr<ConfState> change_membership(GroupId group, std::vector<MemberChange> changes);
+  absl::StatusOr<ConfState> add_voter(GroupId group, NodeId node, std::string address);
+  absl::StatusOr<ConfState> add_learner(GroupId group, NodeId node, std::string address);
+  absl::StatusOr<ConfState> promote(GroupId group, NodeId node);
+  absl::StatusOr<ConfState> remove(GroupId group, NodeId node);
+  absl::StatusOr<ConfState> leave(GroupId group);
+  absl::Status transfer_leader(GroupId group, NodeId target);
+  absl::StatusOr<Index> make_snapshot(GroupId group);
+
+  // ---- Inspection (blocking, cheap).
+  absl::StatusOr<LeaderHint> leader(GroupId group) const;
+  absl::StatusOr<std::vector<MemberInfo>> members(GroupId group) const;
+  // JSON: {"node":id,"address":...,"groups":[<Group::status_json()>...],
+  // "metrics":{...}}.
+  std::string status_json() const;
+  absl::StatusOr<std::string> group_status_json(GroupId group) const;
+  // Prometheus text exposition of the node's metrics.
+  std::string metrics_text() const;
+
+ private:
+  explicit Node(std::unique_ptr<NodeImpl> impl);
+  std::unique_ptr<NodeImpl> impl_;
+};
+
+}  // namespace raft

@@ -1,0 +1,64 @@
+// NodeImpl: the machinery behind Node (engine/node/node.h): the shard set,
+// one ShardRuntime per shard, the listener on shard 0 and the routing of
+// calls and client connections to the shard that owns a group.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "engine/node/node.h"
+#include "engine/node/shard_runtime.h"
+#include "net/handshake.h"
+#include "net/listener.h"
+#include "net/shard.h"
+
+namespace raft {
+
+class NodeImpl {
+ public:
+  static absl::StatusOr<std::unique_ptr<NodeImpl>> start(NodeConfig config,
+                                                         StateMachineFactory factory);
+  ~NodeImpl();
+  void stop();
+
+  const NodeConfig& config() const { return config_; }
+  NodeId node_id() const { return node_id_; }
+  const std::string& bound_address() const { return bound_address_; }
+  net::HandshakeInfo handshake_for(uint32_t shard) const;
+  uint32_t shard_of(GroupId group) const { return static_cast<uint32_t>(group % shard_count()); }
+  uint32_t shard_count() const { return config_.shards; }
+
+  // Runs `fn` on the shard owning `group`, with the group (nullptr if this
+  // node does not host it). Runs inline when called on that shard already.
+  // If the shard cannot take the task (inbox full, stopping), `fn` runs on
+  // the calling thread with a null runtime and group.
+  void with_group(GroupId group, absl::AnyInvocable<void(ShardRuntime*, Group*)> fn);
+  // Runs `fn` on shard `shard` (inline when already there); false if refused.
+  bool on_shard(uint32_t shard, absl::AnyInvocable<void()> fn);
+
+  ShardRuntime* runtime(uint32_t shard) { return runtimes_[shard].get(); }
+  std::vector<ShardRuntime*> runtimes();
+
+ private:
+  explicit NodeImpl(NodeConfig config);
+  absl::Status open_data_dir();
+  absl::Status start_shards(StateMachineFactory factory);
+  void attach_peer_connection(ShardRuntime& rt, const std::shared_ptr<net::FrameConnection>& conn);
+  void attach_client_connection(ShardRuntime& rt,
+                                const std::shared_ptr<net::FrameConnection>& conn);
+
+  NodeConfig config_;
+  NodeId node_id_ = kNoNode;
+  std::string bound_address_;
+  std::unique_ptr<net::ShardSet> shards_;
+  std::vector<std::unique_ptr<ShardRuntime>> runtimes_;
+  std::vector<std::unique_ptr<storage::LogEnv>> envs_;  // Until handed to runtimes.
+  std::unique_ptr<net::Listener> listener_;             // Shard 0's.
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+};
+
+}  // namespace raft

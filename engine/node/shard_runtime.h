@@ -1,0 +1,149 @@
+// ShardRuntime: everything one shard thread of a Node runs: its groups, its
+// LMDB env and the group-commit pipeline into it, its peer transport, the
+// snapshot streams in and out, and the client requests for its groups.
+//
+// The loop, per turn (see DESIGN.md):
+//   ticks (timer) -> step received messages -> every dirty group's Ready is
+//   turned into writes on the open batch, sends and applies (Group::process)
+//   -> outgoing Raft messages leave batched per peer -> the open batch is
+//   submitted when the previous one is durable -> on the writer's completion
+//   (an eventfd polled by the ring) groups release what waited for it.
+//
+// Only one batch is with the writer at a time: batch N+1 fills while batch N
+// syncs, and a failed batch is retried before anything after it, so the log
+// never becomes durable out of order. All methods run on the shard thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "engine/node/config.h"
+#include "engine/node/group.h"
+#include "engine/node/metrics.h"
+#include "net/connection.h"
+#include "net/peer_transport.h"
+#include "net/reactor.h"
+#include "net/shard.h"
+#include "storage/log_env.h"
+#include "storage/snapshot_file.h"
+
+namespace raft {
+
+class NodeImpl;
+
+class ShardRuntime final : public GroupHost {
+ public:
+  ShardRuntime(NodeImpl& node, net::Shard& shard, std::unique_ptr<storage::LogEnv> env);
+  ~ShardRuntime() override;
+
+  // Opens the groups this shard hosts. Shard thread, before start().
+  absl::Status open_group(GroupId group, std::unique_ptr<StateMachine> fsm,
+                          const std::vector<PeerConfig>& bootstrap);
+  // Starts the tick timer, the storage completion poller and the transport.
+  void start();
+  // Stops timers and connections; joins background file work. Shard thread.
+  void shutdown();
+
+  Group* group(GroupId id);
+  uint32_t shard_id() const { return shard_.id(); }
+  net::Reactor& reactor() { return shard_.reactor(); }
+  ShardMetrics& metrics() { return metrics_; }
+  storage::LogEnv& env() { return *env_; }
+  std::vector<GroupId> group_ids() const;
+
+  // ---- Inputs.
+  void on_peer_frame(const net::ReceivedFrame& frame);
+  // Marks a group for processing at the end of this loop turn.
+  void mark_dirty(Group* g);
+
+  // ---- GroupHost.
+  storage::WriteBatch& open_batch() override { return open_batch_; }
+  uint64_t open_batch_seq() const override { return open_seq_; }
+  void send(const Message& m) override;
+  void send_snapshot(const Message& m, const std::string& path, uint64_t file_bytes,
+                     uint64_t file_checksum) override;
+  void peer_address(NodeId node, const std::string& address) override;
+  void write_snapshot_file(GroupId group, Index index, Term term, std::string image,
+                           absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) override;
+  std::string snapshot_dir() const override { return env_->snapshot_dir(); }
+
+ private:
+  struct Submitted {
+    uint64_t seq = 0;
+    storage::WriteBatch batch;  // Kept to retry after a failure.
+  };
+  struct OutgoingSnapshot {
+    GroupId group = 0;
+    Message announce;
+    std::unique_ptr<storage::SnapshotFileReader> reader;
+    uint64_t checksum = 0;
+  };
+  struct IncomingSnapshot {
+    GroupId group = 0;
+    NodeId from = kNoNode;
+    Index index = 0;
+    Term term = 0;
+    uint64_t next_offset = 0;
+    Message announce;
+    std::unique_ptr<storage::SnapshotFileWriter> writer;
+  };
+
+  void schedule_process();
+  void process_dirty();
+  void flush_outbox();
+  void submit_batch();
+  void on_storage_completion();
+  void tick();
+  void pump_snapshots();
+  void on_snapshot_chunk(const fbs::SnapshotChunk& chunk, const net::ReceivedFrame& frame);
+  // Runs `work` on a background thread, then `done` with its result on this
+  // shard's loop. Used for fsyncs, which must never block the reactor.
+  void run_blocking(absl::AnyInvocable<absl::StatusOr<std::string>()> work,
+                    absl::AnyInvocable<void(absl::StatusOr<std::string>)> done);
+
+  NodeImpl& node_;
+  net::Shard& shard_;
+  const NodeConfig& config_;
+  std::unique_ptr<storage::LogEnv> env_;
+  std::map<GroupId, std::unique_ptr<Group>> groups_;
+  ShardMetrics metrics_;
+
+  std::unique_ptr<net::PeerTransport> transport_;
+  absl::flat_hash_map<NodeId, std::string> peer_addresses_;
+  absl::flat_hash_map<NodeId, std::vector<Message>> outbox_;
+  absl::flat_hash_map<NodeId, uint64_t> outbox_bytes_;
+
+  std::unique_ptr<net::Timer> tick_timer_;
+  std::unique_ptr<net::Timer> retry_timer_;
+  std::unique_ptr<net::FdPoller> completion_poller_;
+
+  absl::flat_hash_set<Group*> dirty_;
+  bool process_scheduled_ = false;
+
+  storage::WriteBatch open_batch_;
+  uint64_t open_seq_ = 1;
+  std::optional<Submitted> in_flight_;
+  net::Clock::duration retry_backoff_ = std::chrono::milliseconds(50);
+  std::vector<storage::Completion> completions_;
+
+  std::deque<OutgoingSnapshot> outgoing_snapshots_;
+  std::map<std::pair<GroupId, NodeId>, IncomingSnapshot> incoming_snapshots_;
+
+  struct BackgroundJob {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> finished;
+  };
+  std::vector<BackgroundJob> background_;
+  bool stopping_ = false;
+};
+
+}  // namespace raft
