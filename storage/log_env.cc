@@ -211,8 +211,33 @@ absl::Status LogEnv::commit(const WriteBatch& batch, WorkStates& work) {
       s = g;
     }
     failed_commits_.fetch_add(1, std::memory_order_relaxed);
+    if (panicked_) {
+      // This batch fails; the env is reopened so that the next one may work.
+      absl::Status r = reopen_after_panic();
+      if (!r.ok()) return absl::Status(s.code(), absl::StrCat(s.message(), "; ", r.message()));
+    }
     return s;
   }
+}
+
+// LMDB marks the env fatal (MDB_PANIC) when writing a meta page failed; only
+// closing and reopening it clears that. What is durable is then re-read from
+// disk, since the failed commit may or may not have reached it.
+absl::Status LogEnv::reopen_after_panic() {
+  std::unique_lock l(map_mu_);
+  panicked_ = false;
+  close_env();
+  absl::Status s = open_env();
+  if (s.ok()) {
+    l.unlock();
+    s = recover();
+  }
+  if (!s.ok()) {
+    panicked_ = true;  // Try again with the next batch.
+    return absl::Status(s.code(),
+                        absl::StrCat("reopening after a fatal LMDB error: ", s.message()));
+  }
+  return s;
 }
 
 absl::Status LogEnv::grow_map() {
@@ -388,6 +413,9 @@ absl::StatusOr<std::vector<Entry>> LogEnv::entries(GroupId group, Index lo, Inde
   };
   std::vector<Found> found;
   std::shared_lock map_lock(map_mu_);
+  if (env_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(data_file(), " is closed after a fatal error"));
+  }
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return mdb_status(rc, "beginning a read transaction", data_file());

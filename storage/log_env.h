@@ -155,6 +155,7 @@ class LogEnv {
   absl::Status commit(const WriteBatch& batch, WorkStates& work);
   absl::Status run_txn(const WriteBatch& batch, WorkStates& work, bool& map_full);
   absl::Status grow_map();
+  absl::Status reopen_after_panic();
   void after_commit(const WriteBatch& batch, WorkStates& work);
   void writer_loop();
 
@@ -165,6 +166,7 @@ class LogEnv {
   MDB_dbi info_dbi_ = 0;
   std::atomic<uint64_t> map_bytes_{0};
   int owner_lock_fd_ = -1;  // flock'ed: one env per shard dir.
+  bool panicked_ = false;   // LMDB returned MDB_PANIC; guarded by write_mu_.
 
   // Shared by every transaction; exclusive while the map is resized or the
   // env reopened, which must not happen under a reader's feet.

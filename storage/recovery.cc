@@ -236,17 +236,22 @@ absl::Status LogEnv::recover() {
   std::sort(found.begin(), found.end());
   found.erase(std::unique(found.begin(), found.end()), found.end());
 
+  absl::flat_hash_map<GroupId, GroupState> states;
   for (GroupId g : found) {
     if (!st.ok()) break;
     GroupState state;
     GroupRecovery r(txn, log, meta_dbi_, g, file);
     st = r.load_meta(state);
     if (st.ok()) st = r.load_log(state, options_.verify_tail_entries);
-    if (st.ok()) groups_[g] = std::move(state);
+    if (st.ok()) states[g] = std::move(state);
   }
   if (meta != nullptr) mdb_cursor_close(meta);
   if (log != nullptr) mdb_cursor_close(log);
   mdb_txn_abort(txn);
+  if (st.ok()) {
+    std::lock_guard l(state_mu_);
+    groups_ = std::move(states);
+  }
   return st;
 }
 

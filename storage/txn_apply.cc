@@ -235,7 +235,12 @@ absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& ma
   };
   auto start = std::chrono::steady_clock::now();
   MDB_txn* txn = nullptr;
+  if (env_ == nullptr) {
+    panicked_ = true;
+    return absl::UnavailableError(absl::StrCat(file, " is closed after a fatal error"));
+  }
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc == MDB_PANIC) panicked_ = true;
   if (rc != 0) return mdb_status(rc, "beginning a write transaction", file);
   absl::Status st;
   {
