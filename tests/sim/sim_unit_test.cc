@@ -279,14 +279,22 @@ TEST(SimCluster, PartitionedNodeLearnsNothingUntilHealed) {
 }
 
 TEST(SimCluster, CrashLosesWhatIsNotDurable) {
-  Cluster cluster(short_options(9, 3));
+  SimOptions o9 = short_options(9, 3);
+  o9.verbose = getenv("SIM_VERBOSE") != nullptr;
+  Cluster cluster(o9);
   cluster.set_chaos(false);
   cluster.run_ticks(50);
   auto leader = cluster.leader();
   ASSERT_TRUE(leader.has_value());
   const Index before = cluster.raw(*leader)->last_index();
-  // Propose and crash in the same instant: the leader's write is still
-  // pending (persistence takes simulated time), so the entry is gone.
+  // Cut the leader off so that its appends reach no one, propose, and crash
+  // in the same instant: its own write is still pending (persistence takes
+  // simulated time), so the entry exists nowhere any more.
+  std::vector<NodeId> rest;
+  for (NodeId id : cluster.ids()) {
+    if (id != *leader) rest.push_back(id);
+  }
+  cluster.network().partition({*leader}, rest);
   ASSERT_TRUE(cluster.propose(*leader, "live-c").ok());
   EXPECT_EQ(cluster.raw(*leader)->last_index(), before + 1);
   cluster.crash(*leader);
@@ -294,6 +302,8 @@ TEST(SimCluster, CrashLosesWhatIsNotDurable) {
   cluster.restart(*leader);
   ASSERT_FALSE(cluster.failed()) << cluster.failure();
   EXPECT_EQ(cluster.raw(*leader)->last_index(), before);
+  cluster.run_ticks(5);  // What was in flight meets the partition.
+  cluster.network().heal();
   cluster.run_ticks(60);
   ASSERT_FALSE(cluster.failed()) << cluster.failure();
   for (NodeId id : {1, 2, 3}) EXPECT_EQ(cluster.applied_count(id, "live-c"), 0);
