@@ -9,7 +9,7 @@ namespace raft {
 
 void Inflights::add(Index last_index) {
   RAFT_CHECK_MSG(!full(), "inflight window overflow");
-  if (buffer_.size() < capacity_) {
+  if (count_ == buffer_.size()) {
     // Grow lazily: most peers never fill their window.
     size_t want = std::min(capacity_, std::max<size_t>(8, buffer_.size() * 2));
     std::vector<Index> grown(want);

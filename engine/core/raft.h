@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -185,10 +186,17 @@ class Raft {
   std::vector<ReadState> read_states_;
   // What the previous Ready reported.
   HardState prev_hard_state_;
-  // Term and vote the driver has made durable (the hard state of the last
-  // Ready passed to advance()). Messages sent while ours differ wait for
-  // persistence.
+  // Term and vote the driver has made durable. Messages sent while ours
+  // differ wait for persistence.
   HardState durable_hard_state_;
+  // Readies handed out that must be persisted and whose on_persisted has
+  // not come yet, oldest first.
+  struct PendingPersist {
+    Index index;
+    Term term;
+    std::optional<HardState> hard_state;
+  };
+  std::deque<PendingPersist> pending_persist_;
   SoftState prev_soft_state_;
 };
 

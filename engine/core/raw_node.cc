@@ -34,18 +34,6 @@ const char* progress_state_name(ProgressState state) {
   return "unknown";
 }
 
-Index Ready::persist_index() const {
-  if (!entries.empty()) return entries.back().index;
-  if (snapshot) return snapshot->meta.index;
-  return 0;
-}
-
-Term Ready::persist_term() const {
-  if (!entries.empty()) return entries.back().term;
-  if (snapshot) return snapshot->meta.term;
-  return 0;
-}
-
 absl::StatusOr<std::unique_ptr<RawNode>> RawNode::create(const Config& config,
                                                          LogStorage* storage) {
   absl::Status valid = config.validate();

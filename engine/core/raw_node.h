@@ -3,7 +3,14 @@
 // randomness: time enters as tick(), randomness from Config::seed.
 //
 // API changes (announce every change to this header family here):
-//   - (none yet)
+//   - Ready::persist_index()/persist_term() are now fields set by the core
+//     (persist_log_index/persist_log_term): the core's last log position when
+//     the Ready was made, set whenever must_persist(). Call on_persisted with
+//     them after EVERY Ready that must_persist(), even when the index is 0
+//     and even for a Ready holding only a hard state: that call is how the
+//     core learns its new term/vote is durable (until then every message it
+//     sends waits in persisted_messages).
+//   - kTransferLeader forwarded to the leader carries the target in `index`.
 //
 // Driver contract
 // ---------------
@@ -18,13 +25,15 @@
 //          from it), rd.entries (truncating any conflicting suffix), then
 //          rd.hard_state. This may run asynchronously.
 //       2. Send rd.messages at once (they do not depend on step 1).
-//       3. Once step 1 is durable: call
-//          on_persisted(rd.persist_index(), rd.persist_term()) if
-//          rd.persist_index() != 0, then send rd.persisted_messages.
+//       3. Once step 1 is durable: if rd.must_persist(), call
+//          on_persisted(rd.persist_index(), rd.persist_term()) (once per
+//          such Ready, in order, even if the index is 0); then send
+//          rd.persisted_messages.
 //       4. Apply rd.committed_entries in order. For a kConfChange entry,
 //          decode_conf_change(entry.data), call apply_conf_change(cc) and
 //          persist the returned ConfState with the applied index.
-//       5. advance(rd): the committed entries are applied.
+//       5. advance(rd): the committed entries are applied. advance() does
+//          not imply persistence: it may come before step 3.
 //     }
 //   }
 // A synchronous driver (tests) may simply do 1 to 5 in sequence.

@@ -5,6 +5,10 @@
 
 namespace raft {
 
+namespace {
+constexpr size_t kMaxPendingPersist = 1 << 16;
+}  // namespace
+
 bool Raft::has_ready() const {
   if (pending_broadcast_ && role_ == Role::kLeader) return true;
   if (soft_state() != prev_soft_state_ || hard_state() != prev_hard_state_) return true;
@@ -44,20 +48,35 @@ Ready Raft::ready() {
     if (role_ == Role::kLeader) reduce_uncommitted(rd.committed_entries);
   }
   rd.read_states.swap(read_states_);
+  if (rd.must_persist()) {
+    rd.persist_log_index = log_.last_index();
+    rd.persist_log_term = log_.last_term();
+    // Bounded: a driver that never reports only delays its own messages.
+    if (pending_persist_.size() >= kMaxPendingPersist) pending_persist_.pop_front();
+    pending_persist_.push_back(
+        PendingPersist{rd.persist_log_index, rd.persist_log_term, rd.hard_state});
+  }
   return rd;
 }
 
 void Raft::advance(const Ready& rd) {
-  if (rd.hard_state) {
-    durable_hard_state_.term = rd.hard_state->term;
-    durable_hard_state_.vote = rd.hard_state->vote;
-  }
   if (rd.snapshot) log_.applied_to(rd.snapshot->meta.index);
   if (!rd.committed_entries.empty()) log_.applied_to(rd.committed_entries.back().index);
   maybe_auto_leave_joint();
 }
 
 void Raft::on_persisted(Index index, Term term) {
+  // Readies are persisted in order: the first pending one with this log
+  // position, and all before it, are durable now.
+  for (size_t i = 0; i < pending_persist_.size(); ++i) {
+    if (pending_persist_[i].index != index || pending_persist_[i].term != term) continue;
+    for (size_t k = 0; k <= i; ++k) {
+      const PendingPersist& p = pending_persist_.front();
+      if (p.hard_state) durable_hard_state_ = *p.hard_state;
+      pending_persist_.pop_front();
+    }
+    break;
+  }
   Unstable& u = log_.unstable();
   if (u.snapshot() && u.snapshot()->meta.index <= index) {
     u.stable_snapshot_to(u.snapshot()->meta.index);

@@ -62,11 +62,18 @@ struct Ready {
   // True if the driver must write something durable (snapshot, entries or
   // hard state) before sending persisted_messages.
   bool must_persist() const { return snapshot || !entries.empty() || hard_state; }
-  // The (index, term) to pass to RawNode::on_persisted once this Ready's
-  // snapshot and entries are durable: the last entry, else the snapshot.
-  // (0, 0) when the Ready writes no log (then no on_persisted call is needed).
-  Index persist_index() const;
-  Term persist_term() const;
+
+  // Set by the core when must_persist(): the core's last log position when
+  // this Ready was made. Once this Ready (and every earlier one) is durable,
+  // the driver calls RawNode::on_persisted(persist_index(), persist_term()),
+  // once per such Ready and in Ready order -- also when the index is 0 (an
+  // empty log whose hard state changed). This is how the core learns that a
+  // new term or vote is durable, so that messages depending on it may leave
+  // through `messages` again.
+  Index persist_log_index = 0;
+  Term persist_log_term = 0;
+  Index persist_index() const { return persist_log_index; }
+  Term persist_term() const { return persist_log_term; }
 };
 
 }  // namespace raft

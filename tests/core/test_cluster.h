@@ -203,11 +203,11 @@ class TestCluster {
     if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
     for (Message& m : rd.messages) queue_.push_back(std::move(m));
     if (n.auto_persist) {
-      if (rd.persist_index() != 0) n.node->on_persisted(rd.persist_index(), rd.persist_term());
+      if (rd.must_persist()) n.node->on_persisted(rd.persist_index(), rd.persist_term());
       for (Message& m : rd.persisted_messages) queue_.push_back(std::move(m));
     } else {
-      held_.push_back(
-          {id, rd.persist_index(), rd.persist_term(), std::move(rd.persisted_messages)});
+      held_.push_back({id, rd.must_persist(), rd.persist_index(), rd.persist_term(),
+                       std::move(rd.persisted_messages)});
     }
     for (const Entry& e : rd.committed_entries) {
       n.applied_entries.push_back(e);
@@ -231,7 +231,7 @@ class TestCluster {
         keep.push_back(std::move(h));
         continue;
       }
-      if (h.index != 0) node(id).on_persisted(h.index, h.term);
+      if (h.must_persist) node(id).on_persisted(h.index, h.term);
       for (Message& m : h.messages) queue_.push_back(std::move(m));
     }
     held_ = std::move(keep);
@@ -309,6 +309,7 @@ class TestCluster {
  private:
   struct Held {
     NodeId id;
+    bool must_persist;
     Index index;
     Term term;
     std::vector<Message> messages;
