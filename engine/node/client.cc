@@ -82,7 +82,6 @@ absl::Status Client::connect_to(const std::string& address) {
     return s;
   }
   // The node answers with its own handshake (or a reject naming the reason).
-  std::vector<ClientReply> none;
   auto deadline = SteadyClock::now() + options_.connect_timeout;
   bool got = false;
   absl::Status result;
@@ -161,22 +160,25 @@ absl::Status Client::write_all(const std::string& bytes) {
   return absl::OkStatus();
 }
 
-absl::Status Client::read_replies(std::vector<ClientReply>& out, size_t count,
+absl::Status Client::read_replies(std::vector<net::ClientResponse>& out, size_t count,
                                   SteadyClock::time_point deadline) {
   while (out.size() < count) {
+    absl::Status bad;
     net::FrameError e = decoder_->decode([&](const net::ReceivedFrame& f) {
-      if (f.frame->body_type() == fbs::FrameBody::ClientResponseBatch) {
-        const auto* rs = f.frame->body_as_ClientResponseBatch()->responses();
-        if (rs != nullptr) {
-          for (const fbs::ClientResponse* r : *rs) out.push_back(decode_reply(*r));
-        }
+      if (f.frame->body_type() != fbs::FrameBody::ClientResponseBatch) return true;
+      auto rs = net::decode_client_responses(f);
+      if (!rs.ok()) {
+        bad = rs.status();
+        return false;
       }
+      for (net::ClientResponse& r : *rs) out.push_back(std::move(r));
       return true;
     });
     if (e != net::FrameError::kNone) {
-      return absl::DataLossError(
-          absl::StrCat("bad frame from ", connected_address_, ": ", net::frame_error_name(e)));
+      return absl::DataLossError(absl::StrCat("bad frame from ", connected_address_, ": ",
+                                              net::frame_error_name(e)));
     }
+    if (!bad.ok()) return absl::DataLossError(absl::StrCat("bad response: ", bad.message()));
     if (out.size() >= count) break;
     pollfd p{fd_, POLLIN, 0};
     int pr = ::poll(&p, 1, remaining_ms(deadline));
@@ -194,32 +196,33 @@ absl::Status Client::read_replies(std::vector<ClientReply>& out, size_t count,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<ClientReply>> Client::call_pipelined(std::vector<ClientCall> calls) {
+absl::StatusOr<std::vector<net::ClientResponse>> Client::call_pipelined(
+    std::vector<net::ClientRequest> calls) {
   if (auto s = ensure_connected(); !s.ok()) return s;
   absl::flat_hash_map<uint64_t, size_t> position;
   for (size_t i = 0; i < calls.size(); ++i) {
     calls[i].request_id = next_request_id_++;
     position[calls[i].request_id] = i;
   }
-  if (auto s = write_all(net::frame_to_string(encode_calls(calls))); !s.ok()) {
+  if (auto s = write_all(net::frame_to_string(net::encode_client_requests(calls))); !s.ok()) {
     disconnect();
     return s;
   }
-  std::vector<ClientReply> got;
+  std::vector<net::ClientResponse> got;
   auto deadline = SteadyClock::now() + options_.request_timeout;
   if (auto s = read_replies(got, calls.size(), deadline); !s.ok()) {
     disconnect();
     return s;
   }
-  std::vector<ClientReply> ordered(calls.size());
-  for (ClientReply& r : got) {
+  std::vector<net::ClientResponse> ordered(calls.size());
+  for (net::ClientResponse& r : got) {
     auto it = position.find(r.request_id);
     if (it != position.end()) ordered[it->second] = std::move(r);
   }
   return ordered;
 }
 
-absl::StatusOr<ClientReply> Client::call(ClientCall call) {
+absl::StatusOr<net::ClientResponse> Client::call(net::ClientRequest call) {
   auto backoff = options_.backoff_initial;
   absl::Status last;
   int hops = 0;  // Leader hints followed without waiting.
@@ -239,17 +242,18 @@ absl::StatusOr<ClientReply> Client::call(ClientCall call) {
     if (!replies.ok()) {
       // Sent, but no answer: a read or status may be retried, a change not.
       last = replies.status();
-      if (call.kind == CallKind::kRead || call.kind == CallKind::kStatus ||
-          call.kind == CallKind::kLeader || call.kind == CallKind::kPeers) {
+      if (call.kind == net::RequestKind::kRead || call.kind == net::RequestKind::kStatus ||
+          call.kind == net::RequestKind::kLeader || call.kind == net::RequestKind::kPeers) {
         continue;
       }
       return last;
     }
-    ClientReply& r = (*replies)[0];
-    if (r.status.ok() || !retryable(r.status)) return r;
-    if (!is_not_leader(r.status)) hops = 0;
-    last = r.status;
-    if (auto hint = not_leader_hint(r.status); hint && !hint->address.empty()) {
+    net::ClientResponse& r = (*replies)[0];
+    absl::Status status = response_status(r);
+    if (status.ok() || !retryable(status)) return r;
+    if (!is_not_leader(status)) hops = 0;
+    last = status;
+    if (auto hint = not_leader_hint(status); hint && !hint->address.empty()) {
       // Go straight to the leader, without waiting.
       // Going straight to the leader costs no wait, a few times in a row
       // (hints can be stale during an election).
@@ -266,47 +270,64 @@ absl::StatusOr<ClientReply> Client::call(ClientCall call) {
   return last.ok() ? absl::UnavailableError("gave up") : last;
 }
 
-absl::StatusOr<ClientReply> Client::checked(absl::StatusOr<ClientReply> r) {
+absl::StatusOr<net::ClientResponse> Client::checked(absl::StatusOr<net::ClientResponse> r) {
   if (!r.ok()) return r.status();
-  if (!r->status.ok()) return r->status;
+  if (absl::Status s = response_status(*r); !s.ok()) return s;
   return r;
 }
 
-absl::StatusOr<ProposeResult> Client::propose(GroupId group, std::string data) {
-  ClientCall c;
-  c.kind = CallKind::kPropose;
+namespace {
+net::ClientRequest request(net::RequestKind kind, GroupId group) {
+  net::ClientRequest c;
+  c.kind = kind;
   c.group = group;
-  c.data = std::move(data);
-  auto r = checked(call(std::move(c)));
-  if (!r.ok()) return r.status();
-  return ProposeResult{r->index, r->term, std::move(r->result)};
+  return c;
 }
 
-absl::StatusOr<std::string> Client::read(GroupId group, std::string query, WireReadMode mode) {
-  ClientCall c;
-  c.kind = CallKind::kRead;
-  c.group = group;
-  c.data = std::move(query);
+PeerAddresses addresses_of(const std::vector<net::PeerInfo>& peers) {
+  PeerAddresses out;
+  for (const net::PeerInfo& p : peers) out[p.id] = p.address;
+  return out;
+}
+
+ConfState conf_of(const net::ClientResponse& r) {
+  ConfState cs;
+  cs.voters = r.voters;
+  cs.learners = r.learners;
+  return cs;
+}
+}  // namespace
+
+absl::StatusOr<ProposeResult> Client::propose(GroupId group, std::string data) {
+  net::ClientRequest c = request(net::RequestKind::kPropose, group);
+  c.data = Slice(std::move(data));
+  auto r = checked(call(std::move(c)));
+  if (!r.ok()) return r.status();
+  return ProposeResult{r->index, r->term, r->result.to_string()};
+}
+
+absl::StatusOr<std::string> Client::read(GroupId group, std::string query, net::ReadMode mode) {
+  net::ClientRequest c = request(net::RequestKind::kRead, group);
+  c.data = Slice(std::move(query));
   c.read_mode = mode;
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return std::move(r->result);
+  return r->result.to_string();
 }
 
 absl::StatusOr<ConfState> Client::change_config(GroupId group, std::vector<MemberChange> changes) {
-  ClientCall c;
-  c.kind = CallKind::kChangeConfig;
-  c.group = group;
-  c.changes = std::move(changes);
+  net::ClientRequest c = request(net::RequestKind::kChangeConfig, group);
+  for (const MemberChange& ch : changes) {
+    c.changes.push_back(
+        net::ConfChangeItem{static_cast<net::ConfChangeKind>(ch.kind), ch.node, ch.address});
+  }
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return r->conf_state;
+  return conf_of(*r);
 }
 
 absl::StatusOr<NodeId> Client::request_id(GroupId group, std::string address) {
-  ClientCall c;
-  c.kind = CallKind::kRequestId;
-  c.group = group;
+  net::ClientRequest c = request(net::RequestKind::kRequestId, group);
   c.address = std::move(address);
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
@@ -315,69 +336,51 @@ absl::StatusOr<NodeId> Client::request_id(GroupId group, std::string address) {
 
 absl::StatusOr<ConfState> Client::join(GroupId group, NodeId node, std::string address,
                                        bool as_learner) {
-  ClientCall c;
-  c.kind = CallKind::kJoin;
-  c.group = group;
+  net::ClientRequest c = request(net::RequestKind::kJoin, group);
   c.node_id = node;
   c.address = std::move(address);
   c.as_learner = as_learner;
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return r->conf_state;
+  return conf_of(*r);
 }
 
 absl::StatusOr<ConfState> Client::leave(GroupId group, NodeId node) {
-  ClientCall c;
-  c.kind = CallKind::kLeave;
-  c.group = group;
+  net::ClientRequest c = request(net::RequestKind::kLeave, group);
   c.node_id = node;
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return r->conf_state;
+  return conf_of(*r);
 }
 
 absl::Status Client::transfer_leader(GroupId group, NodeId target) {
-  ClientCall c;
-  c.kind = CallKind::kTransferLeader;
-  c.group = group;
-  c.target = target;
+  net::ClientRequest c = request(net::RequestKind::kTransferLeader, group);
+  c.node_id = target;
   return checked(call(std::move(c))).status();
 }
 
 absl::StatusOr<Index> Client::snapshot(GroupId group) {
-  ClientCall c;
-  c.kind = CallKind::kSnapshot;
-  c.group = group;
-  auto r = checked(call(std::move(c)));
+  auto r = checked(call(request(net::RequestKind::kSnapshot, group)));
   if (!r.ok()) return r.status();
   return r->index;
 }
 
 absl::StatusOr<std::string> Client::status(GroupId group) {
-  ClientCall c;
-  c.kind = CallKind::kStatus;
-  c.group = group;
-  auto r = checked(call(std::move(c)));
+  auto r = checked(call(request(net::RequestKind::kStatus, group)));
   if (!r.ok()) return r.status();
-  return std::move(r->result);
+  return std::move(r->json);
 }
 
 absl::StatusOr<LeaderHint> Client::leader(GroupId group) {
-  ClientCall c;
-  c.kind = CallKind::kLeader;
-  c.group = group;
-  auto r = checked(call(std::move(c)));
+  auto r = checked(call(request(net::RequestKind::kLeader, group)));
   if (!r.ok()) return r.status();
-  return LeaderHint{r->node_id, r->address};
+  return LeaderHint{r->leader_id, r->leader_address};
 }
 
 absl::StatusOr<PeerAddresses> Client::peers(GroupId group) {
-  ClientCall c;
-  c.kind = CallKind::kPeers;
-  c.group = group;
-  auto r = checked(call(std::move(c)));
+  auto r = checked(call(request(net::RequestKind::kPeers, group)));
   if (!r.ok()) return r.status();
-  return std::move(r->peers);
+  return addresses_of(r->peers);
 }
 
 }  // namespace raft

@@ -20,8 +20,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/node/client_protocol.h"
 #include "engine/node/errors.h"
+#include "engine/node/group.h"
+#include "engine/node/peer_table.h"
+#include "net/client_codec.h"
 #include "net/frame.h"
 
 namespace raft {
@@ -45,15 +47,17 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // One request, following leader hints and retrying Unavailable. The
-  // returned reply may still carry an error status (e.g. NotFound).
-  absl::StatusOr<ClientReply> call(ClientCall call);
-  // Sends every call on the current connection, then reads every reply
-  // (matched by request id; returned in the calls' order). No retries.
-  absl::StatusOr<std::vector<ClientReply>> call_pipelined(std::vector<ClientCall> calls);
+  // returned response may still carry an error (response_status()).
+  absl::StatusOr<net::ClientResponse> call(net::ClientRequest request);
+  // Sends every request on the current connection, then reads every
+  // response (matched by request id; returned in the requests' order). No
+  // retries. Request ids are assigned here.
+  absl::StatusOr<std::vector<net::ClientResponse>> call_pipelined(
+      std::vector<net::ClientRequest> requests);
 
   absl::StatusOr<ProposeResult> propose(GroupId group, std::string data);
   absl::StatusOr<std::string> read(GroupId group, std::string query,
-                                   WireReadMode mode = WireReadMode::kLinearizable);
+                                   net::ReadMode mode = net::ReadMode::kLinearizable);
   absl::StatusOr<ConfState> change_config(GroupId group, std::vector<MemberChange> changes);
   absl::StatusOr<NodeId> request_id(GroupId group, std::string address);
   absl::StatusOr<ConfState> join(GroupId group, NodeId node, std::string address, bool as_learner);
@@ -73,9 +77,9 @@ class Client {
   void disconnect();
   absl::Status write_all(const std::string& bytes);
   // Reads frames until a reply for every id in `want` arrived.
-  absl::Status read_replies(std::vector<ClientReply>& out, size_t count,
+  absl::Status read_replies(std::vector<net::ClientResponse>& out, size_t count,
                             std::chrono::steady_clock::time_point deadline);
-  absl::StatusOr<ClientReply> checked(absl::StatusOr<ClientReply> r);
+  absl::StatusOr<net::ClientResponse> checked(absl::StatusOr<net::ClientResponse> r);
 
   std::vector<std::string> addresses_;
   size_t next_address_ = 0;

@@ -31,4 +31,29 @@ std::optional<LeaderHint> not_leader_hint(const absl::Status& status) {
 
 bool is_not_leader(const absl::Status& status) { return not_leader_hint(status).has_value(); }
 
+void set_response_error(net::ClientResponse& response, const absl::Status& status) {
+  if (status.ok()) {
+    response.error = net::ClientError::kOk;
+    return;
+  }
+  response.message = std::string(status.message());
+  if (std::optional<LeaderHint> hint = not_leader_hint(status)) {
+    response.error = net::ClientError::kNotLeader;
+    response.leader_id = hint->leader_id;
+    response.leader_address = hint->address;
+    return;
+  }
+  response.error = static_cast<net::ClientError>(status.code());
+}
+
+absl::Status response_status(const net::ClientResponse& response) {
+  if (response.error == net::ClientError::kOk) return absl::OkStatus();
+  if (response.error == net::ClientError::kNotLeader) {
+    return not_leader_error(response.leader_id, response.leader_address);
+  }
+  auto code = static_cast<int>(response.error);
+  if (code < 0 || code > 16) code = static_cast<int>(absl::StatusCode::kUnknown);
+  return absl::Status(static_cast<absl::StatusCode>(code), response.message);
+}
+
 }  // namespace raft

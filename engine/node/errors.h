@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "net/client_codec.h"
 
 namespace raft {
 
@@ -23,5 +24,10 @@ absl::Status not_leader_error(uint64_t leader_id, const std::string& address);
 // The hint carried by a not_leader_error, if `status` is one.
 std::optional<LeaderHint> not_leader_hint(const absl::Status& status);
 bool is_not_leader(const absl::Status& status);
+
+// Between absl::Status and the client protocol's error fields (code,
+// message, leader hint for NotLeader).
+void set_response_error(net::ClientResponse& response, const absl::Status& status);
+absl::Status response_status(const net::ClientResponse& response);
 
 }  // namespace raft

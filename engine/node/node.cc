@@ -12,7 +12,6 @@
 #include "absl/strings/strip.h"
 #include "common/check.h"
 #include "engine/node/client.h"
-#include "engine/node/client_protocol.h"
 #include "engine/node/node_impl.h"
 #include "spdlog/spdlog.h"
 
@@ -56,144 +55,155 @@ bool is_fresh(const std::string& data_dir, uint32_t shards) {
   return true;
 }
 
-// Answers one client call on the group's shard; `reply` runs there too.
-void execute_on_group(NodeImpl& node, ShardRuntime* rt, Group* g, ClientCall call,
-                      absl::AnyInvocable<void(ClientReply)> reply) {
-  ClientReply r;
-  r.request_id = call.request_id;
-  r.kind = call.kind;
-  if (rt == nullptr) {
-    r.status = absl::UnavailableError("node is overloaded or stopping");
-    return reply(std::move(r));
+using Reply = absl::AnyInvocable<void(net::ClientResponse)>;
+
+std::vector<net::PeerInfo> peer_infos(const Group& g) {
+  ConfState cs = g.conf_state();
+  std::vector<net::PeerInfo> out;
+  for (const auto& [id, address] : g.peers()) {
+    net::PeerRole role = net::PeerRole::kVoter;
+    if (std::find(cs.learners.begin(), cs.learners.end(), id) != cs.learners.end()) {
+      role = net::PeerRole::kLearner;
+    }
+    out.push_back(net::PeerInfo{id, address, role});
   }
-  bump(rt->metrics().client_requests);
-  if (call.kind == CallKind::kStatus && g == nullptr) {
-    r.status = absl::NotFoundError(absl::StrCat("group ", call.group, " is not hosted here"));
-    return reply(std::move(r));
-  }
-  if (g == nullptr) {
-    r.status = absl::NotFoundError(absl::StrCat("group ", call.group, " is not hosted here"));
-    return reply(std::move(r));
-  }
-  auto fail = [&](absl::Status s) {
-    r.status = std::move(s);
+  return out;
+}
+
+void fill_conf(net::ClientResponse& r, const ConfState& cs) {
+  r.voters = cs.voters;
+  r.learners = cs.learners;
+}
+
+// Answers one client request on the group's shard; `reply` runs there too.
+void execute_on_group(NodeImpl& node, ShardRuntime* rt, Group* g, net::ClientRequest req,
+                      Reply reply) {
+  net::ClientResponse r;
+  r.request_id = req.request_id;
+  r.kind = req.kind;
+  auto fail = [&](const absl::Status& s) {
+    set_response_error(r, s);
     reply(std::move(r));
   };
-  switch (call.kind) {
-    case CallKind::kPropose: {
+  if (rt == nullptr) return fail(absl::UnavailableError("node is overloaded or stopping"));
+  bump(rt->metrics().client_requests);
+  if (g == nullptr) {
+    return fail(absl::NotFoundError(absl::StrCat("group ", req.group, " is not hosted here")));
+  }
+  switch (req.kind) {
+    case net::RequestKind::kPropose: {
       bump(rt->metrics().proposals);
-      g->propose(Slice(std::move(call.data)),
-                 [r, reply = std::move(reply), rt](absl::StatusOr<ProposeResult> res) mutable {
-                   if (res.ok()) {
-                     r.index = res->index;
-                     r.term = res->term;
-                     r.result = std::move(res->result);
-                   } else {
-                     bump(rt->metrics().proposals_failed);
-                     r.status = res.status();
-                   }
-                   reply(std::move(r));
-                 });
+      g->propose(std::move(req.data), [r, reply = std::move(reply), rt](
+                                           absl::StatusOr<ProposeResult> res) mutable {
+        if (res.ok()) {
+          r.index = res->index;
+          r.term = res->term;
+          r.result = Slice(std::move(res->result));
+        } else {
+          bump(rt->metrics().proposals_failed);
+          set_response_error(r, res.status());
+        }
+        reply(std::move(r));
+      });
       rt->mark_dirty(g);
       return;
     }
-    case CallKind::kRead: {
+    case net::RequestKind::kRead: {
       bump(rt->metrics().reads);
-      ReadConsistency c = call.read_mode == WireReadMode::kStale ? ReadConsistency::kStale
+      ReadConsistency c = req.read_mode == net::ReadMode::kStale ? ReadConsistency::kStale
                                                                  : ReadConsistency::kLinearizable;
-      Index applied = g->applied();
-      g->read(std::move(call.data), c,
-              [r, reply = std::move(reply), g, applied](absl::StatusOr<std::string> res) mutable {
-                r.index = std::max(applied, g->applied());
+      g->read(req.data.to_string(), c,
+              [r, reply = std::move(reply), g](absl::StatusOr<std::string> res) mutable {
+                r.index = g->applied();
                 if (res.ok()) {
-                  r.result = std::move(*res);
+                  r.result = Slice(std::move(*res));
                 } else {
-                  r.status = res.status();
+                  set_response_error(r, res.status());
                 }
                 reply(std::move(r));
               });
       rt->mark_dirty(g);
       return;
     }
-    case CallKind::kChangeConfig:
-    case CallKind::kJoin:
-    case CallKind::kLeave: {
-      std::vector<MemberChange> changes = std::move(call.changes);
-      if (call.kind == CallKind::kJoin) {
-        ConfState cs = g->conf_state();
-        bool learner =
-            std::find(cs.learners.begin(), cs.learners.end(), call.node_id) != cs.learners.end();
-        if (call.as_learner) {
-          changes.push_back(
-              MemberChange{MemberChangeKind::kAddLearner, call.node_id, call.address});
-        } else {
-          changes.push_back(
-              MemberChange{learner ? MemberChangeKind::kPromote : MemberChangeKind::kAddVoter,
-                           call.node_id, call.address});
-        }
-      } else if (call.kind == CallKind::kLeave) {
-        changes.push_back(MemberChange{MemberChangeKind::kRemove,
-                                       call.node_id ? call.node_id : node.node_id(), ""});
+    case net::RequestKind::kChangeConfig:
+    case net::RequestKind::kJoin:
+    case net::RequestKind::kLeave: {
+      std::vector<MemberChange> changes;
+      for (const net::ConfChangeItem& it : req.changes) {
+        changes.push_back(
+            MemberChange{static_cast<MemberChangeKind>(it.kind), it.node_id, it.address});
       }
-      g->change_membership(std::move(changes),
-                           [r, reply = std::move(reply), g](absl::StatusOr<ConfState> res) mutable {
-                             if (res.ok()) {
-                               r.conf_state = *res;
-                               r.index = g->applied();
-                               r.node_id = g->self();
-                               r.peers = g->peers();
-                             } else {
-                               r.status = res.status();
-                             }
-                             reply(std::move(r));
-                           });
+      if (req.kind == net::RequestKind::kJoin) {
+        ConfState cs = g->conf_state();
+        const bool learner = std::find(cs.learners.begin(), cs.learners.end(), req.node_id) !=
+                             cs.learners.end();
+        MemberChangeKind kind = req.as_learner ? MemberChangeKind::kAddLearner
+                                : learner      ? MemberChangeKind::kPromote
+                                               : MemberChangeKind::kAddVoter;
+        changes.push_back(MemberChange{kind, req.node_id, req.address});
+      } else if (req.kind == net::RequestKind::kLeave) {
+        changes.push_back(MemberChange{MemberChangeKind::kRemove,
+                                       req.node_id ? req.node_id : node.node_id(), ""});
+      }
+      g->change_membership(std::move(changes), [r, reply = std::move(reply), g](
+                                                   absl::StatusOr<ConfState> res) mutable {
+        if (res.ok()) {
+          fill_conf(r, *res);
+          r.index = g->applied();
+          r.node_id = g->self();
+          r.peers = peer_infos(*g);
+        } else {
+          set_response_error(r, res.status());
+        }
+        reply(std::move(r));
+      });
       rt->mark_dirty(g);
       return;
     }
-    case CallKind::kRequestId:
-      if (call.address.empty()) return fail(absl::InvalidArgumentError("request_id: no address"));
-      g->reserve_id(call.address,
+    case net::RequestKind::kRequestId:
+      if (req.address.empty()) return fail(absl::InvalidArgumentError("request_id: no address"));
+      g->reserve_id(req.address,
                     [r, reply = std::move(reply), g](absl::StatusOr<NodeId> id) mutable {
                       if (id.ok()) {
                         r.node_id = *id;
-                        r.peers = g->peers();
+                        r.peers = peer_infos(*g);
                       } else {
-                        r.status = id.status();
+                        set_response_error(r, id.status());
                       }
                       reply(std::move(r));
                     });
       rt->mark_dirty(g);
       return;
-    case CallKind::kTransferLeader:
-      g->transfer_leader(call.target, [r, reply = std::move(reply), g](absl::Status s) mutable {
-        r.status = s;
-        r.node_id = g->leader();
+    case net::RequestKind::kTransferLeader:
+      g->transfer_leader(req.node_id, [r, reply = std::move(reply), g](absl::Status s) mutable {
+        set_response_error(r, s);
+        r.leader_id = g->leader();
         reply(std::move(r));
       });
       rt->mark_dirty(g);
       return;
-    case CallKind::kSnapshot:
+    case net::RequestKind::kSnapshot:
       g->make_snapshot([r, reply = std::move(reply)](absl::StatusOr<Index> index) mutable {
         if (index.ok()) {
           r.index = *index;
         } else {
-          r.status = index.status();
+          set_response_error(r, index.status());
         }
         reply(std::move(r));
       });
       rt->mark_dirty(g);
       return;
-    case CallKind::kStatus:
-      r.result = g->status_json();
+    case net::RequestKind::kStatus:
+      r.json = g->status_json();
       return reply(std::move(r));
-    case CallKind::kLeader:
-      r.node_id = g->leader();
-      r.address =
-          g->leader() == node.node_id() ? node.config().address : g->address_of(g->leader());
+    case net::RequestKind::kLeader:
+      r.leader_id = g->leader();
+      r.leader_address =
+          g->leader() == node.node_id() ? node.bound_address() : g->address_of(g->leader());
       r.term = g->term();
       return reply(std::move(r));
-    case CallKind::kPeers:
-      r.peers = g->peers();
+    case net::RequestKind::kPeers:
+      r.peers = peer_infos(*g);
       return reply(std::move(r));
   }
 }
@@ -382,35 +392,28 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
                                         const std::shared_ptr<net::FrameConnection>& conn) {
   const uint32_t home = rt.shard_id();
   std::weak_ptr<net::FrameConnection> weak = conn;
-  conn->set_frame_handler(
-      [this, home, weak](net::FrameConnection& c, const net::ReceivedFrame& frame) {
-        if (frame.frame->body_type() != fbs::FrameBody::ClientRequestBatch) {
-          c.close(absl::InvalidArgumentError("client sent a frame that is not a request batch"));
-          return;
-        }
-        const auto* requests = frame.frame->body_as_ClientRequestBatch()->requests();
-        if (requests == nullptr) return;
-        for (const fbs::ClientRequest* req : *requests) {
-          auto reply_home = [this, home, weak](ClientReply reply) {
-            // Replies go back on the connection's own shard.
-            on_shard(home, [weak, reply = std::move(reply)]() mutable {
-              if (auto c = weak.lock()) (void)c->send(encode_replies({reply}));
-            });
-          };
-          absl::StatusOr<ClientCall> call = decode_call(*req);
-          if (!call.ok()) {
-            ClientReply r;
-            r.request_id = req->request_id();
-            r.status = call.status();
-            reply_home(std::move(r));
-            continue;
-          }
-          with_group(call->group, [this, call = std::move(*call), reply_home](ShardRuntime* target,
-                                                                              Group* g) mutable {
-            execute_on_group(*this, target, g, std::move(call), std::move(reply_home));
-          });
-        }
+  conn->set_frame_handler([this, home, weak](net::FrameConnection& c,
+                                             const net::ReceivedFrame& frame) {
+    auto requests = net::decode_client_requests(frame);
+    if (!requests.ok()) {
+      c.close(absl::InvalidArgumentError(
+          absl::StrCat("bad client request: ", requests.status().message())));
+      return;
+    }
+    for (net::ClientRequest& req : *requests) {
+      // Replies go back on the connection's own shard.
+      Reply reply_home = [this, home, weak](net::ClientResponse response) {
+        on_shard(home, [weak, response = std::move(response)]() mutable {
+          if (auto conn = weak.lock()) (void)conn->send(net::encode_client_responses({response}));
+        });
+      };
+      const GroupId group = req.group;
+      with_group(group, [this, req = std::move(req), reply_home = std::move(reply_home)](
+                            ShardRuntime* target, Group* g) mutable {
+        execute_on_group(*this, target, g, std::move(req), std::move(reply_home));
       });
+    }
+  });
   conn->set_close_handler([](net::FrameConnection&, const absl::Status&) {});
 }
 
