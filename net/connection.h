@@ -165,7 +165,6 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   bool close_when_flushed_ = false;
   std::vector<iovec> iov_;
   msghdr msg_{};
-  size_t in_send_frames_ = 0;
 
   MemberOperation<FrameConnection, &FrameConnection::on_recv> recv_op_{this};
   MemberOperation<FrameConnection, &FrameConnection::on_send> send_op_{this};

@@ -100,7 +100,11 @@ bool verify_frame_payload(const uint8_t* data, size_t size) {
   // large legitimate batches.
   flatbuffers::Verifier verifier(data, size, /*max_depth=*/64,
                                  /*max_tables=*/static_cast<flatbuffers::uoffset_t>(size / 4 + 16));
-  return fbs::VerifyFrameBuffer(verifier);
+  if (!fbs::VerifyFrameBuffer(verifier)) return false;
+  // The Verifier accepts a union whose type is set but whose table is absent;
+  // we do not: every frame carries a body of the type it names.
+  const fbs::Frame* frame = fbs::GetFrame(data);
+  return frame->body_type() != fbs::FrameBody::NONE && frame->body() != nullptr;
 }
 
 // --- FrameDecoder ------------------------------------------------------------

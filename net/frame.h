@@ -38,7 +38,7 @@ enum class FrameError : uint8_t {
   kBadHeader,  // Length not 4 mod 8: the stream is garbage.
   kTooLarge,   // Length above max_frame_bytes.
   kChecksum,   // XXH3 mismatch.
-  kVerify,     // The FlatBuffers Verifier rejected the payload.
+  kVerify,     // The FlatBuffers Verifier rejected the payload, or it has no body.
 };
 const char* frame_error_name(FrameError e);
 
@@ -77,7 +77,8 @@ struct ReceivedFrame {
   Slice slice_of(const flatbuffers::Vector<uint8_t>* bytes) const;
 };
 
-// Checks one payload (after length and checksum): runs the Verifier.
+// Checks one payload (after length and checksum): runs the Verifier, and
+// requires a body (a union type with its table).
 bool verify_frame_payload(const uint8_t* data, size_t size);
 
 // Reassembles frames from a byte stream into reference-counted receive

@@ -163,6 +163,19 @@ TEST(FrameBadInput, VerifierFailureWithAValidChecksum) {
   EXPECT_EQ(decode_all(frame_to_string(frame_from_bytes(cut))), FrameError::kVerify);
 }
 
+// The FlatBuffers Verifier accepts a union type without its table (found by
+// the fuzzer); the decoder must not hand such a frame out.
+TEST(FrameBadInput, UnionTypeWithoutItsTable) {
+  flatbuffers::FlatBufferBuilder b;
+  fbs::FrameBuilder fb(b);
+  fb.add_body_type(fbs::FrameBody::SnapshotChunk);
+  b.Finish(fb.Finish());
+  EXPECT_EQ(decode_all(frame_to_string(frame_from_builder(b))), FrameError::kVerify);
+  flatbuffers::FlatBufferBuilder empty;
+  empty.Finish(fbs::FrameBuilder(empty).Finish());
+  EXPECT_EQ(decode_all(frame_to_string(frame_from_builder(empty))), FrameError::kVerify);
+}
+
 TEST(FrameBadInput, GoodFramesBeforeTheBadOneAreDelivered) {
   std::string bytes = stream_of(3, 1, 10) + header(13, 0);
   int frames = 0;
