@@ -453,7 +453,7 @@ void Group::on_durable(uint64_t seq) {
   while (!persist_queue_.empty() && persist_queue_.front().seq <= seq) {
     PendingPersist p = std::move(persist_queue_.front());
     persist_queue_.pop_front();
-    if (p.index != 0) raw_->on_persisted(p.index, p.term);
+    raw_->on_persisted(p.index, p.term);  // Also for index 0: the term/vote is durable.
     send_all(p.messages);
   }
 }

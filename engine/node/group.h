@@ -145,7 +145,7 @@ class Group {
  private:
   struct PendingPersist {
     uint64_t seq = 0;
-    Index index = 0;  // 0: nothing to report to on_persisted.
+    Index index = 0;  // Passed to on_persisted, even when 0.
     Term term = 0;
     std::vector<Message> messages;
   };
