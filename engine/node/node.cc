@@ -616,6 +616,33 @@ absl::StatusOr<Index> Node::make_snapshot(GroupId group) {
   return wait_for<Index>(config(), [&](IndexCallback cb) { make_snapshot(group, std::move(cb)); });
 }
 
+void Node::leader(GroupId group, absl::AnyInvocable<void(absl::StatusOr<LeaderHint>)> done) {
+  impl_->with_group(group, [this, done = std::move(done), group](ShardRuntime* rt,
+                                                                 Group* g) mutable {
+    if (rt == nullptr) return done(overloaded());
+    if (g == nullptr) return done(not_hosted(group));
+    done(LeaderHint{g->leader(), g->leader() == id() ? impl_->bound_address()
+                                                     : g->address_of(g->leader())});
+  });
+}
+
+void Node::group_status_json(GroupId group, ReadCallback done) {
+  impl_->with_group(group, [done = std::move(done), group](ShardRuntime* rt, Group* g) mutable {
+    if (rt == nullptr) return done(overloaded());
+    if (g == nullptr) return done(not_hosted(group));
+    done(g->status_json());
+  });
+}
+
+bool Node::run_on_shard(uint32_t shard, absl::AnyInvocable<void(net::Reactor&)> fn) {
+  if (shard >= shard_count()) return false;
+  return impl_->on_shard(shard, [this, shard, fn = std::move(fn)]() mutable {
+    fn(impl_->runtime(shard)->reactor());
+  });
+}
+
+uint32_t Node::shard_count() const { return impl_->shard_count(); }
+
 absl::StatusOr<LeaderHint> Node::leader(GroupId group) const {
   return wait_for<LeaderHint>(
       config(), [&](absl::AnyInvocable<void(absl::StatusOr<LeaderHint>)> cb) {

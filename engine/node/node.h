@@ -26,6 +26,7 @@
 #include "engine/node/errors.h"
 #include "engine/node/group.h"
 #include "engine/node/state_machine.h"
+#include "net/reactor.h"
 
 namespace raft {
 
@@ -82,6 +83,16 @@ class Node {
   absl::StatusOr<ConfState> leave(GroupId group);
   absl::Status transfer_leader(GroupId group, NodeId target);
   absl::StatusOr<Index> make_snapshot(GroupId group);
+
+  // ---- Asynchronous inspection (safe on a shard thread, e.g. from an HTTP
+  // handler served by the node's reactor).
+  void leader(GroupId group, absl::AnyInvocable<void(absl::StatusOr<LeaderHint>)> done);
+  void group_status_json(GroupId group, ReadCallback done);
+
+  // ---- Embedding: run code on a shard's reactor thread, for servers that
+  // share the node's reactors (memstore's HTTP API). False if refused.
+  bool run_on_shard(uint32_t shard, absl::AnyInvocable<void(net::Reactor&)> fn);
+  uint32_t shard_count() const;
 
   // ---- Inspection (blocking, cheap).
   absl::StatusOr<LeaderHint> leader(GroupId group) const;
