@@ -155,7 +155,7 @@ class PaperNode {
       }
       if (rd.hard_state) storage_->set_hard_state(*rd.hard_state);
       for (Message& m : rd.messages) outbox_.push_back(std::move(m));
-      if (rd.persist_index() != 0) node_->on_persisted(rd.persist_index(), rd.persist_term());
+      if (rd.must_persist()) node_->on_persisted(rd.persist_index(), rd.persist_term());
       for (Message& m : rd.persisted_messages) outbox_.push_back(std::move(m));
       committed_.insert(committed_.end(), rd.committed_entries.begin(), rd.committed_entries.end());
       node_->advance(rd);

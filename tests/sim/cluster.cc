@@ -391,6 +391,7 @@ void Cluster::drain(Node& n) {
       w.snapshot = rd.snapshot;
       w.entries = rd.entries;
       w.hard_state = rd.hard_state;
+      w.must_persist = rd.must_persist();
       w.persist_index = rd.persist_index();
       w.persist_term = rd.persist_term();
       w.persisted_messages = std::move(rd.persisted_messages);
@@ -494,7 +495,7 @@ void Cluster::complete_write(Node& n) {
     n.durable_log.append(w.entries);
   }
   if (w.hard_state) n.storage->set_hard_state(*w.hard_state);
-  if (w.persist_index != 0) n.raw->on_persisted(w.persist_index, w.persist_term);
+  if (w.must_persist) n.raw->on_persisted(w.persist_index, w.persist_term);
   send_all(n, w.persisted_messages);
   drain(n);
 }

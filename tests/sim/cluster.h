@@ -107,6 +107,7 @@ class Cluster {
     std::optional<Snapshot> snapshot;
     std::vector<Entry> entries;
     std::optional<HardState> hard_state;
+    bool must_persist = false;  // Then on_persisted is due once it is durable.
     Index persist_index = 0;
     Term persist_term = 0;
     std::vector<Message> persisted_messages;
