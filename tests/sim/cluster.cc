@@ -444,9 +444,6 @@ void Cluster::send_all(Node& n, std::vector<Message>& messages) {
 // follower acknowledges only entries that are durable.
 void Cluster::check_message_durability(const Node& n, const Message& m) {
   if (m.type == MessageType::kPreVote || m.type == MessageType::kPreVoteResponse) return;
-  // SIM_LAX_HB=1 skips heartbeat responses (CORE_BUGS.md #1), to look for
-  // other failures while that one is open.
-  if (std::getenv("SIM_LAX_HB") != nullptr && m.type == MessageType::kHeartbeatResponse) return;
   const HardState& durable = n.storage->hard_state();
   if (m.term > durable.term) {
     fail(absl::StrCat("node ", n.id, " sent ", message_string(m), " while its durable term is ",
