@@ -223,6 +223,10 @@ PeerStats PeerTransport::stats(uint64_t peer) const {
   if (it == peers_.end()) return {};
   PeerStats s = it->second->stats;
   s.connected = it->second->state == Peer::State::kConnected;
+  if (const auto& conn = it->second->conn) {
+    s.queued_frames = conn->queued_frames();
+    s.queued_bytes = conn->queued_bytes();
+  }
   return s;
 }
 

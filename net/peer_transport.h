@@ -43,6 +43,8 @@ struct PeerStats {
   uint64_t connects = 0;
   uint64_t connect_failures = 0;
   bool connected = false;
+  size_t queued_frames = 0;  // Now, in the connection's send queue.
+  size_t queued_bytes = 0;
 };
 
 class PeerTransport {
