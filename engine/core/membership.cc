@@ -234,13 +234,16 @@ void Raft::switch_to_config(TrackerConfig config, ProgressMap progress) {
   const Progress* self = tracker_.find(id_);
   is_learner_ = self != nullptr && self->is_learner;
   if (role_ != Role::kLeader) return;
-  if (self == nullptr || is_learner_) {
-    // Removed or demoted: step down. The rest of the group elects a new
-    // leader once our heartbeats stop.
-    become_follower(term_, kNoNode);
-    return;
-  }
   if (lead_transferee_ != kNoNode && !tracker_.is_voter(lead_transferee_)) abort_leader_transfer();
+  if (self == nullptr || is_learner_) {
+    // Removed or demoted. Stepping down at once could strand the group: the
+    // remaining voters may not know yet that this change committed, and so
+    // still need our vote under the old config, which our longer log denies.
+    // Instead keep leading (without counting ourselves) and hand leadership
+    // to the most up-to-date voter.
+    hand_off_leadership();
+    if (role_ != Role::kLeader) return;
+  }
   // The quorum may have changed: commit what the new one allows, and start
   // replicating to new members.
   if (maybe_commit()) {
@@ -250,6 +253,31 @@ void Raft::switch_to_config(TrackerConfig config, ProgressMap progress) {
       if (id != id_) maybe_send_append(id, false);
     }
   }
+}
+
+bool Raft::removed_from_config() const {
+  const Progress* self = tracker_.find(id_);
+  return self == nullptr || self->is_learner;
+}
+
+void Raft::hand_off_leadership() {
+  NodeId best = kNoNode;
+  Index best_match = 0;
+  for (NodeId id : tracker_.config().voters.all_ids()) {
+    const Progress* pr = tracker_.find(id);
+    if (id == id_ || pr == nullptr) continue;
+    if (best == kNoNode || pr->match > best_match) {
+      best = id;
+      best_match = pr->match;
+    }
+  }
+  if (best == kNoNode) {
+    become_follower(term_, kNoNode);
+    return;
+  }
+  if (lead_transferee_ == best) return;
+  abort_leader_transfer();
+  handle_transfer_leader(best);
 }
 
 void Raft::restore_conf_state(const ConfState& cs) {

@@ -377,8 +377,12 @@ void Raft::tick_heartbeat() {
       (void)step(std::move(m));
     }
     // A transfer that did not happen within an election timeout is abandoned
-    // so that proposals flow again.
-    if (role_ == Role::kLeader && lead_transferee_ != kNoNode) abort_leader_transfer();
+    // so that proposals flow again; a removed leader tries again (perhaps
+    // with another voter).
+    if (role_ == Role::kLeader && lead_transferee_ != kNoNode) {
+      abort_leader_transfer();
+      if (removed_from_config()) hand_off_leadership();
+    }
   }
   if (role_ != Role::kLeader) return;
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {

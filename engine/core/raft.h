@@ -153,6 +153,10 @@ class Raft {
   void switch_to_config(TrackerConfig config, ProgressMap progress);
   void restore_conf_state(const ConfState& cs);
   void maybe_auto_leave_joint();
+  // True if this node is not a voter of its current configuration.
+  bool removed_from_config() const;
+  // A leader that was removed hands leadership to the best voter.
+  void hand_off_leadership();
 
   Config config_;
   NodeId id_;

@@ -49,6 +49,9 @@ void Raft::send_timeout_now(NodeId to) {
   m.type = MessageType::kTimeoutNow;
   m.to = to;
   send(std::move(m));
+  // A removed leader's job ends here: the target holds our whole log, so as
+  // a follower we can grant it our vote even if it still counts us.
+  if (role_ == Role::kLeader && removed_from_config()) become_follower(term_, kNoNode);
 }
 
 }  // namespace raft
