@@ -1020,7 +1020,9 @@ void Cluster::random_read() {
   absl::Status s = n.raw->read_index(Slice(ctx));
   trace(20, n.id, s.ok());
   if (s.ok()) n.pending_reads[ctx] = committed;
-  log_event(absl::StrCat("read ", ctx, " at ", n.id, ": ", s.ok() ? "ok" : s.ToString()));
+  log_event(absl::StrCat("read ", ctx, " at ", n.id, " (", role_name(n.raw->role()), " t",
+                         n.raw->term(), " commit ", n.raw->commit_index(), ", committed anywhere ",
+                         committed, "): ", s.ok() ? "ok" : s.ToString()));
   drain(n);
 }
 
