@@ -27,6 +27,18 @@ void WriteBatch::append(GroupId group, const std::vector<Entry>& entries) {
   entry_count_ += entries.size();
 }
 
+void WriteBatch::append(GroupId group, std::vector<Entry>&& entries) {
+  if (entries.empty()) return;
+  GroupWrite& w = this->group(group);
+  if (!w.entries.empty()) {
+    append(group, static_cast<const std::vector<Entry>&>(entries));
+    return;
+  }
+  for (const Entry& e : entries) payload_bytes_ += e.data.size();
+  entry_count_ += entries.size();
+  w.entries = std::move(entries);
+}
+
 void WriteBatch::apply_snapshot(GroupId group, const StoredSnapshot& snapshot) {
   GroupWrite& w = this->group(group);
   auto& es = w.entries;

@@ -53,6 +53,9 @@ class WriteBatch {
   // of what the batch already holds for the group, they replace that suffix
   // (the same rule the log applies).
   void append(GroupId group, const std::vector<Entry>& entries);
+  // Same, taking the vector over when the group has no entries in the batch
+  // yet (no per-entry copy: the reactor's usual case).
+  void append(GroupId group, std::vector<Entry>&& entries);
   void set_hard_state(GroupId group, const HardState& hs) { this->group(group).hard_state = hs; }
   void set_conf_state(GroupId group, const ConfState& cs) { this->group(group).conf_state = cs; }
   // Drops the batch's entries of the group that the snapshot covers.

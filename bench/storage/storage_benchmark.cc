@@ -91,7 +91,7 @@ void run_group_commit(benchmark::State& state, size_t batch_entries, Index windo
     std::vector<Entry> entries;
     entries.reserve(n);
     for (size_t i = 0; i < n; ++i) entries.push_back(Entry{1, next++, EntryType::kNormal, payload});
-    batch.append(1, entries);
+    batch.append(1, std::move(entries));
     if (window_entries > 0 && next - 1 > window_entries)
       batch.compact(1, next - 1 - window_entries);
     return batch;

@@ -337,6 +337,11 @@ TEST(WriteBatchTest, MergesWritesPerGroup) {
   EXPECT_EQ(b.entry_count(), 4u);
   b.clear();
   EXPECT_TRUE(b.empty());
+  auto moved = make_entries(3, 1, 4, 1);
+  b.append(3, std::move(moved));
+  b.append(3, make_entries(3, 5, 1, 1));
+  EXPECT_EQ(b.entry_count(), 5u);
+  EXPECT_EQ(b.groups()[0].entries.back().index, 5u);
 }
 
 TEST(GroupStateTest, TermRunsFollowAppendTruncateCompact) {
