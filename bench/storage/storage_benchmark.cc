@@ -68,8 +68,13 @@ uint64_t proc_write_bytes() {
 // batch also compacts it back to that size (in the same transaction), as a
 // node that snapshots regularly does: LMDB then reuses freed pages inside the
 // file instead of growing it.
-void run_group_commit(benchmark::State& state, size_t batch_entries, Index window_entries) {
-  BenchDir dir("commit_" + std::to_string(batch_entries) + "_" + std::to_string(window_entries));
+//
+// The batch's entries are spread evenly over `groups` groups (each group's
+// own window is window_entries / groups).
+void run_group_commit(benchmark::State& state, size_t batch_entries, Index window_entries,
+                      GroupId groups = 1) {
+  BenchDir dir("commit_" + std::to_string(batch_entries) + "_" + std::to_string(window_entries) +
+               "_" + std::to_string(groups));
   if (dir.on_tmpfs()) {
     state.SkipWithError("benchmark dir is on tmpfs; set RAFT_BENCH_DIR to a real disk");
     return;
@@ -85,18 +90,25 @@ void run_group_commit(benchmark::State& state, size_t batch_entries, Index windo
   }
   LogEnv& env = **opened;
   const Slice payload(std::string(kPayloadBytes, 'x'));
-  Index next = 1;
+  std::vector<Index> next(groups + 1, 1);
+  const Index group_window = window_entries / groups;
   auto make_batch = [&](size_t n) {
     WriteBatch batch;
-    std::vector<Entry> entries;
-    entries.reserve(n);
-    for (size_t i = 0; i < n; ++i) entries.push_back(Entry{1, next++, EntryType::kNormal, payload});
-    batch.append(1, std::move(entries));
-    if (window_entries > 0 && next - 1 > window_entries)
-      batch.compact(1, next - 1 - window_entries);
+    for (GroupId g = 1; g <= groups; ++g) {
+      const size_t count = n / groups + (g <= n % groups ? 1 : 0);
+      std::vector<Entry> entries;
+      entries.reserve(count);
+      for (size_t i = 0; i < count; ++i) {
+        entries.push_back(Entry{1, next[g]++, EntryType::kNormal, payload});
+      }
+      batch.append(g, std::move(entries));
+      if (group_window > 0 && next[g] - 1 > group_window) {
+        batch.compact(g, next[g] - 1 - group_window);
+      }
+    }
     return batch;
   };
-  while (next <= window_entries) {  // Prefill, not timed.
+  while (next[groups] <= group_window) {  // Prefill, not timed.
     if (!env.write(make_batch(4096)).ok()) {
       state.SkipWithError("prefill failed");
       return;
@@ -168,6 +180,13 @@ BENCHMARK(BM_GroupCommitCompacting)
     ->Arg(4096)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+// 64 groups per shard, each with 1/64 of the batch: only the group with the
+// highest id can use LMDB's append path; the others descend the tree.
+void BM_GroupCommit64Groups(benchmark::State& state) {
+  run_group_commit(state, static_cast<size_t>(state.range(0)), 0, 64);
+}
+BENCHMARK(BM_GroupCommit64Groups)->Arg(4096)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // The floor for one durable write on this disk: an append of range(0)
 // bytes to a file and an fdatasync (the file grows, so the sync also commits
