@@ -129,6 +129,10 @@ Cluster::Cluster(const SimOptions& options)
   base_config_.max_inflight_msgs = inflight[prng_.below(4)];
   base_config_.max_uncommitted_entries_bytes = prng_.chance(250) ? 2048 : 0;
   base_config_.read_only = ReadOnlyOption::kSafe;
+  // Settings added later draw from their own stream so that older seeds keep
+  // their traces.
+  Prng more(options.seed ^ 0x6d6f7265ULL);
+  base_config_.max_committed_bytes_per_ready = more.chance(300) ? 64 : 0;
 
   NetworkFaults faults;
   faults.min_delay = 1;
