@@ -15,10 +15,6 @@ absl::Status Raft::read_index(Slice ctx) {
 }
 
 absl::Status Raft::handle_read_index(const Message& m) {
-  if (tracker_.is_singleton()) {
-    respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
-    return absl::OkStatus();
-  }
   // Until the leader commits an entry of its own term it does not know the
   // real commit index (§8): park the request.
   if (!committed_entry_in_current_term()) {
@@ -26,6 +22,10 @@ absl::Status Raft::handle_read_index(const Message& m) {
       return absl::ResourceExhaustedError("too many pending read requests");
     }
     pending_reads_.push_back(m);
+    return absl::OkStatus();
+  }
+  if (tracker_.is_singleton()) {
+    respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
     return absl::OkStatus();
   }
   if (config_.read_only == ReadOnlyOption::kLeaseBased) {
