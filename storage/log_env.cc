@@ -51,6 +51,7 @@ absl::StatusOr<std::unique_ptr<LogEnv>> LogEnv::open(const EnvOptions& options) 
   env->map_bytes_ = options.initial_map_bytes;
   if (auto s = env->open_env(); !s.ok()) return s;
   if (auto s = env->recover(); !s.ok()) return s;
+  if (options.read_only) return env;  // No writer thread, no file removal.
   remove_stale_snapshot_files(env->snapshot_dir(), [&](GroupId g) {
     auto snap = env->snapshot(g);
     return snap ? snap->meta.index : 0;
@@ -76,15 +77,22 @@ LogEnv::~LogEnv() {
 }
 
 absl::Status LogEnv::open_env() {
+  const std::string file = data_file();
+  struct stat st;
+  bool existed = ::stat(file.c_str(), &st) == 0;
+  if (options_.read_only && !existed) {
+    return absl::NotFoundError(
+        absl::StrCat("no LMDB env in ", options_.dir, " (", file, " does not exist)"));
+  }
   std::error_code ec;
   std::filesystem::create_directories(options_.dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("create ", options_.dir, ": ", ec.message()));
-  std::filesystem::create_directories(snapshot_dir(), ec);
+  if (!options_.read_only) std::filesystem::create_directories(snapshot_dir(), ec);
   if (ec) return absl::InternalError(absl::StrCat("create ", snapshot_dir(), ": ", ec.message()));
 
   // One process per shard dir: the in-memory group states assume that this
   // env is the only writer.
-  if (owner_lock_fd_ < 0) {
+  if (owner_lock_fd_ < 0 && !options_.read_only) {
     std::string lock_path = options_.dir + "/owner.lock";
     owner_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (owner_lock_fd_ < 0) return errno_status("open", lock_path);
@@ -96,9 +104,6 @@ absl::Status LogEnv::open_env() {
 
   // An existing data file shorter than LMDB's two meta pages is damage, not a
   // fresh env: LMDB would silently initialize it again.
-  const std::string file = data_file();
-  struct stat st;
-  bool existed = ::stat(file.c_str(), &st) == 0;
   if (existed && st.st_size < 2 * 4096) {
     return absl::DataLossError(
         absl::StrCat(file, " is truncated: ", st.st_size, " bytes, less than two meta pages"));
@@ -108,7 +113,8 @@ absl::Status LogEnv::open_env() {
   if (rc != 0) return mdb_status(rc, "mdb_env_create", file);
   mdb_env_set_maxdbs(env_, 3);
   rc = mdb_env_set_mapsize(env_, map_bytes_.load());
-  if (rc == 0) rc = mdb_env_open(env_, options_.dir.c_str(), MDB_NOTLS, 0644);
+  const unsigned flags = MDB_NOTLS | (options_.read_only ? MDB_RDONLY : 0);
+  if (rc == 0) rc = mdb_env_open(env_, options_.dir.c_str(), flags, 0644);
   if (rc != 0) {
     absl::Status s = mdb_status(rc, "opening the LMDB env", file);
     close_env();
@@ -133,11 +139,12 @@ absl::Status LogEnv::open_env() {
   if (info.me_mapsize > map_bytes_) map_bytes_ = info.me_mapsize;  // Grown in an earlier life.
 
   MDB_txn* txn = nullptr;
-  rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  const unsigned create = options_.read_only ? 0 : MDB_CREATE;
+  rc = mdb_txn_begin(env_, nullptr, options_.read_only ? MDB_RDONLY : 0, &txn);
   if (rc != 0) return mdb_status(rc, "beginning the open transaction", file);
-  rc = mdb_dbi_open(txn, "log", MDB_CREATE, &log_dbi_);
-  if (rc == 0) rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta_dbi_);
-  if (rc == 0) rc = mdb_dbi_open(txn, "info", MDB_CREATE, &info_dbi_);
+  rc = mdb_dbi_open(txn, "log", create, &log_dbi_);
+  if (rc == 0) rc = mdb_dbi_open(txn, "meta", create, &meta_dbi_);
+  if (rc == 0) rc = mdb_dbi_open(txn, "info", create, &info_dbi_);
   if (rc != 0) {
     mdb_txn_abort(txn);
     return mdb_status(rc, "opening the tables", file);
@@ -160,6 +167,9 @@ absl::Status LogEnv::check_format(MDB_txn* txn) {
   MDB_val key = mdb_val(kFormatKey);
   MDB_val val;
   int rc = mdb_get(txn, info_dbi_, &key, &val);
+  if (rc == MDB_NOTFOUND && options_.read_only) {
+    return absl::DataLossError(absl::StrCat(data_file(), " has no format record"));
+  }
   if (rc == MDB_NOTFOUND) {
     MDB_stat log_stat, meta_stat;
     mdb_stat(txn, log_dbi_, &log_stat);
@@ -196,6 +206,9 @@ std::string LogEnv::snapshot_dir() const { return options_.dir + "/snapshots"; }
 // ---------------------------------------------------------------- writes
 
 absl::Status LogEnv::commit(const WriteBatch& batch, WorkStates& work) {
+  if (options_.read_only) {
+    return absl::FailedPreconditionError(absl::StrCat(options_.dir, " is open read-only"));
+  }
   std::lock_guard w(write_mu_);
   for (;;) {
     work.clear();
@@ -318,6 +331,9 @@ absl::Status LogEnv::apply_snapshot(GroupId group, const StoredSnapshot& snapsho
 
 absl::StatusOr<uint64_t> LogEnv::try_submit(WriteBatch& batch) {
   if (batch.empty()) return absl::InvalidArgumentError("empty write batch");
+  if (options_.read_only) {
+    return absl::FailedPreconditionError(absl::StrCat(options_.dir, " is open read-only"));
+  }
   uint64_t id;
   {
     std::lock_guard l(queue_mu_);

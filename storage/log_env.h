@@ -61,6 +61,10 @@ struct EnvOptions {
   size_t queue_capacity = 2;
   // Entries per group whose checksums are verified on open (the log tail).
   size_t verify_tail_entries = 64;
+  // For tools (raftctl): opens an existing env for reading only, beside a
+  // running owner or not; no writer thread, no owner lock, and every write
+  // is FailedPrecondition. LMDB forbids opening one env twice in a process.
+  bool read_only = false;
 };
 
 struct EnvStats {

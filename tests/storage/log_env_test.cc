@@ -272,6 +272,28 @@ TEST_F(LogEnvTest, SecondOpenOfSameDirIsRefused) {
   EXPECT_NE(second.status().message().find("in use"), absl::string_view::npos);
 }
 
+TEST_F(LogEnvTest, ReadOnlyOpenSeesDataAndRefusesWrites) {
+  ASSERT_TRUE(env_->append(2, make_entries(2, 1, 20, 3)).ok());
+  ASSERT_TRUE(env_->set_hard_state(2, HardState{3, 1, 20}).ok());
+  env_.reset();
+  EnvOptions options;
+  options.dir = dir_.sub("shard-0");
+  options.read_only = true;
+  auto ro = LogEnv::open(options);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  env_ = std::move(*ro);
+  EXPECT_EQ(env_->groups(), std::vector<GroupId>{2});
+  EXPECT_EQ(env_->hard_state(2), (HardState{3, 1, 20}));
+  expect_entries(2, 1, 21, [](Index) -> Term { return 3; });
+  EXPECT_EQ(env_->set_hard_state(2, HardState{4, 1, 20}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  WriteBatch b;
+  b.set_hard_state(2, HardState{4, 1, 20});
+  EXPECT_EQ(env_->try_submit(b).status().code(), absl::StatusCode::kFailedPrecondition);
+  options.dir = dir_.sub("nothing-here");
+  EXPECT_EQ(LogEnv::open(options).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(LogEnvTest, MapGrowsWhenFull) {
   reopen();
   env_.reset();
