@@ -140,11 +140,14 @@ class RawNode {
   // configuration (e.g. leaving a joint config that was never entered).
   absl::Status propose_conf_change(const ConfChange& change);
 
-  // Requests a linearizable read. Once confirmed, ready().read_states holds
+  // Requests a linearizable read. `ctx` (non-empty, unique among pending
+  // reads) identifies the request. Once confirmed, ready().read_states holds
   // {index, ctx}: the read may be served after applying `index`. On a
   // follower the request is forwarded to the leader. Unavailable when no
-  // leader is known or the leader has not yet committed an entry of its term
-  // (the request is then also dropped).
+  // leader is known; InvalidArgument for an empty ctx. A new leader holds
+  // reads until it has committed an entry of its term. Reads are not retried
+  // by the core: a read lost with a leader change never completes, so the
+  // caller times out and retries.
   absl::Status read_index(Slice ctx);
 
   // Asks the leader to hand leadership to `target` (forwarded if this node is

@@ -7,6 +7,8 @@
 namespace raft {
 
 absl::Status Raft::read_index(Slice ctx) {
+  // The context identifies the request in heartbeat rounds: it must exist.
+  if (ctx.empty()) return absl::InvalidArgumentError("read_index needs a non-empty context");
   Message m;
   m.type = MessageType::kReadIndex;
   m.from = id_;

@@ -157,3 +157,34 @@ TEST(LeaderTransfer, RejectsLearnersAndStrangers) {
 
 }  // namespace
 }  // namespace raft::test
+
+namespace raft::test {
+namespace {
+
+TEST(ReadIndex, EmptyContextIsRefused) {
+  TestCluster c({1, 2, 3});
+  c.elect(1);
+  EXPECT_TRUE(absl::IsInvalidArgument(c.node(1).read_index(Slice())));
+}
+
+TEST(Unreachable, ReplicatingPeerFallsBackToProbe) {
+  TestCluster c({1, 2, 3});
+  c.elect(1);
+  ASSERT_TRUE(c.propose(1, "a").ok());
+  auto state_of = [&](NodeId id) {
+    for (const PeerStatus& p : c.node(1).status().progress) {
+      if (p.id == id) return p.state;
+    }
+    return ProgressState::kSnapshot;
+  };
+  ASSERT_EQ(state_of(2), ProgressState::kReplicate);
+  c.node(1).report_unreachable(2);
+  EXPECT_EQ(state_of(2), ProgressState::kProbe);
+  ASSERT_TRUE(c.propose(1, "b").ok());
+  c.run_ticks(2);
+  EXPECT_EQ(state_of(2), ProgressState::kReplicate);
+  EXPECT_EQ(c.test_node(2).applied, (std::vector<std::string>{"a", "b"}));
+}
+
+}  // namespace
+}  // namespace raft::test
