@@ -49,11 +49,13 @@ FrameConnection::~FrameConnection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void FrameConnection::start(Callbacks callbacks, std::string initial_bytes, bool handshake_done) {
+void FrameConnection::start(Callbacks callbacks, std::string initial_bytes,
+                            std::optional<HandshakeInfo> checked_handshake) {
   RAFT_CHECK_MSG(self_ == nullptr && state_ == State::kHandshake, "start() called twice");
   self_ = shared_from_this();
   callbacks_ = std::move(callbacks);
-  if (handshake_done) {
+  if (checked_handshake) {
+    remote_handshake_ = *checked_handshake;
     state_ = State::kOpen;
   } else {
     handshake_deadline_ = Clock::now() + options_.handshake_timeout;

@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,9 +84,10 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   ~FrameConnection();
 
   // Starts receiving. `initial_bytes` (from a DetachedConnection) are decoded
-  // first. With `handshake_done`, the connection is open at once (adopted
-  // after another shard checked the handshake).
-  void start(Callbacks callbacks, std::string initial_bytes = {}, bool handshake_done = false);
+  // first. With `checked_handshake`, the connection is open at once (adopted
+  // after another shard checked that remote handshake).
+  void start(Callbacks callbacks, std::string initial_bytes = {},
+             std::optional<HandshakeInfo> checked_handshake = std::nullopt);
   void set_frame_handler(absl::AnyInvocable<void(FrameConnection&, const ReceivedFrame&)> f);
   void set_close_handler(absl::AnyInvocable<void(FrameConnection&, const absl::Status&)> f);
 

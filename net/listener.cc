@@ -133,7 +133,7 @@ std::shared_ptr<FrameConnection> adopt_connection(Reactor& reactor, DetachedConn
                          : OverflowPolicy::kCloseConnection;
   auto conn = FrameConnection::create(reactor, detached.fd, detached.remote, options);
   callbacks.on_handshake = nullptr;
-  conn->start(std::move(callbacks), std::move(detached.buffered), /*handshake_done=*/true);
+  conn->start(std::move(callbacks), std::move(detached.buffered), detached.handshake);
   (void)conn->send(encode_handshake(reply_for(local, detached.handshake)));
   return conn;
 }

@@ -100,7 +100,8 @@ TEST(ShardSet, ListenerHandsAConnectionToItsTargetShard) {
       ASSERT_TRUE(shards.send(target, [&, moved] {
         Shard& here = *ShardSet::current();
         FrameConnection::Callbacks fc;
-        fc.on_frame = [&](FrameConnection&, const ReceivedFrame& f) {
+        fc.on_frame = [&](FrameConnection& c, const ReceivedFrame& f) {
+          EXPECT_EQ(c.remote_handshake().node_id, 2u);
           if (ShardSet::current()->id() == 1) frames_on_shard1.fetch_add(1);
           first_index = testing::first_index_of(f);
         };
