@@ -224,21 +224,25 @@ absl::Status LogEnv::commit(const WriteBatch& batch, WorkStates& work) {
       s = g;
     }
     failed_commits_.fetch_add(1, std::memory_order_relaxed);
-    if (panicked_) {
+    if (reopen_needed_) {
       // This batch fails; the env is reopened so that the next one may work.
-      absl::Status r = reopen_after_panic();
+      absl::Status r = reopen_after_failure();
       if (!r.ok()) return absl::Status(s.code(), absl::StrCat(s.message(), "; ", r.message()));
     }
     return s;
   }
 }
 
-// LMDB marks the env fatal (MDB_PANIC) when writing a meta page failed; only
-// closing and reopening it clears that. What is durable is then re-read from
-// disk, since the failed commit may or may not have reached it.
-absl::Status LogEnv::reopen_after_panic() {
+// After an I/O error in a commit the env is closed and reopened before the
+// next batch: LMDB marks the env fatal (MDB_PANIC) when a meta page write
+// failed, and the kernel keeps reporting an old writeback error to every file
+// descriptor opened before it (errseq), so without fresh descriptors the next
+// commit would fail too even once space is back. What is durable is re-read
+// from disk, since the failed commit may or may not have reached it (it was
+// reported failed either way; writing its batch again is harmless).
+absl::Status LogEnv::reopen_after_failure() {
   std::unique_lock l(map_mu_);
-  panicked_ = false;
+  reopen_needed_ = false;
   close_env();
   absl::Status s = open_env();
   if (s.ok()) {
@@ -246,7 +250,7 @@ absl::Status LogEnv::reopen_after_panic() {
     s = recover();
   }
   if (!s.ok()) {
-    panicked_ = true;  // Try again with the next batch.
+    reopen_needed_ = true;  // Try again with the next batch.
     return absl::Status(s.code(),
                         absl::StrCat("reopening after a fatal LMDB error: ", s.message()));
   }

@@ -159,7 +159,7 @@ class LogEnv {
   absl::Status commit(const WriteBatch& batch, WorkStates& work);
   absl::Status run_txn(const WriteBatch& batch, WorkStates& work, bool& map_full);
   absl::Status grow_map();
-  absl::Status reopen_after_panic();
+  absl::Status reopen_after_failure();
   void after_commit(const WriteBatch& batch, WorkStates& work);
   void writer_loop();
 
@@ -170,7 +170,9 @@ class LogEnv {
   MDB_dbi info_dbi_ = 0;
   std::atomic<uint64_t> map_bytes_{0};
   int owner_lock_fd_ = -1;  // flock'ed: one env per shard dir.
-  bool panicked_ = false;   // LMDB returned MDB_PANIC; guarded by write_mu_.
+  // Set after MDB_PANIC or an I/O error (ENOSPC, EIO) from a commit; guarded
+  // by write_mu_. See reopen_after_failure().
+  bool reopen_needed_ = false;
 
   // Shared by every transaction; exclusive while the map is resized or the
   // env reopened, which must not happen under a reader's feet.

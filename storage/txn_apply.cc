@@ -236,11 +236,11 @@ absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& ma
   auto start = std::chrono::steady_clock::now();
   MDB_txn* txn = nullptr;
   if (env_ == nullptr) {
-    panicked_ = true;
+    reopen_needed_ = true;
     return absl::UnavailableError(absl::StrCat(file, " is closed after a fatal error"));
   }
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-  if (rc == MDB_PANIC) panicked_ = true;
+  if (rc == MDB_PANIC) reopen_needed_ = true;
   if (rc != 0) return mdb_status(rc, "beginning a write transaction", file);
   absl::Status st;
   {
@@ -266,6 +266,7 @@ absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& ma
   rc = mdb_txn_commit(txn);  // Frees txn whatever the outcome.
   txn_commit_ns_.fetch_add(nanos_since(start), std::memory_order_relaxed);
   if (rc == MDB_MAP_FULL) map_full = true;
+  if (rc > 0 || rc == MDB_PANIC) reopen_needed_ = true;  // errno: ENOSPC, EIO, ...
   return mdb_status(rc, "committing a write transaction", file);
 }
 
