@@ -82,17 +82,14 @@ absl::Status MemoryLogStorage::append(const std::vector<Entry>& ents) {
 }
 
 absl::Status MemoryLogStorage::apply_snapshot(const Snapshot& snapshot) {
-  if (snapshot.meta.index <= entries_[0].index && !(entries_[0].index == 0)) {
-    return absl::FailedPreconditionError("snapshot is out of date");
-  }
-  if (snapshot.meta.index < entries_[0].index) {
+  if (entries_[0].index != 0 && snapshot.meta.index <= entries_[0].index) {
     return absl::FailedPreconditionError("snapshot is out of date");
   }
   snapshot_ = snapshot;
   entries_.assign(1, Entry{snapshot.meta.term, snapshot.meta.index, EntryType::kNormal, Slice()});
   conf_state_ = snapshot.meta.conf_state;
+  // Everything in a snapshot is committed.
   if (hard_state_.commit < snapshot.meta.index) hard_state_.commit = snapshot.meta.index;
-  if (hard_state_.term < snapshot.meta.term) hard_state_.term = snapshot.meta.term;
   return absl::OkStatus();
 }
 

@@ -42,6 +42,20 @@
 // except by writing them to the storage first (the core reads what is not
 // in its unstable buffer from LogStorage).
 //
+// Bootstrapping and joining
+// -------------------------
+// Recommended: every initial member's storage starts with a snapshot at
+// index 1, term 1, whose conf state lists the initial voters and learners
+// (MemoryLogStorage::apply_snapshot; data may be empty). A node that joins
+// later starts with an EMPTY storage (empty ConfState) and receives that
+// snapshot, or a later one, from the leader before any entry: entry 1 is in
+// no log, so it can never replay conf changes on top of an empty config.
+// (Starting from a conf state without a snapshot works for a static cluster,
+// but then a joiner must be given the current conf state, since it would
+// replay the log from index 1.) A node that is not in its own configuration
+// never campaigns; it learns it was added from the conf change entries after
+// the snapshot it installs.
+//
 // The leader counts its own log toward the commit quorum only after
 // on_persisted (thesis §10.2.1), so committing requires the driver to report
 // persistence. Followers acknowledge appends only through persisted_messages.

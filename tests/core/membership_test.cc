@@ -264,3 +264,37 @@ TEST(JointConsensus, RestartInJointConfigKeepsIt) {
 
 }  // namespace
 }  // namespace raft::test
+
+namespace raft::test {
+namespace {
+
+// The recommended bootstrap: initial members start from a snapshot at index
+// 1 holding the membership; a joiner starts empty and gets that snapshot.
+TEST(Bootstrap, FromSnapshotThenEmptyJoiner) {
+  Snapshot boot;
+  boot.meta.index = 1;
+  boot.meta.term = 1;
+  boot.meta.conf_state.voters = {1, 2, 3};
+  TestCluster c({});
+  for (NodeId id : {1, 2, 3}) {
+    auto s = std::make_unique<MemoryLogStorage>();
+    ASSERT_TRUE(s->apply_snapshot(boot).ok());
+    c.add_node_with_storage(id, std::move(s));
+  }
+  c.elect(1);
+  ASSERT_EQ(c.leader(), 1u);
+  ASSERT_TRUE(c.propose(1, "a").ok());
+  c.add_node(4, ConfState{});
+  ASSERT_TRUE(c.node(1).propose_conf_change(single_change(ConfChangeType::kAddVoter, 4)).ok());
+  c.stabilize();
+  c.run_ticks(3);
+  EXPECT_EQ(c.test_node(4).snapshot_index, 1u);
+  EXPECT_EQ(c.test_node(4).applied, std::vector<std::string>{"a"});
+  EXPECT_EQ(sorted(c.node(4).conf_state().voters), (std::vector<NodeId>{1, 2, 3, 4}));
+  EXPECT_FALSE(c.node(4).is_learner());
+  ASSERT_TRUE(c.propose(1, "b").ok());
+  EXPECT_EQ(c.test_node(4).applied, (std::vector<std::string>{"a", "b"}));
+}
+
+}  // namespace
+}  // namespace raft::test
