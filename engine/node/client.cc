@@ -175,8 +175,8 @@ absl::Status Client::read_replies(std::vector<net::ClientResponse>& out, size_t 
       return true;
     });
     if (e != net::FrameError::kNone) {
-      return absl::DataLossError(absl::StrCat("bad frame from ", connected_address_, ": ",
-                                              net::frame_error_name(e)));
+      return absl::DataLossError(
+          absl::StrCat("bad frame from ", connected_address_, ": ", net::frame_error_name(e)));
     }
     if (!bad.ok()) return absl::DataLossError(absl::StrCat("bad response: ", bad.message()));
     if (out.size() >= count) break;

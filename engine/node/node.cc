@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "common/check.h"
 #include "engine/node/client.h"
+#include "engine/node/client_service.h"
 #include "engine/node/node_impl.h"
 #include "spdlog/spdlog.h"
 
@@ -53,159 +54,6 @@ bool is_fresh(const std::string& data_dir, uint32_t shards) {
     if (std::filesystem::exists(absl::StrCat(data_dir, "/shard-", s, "/data.mdb"))) return false;
   }
   return true;
-}
-
-using Reply = absl::AnyInvocable<void(net::ClientResponse)>;
-
-std::vector<net::PeerInfo> peer_infos(const Group& g) {
-  ConfState cs = g.conf_state();
-  std::vector<net::PeerInfo> out;
-  for (const auto& [id, address] : g.peers()) {
-    net::PeerRole role = net::PeerRole::kVoter;
-    if (std::find(cs.learners.begin(), cs.learners.end(), id) != cs.learners.end()) {
-      role = net::PeerRole::kLearner;
-    }
-    out.push_back(net::PeerInfo{id, address, role});
-  }
-  return out;
-}
-
-void fill_conf(net::ClientResponse& r, const ConfState& cs) {
-  r.voters = cs.voters;
-  r.learners = cs.learners;
-}
-
-// Answers one client request on the group's shard; `reply` runs there too.
-void execute_on_group(NodeImpl& node, ShardRuntime* rt, Group* g, net::ClientRequest req,
-                      Reply reply) {
-  net::ClientResponse r;
-  r.request_id = req.request_id;
-  r.kind = req.kind;
-  auto fail = [&](const absl::Status& s) {
-    set_response_error(r, s);
-    reply(std::move(r));
-  };
-  if (rt == nullptr) return fail(absl::UnavailableError("node is overloaded or stopping"));
-  bump(rt->metrics().client_requests);
-  if (g == nullptr) {
-    return fail(absl::NotFoundError(absl::StrCat("group ", req.group, " is not hosted here")));
-  }
-  switch (req.kind) {
-    case net::RequestKind::kPropose: {
-      bump(rt->metrics().proposals);
-      g->propose(std::move(req.data), [r, reply = std::move(reply), rt](
-                                           absl::StatusOr<ProposeResult> res) mutable {
-        if (res.ok()) {
-          r.index = res->index;
-          r.term = res->term;
-          r.result = Slice(std::move(res->result));
-        } else {
-          bump(rt->metrics().proposals_failed);
-          set_response_error(r, res.status());
-        }
-        reply(std::move(r));
-      });
-      rt->mark_dirty(g);
-      return;
-    }
-    case net::RequestKind::kRead: {
-      bump(rt->metrics().reads);
-      ReadConsistency c = req.read_mode == net::ReadMode::kStale ? ReadConsistency::kStale
-                                                                 : ReadConsistency::kLinearizable;
-      g->read(req.data.to_string(), c,
-              [r, reply = std::move(reply), g](absl::StatusOr<std::string> res) mutable {
-                r.index = g->applied();
-                if (res.ok()) {
-                  r.result = Slice(std::move(*res));
-                } else {
-                  set_response_error(r, res.status());
-                }
-                reply(std::move(r));
-              });
-      rt->mark_dirty(g);
-      return;
-    }
-    case net::RequestKind::kChangeConfig:
-    case net::RequestKind::kJoin:
-    case net::RequestKind::kLeave: {
-      std::vector<MemberChange> changes;
-      for (const net::ConfChangeItem& it : req.changes) {
-        changes.push_back(
-            MemberChange{static_cast<MemberChangeKind>(it.kind), it.node_id, it.address});
-      }
-      if (req.kind == net::RequestKind::kJoin) {
-        ConfState cs = g->conf_state();
-        const bool learner = std::find(cs.learners.begin(), cs.learners.end(), req.node_id) !=
-                             cs.learners.end();
-        MemberChangeKind kind = req.as_learner ? MemberChangeKind::kAddLearner
-                                : learner      ? MemberChangeKind::kPromote
-                                               : MemberChangeKind::kAddVoter;
-        changes.push_back(MemberChange{kind, req.node_id, req.address});
-      } else if (req.kind == net::RequestKind::kLeave) {
-        changes.push_back(MemberChange{MemberChangeKind::kRemove,
-                                       req.node_id ? req.node_id : node.node_id(), ""});
-      }
-      g->change_membership(std::move(changes), [r, reply = std::move(reply), g](
-                                                   absl::StatusOr<ConfState> res) mutable {
-        if (res.ok()) {
-          fill_conf(r, *res);
-          r.index = g->applied();
-          r.node_id = g->self();
-          r.peers = peer_infos(*g);
-        } else {
-          set_response_error(r, res.status());
-        }
-        reply(std::move(r));
-      });
-      rt->mark_dirty(g);
-      return;
-    }
-    case net::RequestKind::kRequestId:
-      if (req.address.empty()) return fail(absl::InvalidArgumentError("request_id: no address"));
-      g->reserve_id(req.address,
-                    [r, reply = std::move(reply), g](absl::StatusOr<NodeId> id) mutable {
-                      if (id.ok()) {
-                        r.node_id = *id;
-                        r.peers = peer_infos(*g);
-                      } else {
-                        set_response_error(r, id.status());
-                      }
-                      reply(std::move(r));
-                    });
-      rt->mark_dirty(g);
-      return;
-    case net::RequestKind::kTransferLeader:
-      g->transfer_leader(req.node_id, [r, reply = std::move(reply), g](absl::Status s) mutable {
-        set_response_error(r, s);
-        r.leader_id = g->leader();
-        reply(std::move(r));
-      });
-      rt->mark_dirty(g);
-      return;
-    case net::RequestKind::kSnapshot:
-      g->make_snapshot([r, reply = std::move(reply)](absl::StatusOr<Index> index) mutable {
-        if (index.ok()) {
-          r.index = *index;
-        } else {
-          set_response_error(r, index.status());
-        }
-        reply(std::move(r));
-      });
-      rt->mark_dirty(g);
-      return;
-    case net::RequestKind::kStatus:
-      r.json = g->status_json();
-      return reply(std::move(r));
-    case net::RequestKind::kLeader:
-      r.leader_id = g->leader();
-      r.leader_address =
-          g->leader() == node.node_id() ? node.bound_address() : g->address_of(g->leader());
-      r.term = g->term();
-      return reply(std::move(r));
-    case net::RequestKind::kPeers:
-      r.peers = peer_infos(*g);
-      return reply(std::move(r));
-  }
 }
 
 }  // namespace
@@ -383,8 +231,9 @@ absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
 
 void NodeImpl::attach_peer_connection(ShardRuntime& rt,
                                       const std::shared_ptr<net::FrameConnection>& conn) {
-  conn->set_frame_handler(
-      [&rt](net::FrameConnection&, const net::ReceivedFrame& frame) { rt.on_peer_frame(frame); });
+  conn->set_frame_handler([&rt](net::FrameConnection& c, const net::ReceivedFrame& frame) {
+    rt.on_peer_frame(c.remote_handshake().node_id, frame);
+  });
   conn->set_close_handler([](net::FrameConnection&, const absl::Status&) {});
 }
 
@@ -392,28 +241,29 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
                                         const std::shared_ptr<net::FrameConnection>& conn) {
   const uint32_t home = rt.shard_id();
   std::weak_ptr<net::FrameConnection> weak = conn;
-  conn->set_frame_handler([this, home, weak](net::FrameConnection& c,
-                                             const net::ReceivedFrame& frame) {
-    auto requests = net::decode_client_requests(frame);
-    if (!requests.ok()) {
-      c.close(absl::InvalidArgumentError(
-          absl::StrCat("bad client request: ", requests.status().message())));
-      return;
-    }
-    for (net::ClientRequest& req : *requests) {
-      // Replies go back on the connection's own shard.
-      Reply reply_home = [this, home, weak](net::ClientResponse response) {
-        on_shard(home, [weak, response = std::move(response)]() mutable {
-          if (auto conn = weak.lock()) (void)conn->send(net::encode_client_responses({response}));
-        });
-      };
-      const GroupId group = req.group;
-      with_group(group, [this, req = std::move(req), reply_home = std::move(reply_home)](
-                            ShardRuntime* target, Group* g) mutable {
-        execute_on_group(*this, target, g, std::move(req), std::move(reply_home));
+  conn->set_frame_handler(
+      [this, home, weak](net::FrameConnection& c, const net::ReceivedFrame& frame) {
+        auto requests = net::decode_client_requests(frame);
+        if (!requests.ok()) {
+          c.close(absl::InvalidArgumentError(
+              absl::StrCat("bad client request: ", requests.status().message())));
+          return;
+        }
+        for (net::ClientRequest& req : *requests) {
+          // Replies go back on the connection's own shard.
+          ClientReply reply_home = [this, home, weak](net::ClientResponse response) {
+            on_shard(home, [weak, response = std::move(response)]() mutable {
+              if (auto conn = weak.lock())
+                (void)conn->send(net::encode_client_responses({response}));
+            });
+          };
+          const GroupId group = req.group;
+          with_group(group, [this, req = std::move(req), reply_home = std::move(reply_home)](
+                                ShardRuntime* target, Group* g) mutable {
+            execute_client_request(*this, target, g, std::move(req), std::move(reply_home));
+          });
+        }
       });
-    }
-  });
   conn->set_close_handler([](net::FrameConnection&, const absl::Status&) {});
 }
 
@@ -512,13 +362,20 @@ absl::StatusOr<T> wait_for(const NodeConfig& config, Start start) {
 }  // namespace
 
 void Node::propose(GroupId group, std::string data, ProposeCallback done) {
-  impl_->with_group(group, [data = std::move(data), done = std::move(done), group](
-                               ShardRuntime* rt, Group* g) mutable {
-    if (rt == nullptr) return done(overloaded());
-    if (g == nullptr) return done(not_hosted(group));
-    bump(rt->metrics().proposals);
-    g->propose(Slice(std::move(data)), std::move(done));
-    rt->mark_dirty(g);
+  // Through the client service, so that a follower forwards to the leader
+  // (NodeConfig::forward_to_leader) and the result still comes back here.
+  net::ClientRequest req;
+  req.kind = net::RequestKind::kPropose;
+  req.group = group;
+  req.data = Slice(std::move(data));
+  impl_->with_group(group, [this, req = std::move(req), done = std::move(done)](ShardRuntime* rt,
+                                                                                Group* g) mutable {
+    execute_client_request(*impl_, rt, g, std::move(req),
+                           [done = std::move(done)](net::ClientResponse r) mutable {
+                             absl::Status s = response_status(r);
+                             if (!s.ok()) return done(s);
+                             done(ProposeResult{r.index, r.term, r.result.to_string()});
+                           });
   });
 }
 
@@ -534,12 +391,24 @@ void Node::read(GroupId group, std::string query, ReadConsistency consistency, R
 }
 
 void Node::change_membership(GroupId group, std::vector<MemberChange> changes, ConfCallback done) {
-  impl_->with_group(group, [changes = std::move(changes), done = std::move(done), group](
-                               ShardRuntime* rt, Group* g) mutable {
-    if (rt == nullptr) return done(overloaded());
-    if (g == nullptr) return done(not_hosted(group));
-    g->change_membership(std::move(changes), std::move(done));
-    rt->mark_dirty(g);
+  net::ClientRequest req;
+  req.kind = net::RequestKind::kChangeConfig;
+  req.group = group;
+  for (const MemberChange& ch : changes) {
+    req.changes.push_back(
+        net::ConfChangeItem{static_cast<net::ConfChangeKind>(ch.kind), ch.node, ch.address});
+  }
+  impl_->with_group(group, [this, req = std::move(req), done = std::move(done)](ShardRuntime* rt,
+                                                                                Group* g) mutable {
+    execute_client_request(*impl_, rt, g, std::move(req),
+                           [done = std::move(done)](net::ClientResponse r) mutable {
+                             absl::Status s = response_status(r);
+                             if (!s.ok()) return done(s);
+                             ConfState cs;
+                             cs.voters = r.voters;
+                             cs.learners = r.learners;
+                             done(cs);
+                           });
   });
 }
 
@@ -617,13 +486,13 @@ absl::StatusOr<Index> Node::make_snapshot(GroupId group) {
 }
 
 void Node::leader(GroupId group, absl::AnyInvocable<void(absl::StatusOr<LeaderHint>)> done) {
-  impl_->with_group(group, [this, done = std::move(done), group](ShardRuntime* rt,
-                                                                 Group* g) mutable {
-    if (rt == nullptr) return done(overloaded());
-    if (g == nullptr) return done(not_hosted(group));
-    done(LeaderHint{g->leader(), g->leader() == id() ? impl_->bound_address()
-                                                     : g->address_of(g->leader())});
-  });
+  impl_->with_group(
+      group, [this, done = std::move(done), group](ShardRuntime* rt, Group* g) mutable {
+        if (rt == nullptr) return done(overloaded());
+        if (g == nullptr) return done(not_hosted(group));
+        done(LeaderHint{g->leader(),
+                        g->leader() == id() ? impl_->bound_address() : g->address_of(g->leader())});
+      });
 }
 
 void Node::group_status_json(GroupId group, ReadCallback done) {
@@ -636,9 +505,8 @@ void Node::group_status_json(GroupId group, ReadCallback done) {
 
 bool Node::run_on_shard(uint32_t shard, absl::AnyInvocable<void(net::Reactor&)> fn) {
   if (shard >= shard_count()) return false;
-  return impl_->on_shard(shard, [this, shard, fn = std::move(fn)]() mutable {
-    fn(impl_->runtime(shard)->reactor());
-  });
+  return impl_->on_shard(
+      shard, [this, shard, fn = std::move(fn)]() mutable { fn(impl_->runtime(shard)->reactor()); });
 }
 
 uint32_t Node::shard_count() const { return impl_->shard_count(); }

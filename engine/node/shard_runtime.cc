@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "engine/node/codec.h"
+#include "engine/node/errors.h"
 #include "engine/node/node_impl.h"
 #include "fbs/frame_generated.h"
 #include "net/frame.h"
@@ -76,7 +77,9 @@ void ShardRuntime::start() {
   };
   // Peers answer on the connection they accepted from us only with their own
   // dialled connection, but a frame here is handled the same way.
-  cb.on_frame = [this](uint64_t, const net::ReceivedFrame& frame) { on_peer_frame(frame); };
+  cb.on_frame = [this](uint64_t peer, const net::ReceivedFrame& frame) {
+    on_peer_frame(peer, frame);
+  };
   transport_ = std::make_unique<net::PeerTransport>(shard_.reactor(), topt, std::move(cb));
   for (const auto& [node, address] : peer_addresses_) {
     if (node != node_.node_id()) (void)transport_->add_peer(node, address, shard_.id());
@@ -139,6 +142,7 @@ void ShardRuntime::tick() {
     dirty_.insert(g.get());
   }
   pump_snapshots();
+  expire_forwards();
   schedule_process();
 }
 
@@ -255,8 +259,75 @@ void ShardRuntime::flush_outbox() {
   outbox_bytes_.clear();
 }
 
-void ShardRuntime::on_peer_frame(const net::ReceivedFrame& frame) {
+void ShardRuntime::forward(NodeId leader, net::ClientRequest request, ClientReply reply) {
+  const uint64_t id = next_forward_id_++;
+  Forwarded f;
+  f.original_id = request.request_id;
+  f.deadline = shard_.reactor().now() + std::chrono::milliseconds(config_.request_timeout_ms);
+  f.reply = std::move(reply);
+  request.request_id = id;
+  absl::Status sent = transport_ ? transport_->send(leader, net::encode_client_requests({request}))
+                                 : absl::UnavailableError("stopping");
+  if (!sent.ok()) {
+    net::ClientResponse r;
+    r.request_id = f.original_id;
+    r.kind = request.kind;
+    set_response_error(r, absl::UnavailableError(absl::StrCat("cannot forward to leader ", leader,
+                                                              ": ", sent.message())));
+    f.reply(std::move(r));
+    return;
+  }
+  forwarded_.emplace(id, std::move(f));
+}
+
+void ShardRuntime::expire_forwards() {
+  const net::Clock::time_point now = shard_.reactor().now();
+  for (auto it = forwarded_.begin(); it != forwarded_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    net::ClientResponse r;
+    r.request_id = it->second.original_id;
+    set_response_error(
+        r, absl::DeadlineExceededError("no answer from the leader; the outcome is unknown"));
+    ClientReply reply = std::move(it->second.reply);
+    forwarded_.erase(it++);
+    reply(std::move(r));
+  }
+}
+
+void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
   switch (frame.frame->body_type()) {
+    case fbs::FrameBody::ClientRequestBatch: {
+      // Requests a follower forwarded to us; answers go back to it.
+      auto requests = net::decode_client_requests(frame);
+      if (!requests.ok()) return;
+      for (net::ClientRequest& req : *requests) {
+        Group* g = group(req.group);
+        execute_client_request(
+            node_, this, g, std::move(req),
+            [this, from](net::ClientResponse response) {
+              if (transport_)
+                (void)transport_->send(from, net::encode_client_responses({response}));
+            },
+            /*may_forward=*/false);
+      }
+      return;
+    }
+    case fbs::FrameBody::ClientResponseBatch: {
+      auto responses = net::decode_client_responses(frame);
+      if (!responses.ok()) return;
+      for (net::ClientResponse& r : *responses) {
+        auto it = forwarded_.find(r.request_id);
+        if (it == forwarded_.end()) continue;  // Expired meanwhile.
+        r.request_id = it->second.original_id;
+        ClientReply reply = std::move(it->second.reply);
+        forwarded_.erase(it);
+        reply(std::move(r));
+      }
+      return;
+    }
     case fbs::FrameBody::RaftBatch: {
       const fbs::RaftBatch* batch = frame.frame->body_as_RaftBatch();
       if (batch->messages() == nullptr) return;

@@ -26,6 +26,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "engine/node/client_service.h"
 #include "engine/node/config.h"
 #include "engine/node/group.h"
 #include "engine/node/metrics.h"
@@ -60,8 +61,11 @@ class ShardRuntime final : public GroupHost {
   storage::LogEnv& env() { return *env_; }
   std::vector<GroupId> group_ids() const;
 
-  // ---- Inputs.
-  void on_peer_frame(const net::ReceivedFrame& frame);
+  // ---- Inputs. `from` is the peer that sent the frame.
+  void on_peer_frame(NodeId from, const net::ReceivedFrame& frame);
+  // Sends a client request to `leader` over the peer connection and calls
+  // `reply` with its answer (DeadlineExceeded if none comes in time).
+  void forward(NodeId leader, net::ClientRequest request, ClientReply reply);
   // Marks a group for processing at the end of this loop turn.
   void mark_dirty(Group* g);
 
@@ -134,6 +138,15 @@ class ShardRuntime final : public GroupHost {
   std::optional<Submitted> in_flight_;
   net::Clock::duration retry_backoff_ = std::chrono::milliseconds(50);
   std::vector<storage::Completion> completions_;
+
+  struct Forwarded {
+    uint64_t original_id = 0;
+    net::Clock::time_point deadline;
+    ClientReply reply;
+  };
+  void expire_forwards();
+  absl::flat_hash_map<uint64_t, Forwarded> forwarded_;
+  uint64_t next_forward_id_ = 1;
 
   std::deque<OutgoingSnapshot> outgoing_snapshots_;
   std::map<std::pair<GroupId, NodeId>, IncomingSnapshot> incoming_snapshots_;

@@ -17,7 +17,8 @@ using testing::MapStateMachine;
 
 class Cluster {
  public:
-  Cluster(int n, std::string name) : dir_(testing::temp_dir(name)) {
+  Cluster(int n, std::string name, bool forward = true)
+      : dir_(testing::temp_dir(name)), forward_(forward) {
     for (int i = 1; i <= n; ++i) {
       peers_.push_back(PeerConfig{static_cast<uint64_t>(i),
                                   absl::StrCat("127.0.0.1:", testing::free_port()),
@@ -40,6 +41,7 @@ class Cluster {
     c.tick_interval_ms = 10;
     c.election_ticks = 10;
     c.request_timeout_ms = 5000;
+    c.forward_to_leader = forward_;
     return c;
   }
 
@@ -89,6 +91,7 @@ class Cluster {
 
  private:
   std::string dir_;
+  bool forward_;
   std::vector<PeerConfig> peers_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<MapStateMachine*> fsms_;
@@ -116,8 +119,22 @@ TEST(NodeCluster, StaticBootstrapReplicatesAndReads) {
   }
 }
 
+TEST(NodeCluster, FollowerForwardsProposalsToTheLeader) {
+  Cluster c(3, "forward");
+  c.start_all();
+  uint64_t leader = c.wait_leader();
+  uint64_t follower = leader % 3 + 1;
+  auto r = c.node(follower)->propose(1, "fwd=1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result, "<none>");  // The leader's apply result travels back.
+  auto again = c.node(follower)->propose(1, "fwd=2");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->result, "1");
+  EXPECT_GT(again->index, r->index);
+}
+
 TEST(NodeCluster, FollowerAnswersNotLeaderWithHint) {
-  Cluster c(3, "notleader");
+  Cluster c(3, "notleader", /*forward=*/false);
   c.start_all();
   uint64_t leader = c.wait_leader();
   uint64_t follower = leader % 3 + 1;

@@ -1,0 +1,178 @@
+#include "engine/node/client_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/node/errors.h"
+#include "engine/node/node_impl.h"
+#include "engine/node/shard_runtime.h"
+
+namespace raft {
+namespace {
+
+std::vector<net::PeerInfo> peer_infos(const Group& g) {
+  ConfState cs = g.conf_state();
+  std::vector<net::PeerInfo> out;
+  for (const auto& [id, address] : g.peers()) {
+    net::PeerRole role = net::PeerRole::kVoter;
+    if (std::find(cs.learners.begin(), cs.learners.end(), id) != cs.learners.end()) {
+      role = net::PeerRole::kLearner;
+    }
+    out.push_back(net::PeerInfo{id, address, role});
+  }
+  return out;
+}
+
+void fill_conf(net::ClientResponse& r, const ConfState& cs) {
+  r.voters = cs.voters;
+  r.learners = cs.learners;
+}
+
+}  // namespace
+
+void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::ClientRequest req,
+                            ClientReply reply, bool may_forward) {
+  net::ClientResponse r;
+  r.request_id = req.request_id;
+  r.kind = req.kind;
+  auto fail = [&](const absl::Status& s) {
+    set_response_error(r, s);
+    reply(std::move(r));
+  };
+  if (rt == nullptr) return fail(absl::UnavailableError("node is overloaded or stopping"));
+  bump(rt->metrics().client_requests);
+  if (g == nullptr) {
+    return fail(absl::NotFoundError(absl::StrCat("group ", req.group, " is not hosted here")));
+  }
+  const bool writes = req.kind == net::RequestKind::kPropose ||
+                      req.kind == net::RequestKind::kChangeConfig ||
+                      req.kind == net::RequestKind::kJoin || req.kind == net::RequestKind::kLeave ||
+                      req.kind == net::RequestKind::kRequestId;
+  if (writes && may_forward && node.config().forward_to_leader && !g->is_leader() &&
+      g->leader() != kNoNode && g->leader() != node.node_id()) {
+    // The leader answers; its answer (the state machine's result included)
+    // comes back over the peer connections.
+    if (req.kind == net::RequestKind::kLeave && req.node_id == kNoNode)
+      req.node_id = node.node_id();
+    rt->forward(g->leader(), std::move(req), std::move(reply));
+    return;
+  }
+  switch (req.kind) {
+    case net::RequestKind::kPropose: {
+      bump(rt->metrics().proposals);
+      g->propose(std::move(req.data),
+                 [r, reply = std::move(reply), rt](absl::StatusOr<ProposeResult> res) mutable {
+                   if (res.ok()) {
+                     r.index = res->index;
+                     r.term = res->term;
+                     r.result = Slice(std::move(res->result));
+                   } else {
+                     bump(rt->metrics().proposals_failed);
+                     set_response_error(r, res.status());
+                   }
+                   reply(std::move(r));
+                 });
+      rt->mark_dirty(g);
+      return;
+    }
+    case net::RequestKind::kRead: {
+      bump(rt->metrics().reads);
+      ReadConsistency c = req.read_mode == net::ReadMode::kStale ? ReadConsistency::kStale
+                                                                 : ReadConsistency::kLinearizable;
+      g->read(req.data.to_string(), c,
+              [r, reply = std::move(reply), g](absl::StatusOr<std::string> res) mutable {
+                r.index = g->applied();
+                if (res.ok()) {
+                  r.result = Slice(std::move(*res));
+                } else {
+                  set_response_error(r, res.status());
+                }
+                reply(std::move(r));
+              });
+      rt->mark_dirty(g);
+      return;
+    }
+    case net::RequestKind::kChangeConfig:
+    case net::RequestKind::kJoin:
+    case net::RequestKind::kLeave: {
+      std::vector<MemberChange> changes;
+      for (const net::ConfChangeItem& it : req.changes) {
+        changes.push_back(
+            MemberChange{static_cast<MemberChangeKind>(it.kind), it.node_id, it.address});
+      }
+      if (req.kind == net::RequestKind::kJoin) {
+        ConfState cs = g->conf_state();
+        const bool learner =
+            std::find(cs.learners.begin(), cs.learners.end(), req.node_id) != cs.learners.end();
+        MemberChangeKind kind = req.as_learner ? MemberChangeKind::kAddLearner
+                                : learner      ? MemberChangeKind::kPromote
+                                               : MemberChangeKind::kAddVoter;
+        changes.push_back(MemberChange{kind, req.node_id, req.address});
+      } else if (req.kind == net::RequestKind::kLeave) {
+        changes.push_back(MemberChange{MemberChangeKind::kRemove,
+                                       req.node_id ? req.node_id : node.node_id(), ""});
+      }
+      g->change_membership(std::move(changes),
+                           [r, reply = std::move(reply), g](absl::StatusOr<ConfState> res) mutable {
+                             if (res.ok()) {
+                               fill_conf(r, *res);
+                               r.index = g->applied();
+                               r.node_id = g->self();
+                               r.peers = peer_infos(*g);
+                             } else {
+                               set_response_error(r, res.status());
+                             }
+                             reply(std::move(r));
+                           });
+      rt->mark_dirty(g);
+      return;
+    }
+    case net::RequestKind::kRequestId:
+      if (req.address.empty()) return fail(absl::InvalidArgumentError("request_id: no address"));
+      g->reserve_id(req.address,
+                    [r, reply = std::move(reply), g](absl::StatusOr<NodeId> id) mutable {
+                      if (id.ok()) {
+                        r.node_id = *id;
+                        r.peers = peer_infos(*g);
+                      } else {
+                        set_response_error(r, id.status());
+                      }
+                      reply(std::move(r));
+                    });
+      rt->mark_dirty(g);
+      return;
+    case net::RequestKind::kTransferLeader:
+      g->transfer_leader(req.node_id, [r, reply = std::move(reply), g](absl::Status s) mutable {
+        set_response_error(r, s);
+        r.leader_id = g->leader();
+        reply(std::move(r));
+      });
+      rt->mark_dirty(g);
+      return;
+    case net::RequestKind::kSnapshot:
+      g->make_snapshot([r, reply = std::move(reply)](absl::StatusOr<Index> index) mutable {
+        if (index.ok()) {
+          r.index = *index;
+        } else {
+          set_response_error(r, index.status());
+        }
+        reply(std::move(r));
+      });
+      rt->mark_dirty(g);
+      return;
+    case net::RequestKind::kStatus:
+      r.json = g->status_json();
+      return reply(std::move(r));
+    case net::RequestKind::kLeader:
+      r.leader_id = g->leader();
+      r.leader_address =
+          g->leader() == node.node_id() ? node.bound_address() : g->address_of(g->leader());
+      r.term = g->term();
+      return reply(std::move(r));
+    case net::RequestKind::kPeers:
+      r.peers = peer_infos(*g);
+      return reply(std::move(r));
+  }
+}
+
+}  // namespace raft
