@@ -1225,8 +1225,20 @@ TEST(PaperReads, SoleVoterLeaderReadsOnlyAfterCommittingInItsTerm) {
       unpersisted.push_back(std::move(rd));
     }
   };
+  // Persist the campaign (term 2, vote for itself) so that it becomes
+  // leader, but not the leader's no-op that follows.
+  for (int i = 0; i < 10 && n.role() != Role::kLeader; ++i) {
+    drain();
+    for (Ready& rd : unpersisted) {
+      if (rd.hard_state) storage->set_hard_state(*rd.hard_state);
+      ASSERT_TRUE(rd.entries.empty() || n.role() == Role::kLeader);
+      if (rd.must_persist()) n.on_persisted(rd.persist_index(), rd.persist_term());
+    }
+    unpersisted.clear();
+  }
   drain();
   ASSERT_EQ(n.role(), Role::kLeader);
+  ASSERT_EQ(n.term(), 2u);
   ASSERT_EQ(n.commit_index(), 1u) << "nothing of term 2 is durable yet";
   // Entry 2 (term 1) may well be committed already elsewhere: a read state
   // naming index 1 could miss it.

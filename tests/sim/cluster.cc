@@ -139,23 +139,51 @@ Cluster::Cluster(const SimOptions& options)
   faults.max_delay = 10;
   network_.set_faults(faults);
 
+  // Two ways to bootstrap (raw_node.h): every node, spares included, starts
+  // from the initial membership and an empty log; or the initial members
+  // start from a snapshot at (1, 1) holding the membership and spare nodes
+  // start empty, knowing nothing, and must receive a snapshot to join.
+  bootstrap_snapshot_ = more.chance(500);
+  const uint64_t boot_hash = mix_hash(kGenesisHash, 1);
   const int total = options_.nodes + options_.spare_nodes;
   for (NodeId id = 1; id <= static_cast<NodeId>(total); ++id) {
     Node& n = nodes_[id];
     n.id = id;
     n.storage = std::make_unique<MemoryLogStorage>();
-    // Every node, spare ones included, knows the bootstrap membership; a
-    // spare node is not in it and stays passive until a change adds it.
-    n.storage->set_conf_state(initial_conf_);
-    n.conf_history = {{0, initial_conf_}};
     n.applied_hash = kGenesisHash;
+    const bool member = id <= static_cast<NodeId>(options_.nodes);
+    if (!bootstrap_snapshot_) {
+      // A spare node is not in the membership and stays passive until a
+      // change adds it; it replays the whole log, conf changes included.
+      n.storage->set_conf_state(initial_conf_);
+      n.conf_history = {{0, initial_conf_}};
+    } else if (member) {
+      Snapshot boot;
+      boot.meta.index = 1;
+      boot.meta.term = 1;
+      boot.meta.conf_state = initial_conf_;
+      boot.data = Slice(encode_hash(boot_hash));
+      RAFT_CHECK(n.storage->apply_snapshot(boot).ok());
+      n.storage->set_hard_state(HardState{1, kNoNode, 1});
+      n.log.install(1, 1, boot_hash);
+      n.durable_log.install(1, 1, boot_hash);
+      n.applied = 1;
+      n.applied_hash = boot_hash;
+      n.last_commit = 1;
+      n.last_hard_state = n.storage->hard_state();
+      n.conf_history = {{1, initial_conf_}};
+    } else {
+      n.conf_history = {{0, ConfState{}}};
+    }
     n.next_tick = prng_.below(kTickUnits);
-    auto raw = RawNode::create(node_config(id, 0), n.storage.get());
+    auto raw = RawNode::create(node_config(id, n.applied), n.storage.get());
     RAFT_CHECK_MSG(raw.ok(), "RawNode::create failed at bootstrap");
     n.raw = std::move(*raw);
   }
+  if (bootstrap_snapshot_) applied_hashes_ = {0, boot_hash};
   next_action_ = 1;
-  trace(0, options_.seed, options_.nodes, base_config_.pre_vote * 2 + base_config_.check_quorum);
+  trace(0, options_.seed, options_.nodes,
+        base_config_.pre_vote * 4 + base_config_.check_quorum * 2 + bootstrap_snapshot_);
 }
 
 Cluster::~Cluster() = default;

@@ -178,6 +178,7 @@ class Cluster {
   uint64_t read_counter_ = 0;
   uint64_t trace_hash_ = 0;
   uint32_t long_persist_per_mille_ = 0;
+  bool bootstrap_snapshot_ = false;  // Members start from a snapshot at (1, 1).
 
   // Global knowledge for the invariants.
   std::map<Term, NodeId> leaders_;                           // Election safety.
