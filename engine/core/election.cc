@@ -53,13 +53,16 @@ void Raft::campaign(bool pre_vote, bool transfer) {
     type = MessageType::kVote;
     vote_term = term_;
   }
-  if (poll(id_, true) == VoteResult::kWon) {
-    // A single voter wins at once.
-    if (pre_vote) {
-      campaign(false, transfer);
-    } else {
-      become_leader();
-    }
+  campaign_transfer_ = transfer;
+  // When our own vote alone decides the election (a sole voter), it counts
+  // only once it is durable: a leader must not lead a term it could forget in
+  // a crash. With other voters this holds anyway, since their votes answer
+  // requests that leave only after our hard state is durable.
+  const bool self_decides = tracker_.config().voters.vote_result({{id_, true}}) == VoteResult::kWon;
+  if (self_decides && hard_state_dirty()) {
+    self_vote_pending_ = true;
+  } else if (poll(id_, true) != VoteResult::kPending) {
+    on_vote_result(tracker_.tally());
     return;
   }
   const Index last_index = log_.last_index();
@@ -75,6 +78,33 @@ void Raft::campaign(bool pre_vote, bool transfer) {
     if (transfer) m.context = Slice::copy_of(kTransferContext);
     send(std::move(m));
   }
+}
+
+void Raft::on_vote_result(VoteResult result) {
+  if (result == VoteResult::kWon) {
+    if (role_ == Role::kPreCandidate) {
+      campaign(false, campaign_transfer_);
+    } else {
+      become_leader();
+    }
+  } else if (result == VoteResult::kLost) {
+    become_follower(term_, kNoNode);
+  }
+}
+
+void Raft::count_pending_self_vote() {
+  if (!self_vote_pending_ || hard_state_dirty()) return;
+  self_vote_pending_ = false;
+  if (role_ != Role::kCandidate && role_ != Role::kPreCandidate) return;
+  on_vote_result(poll(id_, true));
+}
+
+void Raft::learn_commit(Index commit, Term term) {
+  // Commitment is a fact anyone may tell: if we hold the entry the peer
+  // says is committed, our prefix up to it is the committed one. This lets
+  // a node that missed the commit of a membership change apply it, instead
+  // of campaigning forever under a configuration that is already gone.
+  if (commit > log_.committed() && log_.match_term(commit, term)) log_.commit_to(commit);
 }
 
 VoteResult Raft::poll(NodeId id, bool granted) {
@@ -93,6 +123,9 @@ void Raft::handle_vote_request(const Message& m) {
   Message resp;
   resp.type = resp_type;
   resp.to = m.from;
+  // Tell the candidate what we know is committed (see learn_commit).
+  resp.commit = log_.committed();
+  resp.log_term = log_.term_or_zero(resp.commit);
   // Election restriction (§5.4.1): only a candidate whose log is at least as
   // up to date as ours gets our vote.
   if (can_vote && log_.is_up_to_date(m.index, m.log_term)) {

@@ -70,6 +70,7 @@ void Raft::reset(Term term) {
   reset_randomized_election_timeout();
   abort_leader_transfer();
   tracker_.reset_votes();
+  self_vote_pending_ = false;
   const Index next = log_.last_index() + 1;
   for (auto& [id, pr] : tracker_.mutable_progress()) {
     bool learner = pr.is_learner;
@@ -95,6 +96,7 @@ void Raft::become_pre_candidate() {
   // Pre-vote changes neither term nor vote: a partitioned node that keeps
   // failing pre-votes never disrupts the cluster with a higher term.
   tracker_.reset_votes();
+  self_vote_pending_ = false;
   role_ = Role::kPreCandidate;
   lead_ = kNoNode;
 }
@@ -147,9 +149,7 @@ void Raft::send(Message m) {
   }
   // Anything sent while the term or vote is not yet handed out for
   // persistence waits too: a term or vote never leaves before it is durable.
-  const bool hard_state_dirty =
-      term_ != durable_hard_state_.term || vote_ != durable_hard_state_.vote;
-  if (waits_for_persistence(m.type) || hard_state_dirty) {
+  if (waits_for_persistence(m.type) || hard_state_dirty()) {
     msgs_after_persist_.push_back(std::move(m));
   } else {
     msgs_.push_back(std::move(m));
@@ -293,16 +293,8 @@ absl::Status Raft::step_candidate(Message& m) {
       const bool mine = (role_ == Role::kPreCandidate && m.type == MessageType::kPreVoteResponse) ||
                         (role_ == Role::kCandidate && m.type == MessageType::kVoteResponse);
       if (!mine) break;
-      VoteResult result = poll(m.from, !m.reject);
-      if (result == VoteResult::kWon) {
-        if (role_ == Role::kPreCandidate) {
-          campaign(false, false);
-        } else {
-          become_leader();
-        }
-      } else if (result == VoteResult::kLost) {
-        become_follower(term_, kNoNode);
-      }
+      learn_commit(m.commit, m.log_term);
+      on_vote_result(poll(m.from, !m.reject));
       break;
     }
     default:

@@ -110,6 +110,13 @@ class Raft {
   void hup(bool transfer);
   void campaign(bool pre_vote, bool transfer);
   VoteResult poll(NodeId id, bool granted);
+  void on_vote_result(VoteResult result);
+  // Counts our own vote once the hard state recording it is durable.
+  void count_pending_self_vote();
+  void learn_commit(Index commit, Term term);
+  bool hard_state_dirty() const {
+    return term_ != durable_hard_state_.term || vote_ != durable_hard_state_.vote;
+  }
   void handle_vote_request(const Message& m);
   bool has_unapplied_conf_change() const;
 
@@ -201,6 +208,9 @@ class Raft {
     std::optional<HardState> hard_state;
   };
   std::deque<PendingPersist> pending_persist_;
+  // Our own vote waits for the durability of the hard state recording it.
+  bool self_vote_pending_ = false;
+  bool campaign_transfer_ = false;
   SoftState prev_soft_state_;
 };
 

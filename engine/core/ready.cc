@@ -77,6 +77,7 @@ void Raft::on_persisted(Index index, Term term) {
     }
     break;
   }
+  count_pending_self_vote();
   Unstable& u = log_.unstable();
   if (u.snapshot() && u.snapshot()->meta.index <= index) {
     u.stable_snapshot_to(u.snapshot()->meta.index);
