@@ -193,9 +193,12 @@ absl::Status Raft::step_term(const Message& m, bool* drop) {
       resp.type = MessageType::kAppendResponse;
       resp.to = m.from;
       send(std::move(resp));
-    } else if (m.type == MessageType::kPreVote) {
+    } else if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+      // Reject with our term (§5.1) so that a candidate behind us in terms
+      // catches up instead of campaigning below us forever.
       Message resp;
-      resp.type = MessageType::kPreVoteResponse;
+      resp.type =
+          m.type == MessageType::kVote ? MessageType::kVoteResponse : MessageType::kPreVoteResponse;
       resp.to = m.from;
       resp.term = term_;
       resp.reject = true;
