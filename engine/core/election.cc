@@ -81,6 +81,10 @@ void Raft::campaign(bool pre_vote, bool transfer) {
 }
 
 void Raft::on_vote_result(VoteResult result) {
+  if (result == VoteResult::kWon && !promotable()) {
+    become_follower(term_, kNoNode);
+    return;
+  }
   if (result == VoteResult::kWon) {
     if (role_ == Role::kPreCandidate) {
       campaign(false, campaign_transfer_);

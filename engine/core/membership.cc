@@ -233,6 +233,12 @@ void Raft::switch_to_config(TrackerConfig config, ProgressMap progress) {
   tracker_.set(std::move(config), std::move(progress));
   const Progress* self = tracker_.find(id_);
   is_learner_ = self != nullptr && self->is_learner;
+  if ((role_ == Role::kCandidate || role_ == Role::kPreCandidate) &&
+      (self == nullptr || is_learner_)) {
+    // No longer a voter: the campaign is moot.
+    become_follower(term_, kNoNode);
+    return;
+  }
   if (role_ != Role::kLeader) return;
   if (lead_transferee_ != kNoNode && !tracker_.is_voter(lead_transferee_)) abort_leader_transfer();
   if (self == nullptr || is_learner_) {
