@@ -222,6 +222,40 @@ TEST_F(LogEnvTest, ApplySnapshotReplacesLog) {
   expect_entries(3, 21, 24, [](Index) -> Term { return 3; });
 }
 
+// One batch, one group: snapshot first, then the entries after it, then the
+// hard state; a second batch appends, records a local snapshot and compacts.
+TEST_F(LogEnvTest, BatchAppliesGroupWritesInDocumentedOrder) {
+  ASSERT_TRUE(env_->append(4, make_entries(4, 1, 10, 1)).ok());
+  WriteBatch b;
+  StoredSnapshot snap;
+  snap.meta.index = 50;
+  snap.meta.term = 3;
+  snap.meta.conf_state.voters = {1, 2, 3};
+  b.append(4, make_entries(4, 51, 5, 3));
+  b.apply_snapshot(4, snap);  // Applied before the entries: they follow it.
+  b.set_hard_state(4, HardState{3, 2, 52});
+  ASSERT_TRUE(env_->write(b).ok());
+  EXPECT_EQ(env_->first_index(4), 51u);
+  EXPECT_EQ(env_->last_index(4), 55u);
+  EXPECT_EQ(env_->hard_state(4), (HardState{3, 2, 52}));
+  expect_entries(4, 51, 56, [](Index) -> Term { return 3; });
+
+  WriteBatch c;
+  c.append(4, make_entries(4, 56, 5, 4));
+  StoredSnapshot local;
+  local.meta.index = 58;
+  local.meta.term = 4;
+  c.save_snapshot(4, local);  // Refers to an entry appended by the same batch.
+  c.compact(4, 57);
+  ASSERT_TRUE(env_->write(c).ok());
+  reopen();
+  EXPECT_EQ(env_->first_index(4), 58u);
+  EXPECT_EQ(env_->last_index(4), 60u);
+  EXPECT_EQ(env_->snapshot(4), local);
+  EXPECT_EQ(*env_->term(4, 57), 4u);
+  expect_entries(4, 58, 61, [](Index) -> Term { return 4; });
+}
+
 TEST_F(LogEnvTest, GroupsAreListedAndIndependent) {
   // Interleaved appends: only the highest group can take LMDB's append path.
   for (Index base = 1; base <= 50; base += 10) {
