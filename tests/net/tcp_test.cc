@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net/listener.h"
+#include "net/log.h"
 #include "net/peer_transport.h"
 #include "tests/net/net_test_util.h"
 
@@ -313,6 +314,28 @@ TEST_F(TcpTest, FrameBeforeHandshakeCloses) {
       r_, [&] { return r_.stats().bad_frame_protocol.get() == before + 1 && remote_closed(fd); }));
   ::close(fd);
   EXPECT_TRUE(accepted_.empty());
+}
+
+// Kernels without multishot accept get one accept per completion; force that
+// path and check that several connections still come through.
+TEST_F(TcpTest, SingleShotAcceptFallbackAcceptsToo) {
+  listener_->stop();
+  ASSERT_TRUE(run_until(r_, [&] { return !listener_->active(); }));
+  listener_.reset();
+  r_.mutable_features().multishot_accept = false;
+  start_listener(0);
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) fds.push_back(raw_peer());
+  EXPECT_TRUE(run_until(r_, [&] { return accepted_.size() == 3; }));
+  for (int fd : fds) ::close(fd);
+}
+
+TEST(NetLog, RateLimitedOncePerKeyPerInterval) {
+  EXPECT_TRUE(log_allowed("10.0.0.1/bad", std::chrono::hours(1)));
+  EXPECT_FALSE(log_allowed("10.0.0.1/bad", std::chrono::hours(1)));
+  EXPECT_TRUE(log_allowed("10.0.0.2/bad", std::chrono::hours(1)));  // Another peer.
+  EXPECT_TRUE(log_allowed("10.0.0.3/x", std::chrono::nanoseconds(0)));
+  EXPECT_TRUE(log_allowed("10.0.0.3/x", std::chrono::nanoseconds(0)));  // Interval over.
 }
 
 TEST_F(TcpTest, GoodConnectionsSurviveABadOne) {
