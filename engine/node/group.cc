@@ -372,6 +372,13 @@ void Group::process() {
     raw_->advance(rd);
   }
   serve_reads();
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  gauges_.term.store(raw_->term(), kRelaxed);
+  gauges_.commit.store(raw_->commit_index(), kRelaxed);
+  gauges_.applied.store(applied_, kRelaxed);
+  gauges_.last_index.store(raw_->last_index(), kRelaxed);
+  gauges_.leader.store(raw_->leader(), kRelaxed);
+  gauges_.is_leader.store(is_leader(), kRelaxed);
 }
 
 void Group::handle_ready(Ready& rd) {
@@ -475,6 +482,7 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
     if (run.empty()) return;
     fsm_->apply_batch(items, &results);
     RAFT_CHECK(results.size() == run.size());
+    gauges_.applied_entries.fetch_add(run.size(), std::memory_order_relaxed);
     for (size_t i = 0; i < run.size(); ++i) {
       if (proposals_.contains(run[i]->index)) {
         finish_proposal(run[i]->index, run[i]->term,

@@ -9,6 +9,7 @@
 // file work it does inline is reading a snapshot file to restore from.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -86,6 +87,18 @@ struct GroupOptions {
   uint64_t seed = 1;
 };
 
+// A group's vital numbers, written by its shard thread after each
+// process() and readable from any thread (metrics, without a shard hop).
+struct GroupGauges {
+  std::atomic<uint64_t> term{0};
+  std::atomic<uint64_t> commit{0};
+  std::atomic<uint64_t> applied{0};
+  std::atomic<uint64_t> last_index{0};
+  std::atomic<uint64_t> leader{0};
+  std::atomic<bool> is_leader{false};
+  std::atomic<uint64_t> applied_entries{0};  // Counter: entries given to the state machine.
+};
+
 class Group {
  public:
   // Opens the group from the shard's env: restores the state machine from the
@@ -141,6 +154,7 @@ class Group {
   // per-peer progress on the leader, storage errors.
   std::string status_json() const;
   const absl::Status& write_error() const { return write_error_; }
+  const GroupGauges& gauges() const { return gauges_; }
 
  private:
   struct PendingPersist {
@@ -216,6 +230,7 @@ class Group {
   std::string received_snapshot_path_;
 
   absl::Status write_error_;
+  GroupGauges gauges_;
 };
 
 }  // namespace raft

@@ -15,7 +15,6 @@ struct ShardMetrics {
 
   Counter proposals{0};         // Accepted by a leader here.
   Counter proposals_failed{0};  // Refused or failed (not leader, backpressure, timeout...).
-  Counter applied_entries{0};   // Entries applied to state machines.
   Counter reads{0};
   Counter batches_submitted{0};  // Write transactions handed to the storage writer.
   Counter batches_failed{0};

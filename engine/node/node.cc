@@ -586,8 +586,14 @@ std::string Node::metrics_text() const {
   counter("proposals_total", "Proposals accepted by a leader here.", sum(&ShardMetrics::proposals));
   counter("proposals_failed_total", "Proposals refused or failed.",
           sum(&ShardMetrics::proposals_failed));
-  counter("applied_entries_total", "Entries applied to state machines.",
-          sum(&ShardMetrics::applied_entries));
+  uint64_t applied_entries = 0;
+  for (ShardRuntime* rt : rts) {
+    if (!rt) continue;
+    for (const auto& [gid, g] : rt->groups()) {
+      applied_entries += g->gauges().applied_entries.load(std::memory_order_relaxed);
+    }
+  }
+  counter("applied_entries_total", "Entries applied to state machines.", applied_entries);
   counter("reads_total", "Reads served.", sum(&ShardMetrics::reads));
   counter("write_batches_total", "Storage write transactions (each one full fsync).",
           sum(&ShardMetrics::batches_submitted));
@@ -615,6 +621,24 @@ std::string Node::metrics_text() const {
   }
   counter("bad_frames_total", "Frames rejected (garbage, too large, checksum, verifier).", bad);
   counter("fsync_commits_total", "LMDB write transactions committed with full sync.", commits);
+  auto gauge = [&](const char* name, const char* help, auto field) {
+    absl::StrAppend(&out, "# HELP ringraft_", name, " ", help, "\n# TYPE ringraft_", name,
+                    " gauge\n");
+    for (ShardRuntime* rt : rts) {
+      if (!rt) continue;
+      for (const auto& [gid, g] : rt->groups()) {
+        absl::StrAppend(&out, "ringraft_", name, "{group=\"", gid, "\"} ",
+                        static_cast<uint64_t>((g->gauges().*field).load(std::memory_order_relaxed)),
+                        "\n");
+      }
+    }
+  };
+  gauge("term", "Current Raft term.", &GroupGauges::term);
+  gauge("commit_index", "Highest committed log index.", &GroupGauges::commit);
+  gauge("applied_index", "Highest index applied to the state machine.", &GroupGauges::applied);
+  gauge("last_index", "Last log index.", &GroupGauges::last_index);
+  gauge("leader_id", "Known leader (0: none).", &GroupGauges::leader);
+  gauge("is_leader", "1 if this node leads the group.", &GroupGauges::is_leader);
   absl::StrAppend(&out,
                   "# HELP ringraft_entries_per_batch Entries per write transaction.\n"
                   "# TYPE ringraft_entries_per_batch histogram\n");

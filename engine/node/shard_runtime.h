@@ -60,6 +60,9 @@ class ShardRuntime final : public GroupHost {
   ShardMetrics& metrics() { return metrics_; }
   storage::LogEnv& env() { return *env_; }
   std::vector<GroupId> group_ids() const;
+  // Groups are opened before start() and never added or removed afterwards,
+  // so other threads may read their gauges through this.
+  const std::map<GroupId, std::unique_ptr<Group>>& groups() const { return groups_; }
 
   // ---- Inputs. `from` is the peer that sent the frame.
   void on_peer_frame(NodeId from, const net::ReceivedFrame& frame);

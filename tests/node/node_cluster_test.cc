@@ -119,6 +119,27 @@ TEST(NodeCluster, StaticBootstrapReplicatesAndReads) {
   }
 }
 
+TEST(NodeCluster, MetricsCountTheWork) {
+  Cluster c(3, "metrics");
+  c.start_all();
+  uint64_t leader = c.wait_leader();
+  for (int i = 0; i < 25; ++i)
+    ASSERT_TRUE(c.node(leader)->propose(1, absl::StrCat("m", i, "=1")).ok());
+  std::string text = c.node(leader)->metrics_text();
+  auto value = [&](const std::string& name) -> uint64_t {
+    size_t at = text.find("\n" + name + " ");
+    if (at == std::string::npos) return ~uint64_t{0};
+    return std::stoull(text.substr(at + name.size() + 2));
+  };
+  EXPECT_GE(value("ringraft_applied_entries_total"), 25u);
+  EXPECT_GE(value("ringraft_proposals_total"), 25u);
+  EXPECT_GE(value("ringraft_fsync_commits_total"), 1u);
+  EXPECT_GE(value("ringraft_entries_persisted_total"), 25u);
+  EXPECT_EQ(value("ringraft_bad_frames_total"), 0u);
+  EXPECT_NE(text.find("ringraft_is_leader{group=\"1\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("ringraft_entries_per_batch_count"), std::string::npos);
+}
+
 TEST(NodeCluster, FollowerForwardsProposalsToTheLeader) {
   Cluster c(3, "forward");
   c.start_all();
