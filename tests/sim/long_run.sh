@@ -11,7 +11,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SEEDS="${1:-100000}"
-STEPS="${2:-1500}"
+STEPS="${2:-2000}"
 JOBS="${JOBS:-2}"
 FIRST="${FIRST:-1}"
 CHUNK="${CHUNK:-500}"
@@ -43,29 +43,38 @@ half=$(( SEEDS / 2 ))
 echo "long_run: $SEEDS seeds ($half on 3 nodes, $(( SEEDS - half )) on 5), $STEPS steps each, $JOBS workers"
 start=$(date +%s)
 export SIM STEPS OUT
-# Each chunk writes its own log; a chunk that aborts (core RAFT_CHECK) still
-# leaves its replay note there.
+# Each chunk writes its own log. If the core aborts (a RAFT_CHECK), the
+# simulator's SIGABRT handler has printed the seed; the worker notes it and
+# goes on with the next seed of the chunk.
 xargs -P "$JOBS" -L 1 bash -c '
   nodes=$0; first=$1; count=$2
-  "$SIM" --nodes "$nodes" --first "$first" --seeds "$count" --steps "$STEPS" \
-    > "$OUT/chunk-$nodes-$first.log" 2>&1 || echo "exit $?" >> "$OUT/chunk-$nodes-$first.log"
+  end=$(( first + count ))
+  log="$OUT/chunk-$nodes-$1.log"
+  while (( first < end )); do
+    "$SIM" --nodes "$nodes" --first "$first" --seeds "$(( end - first ))" --steps "$STEPS" \
+      >> "$log" 2>&1 || true
+    if tail -1 "$log" | grep -q "^raft_sim: nodes"; then break; fi
+    s=$(sed -n "s/.*ABORT in seed \([0-9]*\).*/\1/p" "$log" | tail -1)
+    if [[ -z "$s" ]]; then echo "CRASHED without a seed" >> "$log"; break; fi
+    echo "ABORTED seed $s" >> "$log"
+    first=$(( s + 1 ))
+  done
 ' < "$OUT/chunks"
 end=$(date +%s)
 
 ran=0
 failed=0
 for f in "$OUT"/chunk-*.log; do
-  r=$(sed -n 's/.*: \([0-9]*\) ran, \([0-9]*\) failed.*/\1 \2/p' "$f" | tail -1)
-  if [[ -z "$r" ]]; then
-    # The chunk died before its summary (an abort): report it whole.
-    echo "--- chunk $(basename "$f") did not finish:"
-    tail -5 "$f"
-    failed=$(( failed + 1 ))
-    continue
-  fi
-  ran=$(( ran + ${r% *} ))
-  failed=$(( failed + ${r#* } ))
+  while read -r r fl; do
+    ran=$(( ran + r ))
+    failed=$(( failed + fl ))
+  done < <(sed -n 's/.*: \([0-9]*\) ran, \([0-9]*\) failed.*/\1 \2/p' "$f")
+  aborts=$(grep -c '^ABORTED seed' "$f" || true)
+  ran=$(( ran + aborts ))
+  failed=$(( failed + aborts ))
   grep -A1 '^FAIL' "$f" || true
+  grep -B3 -A2 'ABORT in seed' "$f" | grep -v '^--$' || true
+  grep 'CRASHED without a seed' "$f" && failed=$(( failed + 1 ))
 done
 echo "long_run: $ran seeds ran, $failed failed, wall time $(( end - start )) s"
 (( failed == 0 ))
