@@ -76,6 +76,20 @@ LogEnv::~LogEnv() {
   if (owner_lock_fd_ >= 0) ::close(owner_lock_fd_);
 }
 
+// One process per shard dir: the in-memory group states assume that this env
+// is the only writer. Read-only envs take no lock.
+absl::Status LogEnv::lock_owner() {
+  if (owner_lock_fd_ >= 0 || options_.read_only) return absl::OkStatus();
+  std::string lock_path = options_.dir + "/owner.lock";
+  owner_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (owner_lock_fd_ < 0) return errno_status("open", lock_path);
+  if (::flock(owner_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(options_.dir, " is in use by another env (", lock_path, " is locked)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LogEnv::open_env() {
   const std::string file = data_file();
   struct stat st;
@@ -90,17 +104,7 @@ absl::Status LogEnv::open_env() {
   if (!options_.read_only) std::filesystem::create_directories(snapshot_dir(), ec);
   if (ec) return absl::InternalError(absl::StrCat("create ", snapshot_dir(), ": ", ec.message()));
 
-  // One process per shard dir: the in-memory group states assume that this
-  // env is the only writer.
-  if (owner_lock_fd_ < 0 && !options_.read_only) {
-    std::string lock_path = options_.dir + "/owner.lock";
-    owner_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (owner_lock_fd_ < 0) return errno_status("open", lock_path);
-    if (::flock(owner_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(options_.dir, " is in use by another env (", lock_path, " is locked)"));
-    }
-  }
+  if (auto s = lock_owner(); !s.ok()) return s;
 
   // An existing data file shorter than LMDB's two meta pages is damage, not a
   // fresh env: LMDB would silently initialize it again.
@@ -138,9 +142,16 @@ absl::Status LogEnv::open_env() {
   }
   if (info.me_mapsize > map_bytes_) map_bytes_ = info.me_mapsize;  // Grown in an earlier life.
 
+  return open_tables();
+}
+
+// Opens (creating when writable) the three tables and checks the format
+// record in one transaction.
+absl::Status LogEnv::open_tables() {
+  const std::string file = data_file();
   MDB_txn* txn = nullptr;
   const unsigned create = options_.read_only ? 0 : MDB_CREATE;
-  rc = mdb_txn_begin(env_, nullptr, options_.read_only ? MDB_RDONLY : 0, &txn);
+  int rc = mdb_txn_begin(env_, nullptr, options_.read_only ? MDB_RDONLY : 0, &txn);
   if (rc != 0) return mdb_status(rc, "beginning the open transaction", file);
   rc = mdb_dbi_open(txn, "log", create, &log_dbi_);
   if (rc == 0) rc = mdb_dbi_open(txn, "meta", create, &meta_dbi_);

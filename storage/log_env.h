@@ -150,6 +150,8 @@ class LogEnv {
 
   explicit LogEnv(const EnvOptions& options);
   absl::Status open_env();
+  absl::Status lock_owner();
+  absl::Status open_tables();
   void close_env();
   absl::Status check_format(MDB_txn* txn);
   absl::Status recover();
