@@ -37,10 +37,27 @@
 //     }
 //   }
 // A synchronous driver (tests) may simply do 1 to 5 in sequence.
-// ready() may be called again before an earlier Ready was persisted; never
-// hand the core's LogStorage entries that on_persisted has not yet covered,
-// except by writing them to the storage first (the core reads what is not
-// in its unstable buffer from LogStorage).
+// ready() may be called again before an earlier Ready was persisted. The
+// core forgets entries once on_persisted covers them and reads them back from
+// LogStorage, so a Ready's entries must be in the storage before its
+// on_persisted call.
+//
+// Other things the driver must know
+// ---------------------------------
+// - kSnapshot messages carry the whole Snapshot (data is a Slice the driver
+//   may stream in chunks); report_snapshot(peer, ok) when the send ends, and
+//   report_unreachable(peer) when a peer cannot be reached.
+// - Message fields beyond the paper's: kTransferLeader forwarded to the
+//   leader carries the target in `index`; vote and pre-vote responses carry
+//   the voter's commit index in `commit` and its term in `log_term` (a
+//   candidate holding that entry learns the commit); a rejected append
+//   response carries (reject_hint, log_term) for fast backtracking; the
+//   context of a transfer campaign's vote requests is "transfer".
+// - A sole voter becomes leader only after on_persisted for the Ready that
+//   holds its new term and vote.
+// - A leader removed from (or demoted in) the configuration keeps leading
+//   only to hand leadership to the most up-to-date voter (TimeoutNow), then
+//   steps down; proposals are refused meanwhile.
 //
 // Bootstrapping and joining
 // -------------------------
