@@ -99,7 +99,10 @@ void Listener::on_accept(int32_t result, uint32_t flags) {
   auto conn = FrameConnection::create(reactor_, fd, remote_address(fd).to_string(),
                                       options_.client_connection);
   FrameConnection::Callbacks cb;
-  cb.on_handshake = [this](FrameConnection& c, const HandshakeInfo& remote) {
+  // The connection may outlive this listener (stopped while it handshakes).
+  cb.on_handshake = [this, alive = std::weak_ptr<bool>(alive_)](FrameConnection& c,
+                                                                const HandshakeInfo& remote) {
+    if (!alive.lock()) return absl::UnavailableError("listener stopped");
     return on_handshake(c, remote);
   };
   conn->start(std::move(cb));

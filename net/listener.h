@@ -75,6 +75,7 @@ class Listener {
   bool multishot_ = false;
   SocketAddress bound_;
   Timer retry_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   MemberOperation<Listener, &Listener::on_accept> accept_op_{this};
 };
 

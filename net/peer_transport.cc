@@ -90,6 +90,13 @@ void PeerTransport::remove_peer(uint64_t peer) {
   reap_removed();
 }
 
+void PeerTransport::defer_reap() {
+  // The transport may be gone when the task runs: hold only a weak token.
+  reactor_.defer([this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.lock()) reap_removed();
+  });
+}
+
 void PeerTransport::reap_removed() {
   removed_.erase(std::remove_if(removed_.begin(), removed_.end(),
                                 [](const std::unique_ptr<Peer>& p) {
@@ -121,7 +128,7 @@ void PeerTransport::on_connect(Peer& p, int32_t result) {
   if (p.state == Peer::State::kRemoved || shutting_down_) {
     if (p.fd >= 0) ::close(p.fd);
     p.fd = -1;
-    reactor_.defer([this] { reap_removed(); });
+    defer_reap();
     return;
   }
   if (result < 0) {
@@ -160,7 +167,7 @@ void PeerTransport::on_connect(Peer& p, int32_t result) {
     if (peer->conn.get() != &c) return;
     peer->conn.reset();
     if (peer->state == Peer::State::kRemoved || shutting_down_) {
-      reactor_.defer([this] { reap_removed(); });
+      defer_reap();
       return;
     }
     connection_lost(*peer,

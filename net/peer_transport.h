@@ -86,6 +86,7 @@ class PeerTransport {
   void connection_lost(Peer& p, const absl::Status& status);
   void schedule_redial(Peer& p);
   void reap_removed();
+  void defer_reap();
 
   Reactor& reactor_;
   PeerTransportOptions options_;
@@ -94,6 +95,7 @@ class PeerTransport {
   bool shutting_down_ = false;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Peer>> removed_;  // Waiting for their connect op to drain.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace raft::net
