@@ -411,6 +411,36 @@ TEST(PaperElection, CandidateStartsNewElection) {
   check_nonleader_starts_election(Start::kCandidate);
 }
 
+// Figure 2, Followers: "If election timeout elapses without receiving
+// AppendEntries RPC from current leader or granting vote to candidate:
+// convert to candidate." Refusing a vote (to a candidate with a stale log,
+// in a newer term) is neither, so it does not restart the timer; otherwise a
+// candidate that can never win keeps the one that could from ever trying
+// (found by the simulator: two nodes duelled for 25 election timeouts).
+TEST(PaperElection, RefusingAVoteDoesNotRestartElectionTimer) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(seed);
+    PaperNode n(1, ids_upto(3), ents(1, {1, 1}), HardState{1, kNoNode, 0}, seed);
+    follow(n, 2, 1);
+    // Before any timeout can elapse (it is at least election_ticks).
+    n.tick(kElectionTicks - 1);
+    ASSERT_TRUE(of_type(n.take_messages(), MessageType::kVote).empty());
+    n.step(vote_request(3, 1, 2, 1, 1));  // Newer term, shorter log: refused.
+    std::vector<Message> resp = of_type(n.take_messages(), MessageType::kVoteResponse);
+    ASSERT_EQ(resp.size(), 1u);
+    ASSERT_TRUE(resp[0].reject);
+    // The timeout drawn when the leader was last heard from still holds:
+    // it elapses within 2 * election_ticks - 1 ticks of that moment.
+    int ticks = 0;
+    while (of_type(n.take_messages(), MessageType::kVote).empty() && ticks < 3 * kElectionTicks) {
+      n.tick();
+      ++ticks;
+    }
+    EXPECT_LE(kElectionTicks - 1 + ticks, 2 * kElectionTicks - 1)
+        << "the refused vote restarted the election timer";
+  }
+}
+
 // The three outcomes of one round of RequestVote RPCs: "(a) it wins the
 // election [with votes from a majority], (b) another server establishes
 // itself as leader [here: a majority denies the vote, so the candidate gives
