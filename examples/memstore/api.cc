@@ -1,0 +1,398 @@
+// MemstoreApi: routes, status mapping and forwarding to the leader.
+#include "examples/memstore/api.h"
+
+#include <charconv>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "examples/memstore/kv_state_machine.h"
+
+namespace raft::memstore {
+namespace {
+
+HttpReply json(int status, std::string body) {
+  return HttpReply{status, "application/json", std::move(body) + "\n", ""};
+}
+
+HttpReply error_json(int status, absl::string_view message) {
+  return json(status, absl::StrCat("{\"error\":", json_quote(message), "}"));
+}
+
+std::string ids_json(const std::vector<NodeId>& ids) {
+  std::string out = "[";
+  for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&out, i ? "," : "", ids[i]);
+  return out + "]";
+}
+
+std::string conf_json(const ConfState& cs) {
+  return absl::StrCat("{\"voters\":", ids_json(cs.voters), ",\"learners\":", ids_json(cs.learners),
+                      "}");
+}
+
+// "true"/"false" (or absent: `fallback`); anything else is a bad request.
+std::optional<bool> flag(const HttpRequest& request, const std::string& name, bool fallback) {
+  auto it = request.query.find(name);
+  if (it == request.query.end()) return fallback;
+  if (it->second == "true" || it->second == "1" || it->second.empty()) return true;
+  if (it->second == "false" || it->second == "0") return false;
+  return std::nullopt;
+}
+
+HttpReply write_reply(const std::string& key, const absl::StatusOr<ProposeResult>& r,
+                      const std::string& forwarded_to) {
+  if (!r.ok()) return error_reply(r.status());
+  if (absl::StartsWith(r->result, "error")) return error_json(400, r->result);
+  int status = 200;
+  if (r->result == "created") status = 201;
+  if (r->result == "absent") status = 404;
+  HttpReply reply =
+      json(status, absl::StrCat("{\"key\":", json_quote(key), ",\"result\":", json_quote(r->result),
+                                ",\"index\":", r->index, ",\"term\":", r->term,
+                                forwarded_to.empty() ? "" : ",\"forwarded_to\":",
+                                forwarded_to.empty() ? "" : json_quote(forwarded_to), "}"));
+  if (!forwarded_to.empty()) reply.extra_headers = "X-Forwarded-To: " + forwarded_to + "\r\n";
+  return reply;
+}
+
+HttpReply not_allowed(absl::string_view allow) {
+  HttpReply reply = error_json(405, "method not allowed");
+  reply.extra_headers = absl::StrCat("Allow: ", allow, "\r\n");
+  return reply;
+}
+
+}  // namespace
+
+std::string json_quote(absl::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::optional<uint64_t> json_number(absl::string_view json, absl::string_view key) {
+  const std::string needle = absl::StrCat("\"", key, "\":");
+  size_t at = json.find(needle);
+  if (at == absl::string_view::npos) return std::nullopt;
+  absl::string_view rest = json.substr(at + needle.size());
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
+  if (ec != std::errc() || p == rest.data()) return std::nullopt;
+  return v;
+}
+
+HttpReply error_reply(const absl::Status& status) {
+  if (auto hint = not_leader_hint(status)) {
+    return json(421, absl::StrCat("{\"error\":\"not leader\",\"leader_id\":", hint->leader_id,
+                                  ",\"leader_address\":", json_quote(hint->address), "}"));
+  }
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return error_json(400, status.message());
+    case absl::StatusCode::kNotFound:
+      return error_json(404, status.message());
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return error_json(409, status.message());
+    case absl::StatusCode::kResourceExhausted: {
+      HttpReply r = error_json(429, status.message());
+      r.extra_headers = "Retry-After: 1\r\n";
+      return r;
+    }
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kDeadlineExceeded: {
+      HttpReply r = error_json(503, status.message());
+      r.extra_headers = "Retry-After: 1\r\n";
+      return r;
+    }
+    default:
+      return error_json(500, status.ToString());
+  }
+}
+
+MemstoreApi::MemstoreApi(Node& node, ApiOptions options)
+    : node_(node),
+      options_(std::move(options)),
+      pool_(std::make_unique<BlockingPool>(options_.helper_threads, options_.helper_queue)) {
+  options_.client.cluster_id = node_.config().cluster_id;
+}
+
+MemstoreApi::~MemstoreApi() { stop(); }
+
+void MemstoreApi::stop() { pool_->stop(); }
+
+void MemstoreApi::on_helper(absl::AnyInvocable<void(Responder&)> fn, Responder respond) {
+  auto shared = std::make_shared<Responder>(std::move(respond));
+  bool queued = pool_->submit([fn = std::move(fn), shared]() mutable { fn(*shared); });
+  if (!queued) (*shared)(error_json(503, "server busy: helper queue full"));
+}
+
+void MemstoreApi::forward_or_refuse(const absl::Status& status, bool forward,
+                                    absl::AnyInvocable<HttpReply(Client&)> via_leader,
+                                    Responder respond) {
+  std::optional<LeaderHint> hint = not_leader_hint(status);
+  if (!hint || hint->leader_id == kNoNode || hint->address.empty() || !forward) {
+    return respond(error_reply(status));
+  }
+  on_helper(
+      [this, address = hint->address, via_leader = std::move(via_leader)](Responder& r) mutable {
+        Client client({address}, options_.client);
+        r(via_leader(client));
+      },
+      std::move(respond));
+}
+
+void MemstoreApi::handle(HttpRequest request, Responder respond) {
+  const auto& seg = request.segments;
+  const std::string& method = request.method;
+  std::optional<bool> forward = flag(request, "forward", options_.forward);
+  if (!forward) return respond(error_json(400, "forward must be true or false"));
+  if (seg.empty()) return respond(error_json(404, "no such route; see README (HTTP API)"));
+  const std::string& route = seg[0];
+  if (route == "store") return store(request, std::move(respond));
+  if (seg.size() == 1 && route == "leader") {
+    return method == "GET" ? leader(std::move(respond)) : respond(not_allowed("GET"));
+  }
+  if (seg.size() == 1 && route == "peers") {
+    return method == "GET" ? peers(std::move(respond)) : respond(not_allowed("GET"));
+  }
+  if (seg.size() == 1 && route == "status") {
+    return method == "GET" ? status(std::move(respond)) : respond(not_allowed("GET"));
+  }
+  if (seg.size() == 1 && route == "metrics") {
+    return method == "GET" ? metrics(std::move(respond)) : respond(not_allowed("GET"));
+  }
+  if (seg.size() == 1 && route == "leave") {
+    return method == "POST" ? leave(*forward, std::move(respond)) : respond(not_allowed("POST"));
+  }
+  if (seg.size() == 1 && route == "snapshot") {
+    return method == "POST" ? snapshot(std::move(respond)) : respond(not_allowed("POST"));
+  }
+  if (route == "transfer_leader") {
+    if (method != "POST") return respond(not_allowed("POST"));
+    NodeId target = 0;
+    if (seg.size() != 2 || !absl::SimpleAtoi(seg[1], &target) || target == kNoNode) {
+      return respond(error_json(400, "usage: POST /transfer_leader/{id} with a node id > 0"));
+    }
+    return transfer_leader(target, *forward, std::move(respond));
+  }
+  respond(error_json(404, "no such route; see README (HTTP API)"));
+}
+
+void MemstoreApi::store(HttpRequest& request, Responder respond) {
+  const auto& seg = request.segments;
+  const bool forward = flag(request, "forward", options_.forward).value_or(true);
+  if (seg.size() < 2 || seg[1].empty()) {
+    return respond(error_json(400, "a key is required: /store/{key}"));
+  }
+  const std::string& key = seg[1];
+  if (request.method == "PUT" || request.method == "POST") {
+    if (seg.size() == 3) return put(key, seg[2], forward, std::move(respond));
+    if (seg.size() != 2) return respond(error_json(400, "usage: PUT /store/{key}[/{value}]"));
+    return put(key, std::move(request.body), forward, std::move(respond));
+  }
+  if (seg.size() != 2) return respond(error_json(400, "usage: /store/{key}"));
+  if (request.method == "GET") {
+    std::optional<bool> stale = flag(request, "stale", false);
+    if (!stale) return respond(error_json(400, "stale must be true or false"));
+    return get(key, *stale, std::move(respond));
+  }
+  if (request.method == "DELETE") return erase(key, forward, std::move(respond));
+  respond(not_allowed("GET, PUT, DELETE"));
+}
+
+void MemstoreApi::put(const std::string& key, std::string value, bool forward, Responder respond) {
+  std::string command = encode_put(key, value);
+  node_.propose(options_.group, command,
+                [this, key, command, forward,
+                 respond = std::move(respond)](absl::StatusOr<ProposeResult> r) mutable {
+                  if (r.ok() || !is_not_leader(r.status())) {
+                    return respond(write_reply(key, r, ""));
+                  }
+                  forward_or_refuse(
+                      r.status(), forward,
+                      [this, key, command](Client& c) {
+                        auto fr = c.propose(options_.group, command);
+                        return write_reply(key, fr, c.connected_to());
+                      },
+                      std::move(respond));
+                });
+}
+
+void MemstoreApi::erase(const std::string& key, bool forward, Responder respond) {
+  // Same path as a put: a delete is a proposal too.
+  std::string command = encode_delete(key);
+  node_.propose(options_.group, command,
+                [this, key, command, forward,
+                 respond = std::move(respond)](absl::StatusOr<ProposeResult> r) mutable {
+                  if (r.ok() || !is_not_leader(r.status())) {
+                    return respond(write_reply(key, r, ""));
+                  }
+                  forward_or_refuse(
+                      r.status(), forward,
+                      [this, key, command](Client& c) {
+                        return write_reply(key, c.propose(options_.group, command),
+                                           c.connected_to());
+                      },
+                      std::move(respond));
+                });
+}
+
+void MemstoreApi::get(const std::string& key, bool stale, Responder respond) {
+  // Linearizable reads work on followers too: the core asks the leader for
+  // a read index, and the value is read here once applied up to it.
+  node_.read(options_.group, key, stale ? ReadConsistency::kStale : ReadConsistency::kLinearizable,
+             [key, respond = std::move(respond)](absl::StatusOr<std::string> r) mutable {
+               if (r.ok()) return respond(HttpReply{200, "text/plain", std::move(*r), ""});
+               if (r.status().code() == absl::StatusCode::kNotFound) {
+                 return respond(json(
+                     404, absl::StrCat("{\"error\":\"not found\",\"key\":", json_quote(key), "}")));
+               }
+               respond(error_reply(r.status()));
+             });
+}
+
+void MemstoreApi::leader(Responder respond) {
+  node_.leader(
+      options_.group, [this, respond = std::move(respond)](absl::StatusOr<LeaderHint> h) mutable {
+        if (!h.ok()) return respond(error_reply(h.status()));
+        if (h->leader_id == kNoNode) return respond(error_json(503, "no leader"));
+        respond(json(200, absl::StrCat("{\"leader_id\":", h->leader_id, ",\"leader_address\":",
+                                       json_quote(h->address), ",\"self\":", node_.id(), "}")));
+      });
+}
+
+void MemstoreApi::peers(Responder respond) {
+  // Node::members is blocking: it runs on a helper thread.
+  on_helper(
+      [this](Responder& r) {
+        auto members = node_.members(options_.group);
+        if (!members.ok()) return r(error_reply(members.status()));
+        std::string out = "{\"peers\":[";
+        for (size_t i = 0; i < members->size(); ++i) {
+          const MemberInfo& m = (*members)[i];
+          absl::StrAppend(&out, i ? "," : "", "{\"id\":", m.id,
+                          ",\"address\":", json_quote(m.address), ",\"role\":\"",
+                          m.voter ? "voter" : "learner", "\"}");
+        }
+        r(json(200, out + "]}"));
+      },
+      std::move(respond));
+}
+
+void MemstoreApi::leave(bool forward, Responder respond) {
+  const NodeId self = node_.id();
+  node_.leave(options_.group, [this, self, forward,
+                               respond = std::move(respond)](absl::StatusOr<ConfState> r) mutable {
+    if (r.ok())
+      return respond(
+          json(200, absl::StrCat("{\"left\":", self, ",\"conf_state\":", conf_json(*r), "}")));
+    if (!is_not_leader(r.status())) return respond(error_reply(r.status()));
+    forward_or_refuse(
+        r.status(), forward,
+        [this, self](Client& c) {
+          auto cs = c.leave(options_.group, self);
+          if (!cs.ok()) return error_reply(cs.status());
+          return json(200, absl::StrCat("{\"left\":", self, ",\"conf_state\":", conf_json(*cs),
+                                        ",\"forwarded_to\":", json_quote(c.connected_to()), "}"));
+        },
+        std::move(respond));
+  });
+}
+
+void MemstoreApi::snapshot(Responder respond) {
+  node_.make_snapshot(options_.group,
+                      [respond = std::move(respond)](absl::StatusOr<Index> index) mutable {
+                        if (!index.ok()) return respond(error_reply(index.status()));
+                        respond(json(200, absl::StrCat("{\"snapshot_index\":", *index, "}")));
+                      });
+}
+
+void MemstoreApi::transfer_leader(NodeId target, bool forward, Responder respond) {
+  // Only the leader can hand leadership over: find it first.
+  node_.leader(options_.group, [this, target, forward, respond = std::move(respond)](
+                                   absl::StatusOr<LeaderHint> h) mutable {
+    if (!h.ok()) return respond(error_reply(h.status()));
+    if (h->leader_id == kNoNode) return respond(error_json(503, "no leader"));
+    auto done = [target](absl::Status s) {
+      if (!s.ok()) return error_reply(s);
+      return json(200, absl::StrCat("{\"leader_id\":", target, "}"));
+    };
+    if (h->leader_id == node_.id()) {
+      return node_.transfer_leader(
+          options_.group, target,
+          [done, respond = std::move(respond)](absl::Status s) mutable { respond(done(s)); });
+    }
+    forward_or_refuse(
+        not_leader_error(h->leader_id, h->address), forward,
+        [this, target, done](Client& c) { return done(c.transfer_leader(options_.group, target)); },
+        std::move(respond));
+  });
+}
+
+void MemstoreApi::status(Responder respond) {
+  node_.group_status_json(
+      options_.group, [this, respond = std::move(respond)](absl::StatusOr<std::string> g) mutable {
+        if (!g.ok()) return respond(error_reply(g.status()));
+        respond(json(200, absl::StrCat("{\"node\":", node_.id(),
+                                       ",\"address\":", json_quote(node_.address()),
+                                       ",\"http\":", json_quote(options_.http_address),
+                                       ",\"groups\":[", *g, "]}")));
+      });
+}
+
+void MemstoreApi::metrics(Responder respond) {
+  node_.group_status_json(options_.group, [this, respond = std::move(respond)](
+                                              absl::StatusOr<std::string> g) mutable {
+    std::string out = node_.metrics_text();
+    if (g.ok()) {
+      auto gauge = [&](const char* name, const char* help, const char* key) {
+        std::optional<uint64_t> v = json_number(*g, key);
+        if (!v) return;
+        absl::StrAppend(&out, "# HELP ringraft_", name, " ", help, "\n# TYPE ringraft_", name,
+                        " gauge\nringraft_", name, "{group=\"", options_.group, "\"} ", *v, "\n");
+      };
+      gauge("term", "Current Raft term.", "term");
+      gauge("commit_index", "Highest log index known committed.", "commit");
+      gauge("applied_index", "Highest log index applied to the state machine.", "applied");
+      gauge("last_index", "Last log index.", "last_index");
+      gauge("leader_id", "Known leader (0: none).", "leader");
+      const bool is_leader = g->find("\"role\":\"leader\"") != std::string::npos;
+      absl::StrAppend(&out,
+                      "# HELP ringraft_is_leader 1 if this node leads the group.\n"
+                      "# TYPE ringraft_is_leader gauge\nringraft_is_leader{group=\"",
+                      options_.group, "\"} ", is_leader ? 1 : 0, "\n");
+    }
+    respond(HttpReply{200, "text/plain; version=0.0.4", std::move(out), ""});
+  });
+}
+
+}  // namespace raft::memstore

@@ -1,0 +1,224 @@
+// memstore: a replicated in-memory key-value node with an HTTP/1.1 API.
+//
+//   memstore --config node.toml --http 127.0.0.1:8001
+//   memstore --id 4 --address 127.0.0.1:7004 --data-dir /tmp/n4
+//            --join 127.0.0.1:7001 --http 127.0.0.1:8004 [--learner]
+//
+// The HTTP server runs on the node's first reactor (shard 0). SIGTERM and
+// SIGINT stop it gracefully: the HTTP server closes, the helper threads
+// finish, the node stops (flushing its log) and the process exits 0.
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "engine/node/client.h"
+#include "engine/node/config.h"
+#include "engine/node/node.h"
+#include "examples/memstore/api.h"
+#include "examples/memstore/http_server.h"
+#include "examples/memstore/kv_state_machine.h"
+#include "spdlog/spdlog.h"
+
+namespace raft::memstore {
+namespace {
+
+constexpr char kUsage[] = R"(usage: memstore [options]
+  --config FILE        TOML node config ([node] [raft] [snapshot] [storage] [network]
+                       [client] [[peers]]; see README "Configuration reference")
+  --id N               node id (static members; optional when joining)
+  --address HOST:PORT  Raft + client protocol listener
+  --data-dir DIR       log, snapshots and node id
+  --join HOST:PORT     join the cluster through any member (fresh data dir only)
+  --learner            stay a learner after joining (default: become a voter)
+  --http HOST:PORT     HTTP API listener (default 127.0.0.1:0, printed at start)
+  --no-forward         followers answer 421 instead of forwarding writes
+  --tick-ms N          Raft tick interval (overrides the config)
+  --log-level LEVEL    trace, debug, info, warn, error (default info)
+Flags override the config file.)";
+
+struct Flags {
+  std::string config_path;
+  NodeConfig config;
+  bool have_id = false, have_address = false, have_data_dir = false, have_join = false;
+  uint64_t id = 0;
+  std::string address, data_dir, join;
+  bool learner = false;
+  std::string http = "127.0.0.1:0";
+  bool forward = true;
+  uint32_t tick_ms = 0;
+  std::string log_level = "info";
+};
+
+absl::StatusOr<Flags> parse_flags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> absl::StatusOr<std::string> {
+      if (i + 1 >= argc) return absl::InvalidArgumentError(a + " needs a value");
+      return std::string(argv[++i]);
+    };
+    absl::StatusOr<std::string> v;
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage << "\n";
+      std::exit(0);
+    } else if (a == "--learner") {
+      f.learner = true;
+    } else if (a == "--no-forward") {
+      f.forward = false;
+    } else if (a == "--config" || a == "--id" || a == "--address" || a == "--data-dir" ||
+               a == "--join" || a == "--http" || a == "--tick-ms" || a == "--log-level") {
+      v = value();
+      if (!v.ok()) return v.status();
+      if (a == "--config") f.config_path = *v;
+      if (a == "--address") f.address = *v, f.have_address = true;
+      if (a == "--data-dir") f.data_dir = *v, f.have_data_dir = true;
+      if (a == "--join") f.join = *v, f.have_join = true;
+      if (a == "--http") f.http = *v;
+      if (a == "--log-level") f.log_level = *v;
+      if (a == "--id" && !(absl::SimpleAtoi(*v, &f.id) && f.id > 0)) {
+        return absl::InvalidArgumentError("--id must be a positive integer");
+      }
+      f.have_id = f.have_id || a == "--id";
+      if (a == "--tick-ms" && !(absl::SimpleAtoi(*v, &f.tick_ms) && f.tick_ms > 0)) {
+        return absl::InvalidArgumentError("--tick-ms must be a positive integer");
+      }
+    } else {
+      return absl::InvalidArgumentError("unknown argument: " + a);
+    }
+  }
+  if (!f.config_path.empty()) {
+    auto c = load_config_toml(f.config_path);
+    if (!c.ok()) return c.status();
+    f.config = std::move(*c);
+  }
+  if (f.have_id) f.config.node_id = f.id;
+  if (f.have_address) f.config.address = f.address;
+  if (f.have_data_dir) f.config.data_dir = f.data_dir;
+  if (f.have_join) f.config.join_address = f.join;
+  if (f.tick_ms) f.config.tick_interval_ms = f.tick_ms;
+  // A joiner is added as a learner first (it catches up without weighing on
+  // the quorum); the promotion to voter follows, below.
+  if (!f.config.join_address.empty()) f.config.join_as = PeerRole::kLearner;
+  if (auto s = f.config.validate(); !s.ok()) return s;
+  return f;
+}
+
+// A node that joined as a learner asks the leader to make it a voter, once
+// it is in the configuration. Retries until `stop` or the deadline.
+void promote_when_joined(Node& node, const std::string& join_address, uint64_t cluster_id,
+                         const std::atomic<bool>& stop) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
+    auto members = node.members(1);
+    if (members.ok()) {
+      for (const MemberInfo& m : *members) {
+        if (m.id != node.id()) continue;
+        if (m.voter) return;  // Already a voter (e.g. a restart).
+        Client client({join_address, node.address()},
+                      ClientOptions{.cluster_id = cluster_id, .max_attempts = 5});
+        auto cs = client.join(1, node.id(), node.address(), /*as_learner=*/false);
+        if (cs.ok()) {
+          spdlog::info("memstore: node {} promoted to voter", node.id());
+          return;
+        }
+        spdlog::warn("memstore: promotion to voter failed: {}", cs.status().ToString());
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int run(int argc, char** argv) {
+  auto flags = parse_flags(argc, argv);
+  if (!flags.ok()) {
+    std::cerr << "memstore: " << flags.status().message() << "\n\n" << kUsage << "\n";
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(flags->log_level));
+
+  // Every thread started from here on inherits the blocked signals, so only
+  // sigwait below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  const bool joining = !flags->config.join_address.empty();
+  const std::string join_address = flags->config.join_address;
+  auto node =
+      Node::start(flags->config, [](GroupId) { return std::make_unique<KvStateMachine>(); });
+  if (!node.ok()) {
+    std::cerr << "memstore: cannot start: " << node.status() << "\n";
+    return 1;
+  }
+
+  ApiOptions api_options;
+  api_options.forward = flags->forward;
+  auto api = std::make_unique<MemstoreApi>(**node, api_options);
+  std::unique_ptr<HttpServer> server;
+  std::promise<absl::Status> started;
+  bool queued = (*node)->run_on_shard(0, [&](net::Reactor& reactor) {
+    HttpServerOptions so;
+    so.address = flags->http;
+    server = std::make_unique<HttpServer>(reactor, so, [&api](HttpRequest r, Responder respond) {
+      api->handle(std::move(r), std::move(respond));
+    });
+    started.set_value(server->start());
+  });
+  absl::Status http_status =
+      queued ? started.get_future().get() : absl::UnavailableError("shard 0 refused the task");
+  if (!http_status.ok()) {
+    std::cerr << "memstore: " << http_status << "\n";
+    api->stop();
+    (*node)->stop();
+    return 1;
+  }
+  // The HTTP address is not known to the runtime; it is only ours to show.
+  std::cout << "memstore node " << (*node)->id() << " raft=" << (*node)->address()
+            << " http=" << server->address() << std::endl;
+
+  std::atomic<bool> stopping{false};
+  std::thread promoter;
+  if (joining && !flags->learner) {
+    promoter = std::thread(
+        [&] { promote_when_joined(**node, join_address, flags->config.cluster_id, stopping); });
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("memstore: signal {}, stopping", signal_number);
+  stopping = true;
+  if (promoter.joinable()) promoter.join();
+
+  // Close the HTTP side on its reactor, then the helpers, then the node.
+  // The server object outlives the reactor's drain (Node::stop).
+  std::promise<void> closed;
+  if ((*node)->run_on_shard(0, [&](net::Reactor&) {
+        server->stop();
+        closed.set_value();
+      })) {
+    closed.get_future().wait_for(std::chrono::seconds(5));
+  }
+  api->stop();
+  (*node)->stop();
+  server.reset();
+  api.reset();
+  node->reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace raft::memstore
+
+int main(int argc, char** argv) { return raft::memstore::run(argc, argv); }
