@@ -179,6 +179,18 @@ absl::Status Raft::step_term(const Message& m, bool* drop) {
     } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                m.type == MessageType::kSnapshot) {
       become_follower(m.term, m.from);
+    } else if (m.type == MessageType::kVote) {
+      // A vote request moves our term, but only granting the vote restarts
+      // the election timer (§5.2): keep the timeout drawn when we last heard
+      // from a leader.
+      const int elapsed = election_elapsed_;
+      const int timeout = randomized_election_timeout_;
+      const bool was_follower = role_ == Role::kFollower;
+      become_follower(m.term, kNoNode);
+      if (was_follower) {
+        election_elapsed_ = elapsed;
+        randomized_election_timeout_ = timeout;
+      }
     } else {
       become_follower(m.term, kNoNode);
     }
