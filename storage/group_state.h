@@ -26,8 +26,12 @@ struct GroupState {
   HardState hard_state;
   ConfState conf_state;
   std::optional<StoredSnapshot> snapshot;
-  CompactedMark compacted;    // Entries up to compacted.index are gone.
-  Index last_index = 0;       // == compacted.index when the log is empty.
+  CompactedMark compacted;  // Entries up to compacted.index are gone.
+  Index last_index = 0;     // == compacted.index when the log is empty.
+  // Compacted entries are deleted from LMDB a bounded number per commit: when
+  // non-zero, records in [garbage_first, compacted.index] may still exist.
+  // They are never read (every read is bounded by first_index()).
+  Index garbage_first = 0;
   std::vector<TermRun> runs;  // Cover (compacted.index, last_index], ascending.
 
   Index first_index() const { return compacted.index + 1; }

@@ -283,12 +283,13 @@ absl::Status LogEnv::grow_map() {
 }
 
 void LogEnv::after_commit(const WriteBatch& batch, WorkStates& work) {
-  commits_.fetch_add(1, std::memory_order_relaxed);
+  (batch.empty() ? garbage_commits_ : commits_).fetch_add(1, std::memory_order_relaxed);
   entries_written_.fetch_add(batch.entry_count(), std::memory_order_relaxed);
   {
     std::lock_guard l(state_mu_);
     for (auto& [group, state] : work) groups_[group] = state;
   }
+  update_garbage_groups(&work);
   // Only now is a newer snapshot durable in both its file and its record.
   for (const GroupWrite& w : batch.groups()) {
     if (w.apply_snapshot || w.save_snapshot) {
@@ -296,6 +297,32 @@ void LogEnv::after_commit(const WriteBatch& batch, WorkStates& work) {
       if (snap) remove_older_snapshot_files(snapshot_dir(), w.group, snap->meta.index);
     }
   }
+}
+
+// Called with write_mu_ held (or before the writer starts), after groups_
+// changed.
+void LogEnv::update_garbage_groups(const WorkStates* work) {
+  if (work == nullptr) {
+    garbage_groups_.clear();
+    std::lock_guard l(state_mu_);
+    for (const auto& [group, state] : groups_) {
+      if (state.garbage_first != 0) garbage_groups_.insert(group);
+    }
+  } else {
+    for (const auto& [group, state] : *work) {
+      if (state.garbage_first != 0) {
+        garbage_groups_.insert(group);
+      } else {
+        garbage_groups_.erase(group);
+      }
+    }
+  }
+  {
+    std::lock_guard l(queue_mu_);
+    // With a budget of 0 nothing is ever deleted: no idle commits either.
+    garbage_pending_ = !garbage_groups_.empty() && options_.compacted_records_per_commit > 0;
+  }
+  if (!garbage_groups_.empty()) queue_cv_.notify_one();
 }
 
 absl::Status LogEnv::write(const WriteBatch& batch) {
@@ -386,7 +413,17 @@ void LogEnv::writer_loop() {
     Pending p;
     {
       std::unique_lock l(queue_mu_);
-      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty() || garbage_pending_; });
+      if (queue_.empty() && !stopping_) {
+        // Idle: delete compacted records in a transaction of their own.
+        l.unlock();
+        WorkStates work;
+        if (!commit(WriteBatch(), work).ok()) {
+          std::lock_guard again(queue_mu_);
+          garbage_pending_ = false;  // Retried after the next batch.
+        }
+        continue;
+      }
       if (queue_.empty()) return;
       p = std::move(queue_.front());
       queue_.pop_front();
@@ -584,12 +621,17 @@ absl::Status LogEnv::verify_group(GroupId group) const {
 EnvStats LogEnv::stats() const {
   EnvStats s;
   s.commits = commits_.load(std::memory_order_relaxed);
+  s.garbage_commits = garbage_commits_.load(std::memory_order_relaxed);
   s.failed_commits = failed_commits_.load(std::memory_order_relaxed);
   s.entries_written = entries_written_.load(std::memory_order_relaxed);
   s.map_resizes = map_resizes_.load(std::memory_order_relaxed);
   s.txn_build_ns = txn_build_ns_.load(std::memory_order_relaxed);
   s.txn_commit_ns = txn_commit_ns_.load(std::memory_order_relaxed);
   s.map_bytes = map_bytes_.load(std::memory_order_relaxed);
+  {
+    std::lock_guard l(state_mu_);
+    for (const auto& [group, state] : groups_) s.garbage_groups += state.garbage_first != 0;
+  }
   return s;
 }
 

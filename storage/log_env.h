@@ -35,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -61,6 +62,10 @@ struct EnvOptions {
   size_t queue_capacity = 2;
   // Entries per group whose checksums are verified on open (the log tail).
   size_t verify_tail_entries = 64;
+  // Compacted log records deleted per commit at most (compaction itself only
+  // moves the first index; a large delete in one transaction would stall the
+  // writer). When idle the writer commits deletions on its own.
+  size_t compacted_records_per_commit = 4096;
   // For tools (raftctl): opens an existing env for reading only, beside a
   // running owner or not; no writer thread, no owner lock, and every write
   // is FailedPrecondition. LMDB forbids opening one env twice in a process.
@@ -68,11 +73,14 @@ struct EnvOptions {
 };
 
 struct EnvStats {
-  uint64_t commits = 0;         // Write transactions committed (each one full sync).
+  uint64_t commits = 0;  // Batches committed: one write transaction, one full sync each.
+  // Transactions the idle writer committed to delete compacted records.
+  uint64_t garbage_commits = 0;
   uint64_t failed_commits = 0;  // Batches rolled back.
   uint64_t entries_written = 0;
   uint64_t map_resizes = 0;
   uint64_t map_bytes = 0;
+  uint64_t garbage_groups = 0;  // Groups with compacted records not yet deleted.
   // Where the writer's time goes: building transactions (puts, deletes) and
   // committing them (page writes, fdatasync, meta page write with O_DSYNC).
   uint64_t txn_build_ns = 0;
@@ -163,6 +171,8 @@ class LogEnv {
   absl::Status grow_map();
   absl::Status reopen_after_failure();
   void after_commit(const WriteBatch& batch, WorkStates& work);
+  // From the groups a commit changed (`work`), or from all groups if null.
+  void update_garbage_groups(const WorkStates* work);
   void writer_loop();
 
   EnvOptions options_;
@@ -184,6 +194,9 @@ class LogEnv {
 
   mutable std::mutex state_mu_;
   absl::flat_hash_map<GroupId, GroupState> groups_;  // Written under write_mu_ too.
+  // Groups whose compacted records are not all deleted (write_mu_).
+  std::set<GroupId> garbage_groups_;
+  bool garbage_pending_ = false;  // Same, for the writer's wait (queue_mu_).
 
   mutable std::mutex queue_mu_;
   std::condition_variable queue_cv_;
@@ -197,6 +210,7 @@ class LogEnv {
   int event_fd_ = -1;
 
   std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> garbage_commits_{0};
   std::atomic<uint64_t> failed_commits_{0};
   std::atomic<uint64_t> entries_written_{0};
   std::atomic<uint64_t> map_resizes_{0};

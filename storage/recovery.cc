@@ -53,12 +53,17 @@ class GroupRecovery {
   absl::Status load_log(GroupState& s, size_t verify_tail) {
     s.last_index = s.compacted.index;
     s.runs.clear();
-    auto first = seek(group_, 0);
-    if (!first.ok()) return first.status();
-    if (*first == 0) return absl::OkStatus();  // No entries.
+    auto physical_first = seek(group_, 0);
+    if (!physical_first.ok()) return physical_first.status();
+    if (*physical_first == 0) return absl::OkStatus();  // No records.
+    // Records at or below the compaction mark await deletion (garbage).
+    if (*physical_first <= s.compacted.index) s.garbage_first = *physical_first;
     auto after = seek_last_of_group();
     if (!after.ok()) return after.status();
     Index last = *after;
+    if (last <= s.compacted.index) return absl::OkStatus();  // Only garbage.
+    auto first = seek(group_, s.compacted.index + 1);
+    if (!first.ok()) return first.status();
     if (*first != s.compacted.index + 1) {
       return absl::DataLossError(
           absl::StrCat("log of group ", group_, " in ", file_, " starts at index ", *first,
@@ -249,8 +254,11 @@ absl::Status LogEnv::recover() {
   if (log != nullptr) mdb_cursor_close(log);
   mdb_txn_abort(txn);
   if (st.ok()) {
-    std::lock_guard l(state_mu_);
-    groups_ = std::move(states);
+    {
+      std::lock_guard l(state_mu_);
+      groups_ = std::move(states);
+    }
+    update_garbage_groups(nullptr);
   }
   return st;
 }

@@ -173,9 +173,13 @@ class TxnApplier {
           absl::StrCat("group ", group, ": snapshot at index ", snap.meta.index,
                        " is out of date (log compacted through ", s.compacted.index, ")"));
     }
-    if (!s.log_empty()) {
-      if (auto st = delete_range(group, s.first_index(), s.last_index); !st.ok()) return st;
+    // Entries above the snapshot go now (new ones will take their keys); the
+    // ones it covers become garbage, deleted a bounded number per commit.
+    if (s.last_index > snap.meta.index) {
+      Index from = std::max(s.first_index(), snap.meta.index + 1);
+      if (auto st = delete_range(group, from, s.last_index); !st.ok()) return st;
     }
+    if (!s.log_empty() && s.garbage_first == 0) s.garbage_first = s.first_index();
     s.reset_to(snap.meta.index, snap.meta.term);
     if (auto st = put_compacted(group, s); !st.ok()) return st;
     HardState hs = s.hard_state;
@@ -209,11 +213,41 @@ class TxnApplier {
                                                      ") is beyond last index ", s.last_index));
     }
     Term t = *s.term(index);
-    if (auto st = delete_range(group, s.first_index(), index); !st.ok()) return st;
+    // The records go later, a bounded number per commit (collect_garbage):
+    // deleting 100k records in one transaction takes LMDB ~0.3 s.
+    if (s.garbage_first == 0) s.garbage_first = s.first_index();
     s.compact_to(index, t);
     return put_compacted(group, s);
   }
 
+ public:
+  // Deletes up to `budget` compacted records of the group; returns how many.
+  absl::StatusOr<size_t> collect_garbage(GroupId group, GroupState& s, size_t budget) {
+    if (s.garbage_first == 0) return size_t{0};
+    char key_buf[kLogKeyBytes];
+    encode_log_key(group, s.garbage_first, key_buf);
+    MDB_val k = mdb_val(std::string_view(key_buf, kLogKeyBytes));
+    MDB_val v;
+    size_t deleted = 0;
+    int rc = mdb_cursor_get(cursor_, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+      std::string_view key = view_of(k);
+      if (log_key_group(key) != group || log_key_index(key) > s.compacted.index) break;
+      if (deleted == budget) {
+        s.garbage_first = log_key_index(key);
+        return deleted;
+      }
+      rc = mdb_cursor_del(cursor_, 0);
+      if (rc != 0) return check(rc, "deleting a compacted log record");
+      ++deleted;
+      rc = mdb_cursor_get(cursor_, &k, &v, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return check(rc, "scanning compacted log records");
+    s.garbage_first = 0;
+    return deleted;
+  }
+
+ private:
   MDB_txn* txn_;
   MDB_dbi log_;
   MDB_dbi meta_;
@@ -246,16 +280,30 @@ absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& ma
   {
     TxnApplier applier(txn, log_dbi_, meta_dbi_, file, map_full);
     st = applier.open();
-    for (const GroupWrite& w : batch.groups()) {
-      if (!st.ok()) break;
-      auto [it, inserted] = work.try_emplace(w.group);
+    // Only this thread (holding write_mu_) changes groups_.
+    auto state_of = [&](GroupId group) -> GroupState& {
+      auto [it, inserted] = work.try_emplace(group);
       if (inserted) {
-        // Only this thread (holding write_mu_) changes groups_.
-        auto published = groups_.find(w.group);
+        auto published = groups_.find(group);
         if (published != groups_.end()) it->second = published->second;
       }
-      st = applier.apply(w, it->second);
+      return it->second;
+    };
+    for (const GroupWrite& w : batch.groups()) {
+      if (!st.ok()) break;
+      st = applier.apply(w, state_of(w.group));
     }
+    // Then some compacted records: groups with older garbage first, then the
+    // groups this batch compacted.
+    size_t budget = options_.compacted_records_per_commit;
+    auto collect = [&](GroupId group) {
+      if (!st.ok() || budget == 0) return;
+      auto deleted = applier.collect_garbage(group, state_of(group), budget);
+      if (!deleted.ok()) st = deleted.status();
+      if (st.ok()) budget -= *deleted;
+    };
+    for (GroupId group : garbage_groups_) collect(group);
+    for (const GroupWrite& w : batch.groups()) collect(w.group);
   }
   if (!st.ok()) {
     mdb_txn_abort(txn);

@@ -45,6 +45,7 @@ EnvOptions env_options(const std::string& dir) {
   options.dir = dir;
   options.initial_map_bytes = 1 << 20;  // Small: the map grows during the run.
   options.verify_tail_entries = 256;
+  options.compacted_records_per_commit = 64;  // Compacted records outlive kills.
   return options;
 }
 

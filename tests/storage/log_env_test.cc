@@ -4,7 +4,9 @@
 // after a reopen.
 #include "storage/log_env.h"
 
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "tests/storage/test_util.h"
@@ -254,6 +256,66 @@ TEST_F(LogEnvTest, BatchAppliesGroupWritesInDocumentedOrder) {
   EXPECT_EQ(env_->snapshot(4), local);
   EXPECT_EQ(*env_->term(4, 57), 4u);
   expect_entries(4, 58, 61, [](Index) -> Term { return 4; });
+}
+
+// Compaction moves the first index at once; the records go later, a bounded
+// number per commit, and the idle writer finishes the job on its own.
+TEST_F(LogEnvTest, CompactedRecordsAreDeletedInBoundedChunks) {
+  env_.reset();
+  EnvOptions options;
+  options.dir = dir_.sub("chunks");
+  options.initial_map_bytes = 64 << 20;
+  options.compacted_records_per_commit = 0;  // Keep the garbage for now.
+  auto open = [&] {
+    env_.reset();
+    auto env = LogEnv::open(options);
+    EXPECT_TRUE(env.ok()) << env.status();
+    env_ = env.ok() ? std::move(*env) : nullptr;
+  };
+  open();
+  ASSERT_NE(env_, nullptr);
+  for (Index i = 1; i <= 20000; i += 4000) {
+    ASSERT_TRUE(env_->append(1, make_entries(1, i, 4000, 1)).ok());
+  }
+  ASSERT_TRUE(env_->append(2, make_entries(2, 1, 100, 1)).ok());
+  ASSERT_TRUE(env_->compact(1, 15000).ok());
+  StoredSnapshot snap;  // Group 2: 51..100 go at once, 1..50 become garbage.
+  snap.meta.index = 50;
+  snap.meta.term = 2;
+  ASSERT_TRUE(env_->apply_snapshot(2, snap).ok());
+  ASSERT_TRUE(env_->append(2, make_entries(2, 51, 10, 2)).ok());
+  auto check = [&] {
+    EXPECT_EQ(env_->first_index(1), 15001u);
+    EXPECT_EQ(*env_->term(1, 15000), 1u);
+    expect_entries(1, 15001, 20001, [](Index) -> Term { return 1; });
+    EXPECT_EQ(env_->first_index(2), 51u);
+    expect_entries(2, 51, 61, [](Index) -> Term { return 2; });
+  };
+  check();
+  EXPECT_EQ(env_->stats().garbage_groups, 2u);
+  open();  // Recovery finds the garbage below the compaction marks.
+  ASSERT_NE(env_, nullptr);
+  check();
+  EXPECT_EQ(env_->group_state(1).garbage_first, 1u);
+  EXPECT_EQ(env_->group_state(2).garbage_first, 1u);
+
+  env_.reset();
+  options.compacted_records_per_commit = 1000;
+  open();
+  ASSERT_NE(env_, nullptr);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (env_->stats().garbage_groups > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(env_->stats().garbage_groups, 0u);
+  EXPECT_GE(env_->stats().garbage_commits, 15u);  // 15050 records, 1000 per commit.
+  EXPECT_EQ(env_->stats().commits, 0u);
+  check();
+  open();
+  ASSERT_NE(env_, nullptr);
+  EXPECT_EQ(env_->group_state(1).garbage_first, 0u);  // Nothing left on disk.
+  EXPECT_EQ(env_->group_state(2).garbage_first, 0u);
+  check();
 }
 
 TEST_F(LogEnvTest, GroupsAreListedAndIndependent) {
