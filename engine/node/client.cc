@@ -326,11 +326,13 @@ absl::StatusOr<ConfState> Client::change_config(GroupId group, std::vector<Membe
   return conf_of(*r);
 }
 
-absl::StatusOr<NodeId> Client::request_id(GroupId group, std::string address) {
+absl::StatusOr<NodeId> Client::request_id(GroupId group, std::string address,
+                                          PeerAddresses* peers) {
   net::ClientRequest c = request(net::RequestKind::kRequestId, group);
   c.address = std::move(address);
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
+  if (peers != nullptr) *peers = addresses_of(r->peers);
   return r->node_id;
 }
 

@@ -59,7 +59,10 @@ class Client {
   absl::StatusOr<std::string> read(GroupId group, std::string query,
                                    net::ReadMode mode = net::ReadMode::kLinearizable);
   absl::StatusOr<ConfState> change_config(GroupId group, std::vector<MemberChange> changes);
-  absl::StatusOr<NodeId> request_id(GroupId group, std::string address);
+  // Reserves a node id for a node at `address` (it is added as a learner);
+  // `peers`, if given, receives the members' addresses.
+  absl::StatusOr<NodeId> request_id(GroupId group, std::string address,
+                                    PeerAddresses* peers = nullptr);
   absl::StatusOr<ConfState> join(GroupId group, NodeId node, std::string address, bool as_learner);
   absl::StatusOr<ConfState> leave(GroupId group, NodeId node);
   absl::Status transfer_leader(GroupId group, NodeId target);

@@ -101,7 +101,7 @@ absl::Status NodeImpl::open_data_dir() {
     Client client({config_.join_address}, ClientOptions{.cluster_id = config_.cluster_id});
     absl::Status last;
     for (GroupId g : config_.groups) {
-      auto id = client.request_id(g, config_.address);
+      auto id = client.request_id(g, config_.address, &join_peers_[g]);
       if (!id.ok()) {
         return absl::Status(id.status().code(), absl::StrCat("join through ", config_.join_address,
                                                              ": ", id.status().message()));
@@ -172,6 +172,7 @@ absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
         results[s] = st;
         break;
       }
+      for (const auto& [peer, address] : join_peers_[g]) rt->peer_address(peer, address);
     }
     if (s == 0 && results[s].ok()) {
       net::ListenerOptions lo;

@@ -3,6 +3,7 @@
 // calls and client connections to the shard that owns a group.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,9 @@ class NodeImpl {
   std::vector<std::unique_ptr<ShardRuntime>> runtimes_;
   std::vector<std::unique_ptr<storage::LogEnv>> envs_;  // Until handed to runtimes.
   std::unique_ptr<net::Listener> listener_;             // Shard 0's.
+  // Members' addresses learned when joining, per group: the joiner must be
+  // able to answer the leader before its log tells it who is who.
+  std::map<GroupId, PeerAddresses> join_peers_;
   std::mutex stop_mu_;
   bool stopped_ = false;
 };

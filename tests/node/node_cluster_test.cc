@@ -32,6 +32,8 @@ class Cluster {
     std::filesystem::remove_all(dir_);
   }
 
+  std::function<void(NodeConfig&)> tweak;
+
   NodeConfig config_for(uint64_t id) const {
     NodeConfig c;
     c.node_id = id;
@@ -42,6 +44,7 @@ class Cluster {
     c.election_ticks = 10;
     c.request_timeout_ms = 5000;
     c.forward_to_leader = forward_;
+    if (tweak) tweak(c);
     return c;
   }
 
@@ -236,6 +239,106 @@ TEST(NodeCluster, RestartFromDiskRestoresState) {
   }
   // From its snapshot, then the log after it.
   EXPECT_EQ(c.fsm(snapshotter)->restores(), 1u);
+}
+
+TEST(NodeCluster, LaggingNodeCatchesUpBySnapshot) {
+  Cluster c(3, "catchup");
+  c.tweak = [](NodeConfig& n) {
+    n.snapshot_every_entries = 50;
+    n.keep_entries_after_snapshot = 10;
+  };
+  c.start_all();
+  uint64_t leader = c.wait_leader();
+  uint64_t lagging = leader % 3 + 1;
+  c.stop(lagging);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(c.node(leader)->propose(1, absl::StrCat("s", i, "=", i)).ok());
+  }
+  // The leader compacted past everything the stopped node has.
+  auto st = c.node(leader)->group_status_json(1);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->find("\"first_index\":1,"), std::string::npos) << *st;
+  c.start(lagging);
+  EXPECT_TRUE(eventually([&] { return c.fsm(lagging)->contents().size() == 300; }))
+      << "lagging node has " << c.fsm(lagging)->contents().size();
+  EXPECT_GE(c.fsm(lagging)->restores(), 1u);  // It installed a snapshot...
+  ASSERT_TRUE(c.node(leader)->propose(1, "after=1").ok());
+  EXPECT_TRUE(eventually([&] { return c.fsm(lagging)->contents().count("after") == 1; }));
+  std::string metrics = c.node(lagging)->metrics_text();
+  EXPECT_NE(metrics.find("ringraft_snapshots_received_total 1"), std::string::npos) << metrics;
+}
+
+TEST(NodeCluster, MembershipAddAndRemove) {
+  Cluster c(3, "members");
+  c.start_all();
+  uint64_t leader = c.wait_leader();
+  uint64_t victim = leader % 3 + 1;
+  auto cs = c.node(leader)->remove(1, victim);
+  ASSERT_TRUE(cs.ok()) << cs.status();
+  EXPECT_EQ(cs->voters.size(), 2u);
+  ASSERT_TRUE(c.node(leader)->propose(1, "two=2").ok());
+  auto members = c.node(leader)->members(1);
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(members->size(), 2u);
+}
+
+TEST(NodeCluster, TwoGroupsStayIndependent) {
+  Cluster c(3, "twogroups");
+  c.tweak = [](NodeConfig& n) { n.groups = {1, 2}; };
+  c.start_all();
+  c.wait_leader();
+  Client client(c.addresses());
+  ASSERT_TRUE(client.propose(1, "g=one").ok());
+  ASSERT_TRUE(client.propose(2, "g=two").ok());
+  auto a = client.read(1, "g");
+  auto b = client.read(2, "g");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, "one");
+  EXPECT_EQ(*b, "two");
+}
+
+TEST(NodeCluster, DynamicJoinGetsDistinctIdsAndCatchesUp) {
+  Cluster c(1, "join");
+  c.start_all();
+  ASSERT_EQ(c.wait_leader(), 1u);
+  ASSERT_TRUE(c.node(1)->propose(1, "before=1").ok());
+  std::vector<std::unique_ptr<Node>> joiners;
+  std::vector<MapStateMachine*> fsms;
+  std::string dir = testing::temp_dir("join-extra");
+  for (int j = 0; j < 2; ++j) {
+    NodeConfig n;
+    n.address = absl::StrCat("127.0.0.1:", testing::free_port());
+    n.data_dir = absl::StrCat(dir, "/j", j);
+    n.join_address = c.node(1)->address();
+    n.tick_interval_ms = 10;
+    MapStateMachine* fsm = nullptr;
+    auto node = Node::start(n, [&fsm](GroupId) {
+      auto f = std::make_unique<MapStateMachine>();
+      fsm = f.get();
+      return f;
+    });
+    ASSERT_TRUE(node.ok()) << node.status();
+    fsms.push_back(fsm);
+    joiners.push_back(std::move(*node));
+  }
+  EXPECT_NE(joiners[0]->id(), joiners[1]->id());
+  EXPECT_NE(joiners[0]->id(), 1u);
+  // Joined as learners; promote them to voters.
+  for (auto& j : joiners) {
+    auto cs = c.node(1)->promote(1, j->id());
+    ASSERT_TRUE(cs.ok()) << cs.status();
+  }
+  auto members = c.node(1)->members(1);
+  ASSERT_TRUE(members.ok());
+  int voters = 0;
+  for (const MemberInfo& m : *members) voters += m.voter ? 1 : 0;
+  EXPECT_EQ(voters, 3);
+  ASSERT_TRUE(c.node(1)->propose(1, "after=2").ok());
+  for (MapStateMachine* f : fsms) {
+    EXPECT_TRUE(eventually([&] { return f->contents().size() == 2; }));
+  }
+  joiners.clear();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
