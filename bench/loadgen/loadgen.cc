@@ -1,0 +1,1180 @@
+// ringraft_loadgen: drives a ringraft cluster through the native client
+// protocol and reports throughput, latency, CPU, fsyncs and bytes written.
+//
+// One thread, non-blocking sockets and epoll: C connections, each bound to
+// one group and connected to that group's leader; requests are pipelined
+// and batched (every request queued on a connection during one loop turn
+// goes out in one frame).
+//
+//   closed loop: --window W keeps W puts in flight (spread over the
+//                connections); a reply immediately sends the next put.
+//   open loop:   --rate R sends puts on a fixed schedule (R per second over
+//                all connections); latency is measured from the SCHEDULED
+//                send time, so queueing in the client is counted (no
+//                coordinated omission).
+//
+// Every put writes a fresh key (prefix + sequence number) with a value
+// derived from the key, to group (connection's group). At the end it drains
+// the requests in flight and verifies that the cluster applied everything
+// acknowledged: a linearizable count query per group (bench_node: count and
+// key digest must equal the acknowledged ones exactly when no outcome is
+// unknown) and linearizable reads of a random sample of acknowledged keys
+// (value must match; needs a node that keeps values: bench_node --fsm kv or
+// memstore).
+//
+// Node processes given with --node PID[:METRICS] are measured over the
+// measurement window: CPU (utime+stime of /proc/PID/stat), bytes written to
+// the block layer (write_bytes of /proc/PID/io), and the engine's counters
+// (fsync_commits, write_batches, entries_persisted) from METRICS: a data
+// dir (the node writes DIR/metrics.txt on SIGUSR1: bench_node,
+// ringraft_test_node) or an http:// URL (memstore's GET /metrics).
+//
+// --probe DIR measures, before the load, the two floors of a W=1 write: one
+// LMDB commit of a 1-entry batch (storage's LogEnv, full sync, in DIR) and
+// a loopback TCP round trip of a request-sized message.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bench/loadgen/bench_fsm.h"
+#include "bench/loadgen/histogram.h"
+#include "engine/node/client.h"
+#include "examples/memstore/kv_state_machine.h"
+#include "net/client_codec.h"
+#include "net/frame.h"
+#include "net/handshake.h"
+#include "net/socket.h"
+#include "storage/log_env.h"
+
+namespace raft::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
+}
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "ringraft_loadgen: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// ---------------------------------------------------------------- options
+
+struct NodeProc {
+  int pid = 0;
+  std::string metrics;  // Data dir (SIGUSR1 + metrics.txt), http:// URL, or empty.
+};
+
+struct Options {
+  std::vector<std::string> nodes;
+  uint32_t groups = 1;
+  uint32_t conns = 0;  // 0: min(window, 16) (closed) or 16 (open), at least one per group.
+  uint32_t window = 1;
+  double rate = 0;  // > 0: open loop.
+  size_t size = 128;
+  double duration = 10;
+  double warmup = 2;
+  double drain_timeout = 10;
+  uint32_t max_batch = 512;
+  uint32_t max_outstanding = 100000;  // Open loop: cap on requests in flight.
+  uint32_t verify_sample = 200;
+  uint64_t cluster_id = 1;
+  uint64_t seed = 1;
+  std::string key_prefix;
+  std::string label;
+  std::vector<NodeProc> procs;
+  std::string probe_dir;
+  double probe_seconds = 2;
+  bool json = false;
+  bool no_verify = false;
+};
+
+constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [options]
+  --groups G            keys spread over groups 1..G (each must exist on the nodes) [1]
+  --window W            closed loop: W puts in flight [1]
+  --rate R              open loop: R puts/s on a fixed schedule (latency from schedule)
+  --conns C             connections (>= 1 per group) [min(W,16); open loop 16]
+  --size BYTES          value bytes per put [128]
+  --duration S          measured seconds (bounded: <= 600) [10]
+  --warmup S            seconds before measuring [2]
+  --drain-timeout S     wait for replies in flight at the end [10]
+  --max-batch N         requests per frame at most [512]
+  --node PID[:METRICS]  measure this node process (repeat); METRICS: its data dir
+                        (SIGUSR1 -> DIR/metrics.txt) or http://host:port/metrics
+  --verify-sample N     linearizable reads of N acknowledged keys [200]; --no-verify
+  --probe DIR           first measure LMDB 1-entry commit latency (in DIR) and
+                        loopback RTT [--probe-seconds 2]
+  --cluster-id N --seed N --key-prefix P --label TEXT --json)";
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    auto num = [&](auto* out) {
+      std::string v = next();
+      if (!absl::SimpleAtoi(v, out)) die(a + ": not a number: " + v);
+    };
+    auto dbl = [&](double* out) {
+      std::string v = next();
+      if (!absl::SimpleAtod(v, out)) die(a + ": not a number: " + v);
+    };
+    if (a == "--nodes") {
+      o.nodes = absl::StrSplit(next(), ',', absl::SkipEmpty());
+    } else if (a == "--groups") {
+      num(&o.groups);
+    } else if (a == "--window") {
+      num(&o.window);
+    } else if (a == "--rate") {
+      dbl(&o.rate);
+    } else if (a == "--conns") {
+      num(&o.conns);
+    } else if (a == "--size") {
+      num(&o.size);
+    } else if (a == "--duration") {
+      dbl(&o.duration);
+    } else if (a == "--warmup") {
+      dbl(&o.warmup);
+    } else if (a == "--drain-timeout") {
+      dbl(&o.drain_timeout);
+    } else if (a == "--max-batch") {
+      num(&o.max_batch);
+    } else if (a == "--max-outstanding") {
+      num(&o.max_outstanding);
+    } else if (a == "--verify-sample") {
+      num(&o.verify_sample);
+    } else if (a == "--no-verify") {
+      o.no_verify = true;
+    } else if (a == "--cluster-id") {
+      num(&o.cluster_id);
+    } else if (a == "--seed") {
+      num(&o.seed);
+    } else if (a == "--key-prefix") {
+      o.key_prefix = next();
+    } else if (a == "--label") {
+      o.label = next();
+    } else if (a == "--node") {
+      std::string v = next();
+      NodeProc p;
+      size_t colon = v.find(':');
+      if (!absl::SimpleAtoi(v.substr(0, colon), &p.pid) || p.pid <= 0) die("--node: bad pid " + v);
+      if (colon != std::string::npos) p.metrics = v.substr(colon + 1);
+      o.procs.push_back(p);
+    } else if (a == "--probe") {
+      o.probe_dir = next();
+    } else if (a == "--probe-seconds") {
+      dbl(&o.probe_seconds);
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--help" || a == "-h") {
+      std::puts(kUsage);
+      std::exit(0);
+    } else {
+      die("unknown argument " + a + "\n" + kUsage);
+    }
+  }
+  if (o.nodes.empty()) die(std::string("--nodes is required\n") + kUsage);
+  if (o.groups == 0 || o.window == 0 || o.size == 0) die("groups, window, size must be > 0");
+  if (!(o.duration > 0 && o.duration <= 600) || o.warmup < 0 || o.warmup > 120) {
+    die("--duration must be in (0, 600], --warmup in [0, 120]");
+  }
+  if (o.conns == 0) o.conns = o.rate > 0 ? 16 : std::min<uint32_t>(o.window, 16);
+  o.conns = std::max(o.conns, o.groups);
+  if (o.rate <= 0) o.conns = std::min(o.conns, std::max(o.window, o.groups));
+  if (o.key_prefix.empty()) {
+    o.key_prefix = absl::StrCat("lg", ::getpid(), "-", std::time(nullptr) % 100000, "-");
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------- keys
+
+std::string key_of(const Options& o, uint64_t seq) { return absl::StrCat(o.key_prefix, seq); }
+
+// A value of `size` bytes derived from the sequence number.
+void append_value(std::string* out, uint64_t seq, size_t size) {
+  char head[24];
+  int n = std::snprintf(head, sizeof(head), "%016llx", static_cast<unsigned long long>(seq));
+  for (size_t i = 0; i < size; ++i) {
+    out->push_back(i < static_cast<size_t>(n) ? head[i] : static_cast<char>('a' + (i + seq) % 26));
+  }
+}
+
+std::string value_of(uint64_t seq, size_t size) {
+  std::string v;
+  append_value(&v, seq, size);
+  return v;
+}
+
+// Appends memstore's put encoding of (key_of(seq), value_of(seq)).
+void append_put(const Options& o, uint64_t seq, std::string* out) {
+  const std::string key = key_of(o, seq);
+  uint32_t kl = static_cast<uint32_t>(key.size());
+  uint32_t vl = static_cast<uint32_t>(o.size);
+  out->push_back('P');
+  out->append(reinterpret_cast<const char*>(&kl), 4);
+  out->append(key);
+  out->append(reinterpret_cast<const char*>(&vl), 4);
+  append_value(out, seq, o.size);
+}
+
+// ---------------------------------------------------------------- /proc
+
+struct ProcSample {
+  double cpu_s = 0;
+  uint64_t write_bytes = 0;
+  bool ok = false;
+};
+
+ProcSample sample_proc(int pid) {
+  ProcSample s;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return s;
+  size_t rp = line.rfind(')');
+  if (rp == std::string::npos) return s;
+  std::vector<std::string> f = absl::StrSplit(line.substr(rp + 2), ' ');
+  // After "pid (comm) ": field 3 is f[0]; utime = field 14, stime = field 15.
+  uint64_t ut = 0, st = 0;
+  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &ut) || !absl::SimpleAtoi(f[12], &st)) return s;
+  s.cpu_s = static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::ifstream io(absl::StrCat("/proc/", pid, "/io"));
+  std::string key;
+  uint64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "write_bytes:") s.write_bytes = value;
+  }
+  s.ok = true;
+  return s;
+}
+
+double self_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Machine-wide busy CPU seconds (user+nice+system+irq+softirq+steal).
+double machine_busy_s() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t v[8] = {};
+  in >> cpu;
+  for (auto& x : v) in >> x;
+  return static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// ---------------------------------------------------------------- metrics
+
+using Metrics = std::map<std::string, double>;
+
+Metrics parse_prometheus(const std::string& text) {
+  Metrics m;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t sp = line.rfind(' ');
+    if (sp == std::string::npos) continue;
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(sp + 1), &v)) m[line.substr(0, sp)] = v;
+  }
+  return m;
+}
+
+std::optional<std::string> http_get(const std::string& url) {
+  // http://host:port/path
+  std::string rest = url.substr(7);
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
+  auto addr = net::parse_address(hostport);
+  if (!addr.ok()) return std::nullopt;
+  int fd = ::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  if (::connect(fd, addr->get(), addr->length) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string req =
+      absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", hostport, "\r\nConnection: close\r\n\r\n");
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string resp;
+  char buf[16384];
+  size_t want = std::string::npos;
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+    size_t hdr = resp.find("\r\n\r\n");
+    if (hdr != std::string::npos && want == std::string::npos) {
+      std::string head = resp.substr(0, hdr);
+      for (auto& c : head) c = static_cast<char>(std::tolower(c));
+      size_t cl = head.find("content-length:");
+      if (cl != std::string::npos) {
+        size_t len = 0;
+        std::string v = head.substr(cl + 15, head.find("\r\n", cl) - cl - 15);
+        if (absl::SimpleAtoi(absl::StripAsciiWhitespace(v), &len)) want = hdr + 4 + len;
+      }
+    }
+    if (want != std::string::npos && resp.size() >= want) break;
+  }
+  ::close(fd);
+  size_t hdr = resp.find("\r\n\r\n");
+  if (hdr == std::string::npos) return std::nullopt;
+  return resp.substr(hdr + 4);
+}
+
+std::optional<Metrics> fetch_metrics(const NodeProc& p) {
+  if (p.metrics.empty()) return std::nullopt;
+  if (p.metrics.rfind("http://", 0) == 0) {
+    auto body = http_get(p.metrics);
+    if (!body) return std::nullopt;
+    return parse_prometheus(*body);
+  }
+  const std::string file = p.metrics + "/metrics.txt";
+  std::remove(file.c_str());
+  if (::kill(p.pid, SIGUSR1) != 0) return std::nullopt;
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (Clock::now() < deadline) {
+    std::ifstream in(file);
+    if (in) {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      return parse_prometheus(ss.str());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return std::nullopt;
+}
+
+struct NodeSnapshot {
+  ProcSample proc;
+  std::optional<Metrics> metrics;
+};
+
+std::vector<NodeSnapshot> snapshot_nodes(const std::vector<NodeProc>& procs) {
+  std::vector<NodeSnapshot> out(procs.size());
+  for (size_t i = 0; i < procs.size(); ++i) out[i].proc = sample_proc(procs[i].pid);
+  return out;
+}
+
+void add_metrics(const std::vector<NodeProc>& procs, std::vector<NodeSnapshot>* snaps) {
+  for (size_t i = 0; i < procs.size(); ++i) (*snaps)[i].metrics = fetch_metrics(procs[i]);
+}
+
+// ---------------------------------------------------------------- probe
+
+struct ProbeResult {
+  LatencyHistogram lmdb;
+  LatencyHistogram rtt;
+  std::string error;
+};
+
+ProbeResult run_probe(const Options& o) {
+  ProbeResult r;
+  const double each = o.probe_seconds / 2;
+  {
+    const std::string dir = o.probe_dir + "/loadgen-probe-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    storage::EnvOptions eo;
+    eo.dir = dir + "/shard-0";
+    auto env = storage::LogEnv::open(eo);
+    if (!env.ok()) {
+      r.error = std::string(env.status().message());
+    } else {
+      const Slice payload(std::string(o.size + 32, 'x'));
+      Index next = 1;
+      auto end = Clock::now() + std::chrono::duration<double>(each);
+      while (Clock::now() < end) {
+        storage::WriteBatch batch;
+        batch.append(1, std::vector<Entry>{Entry{1, next, EntryType::kNormal, payload}});
+        batch.set_hard_state(1, HardState{1, 1, next});
+        ++next;
+        uint64_t t0 = now_ns();
+        if (auto s = (*env)->write(batch); !s.ok()) {
+          r.error = std::string(s.message());
+          break;
+        }
+        r.lmdb.record(now_ns() - t0);
+      }
+      env->reset();
+    }
+    std::filesystem::remove_all(dir);
+  }
+  {
+    // Loopback ping-pong between two threads, a request-sized message each way.
+    auto addr = net::parse_address("127.0.0.1:0");
+    auto lfd = net::listen_tcp(*addr, 4);
+    if (!lfd.ok()) {
+      r.error = std::string(lfd.status().message());
+      return r;
+    }
+    int fl = ::fcntl(*lfd, F_GETFL);
+    ::fcntl(*lfd, F_SETFL, fl & ~O_NONBLOCK);
+    net::SocketAddress bound = net::local_address(*lfd);
+    const size_t msg = o.size + 64;
+    std::atomic<bool> stop{false};
+    std::thread echo([&] {
+      int c = ::accept(*lfd, nullptr, nullptr);
+      if (c < 0) return;
+      net::set_nodelay(c);
+      std::string buf(msg, '\0');
+      while (!stop.load()) {
+        size_t got = 0;
+        while (got < msg) {
+          ssize_t n = ::recv(c, buf.data() + got, msg - got, 0);
+          if (n <= 0) {
+            ::close(c);
+            return;
+          }
+          got += static_cast<size_t>(n);
+        }
+        if (::send(c, buf.data(), msg, MSG_NOSIGNAL) != static_cast<ssize_t>(msg)) break;
+      }
+      ::close(c);
+    });
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd, bound.get(), bound.length) == 0) {
+      net::set_nodelay(fd);
+      std::string buf(msg, 'p');
+      auto end = Clock::now() + std::chrono::duration<double>(each);
+      while (Clock::now() < end) {
+        uint64_t t0 = now_ns();
+        if (::send(fd, buf.data(), msg, MSG_NOSIGNAL) != static_cast<ssize_t>(msg)) break;
+        size_t got = 0;
+        bool ok = true;
+        while (got < msg) {
+          ssize_t n = ::recv(fd, buf.data() + got, msg - got, 0);
+          if (n <= 0) {
+            ok = false;
+            break;
+          }
+          got += static_cast<size_t>(n);
+        }
+        if (!ok) break;
+        r.rtt.record(now_ns() - t0);
+      }
+    }
+    stop.store(true);
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+    echo.join();
+    ::close(*lfd);
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------- load
+
+struct Conn {
+  int fd = -1;
+  GroupId group = 0;
+  std::string address;
+  std::unique_ptr<net::FrameDecoder> decoder;
+  std::string out;  // Bytes not yet written.
+  size_t out_off = 0;
+  bool want_out = false;
+  std::vector<uint64_t> queued;  // Sequence numbers to send in the next frame.
+  uint64_t in_flight = 0;
+  bool dead = false;
+};
+
+struct Pending {
+  uint64_t seq = 0;
+  uint64_t start_ns = 0;  // Send time (closed loop) or scheduled time (open loop).
+  uint32_t conn = 0;
+};
+
+struct GroupTally {
+  uint64_t acked = 0;
+  uint64_t digest = 0;
+  uint64_t unknown = 0;  // Outcome unknown (connection lost, timeout).
+  uint64_t refused = 0;  // Answered with an error: not applied.
+};
+
+int connect_client(const Options& o, const std::string& address,
+                   std::unique_ptr<net::FrameDecoder>* decoder) {
+  auto addr = net::parse_address(address);
+  if (!addr.ok()) die(absl::StrCat("bad address ", address));
+  int fd = ::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, addr->get(), addr->length) != 0) {
+    die(absl::StrCat("connect to ", address, ": ", std::strerror(errno)));
+  }
+  net::set_nodelay(fd);
+  net::HandshakeInfo hello;
+  hello.cluster_id = o.cluster_id;
+  hello.role = net::ConnectionRole::kClient;
+  std::string bytes = net::frame_to_string(net::encode_handshake(hello));
+  if (::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) {
+    die("handshake send to " + address);
+  }
+  *decoder = std::make_unique<net::FrameDecoder>(64u << 20, 256 * 1024);
+  bool got = false;
+  while (!got) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 3000) <= 0) die("handshake with " + address + " timed out");
+    size_t cap = 0;
+    char* buf = (*decoder)->prepare_write(&cap);
+    ssize_t n = ::recv(fd, buf, cap, 0);
+    if (n <= 0) die("handshake with " + address + ": closed");
+    (*decoder)->commit_write(static_cast<size_t>(n));
+    auto e = (*decoder)->decode([&](const net::ReceivedFrame& f) {
+      if (f.frame->body_type() != fbs::FrameBody::Handshake) die(address + " refused the client");
+      got = true;
+      return false;
+    });
+    if (e != net::FrameError::kNone) die("bad handshake frame from " + address);
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+struct RunResult {
+  double measured_s = 0;
+  uint64_t measured_ops = 0;
+  LatencyHistogram latency;
+  uint64_t total_acked = 0, total_refused = 0, total_unknown = 0, sent = 0;
+  std::map<std::string, uint64_t> errors;            // By message (first words).
+  std::vector<GroupTally> groups;                    // [g-1]
+  std::vector<std::pair<GroupId, uint64_t>> sample;  // Acked (group, seq).
+  std::vector<NodeSnapshot> before, after;
+  double loadgen_cpu_s = 0;
+  double machine_busy_s = 0;
+  bool drained = true;
+  std::vector<std::string> leaders;
+};
+
+class LoadRunner {
+ public:
+  explicit LoadRunner(const Options& o) : o_(o), rng_(o.seed) {}
+
+  RunResult run() {
+    RunResult res;
+    res.groups.resize(o_.groups);
+    // Leaders, then connections: conns spread round-robin over groups.
+    Client probe(o_.nodes, ClientOptions{.cluster_id = o_.cluster_id, .seed = o_.seed});
+    std::vector<std::string> leader_of(o_.groups + 1);
+    for (GroupId g = 1; g <= o_.groups; ++g) {
+      std::string addr = o_.nodes[(g - 1) % o_.nodes.size()];
+      for (int attempt = 0; attempt < 50; ++attempt) {
+        auto l = probe.leader(g);
+        if (l.ok() && !l->address.empty()) {
+          addr = l->address;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      leader_of[g] = addr;
+      res.leaders.push_back(addr);
+    }
+    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    conns_.resize(o_.conns);
+    for (uint32_t i = 0; i < o_.conns; ++i) {
+      Conn& c = conns_[i];
+      c.group = i % o_.groups + 1;
+      c.address = leader_of[c.group];
+      c.fd = connect_client(o_, c.address, &c.decoder);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u32 = i;
+      ::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+    }
+    res_ = &res;
+    const uint64_t t0 = now_ns();
+    const uint64_t warm_end = t0 + static_cast<uint64_t>(o_.warmup * 1e9);
+    const uint64_t meas_end = warm_end + static_cast<uint64_t>(o_.duration * 1e9);
+    measure_from_ = UINT64_MAX;
+    const bool open = o_.rate > 0;
+    const double interval_ns = open ? 1e9 / o_.rate : 0;
+    uint64_t scheduled = 0;  // Open loop: requests scheduled so far.
+    double cpu0 = 0, busy0 = 0;
+    uint64_t wall0 = 0;
+    if (!open) {
+      for (uint32_t s = 0; s < o_.window; ++s) enqueue(s % o_.conns, now_ns());
+    }
+    std::vector<epoll_event> events(256);
+    bool sending = true;
+    uint64_t drain_deadline = 0;
+    for (;;) {
+      uint64_t now = now_ns();
+      if (measure_from_ == UINT64_MAX && now >= warm_end) {
+        // Engine counters first (it takes a few ms), then the CPU and clock.
+        res.before.resize(o_.procs.size());
+        add_metrics(o_.procs, &res.before);
+        std::vector<NodeSnapshot> procs = snapshot_nodes(o_.procs);
+        for (size_t i = 0; i < procs.size(); ++i) res.before[i].proc = procs[i].proc;
+        cpu0 = self_cpu_s();
+        busy0 = machine_busy_s();
+        wall0 = now_ns();
+        measure_from_ = wall0;
+      }
+      if (sending && now >= meas_end) {
+        sending = false;
+        const uint64_t wall1 = now_ns();
+        res.after = snapshot_nodes(o_.procs);
+        res.loadgen_cpu_s = self_cpu_s() - cpu0;
+        res.machine_busy_s = machine_busy_s() - busy0;
+        res.measured_s = static_cast<double>(wall1 - wall0) / 1e9;
+        measure_to_ = wall1;
+        add_metrics(o_.procs, &res.after);
+        drain_deadline = now_ns() + static_cast<uint64_t>(o_.drain_timeout * 1e9);
+      }
+      if (!sending && (pending_.size() == 0 && backlog_ == 0)) break;
+      if (!sending && now_ns() >= drain_deadline) {
+        res.drained = false;
+        break;
+      }
+      if (open && sending) {
+        // Every request whose time has come is scheduled now; it is sent when
+        // the in-flight cap allows, its latency counted from its schedule.
+        uint64_t due = static_cast<uint64_t>((static_cast<double>(now - t0)) / interval_ns) + 1;
+        while (scheduled < due) {
+          backlog_times_.push_back(t0 + static_cast<uint64_t>(scheduled * interval_ns));
+          ++scheduled;
+          ++backlog_;
+        }
+      }
+      while (backlog_ > 0 && pending_.size() < o_.max_outstanding) {
+        uint64_t when = backlog_times_[backlog_head_++];
+        --backlog_;
+        enqueue(next_conn_++ % o_.conns, when);
+        if (backlog_head_ > 4096 && backlog_head_ * 2 > backlog_times_.size()) {
+          backlog_times_.erase(backlog_times_.begin(),
+                               backlog_times_.begin() + static_cast<ptrdiff_t>(backlog_head_));
+          backlog_head_ = 0;
+        }
+      }
+      for (uint32_t i = 0; i < conns_.size(); ++i) flush(i);
+      int timeout_ms = 100;
+      if (open && sending) {
+        uint64_t next_due = t0 + static_cast<uint64_t>(scheduled * interval_ns);
+        uint64_t n2 = now_ns();
+        timeout_ms = next_due > n2 ? static_cast<int>((next_due - n2) / 1000000) : 0;
+      }
+      int n = ::epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), timeout_ms);
+      if (n < 0 && errno != EINTR) die("epoll_wait");
+      for (int k = 0; k < n; ++k) {
+        uint32_t i = events[k].data.u32;
+        if (events[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_conn(i, sending && !open);
+        if (events[k].events & EPOLLOUT) write_conn(i);
+      }
+    }
+    for (auto& [id, p] : pending_) {
+      ++res.groups[conns_[p.conn].group - 1].unknown;
+      ++res.total_unknown;
+    }
+    for (Conn& c : conns_) {
+      if (c.fd >= 0) ::close(c.fd);
+    }
+    ::close(epfd_);
+    res.sample = std::move(sample_);
+    return res;
+  }
+
+ private:
+  void enqueue(uint32_t conn, uint64_t start_ns) {
+    Conn& c = conns_[conn];
+    if (c.dead) {
+      // Pick a live connection of any group.
+      for (uint32_t k = 1; k <= conns_.size(); ++k) {
+        uint32_t j = (conn + k) % conns_.size();
+        if (!conns_[j].dead) return enqueue(j, start_ns);
+      }
+      return;
+    }
+    uint64_t seq = next_seq_++;
+    uint64_t id = seq + 1;
+    pending_.emplace(id, Pending{seq, start_ns, conn});
+    c.queued.push_back(seq);
+    ++res_->sent;
+  }
+
+  void flush(uint32_t i) {
+    Conn& c = conns_[i];
+    if (c.queued.empty() || c.dead) return;
+    size_t pos = 0;
+    while (pos < c.queued.size()) {
+      size_t n = std::min<size_t>(o_.max_batch, c.queued.size() - pos);
+      arena_.clear();
+      offsets_.clear();
+      for (size_t k = 0; k < n; ++k) {
+        offsets_.push_back(arena_.size());
+        append_put(o_, c.queued[pos + k], &arena_);
+      }
+      offsets_.push_back(arena_.size());
+      Slice all{std::string(arena_)};
+      requests_.resize(n);
+      for (size_t k = 0; k < n; ++k) {
+        net::ClientRequest& r = requests_[k];
+        r.request_id = c.queued[pos + k] + 1;
+        r.group = c.group;
+        r.kind = net::RequestKind::kPropose;
+        r.timeout_ms = 0;
+        r.data = all.sub(offsets_[k], offsets_[k + 1] - offsets_[k]);
+      }
+      net::OutFrame f = net::encode_client_requests(requests_);
+      c.out.append(reinterpret_cast<const char*>(f.header), net::kFrameHeaderBytes);
+      c.out.append(f.payload.view());
+      c.out.append(reinterpret_cast<const char*>(net::kFramePadding), f.padding);
+      pos += n;
+    }
+    c.queued.clear();
+    write_conn(i);
+  }
+
+  void write_conn(uint32_t i) {
+    Conn& c = conns_[i];
+    while (c.out_off < c.out.size()) {
+      ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out_off += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0 && errno == EINTR) continue;
+      kill_conn(i, "send failed");
+      return;
+    }
+    if (c.out_off == c.out.size()) {
+      c.out.clear();
+      c.out_off = 0;
+    }
+    bool want = c.out_off < c.out.size();
+    if (want != c.want_out) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
+      ev.data.u32 = i;
+      ::epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+      c.want_out = want;
+    }
+  }
+
+  void kill_conn(uint32_t i, const char* why) {
+    Conn& c = conns_[i];
+    if (c.dead) return;
+    c.dead = true;
+    ++res_->errors[absl::StrCat("connection to ", c.address, " lost: ", why)];
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+    ::close(c.fd);
+    c.fd = -1;
+    // Requests in flight on it: outcome unknown (counted at the end).
+  }
+
+  void read_conn(uint32_t i, bool refill) {
+    Conn& c = conns_[i];
+    for (int rounds = 0; rounds < 16 && !c.dead; ++rounds) {
+      size_t cap = 0;
+      char* buf = c.decoder->prepare_write(&cap);
+      ssize_t n = ::recv(c.fd, buf, cap, 0);
+      if (n == 0) return kill_conn(i, "closed by node");
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == EINTR) continue;
+        return kill_conn(i, "recv failed");
+      }
+      c.decoder->commit_write(static_cast<size_t>(n));
+      const uint64_t now = now_ns();
+      std::string bad;
+      auto e = c.decoder->decode([&](const net::ReceivedFrame& f) {
+        if (f.frame->body_type() != fbs::FrameBody::ClientResponseBatch) return true;
+        auto rs = net::decode_client_responses(f);
+        if (!rs.ok()) {
+          bad = std::string(rs.status().message());
+          return false;
+        }
+        for (const net::ClientResponse& r : *rs) on_response(r, now, refill);
+        return true;
+      });
+      if (e != net::FrameError::kNone || !bad.empty()) return kill_conn(i, "bad frame");
+      if (static_cast<size_t>(n) < cap) break;
+    }
+  }
+
+  void on_response(const net::ClientResponse& r, uint64_t now, bool refill) {
+    auto it = pending_.find(r.request_id);
+    if (it == pending_.end()) return;
+    Pending p = it->second;
+    pending_.erase(it);
+    GroupTally& t = res_->groups[conns_[p.conn].group - 1];
+    if (r.error == net::ClientError::kOk) {
+      ++t.acked;
+      ++res_->total_acked;
+      t.digest += key_digest(key_of(o_, p.seq));
+      if (p.start_ns >= measure_from_ && now <= measure_to_) {
+        res_->latency.record(now - p.start_ns);
+        ++res_->measured_ops;
+      }
+      // Reservoir sample of acknowledged keys for the verification reads.
+      ++acked_seen_;
+      if (sample_.size() < o_.verify_sample) {
+        sample_.emplace_back(conns_[p.conn].group, p.seq);
+      } else if (o_.verify_sample > 0) {
+        uint64_t j = std::uniform_int_distribution<uint64_t>(0, acked_seen_ - 1)(rng_);
+        if (j < sample_.size()) sample_[j] = {conns_[p.conn].group, p.seq};
+      }
+    } else {
+      ++t.refused;
+      ++res_->total_refused;
+      std::string msg = r.message.substr(0, 60);
+      ++res_->errors[absl::StrCat("code ", static_cast<int>(r.error), ": ", msg)];
+      if (r.error == net::ClientError::kDeadlineExceeded ||
+          r.error == net::ClientError::kCancelled || r.error == net::ClientError::kUnknown) {
+        // Refusals of these kinds do not say the put was not applied.
+        --t.refused;
+        --res_->total_refused;
+        ++t.unknown;
+        ++res_->total_unknown;
+      }
+    }
+    if (refill) enqueue(p.conn, now);
+  }
+
+  const Options& o_;
+  std::mt19937_64 rng_;
+  int epfd_ = -1;
+  std::vector<Conn> conns_;
+  absl::flat_hash_map<uint64_t, Pending> pending_;
+  uint64_t next_seq_ = 0;
+  uint64_t next_conn_ = 0;
+  uint64_t measure_from_ = UINT64_MAX;
+  uint64_t measure_to_ = UINT64_MAX;
+  std::vector<uint64_t> backlog_times_;
+  size_t backlog_head_ = 0;
+  uint64_t backlog_ = 0;
+  uint64_t acked_seen_ = 0;
+  std::vector<std::pair<GroupId, uint64_t>> sample_;
+  std::string arena_;
+  std::vector<size_t> offsets_;
+  std::vector<net::ClientRequest> requests_;
+  RunResult* res_ = nullptr;
+};
+
+// ---------------------------------------------------------------- verify
+
+struct Verification {
+  std::string count_check = "skipped";  // ok / FAILED ... / unsupported
+  std::string sample_check = "skipped";
+  bool ok = true;
+  uint64_t sample_reads = 0;
+};
+
+std::optional<BenchCounts> read_counts(Client& client, GroupId g, std::string* why) {
+  auto r = client.read(g, std::string(kCountQuery), net::ReadMode::kLinearizable);
+  if (!r.ok()) {
+    *why = std::string(r.status().message());
+    return std::nullopt;
+  }
+  auto c = parse_counts(*r);
+  if (!c.ok()) {
+    *why = std::string(c.status().message());
+    return std::nullopt;
+  }
+  return *c;
+}
+
+Verification verify(const Options& o, const RunResult& res,
+                    const std::vector<std::optional<BenchCounts>>& before) {
+  Verification v;
+  Client client(o.nodes, ClientOptions{.cluster_id = o.cluster_id, .seed = o.seed + 7});
+  std::vector<std::string> notes;
+  bool counted = false;
+  for (GroupId g = 1; g <= o.groups; ++g) {
+    const GroupTally& t = res.groups[g - 1];
+    if (!before[g - 1]) {
+      notes.push_back(absl::StrCat("g", g, ": no count query"));
+      continue;
+    }
+    std::string why;
+    auto after = read_counts(client, g, &why);
+    if (!after) {
+      v.ok = false;
+      notes.push_back(absl::StrCat("g", g, ": count read failed: ", why));
+      continue;
+    }
+    counted = true;
+    const uint64_t applied = after->count - before[g - 1]->count;
+    const uint64_t digest = after->digest - before[g - 1]->digest;
+    if (t.unknown == 0) {
+      bool good = applied == t.acked && digest == t.digest;
+      v.ok = v.ok && good;
+      notes.push_back(absl::StrCat("g", g, ": applied ", applied, " acked ", t.acked,
+                                   good ? " digest equal" : " MISMATCH"));
+    } else {
+      bool good = applied >= t.acked && applied <= t.acked + t.unknown;
+      v.ok = v.ok && good;
+      notes.push_back(absl::StrCat("g", g, ": applied ", applied, " acked ", t.acked, " unknown ",
+                                   t.unknown, good ? " (in range)" : " OUT OF RANGE"));
+    }
+  }
+  v.count_check = counted ? absl::StrJoin(notes, "; ")
+                          : "unsupported by the nodes (" + absl::StrJoin(notes, "; ") + ")";
+  // Sampled linearizable reads of acknowledged keys.
+  uint64_t good = 0, unsupported = 0, bad = 0;
+  std::string first_bad;
+  for (const auto& [g, seq] : res.sample) {
+    auto r = client.read(g, key_of(o, seq), net::ReadMode::kLinearizable);
+    if (!r.ok()) {
+      if (r.status().code() == absl::StatusCode::kUnimplemented) {
+        ++unsupported;
+        break;
+      }
+      ++bad;
+      if (first_bad.empty()) first_bad = std::string(r.status().message());
+      continue;
+    }
+    if (*r == value_of(seq, o.size)) {
+      ++good;
+    } else {
+      ++bad;
+      if (first_bad.empty()) first_bad = "value differs for " + key_of(o, seq);
+    }
+  }
+  v.sample_reads = good + bad;
+  if (unsupported > 0) {
+    v.sample_check = "unsupported (node keeps no values; use bench_node --fsm kv or memstore)";
+  } else if (!res.sample.empty()) {
+    v.sample_check = absl::StrCat(good, "/", good + bad, " acknowledged keys read back",
+                                  bad ? " FAILED: " + first_bad : "");
+    v.ok = v.ok && bad == 0;
+  }
+  if (!res.drained) v.ok = false;
+  return v;
+}
+
+// ---------------------------------------------------------------- report
+
+double metric_delta(const RunResult& r, const std::string& name, size_t* nodes_with) {
+  double sum = 0;
+  *nodes_with = 0;
+  for (size_t i = 0; i < r.before.size() && i < r.after.size(); ++i) {
+    if (!r.before[i].metrics || !r.after[i].metrics) continue;
+    auto a = r.before[i].metrics->find(name);
+    auto b = r.after[i].metrics->find(name);
+    if (a == r.before[i].metrics->end() || b == r.after[i].metrics->end()) continue;
+    sum += b->second - a->second;
+    ++*nodes_with;
+  }
+  return sum;
+}
+
+std::string fmt(double v, int prec = 2) {
+  char b[64];
+  std::snprintf(b, sizeof(b), "%.*f", prec, v);
+  return b;
+}
+
+void report(const Options& o, const RunResult& r, const Verification& v,
+            const std::optional<ProbeResult>& probe) {
+  const double ops_s = r.measured_s > 0 ? r.measured_ops / r.measured_s : 0;
+  auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+  double node_cpu = 0;
+  uint64_t node_wb = 0;
+  std::vector<double> cpu(r.before.size());
+  std::vector<uint64_t> wb(r.before.size());
+  for (size_t i = 0; i < r.before.size(); ++i) {
+    cpu[i] = r.after[i].proc.cpu_s - r.before[i].proc.cpu_s;
+    wb[i] = r.after[i].proc.write_bytes - r.before[i].proc.write_bytes;
+    node_cpu += cpu[i];
+    node_wb += wb[i];
+  }
+  size_t mf = 0, me = 0, mb = 0;
+  const double fsyncs = metric_delta(r, "ringraft_fsync_commits_total", &mf);
+  const double entries = metric_delta(r, "ringraft_entries_persisted_total", &me);
+  const double batches = metric_delta(r, "ringraft_write_batches_total", &mb);
+  const double ops = static_cast<double>(r.measured_ops);
+  const double cpu_us_op = ops > 0 ? node_cpu * 1e6 / ops : 0;
+  const double foreign =
+      r.measured_s > 0
+          ? std::max(0.0, (r.machine_busy_s - node_cpu - r.loadgen_cpu_s) / r.measured_s)
+          : 0;
+  const std::string mode = o.rate > 0 ? "open" : "closed";
+  if (o.json) {
+    std::string j = "{";
+    auto kv = [&](const std::string& k, const std::string& val, bool quote = false) {
+      if (j.size() > 1) j += ",";
+      j += "\"" + k + "\":" + (quote ? "\"" + val + "\"" : val);
+    };
+    auto esc = [](std::string s) {
+      std::string out;
+      for (char ch : s) {
+        if (ch == '"' || ch == '\\') out += '\\';
+        out += ch;
+      }
+      return out;
+    };
+    kv("label", esc(o.label), true);
+    kv("mode", mode, true);
+    kv("window", std::to_string(o.window));
+    kv("rate", fmt(o.rate, 0));
+    kv("conns", std::to_string(o.conns));
+    kv("groups", std::to_string(o.groups));
+    kv("size", std::to_string(o.size));
+    kv("seconds", fmt(r.measured_s, 3));
+    kv("ops", std::to_string(r.measured_ops));
+    kv("ops_per_s", fmt(ops_s, 1));
+    kv("p50_us", fmt(us(r.latency.percentile(50)), 1));
+    kv("p99_us", fmt(us(r.latency.percentile(99)), 1));
+    kv("p999_us", fmt(us(r.latency.percentile(99.9)), 1));
+    kv("max_us", fmt(us(r.latency.max()), 1));
+    kv("mean_us", fmt(r.latency.mean() / 1e3, 1));
+    kv("sent", std::to_string(r.sent));
+    kv("acked", std::to_string(r.total_acked));
+    kv("refused", std::to_string(r.total_refused));
+    kv("unknown", std::to_string(r.total_unknown));
+    kv("node_cpu_s", fmt(node_cpu, 3));
+    kv("node_cores", fmt(r.measured_s > 0 ? node_cpu / r.measured_s : 0, 3));
+    kv("cpu_us_per_op", fmt(cpu_us_op, 2));
+    kv("loadgen_cpu_s", fmt(r.loadgen_cpu_s, 3));
+    kv("foreign_cores", fmt(foreign, 2));
+    std::string nodes = "[";
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      nodes += absl::StrCat(i ? "," : "", "{\"pid\":", o.procs[i].pid,
+                            ",\"cpu_s\":", fmt(cpu[i], 3), ",\"write_bytes\":", wb[i], "}");
+    }
+    kv("nodes", nodes + "]");
+    kv("fsyncs", mf ? fmt(fsyncs, 0) : "null");
+    kv("write_batches", mb ? fmt(batches, 0) : "null");
+    kv("entries_persisted", me ? fmt(entries, 0) : "null");
+    kv("entries_per_fsync", mf && me && fsyncs > 0 ? fmt(entries / fsyncs, 2) : "null");
+    kv("fsyncs_per_op", mf && ops > 0 ? fmt(fsyncs / ops, 4) : "null");
+    kv("write_bytes", std::to_string(node_wb));
+    kv("write_bytes_per_entry", me && entries > 0 ? fmt(node_wb / entries, 1) : "null");
+    kv("write_bytes_per_op", ops > 0 ? fmt(node_wb / ops, 1) : "null");
+    kv("verified", v.ok ? "true" : "false");
+    kv("count_check", esc(v.count_check), true);
+    kv("sample_check", esc(v.sample_check), true);
+    std::string errs = "{";
+    for (const auto& [msg, n] : r.errors) {
+      errs += absl::StrCat(errs.size() > 1 ? "," : "", "\"", esc(msg), "\":", n);
+    }
+    kv("errors", errs + "}");
+    if (probe) {
+      kv("probe_lmdb_commit_p50_us", fmt(us(probe->lmdb.percentile(50)), 1));
+      kv("probe_lmdb_commit_p99_us", fmt(us(probe->lmdb.percentile(99)), 1));
+      kv("probe_rtt_p50_us", fmt(us(probe->rtt.percentile(50)), 1));
+      kv("probe_rtt_p99_us", fmt(us(probe->rtt.percentile(99)), 1));
+      kv("probe_error", esc(probe->error), true);
+    }
+    std::printf("%s}\n", j.c_str());
+    return;
+  }
+  std::printf("%s loop: window %u rate %.0f conns %u groups %u size %zu B; leaders:", mode.c_str(),
+              o.window, o.rate, o.conns, o.groups, o.size);
+  for (const auto& l : r.leaders) std::printf(" %s", l.c_str());
+  std::printf("\n");
+  std::printf(
+      "  ops/s        %.0f  (%llu acked in %.2f s; sent %llu, refused %llu, unknown %llu)\n", ops_s,
+      static_cast<unsigned long long>(r.measured_ops), r.measured_s,
+      static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.total_refused),
+      static_cast<unsigned long long>(r.total_unknown));
+  std::printf("  latency us   p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f  mean %.0f\n",
+              us(r.latency.percentile(50)), us(r.latency.percentile(99)),
+              us(r.latency.percentile(99.9)), us(r.latency.max()), r.latency.mean() / 1e3);
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    std::printf("  node pid %-7d cpu %.2f s (%.2f cores)  write_bytes %llu\n", o.procs[i].pid,
+                cpu[i], r.measured_s > 0 ? cpu[i] / r.measured_s : 0,
+                static_cast<unsigned long long>(wb[i]));
+  }
+  if (!cpu.empty()) {
+    std::printf("  nodes cpu    %.2f s = %.2f us/op; loadgen cpu %.2f s; foreign %.2f cores\n",
+                node_cpu, cpu_us_op, r.loadgen_cpu_s, foreign);
+  }
+  if (mf) {
+    std::printf(
+        "  engine       fsyncs %.0f (%.4f per op)  entries %.0f  entries/fsync %.1f  "
+        "write batches %.0f\n",
+        fsyncs, ops > 0 ? fsyncs / ops : 0, entries, fsyncs > 0 ? entries / fsyncs : 0, batches);
+  }
+  if (me && entries > 0) {
+    std::printf("  disk         %.0f bytes written per entry persisted, %.0f per op\n",
+                node_wb / entries, ops > 0 ? node_wb / ops : 0);
+  }
+  for (const auto& [msg, n] : r.errors) {
+    std::printf("  error x%llu   %s\n", static_cast<unsigned long long>(n), msg.c_str());
+  }
+  std::printf("  verify       %s\n    count:  %s\n    sample: %s\n", v.ok ? "OK" : "FAILED",
+              v.count_check.c_str(), v.sample_check.c_str());
+  if (probe) {
+    std::printf(
+        "  probe        LMDB 1-entry commit p50 %.0f us p99 %.0f us; loopback RTT p50 %.0f us "
+        "p99 %.0f us %s\n",
+        us(probe->lmdb.percentile(50)), us(probe->lmdb.percentile(99)),
+        us(probe->rtt.percentile(50)), us(probe->rtt.percentile(99)), probe->error.c_str());
+  }
+}
+
+int run_main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  Options o = parse_options(argc, argv);
+  std::optional<ProbeResult> probe;
+  if (!o.probe_dir.empty()) probe = run_probe(o);
+  std::vector<std::optional<BenchCounts>> before(o.groups);
+  if (!o.no_verify) {
+    Client client(o.nodes, ClientOptions{.cluster_id = o.cluster_id, .seed = o.seed + 3});
+    for (GroupId g = 1; g <= o.groups; ++g) {
+      std::string why;
+      before[g - 1] = read_counts(client, g, &why);
+    }
+  }
+  LoadRunner runner(o);
+  RunResult r = runner.run();
+  Verification v;
+  if (!o.no_verify) v = verify(o, r, before);
+  report(o, r, v, probe);
+  return v.ok ? 0 : 3;
+}
+
+}  // namespace
+}  // namespace raft::bench
+
+int main(int argc, char** argv) { return raft::bench::run_main(argc, argv); }
