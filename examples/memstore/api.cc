@@ -191,7 +191,10 @@ void MemstoreApi::handle(HttpRequest request, Responder respond) {
     return method == "GET" ? metrics(std::move(respond)) : respond(not_allowed("GET"));
   }
   if (seg.size() == 1 && route == "leave") {
-    return method == "POST" ? leave(*forward, std::move(respond)) : respond(not_allowed("POST"));
+    if (method != "POST") return respond(not_allowed("POST"));
+    return if_leader(
+        *forward, [this, forward](Responder r) { leave(*forward, std::move(r)); },
+        std::move(respond));
   }
   if (seg.size() == 1 && route == "snapshot") {
     return method == "POST" ? snapshot(std::move(respond)) : respond(not_allowed("POST"));
@@ -215,9 +218,14 @@ void MemstoreApi::store(HttpRequest& request, Responder respond) {
   }
   const std::string& key = seg[1];
   if (request.method == "PUT" || request.method == "POST") {
-    if (seg.size() == 3) return put(key, seg[2], forward, std::move(respond));
-    if (seg.size() != 2) return respond(error_json(400, "usage: PUT /store/{key}[/{value}]"));
-    return put(key, std::move(request.body), forward, std::move(respond));
+    if (seg.size() > 3) return respond(error_json(400, "usage: PUT /store/{key}[/{value}]"));
+    std::string value = seg.size() == 3 ? seg[2] : std::move(request.body);
+    return if_leader(
+        forward,
+        [this, key, value = std::move(value), forward](Responder r) mutable {
+          put(key, std::move(value), forward, std::move(r));
+        },
+        std::move(respond));
   }
   if (seg.size() != 2) return respond(error_json(400, "usage: /store/{key}"));
   if (request.method == "GET") {
@@ -225,7 +233,11 @@ void MemstoreApi::store(HttpRequest& request, Responder respond) {
     if (!stale) return respond(error_json(400, "stale must be true or false"));
     return get(key, *stale, std::move(respond));
   }
-  if (request.method == "DELETE") return erase(key, forward, std::move(respond));
+  if (request.method == "DELETE") {
+    return if_leader(
+        forward, [this, key, forward](Responder r) { erase(key, forward, std::move(r)); },
+        std::move(respond));
+  }
   respond(not_allowed("GET, PUT, DELETE"));
 }
 
@@ -370,28 +382,25 @@ void MemstoreApi::status(Responder respond) {
 }
 
 void MemstoreApi::metrics(Responder respond) {
-  node_.group_status_json(options_.group, [this, respond = std::move(respond)](
-                                              absl::StatusOr<std::string> g) mutable {
-    std::string out = node_.metrics_text();
-    if (g.ok()) {
-      auto gauge = [&](const char* name, const char* help, const char* key) {
-        std::optional<uint64_t> v = json_number(*g, key);
-        if (!v) return;
-        absl::StrAppend(&out, "# HELP ringraft_", name, " ", help, "\n# TYPE ringraft_", name,
-                        " gauge\nringraft_", name, "{group=\"", options_.group, "\"} ", *v, "\n");
-      };
-      gauge("term", "Current Raft term.", "term");
-      gauge("commit_index", "Highest log index known committed.", "commit");
-      gauge("applied_index", "Highest log index applied to the state machine.", "applied");
-      gauge("last_index", "Last log index.", "last_index");
-      gauge("leader_id", "Known leader (0: none).", "leader");
-      const bool is_leader = g->find("\"role\":\"leader\"") != std::string::npos;
-      absl::StrAppend(&out,
-                      "# HELP ringraft_is_leader 1 if this node leads the group.\n"
-                      "# TYPE ringraft_is_leader gauge\nringraft_is_leader{group=\"",
-                      options_.group, "\"} ", is_leader ? 1 : 0, "\n");
+  // Counters, the entries-per-batch histogram and per-group gauges (term,
+  // commit, applied, last index, leader, is_leader) come from the runtime;
+  // it reads atomics only, so it is fine on the loop thread.
+  respond(HttpReply{200, "text/plain; version=0.0.4", node_.metrics_text(), ""});
+}
+
+void MemstoreApi::if_leader(bool forward, absl::AnyInvocable<void(Responder)> go,
+                            Responder respond) {
+  // The runtime forwards writes from followers by itself; a client that
+  // asked for no forwarding gets 421 naming the leader instead.
+  if (forward) return go(std::move(respond));
+  node_.leader(options_.group, [this, go = std::move(go), respond = std::move(respond)](
+                                   absl::StatusOr<LeaderHint> h) mutable {
+    if (!h.ok()) return respond(error_reply(h.status()));
+    if (h->leader_id == kNoNode) return respond(error_json(503, "no leader"));
+    if (h->leader_id != node_.id()) {
+      return respond(error_reply(not_leader_error(h->leader_id, h->address)));
     }
-    respond(HttpReply{200, "text/plain; version=0.0.4", std::move(out), ""});
+    go(std::move(respond));
   });
 }
 

@@ -10,10 +10,13 @@
 //
 // Handlers run on the loop thread and use only the Node's asynchronous API.
 // Requests that only the leader can serve (writes, leave, transfer) are
-// forwarded from a follower to the leader through a Client on a helper
-// thread (the answer then carries "forwarded_to" and the header
-// X-Forwarded-To). With forwarding off (ApiOptions::forward, or ?forward=false
-// on the request) a follower answers 421 with
+// forwarded from a follower to the leader: writes and leave by the runtime
+// (NodeConfig::forward_to_leader); when the runtime answers NotLeader
+// instead (forwarding off in its config) and for transfer_leader, memstore
+// forwards through a Client on a helper thread (the answer then carries
+// "forwarded_to" and the header X-Forwarded-To). With forwarding off
+// (ApiOptions::forward, or ?forward=false on the request) a follower answers
+// 421 with
 // {"error":"not leader","leader_id":N,"leader_address":"host:port"}: the
 // runtime knows the leader's Raft address, not its HTTP address, so a 307
 // redirect cannot be built. No known leader is 503.
@@ -59,6 +62,8 @@ class MemstoreApi {
   MemstoreApi(Node& node, ApiOptions options);
   ~MemstoreApi();
 
+  // The HTTP address shown in /status (loop thread, before serving).
+  void set_http_address(std::string address) { options_.http_address = std::move(address); }
   // Loop thread (HttpServer's handler).
   void handle(HttpRequest request, Responder respond);
   // Stops the helper threads (queued forwards are dropped). Before Node::stop.
@@ -81,6 +86,9 @@ class MemstoreApi {
   // leader named by the NotLeader `status`, or answers 421/503.
   void forward_or_refuse(const absl::Status& status, bool forward,
                          absl::AnyInvocable<HttpReply(Client&)> via_leader, Responder respond);
+  // Runs `go` at once when forwarding is allowed; else only on the leader
+  // (421 on a follower, 503 without a leader).
+  void if_leader(bool forward, absl::AnyInvocable<void(Responder)> go, Responder respond);
   // Runs `fn(respond)` on a helper thread; answers 503 if the pool is full.
   void on_helper(absl::AnyInvocable<void(Responder&)> fn, Responder respond);
 

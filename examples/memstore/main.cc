@@ -105,6 +105,7 @@ absl::StatusOr<Flags> parse_flags(int argc, char** argv) {
   if (f.have_data_dir) f.config.data_dir = f.data_dir;
   if (f.have_join) f.config.join_address = f.join;
   if (f.tick_ms) f.config.tick_interval_ms = f.tick_ms;
+  if (!f.forward) f.config.forward_to_leader = false;
   // A joiner is added as a learner first (it catches up without weighing on
   // the quorum); the promotion to voter follows, below.
   if (!f.config.join_address.empty()) f.config.join_as = PeerRole::kLearner;
@@ -174,7 +175,9 @@ int run(int argc, char** argv) {
     server = std::make_unique<HttpServer>(reactor, so, [&api](HttpRequest r, Responder respond) {
       api->handle(std::move(r), std::move(respond));
     });
-    started.set_value(server->start());
+    absl::Status s = server->start();
+    if (s.ok()) api->set_http_address(server->address());
+    started.set_value(s);
   });
   absl::Status http_status =
       queued ? started.get_future().get() : absl::UnavailableError("shard 0 refused the task");
