@@ -13,6 +13,7 @@
 // logs/metadata commands open a data dir that no node is using (the node
 // holds a lock on each shard env); a missing or damaged dir is an error that
 // names it. Exit status: 0 ok, 1 failure, 2 usage.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -168,6 +169,36 @@ std::string conf_json(const ConfState& cs) {
                       ",\"voters_outgoing\":", ids_json(cs.voters_outgoing), "}");
 }
 
+// The membership a restart would rebuild: the stored conf state (or the
+// snapshot's), then every conf change entry of the log on top of it.
+// Simple changes only; a joint config shows its incoming voters.
+ConfState membership(const storage::LogEnv& env, GroupId g, const storage::GroupState& st) {
+  ConfState cs = st.conf_state;
+  if (cs.voters.empty() && cs.learners.empty() && st.snapshot) cs = st.snapshot->meta.conf_state;
+  auto erase = [](std::vector<NodeId>& v, NodeId n) { std::erase(v, n); };
+  Index lo = st.first_index();
+  while (lo <= st.last_index) {
+    auto entries = env.entries(g, lo, st.last_index + 1, 4 << 20);
+    if (!entries.ok() || entries->empty()) break;
+    for (const Entry& e : *entries) {
+      lo = e.index + 1;
+      if (e.type != EntryType::kConfChange) continue;
+      auto cc = decode_conf_change(
+          std::string_view(reinterpret_cast<const char*>(e.data.data()), e.data.size()));
+      if (!cc.ok()) continue;
+      for (const ConfChangeSingle& c : cc->changes) {
+        erase(cs.voters, c.node);
+        erase(cs.learners, c.node);
+        if (c.type == ConfChangeType::kAddVoter) cs.voters.push_back(c.node);
+        if (c.type == ConfChangeType::kAddLearner) cs.learners.push_back(c.node);
+      }
+    }
+  }
+  std::sort(cs.voters.begin(), cs.voters.end());
+  std::sort(cs.learners.begin(), cs.learners.end());
+  return cs;
+}
+
 int describe_metadata(const Args& a) {
   auto dd = open_data_dir(a.positional[2]);
   if (!dd.ok()) return fail(dd.status());
@@ -182,6 +213,7 @@ int describe_metadata(const Args& a) {
     storage::LogEnv& env = *dd->shards[s];
     for (GroupId g : env.groups()) {
       storage::GroupState st = env.group_state(g);
+      st.conf_state = membership(env, g, st);
       std::string snap = "-";
       std::string snap_json = "null";
       if (st.snapshot) {
