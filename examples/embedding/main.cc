@@ -30,7 +30,9 @@ class Counter : public raft::StateMachine {
  public:
   std::string apply(uint64_t, std::string_view data) override {
     int64_t delta = 0;
-    if (!absl::SimpleAtoi(data, &delta)) return "error: not a number";
+    if (!absl::SimpleAtoi(absl::string_view(data.data(), data.size()), &delta)) {
+      return "error: not a number";
+    }
     value_ += delta;
     return absl::StrCat(value_);
   }
