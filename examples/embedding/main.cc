@@ -121,10 +121,11 @@ int main(int argc, char** argv) {
   c2.tick_interval_ms = 20;
   auto n2 = must(raft::Node::start(c2, factory), "start node 2");
   raft::Client client({c1.address});
-  raft::ConfState cs =
-      must(client.join(kGroup, n2->id(), n2->address(), /*as_learner=*/false), "promote node 2");
-  std::cout << "node " << n2->id() << " joined; voters:";
-  for (raft::NodeId v : cs.voters) std::cout << " " << v;
+  must(client.join(kGroup, n2->id(), n2->address(), /*as_learner=*/false), "promote node 2");
+  std::cout << "node " << n2->id() << " joined; members:";
+  for (const raft::MemberInfo& m : must(n1->members(kGroup), "members")) {
+    std::cout << " " << m.id << (m.voter ? " (voter)" : " (learner)");
+  }
   std::cout << "\n";
 
   // 5. Propose through the client library (it finds the leader), then read
