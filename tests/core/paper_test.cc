@@ -1298,5 +1298,28 @@ TEST(PaperReads, SoleVoterLeaderReadsOnlyAfterCommittingInItsTerm) {
   for (const ReadState& rs : reads) EXPECT_EQ(rs.index, 3u) << rs.context.to_string();
 }
 
+// A leader that has applied its own removal is no voter any more: even when
+// the new configuration has a single voter, it may not answer a read from
+// its own commit index without hearing from that voter, which may already
+// lead a newer term (found by the simulator: a stale read at index 28 after
+// the new leader had committed 36).
+TEST(PaperReads, RemovedLeaderDoesNotAnswerReadsAlone) {
+  PaperNode n(3, {1, 3});
+  n.elect({1});
+  ASSERT_EQ(n.raw().role(), Role::kLeader);
+  n.commit_noop({1});
+  n.raw().apply_conf_change(single_change(ConfChangeType::kRemoveNode, 3));
+  n.drain();
+  absl::Status s = n.raw().read_index(Slice("r"));
+  Ready rd;
+  bool answered = false;
+  while (n.raw().has_ready()) {
+    rd = n.raw().ready();
+    answered = answered || !rd.read_states.empty();
+    n.raw().advance(rd);
+  }
+  EXPECT_FALSE(answered) << "read answered without a round trip to voter 1 (status " << s << ")";
+}
+
 }  // namespace
 }  // namespace raft
