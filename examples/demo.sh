@@ -56,7 +56,9 @@ USED=" "
 free_port() {
   local port
   while :; do
-    port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    # Below the kernel's ephemeral range (32768+), where outgoing connections
+    # could be holding the port.
+    port=$(( 10000 + (RANDOM * 32768 + RANDOM) % 22000 ))
     [[ "$USED" == *" $port "* ]] && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       USED+="$port "
