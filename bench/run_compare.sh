@@ -53,7 +53,8 @@ ours() {
     [[ -n "$line" ]] || { log "$label: loadgen produced nothing (see $OUT/loadgen.err)"; continue; }
     fc=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["foreign_cores"])' "$line")
     if too_noisy "$fc" && (( try < MAX_TRIES )); then log "$label: discarded, foreign cores $fc"; continue; fi
-    echo "$line" >>"$OUT/ours.jsonl"; log "$label: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(f"{d[\"ops_per_s\"]} ops/s p50 {d[\"p50_us\"]} us p99 {d[\"p99_us\"]} us verified {d[\"verified\"]}")' "$line")"
+    echo "$line" >>"$OUT/ours.jsonl"
+    log "$label: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["ops_per_s"], "ops/s p50", d["p50_us"], "us p99", d["p99_us"], "us verified", d["verified"], "foreign", d["foreign_cores"])' "$line")"
     return 0
   done
 }
@@ -76,7 +77,7 @@ if ! skip memstore; then
       leader=""
       for _ in $(seq 50); do
         # GET /leader answers {"leader_id":N,...}; node N serves HTTP on HTTP0+N.
-        id=$(curl -sf "http://${HTTP_ADDRS[0]}/leader" 2>/dev/null | sed -nE 's/.*"leader_id":([0-9]+).*/\1/p')
+        id=$(curl -sf "http://${HTTP_ADDRS[0]}/leader" 2>/dev/null | sed -nE 's/.*"leader_id":([0-9]+).*/\1/p')  || true
         if [[ -n $id && $id != 0 ]]; then leader=127.0.0.1:$((HTTP0 + id)); break; fi
         sleep 0.2
       done

@@ -695,13 +695,15 @@ class LoadRunner {
         }
       }
       for (uint32_t i = 0; i < conns_.size(); ++i) flush(i);
-      int timeout_ms = 100;
+      // Wait for replies, or until the next scheduled send (ns precision).
+      uint64_t wait_ns = 100000000;
       if (open && sending) {
-        uint64_t next_due = t0 + static_cast<uint64_t>(scheduled * interval_ns);
+        uint64_t next_due = t0 + static_cast<uint64_t>(static_cast<double>(scheduled) * interval_ns);
         uint64_t n2 = now_ns();
-        timeout_ms = next_due > n2 ? static_cast<int>((next_due - n2) / 1000000) : 0;
+        wait_ns = next_due > n2 ? std::min<uint64_t>(next_due - n2, wait_ns) : 0;
       }
-      int n = ::epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), timeout_ms);
+      timespec ts{static_cast<time_t>(wait_ns / 1000000000), static_cast<long>(wait_ns % 1000000000)};
+      int n = ::epoll_pwait2(epfd_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
       if (n < 0 && errno != EINTR) die("epoll_wait");
       for (int k = 0; k < n; ++k) {
         uint32_t i = events[k].data.u32;
