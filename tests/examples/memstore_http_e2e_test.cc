@@ -114,6 +114,15 @@ TEST_F(MemstoreHttpTest, BadRequestsAre4xx) {
   ASSERT_EQ(responses.size(), 1u);
   EXPECT_EQ(responses[0].status, 400);
   EXPECT_EQ(responses[0].headers["connection"], "close");
+  // Oversized body (announced) and oversized headers.
+  responses = parse_responses(exchange_raw(
+      h(leader_), "PUT /store/big HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 413);
+  responses = parse_responses(exchange_raw(
+      h(leader_), "GET /leader HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 431);
   // The node still serves after bad requests.
   EXPECT_EQ(http(h(leader_), "GET", "/leader").status, 200);
 }
