@@ -698,11 +698,13 @@ class LoadRunner {
       // Wait for replies, or until the next scheduled send (ns precision).
       uint64_t wait_ns = 100000000;
       if (open && sending) {
-        uint64_t next_due = t0 + static_cast<uint64_t>(static_cast<double>(scheduled) * interval_ns);
+        uint64_t next_due =
+            t0 + static_cast<uint64_t>(static_cast<double>(scheduled) * interval_ns);
         uint64_t n2 = now_ns();
         wait_ns = next_due > n2 ? std::min<uint64_t>(next_due - n2, wait_ns) : 0;
       }
-      timespec ts{static_cast<time_t>(wait_ns / 1000000000), static_cast<long>(wait_ns % 1000000000)};
+      timespec ts{static_cast<time_t>(wait_ns / 1000000000),
+                  static_cast<long>(wait_ns % 1000000000)};
       int n = ::epoll_pwait2(epfd_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
       if (n < 0 && errno != EINTR) die("epoll_wait");
       for (int k = 0; k < n; ++k) {
@@ -837,7 +839,9 @@ class LoadRunner {
         for (const net::ClientResponse& r : *rs) on_response(r, now, refill);
         return true;
       });
-      if (e != net::FrameError::kNone || !bad.empty()) return kill_conn(i, "bad frame");
+      if (e != net::FrameError::kNone || !bad.empty()) {
+        return kill_conn(i, e != net::FrameError::kNone ? net::frame_error_name(e) : bad.c_str());
+      }
       if (static_cast<size_t>(n) < cap) break;
     }
   }
