@@ -348,6 +348,12 @@ void Group::reserve_id(const std::string& address,
   // every later leader knows the id is taken.
   change_membership({MemberChange{MemberChangeKind::kAddLearner, id, address}},
                     [id, done = std::move(done)](absl::StatusOr<ConfState> r) mutable {
+                      // Another change (often another joiner's reservation)
+                      // is pending: that passes, so the joiner may retry.
+                      if (absl::IsFailedPrecondition(r.status()) && !is_not_leader(r.status())) {
+                        return done(absl::UnavailableError(absl::StrCat(
+                            "cannot reserve an id now, retry: ", r.status().message())));
+                      }
                       if (!r.ok()) return done(r.status());
                       done(id);
                     });

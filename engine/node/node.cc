@@ -114,6 +114,20 @@ absl::Status NodeImpl::open_data_dir() {
       node_id_ = *id;
     }
     spdlog::info("joined through {} as node {}", config_.join_address, node_id_);
+  } else if (fresh && !config_.join_address.empty()) {
+    // A fresh node with an explicit id, to be added by a membership change:
+    // it learns the members' addresses from the member it was pointed at
+    // (without them it could not answer the leader).
+    Client client({config_.join_address}, ClientOptions{.cluster_id = config_.cluster_id});
+    for (GroupId g : config_.groups) {
+      auto peers = client.peers(g);
+      if (!peers.ok()) {
+        return absl::Status(
+            peers.status().code(),
+            absl::StrCat("join through ", config_.join_address, ": ", peers.status().message()));
+      }
+      join_peers_[g] = std::move(*peers);
+    }
   }
   if (*stored == kNoNode) {
     if (auto s = write_node_id_file(id_path, node_id_); !s.ok()) return s;
