@@ -40,7 +40,11 @@ class NodeProcessMembership : public ProcessTest {
     return c;
   }
   uint64_t follower_other_than(ProcessCluster& c, std::set<uint64_t> not_these) {
-    not_these.insert(c.wait_leader());
+    std::vector<uint64_t> members;  // Spares in not_these are no members yet.
+    for (uint64_t id : c.running_ids()) {
+      if (!not_these.contains(id)) members.push_back(id);
+    }
+    not_these.insert(c.wait_leader(1, members));
     for (uint64_t id : c.running_ids()) {
       if (!not_these.contains(id)) return id;
     }
@@ -164,7 +168,7 @@ TEST_F(NodeProcessMembership, ReplaceTheLeader) {
   ProcessCluster& c = start_static(3, "proc-replace");
   c.define_spare(4, c.address(1));
   ASSERT_RAFT_OK(c.start(4));
-  const uint64_t old_leader = c.wait_leader();
+  const uint64_t old_leader = c.wait_leader(1, {1, 2, 3});
   ASSERT_NE(old_leader, 0u);
   const uint64_t old_term = json_uint(c.status(old_leader), "term").value_or(0);
   auto client = c.client();
