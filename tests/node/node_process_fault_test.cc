@@ -68,6 +68,9 @@ TEST_F(NodeProcessFault, NodeDownDuringCompactionCatchesUpBySnapshot) {
 
   // Write enough for several automatic snapshots; the leader compacts its
   // log past everything the lagger has.
+  // (A new client: the first may have been connected to the lagger, since
+  // followers forward proposals.)
+  client = c.client(2);
   auto second = make_kvs("b", 400);
   ASSERT_RAFT_OK(kv_put_many(*client, 1, second));
   leader = c.wait_leader(1, c.running_ids());
