@@ -247,6 +247,9 @@ absl::Status FrameConnection::send(OutFrame frame) {
     for (size_t i = 0; i < queue_count_; ++i) {
       bigger[i] = std::move(queue_[(queue_head_ + i) % queue_.size()]);
     }
+    // An in-flight sendmsg points at frame headers inside the old ring:
+    // keep its memory alive until that send completes.
+    if (send_op_.in_flight()) retired_queue_.push_back(std::move(queue_));
     queue_ = std::move(bigger);
     queue_head_ = 0;
   }
@@ -306,6 +309,7 @@ void FrameConnection::flush() {
 }
 
 void FrameConnection::on_send(int32_t result, uint32_t /*flags*/) {
+  retired_queue_.clear();  // The kernel no longer reads the old rings.
   if (state_ == State::kClosing) return maybe_finish();
   if (state_ != State::kHandshake && state_ != State::kOpen) return;
   if (result == -ECANCELED) return close(absl::CancelledError("reactor shutting down"));

@@ -157,6 +157,8 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
 
   // Send queue: a fixed ring of frames; head frame partly sent at head_offset_.
   std::vector<OutFrame> queue_;
+  // Rings replaced while a send was in flight (its iovecs point into them).
+  std::vector<std::vector<OutFrame>> retired_queue_;
   size_t queue_head_ = 0;
   size_t queue_count_ = 0;
   size_t queue_bytes_ = 0;
