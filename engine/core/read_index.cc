@@ -26,11 +26,16 @@ absl::Status Raft::handle_read_index(const Message& m) {
     pending_reads_.push_back(m);
     return absl::OkStatus();
   }
-  if (tracker_.is_singleton()) {
+  // Only a leader that is itself a voter may answer on its own word: the sole
+  // voter when it is alone, its lease otherwise. A leader that removed itself
+  // and is still handing off must hear from the voters, since one of them may
+  // already lead a newer term.
+  const bool self_voter = tracker_.is_voter(id_);
+  if (self_voter && tracker_.is_singleton()) {
     respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
     return absl::OkStatus();
   }
-  if (config_.read_only == ReadOnlyOption::kLeaseBased) {
+  if (self_voter && config_.read_only == ReadOnlyOption::kLeaseBased) {
     respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
     return absl::OkStatus();
   }

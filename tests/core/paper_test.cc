@@ -1321,5 +1321,30 @@ TEST(PaperReads, RemovedLeaderDoesNotAnswerReadsAlone) {
   EXPECT_FALSE(answered) << "read answered without a round trip to voter 1 (status " << s << ")";
 }
 
+// Seed 46507 of the simulator: the removed leader cannot hand off at once
+// (voter 1 lacks its last entry and the catch-up append is lost), so it stays
+// leader of a config whose only voter is someone else. A ReadIndex must not
+// be answered on its own word: voter 1 may already lead a newer term.
+TEST(PaperReads, RemovedLeaderStillHandingOffDoesNotAnswerReadsAlone) {
+  PaperNode n(3, {1, 3});
+  n.elect({1});
+  ASSERT_EQ(n.raw().role(), Role::kLeader);
+  n.commit_noop({1});
+  ASSERT_TRUE(n.raw().propose(Slice("x")).ok());
+  n.take_messages();  // The append to 1 is lost.
+  n.raw().apply_conf_change(single_change(ConfChangeType::kRemoveNode, 3));
+  n.take_messages();  // So is the catch-up append of the hand-off.
+  ASSERT_EQ(n.raw().role(), Role::kLeader) << "the test needs a leader still handing off";
+  ASSERT_TRUE(n.raw().read_index(Slice("r")).ok());
+  Ready rd;
+  bool answered = false;
+  while (n.raw().has_ready()) {
+    rd = n.raw().ready();
+    answered = answered || !rd.read_states.empty();
+    n.raw().advance(rd);
+  }
+  EXPECT_FALSE(answered) << "read answered without a round trip to voter 1";
+}
+
 }  // namespace
 }  // namespace raft
