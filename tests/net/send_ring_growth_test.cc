@@ -91,17 +91,21 @@ TEST(SendRingGrowth, RingReplacedUnderAParkedSendKeepsEveryFrameIntactAndInOrder
   // glibc: scribble freed memory, so a header read from a freed ring is garbage.
   ASSERT_EQ(::mallopt(M_PERTURB, 0xA5), 1);
 #endif
+  std::vector<absl::Status> closes;  // Outlives the reactor, whose shutdown may close.
   Reactor reactor;
   SocketPair p = make_pair();
   ASSERT_GE(p.sender, 0);
   ASSERT_GE(p.receiver, 0);
+  struct CloseAtEnd {
+    int fd;
+    ~CloseAtEnd() { ::close(fd); }
+  } close_receiver{p.receiver};
   const size_t filler = fill_socket(p.sender);
   ASSERT_GT(filler, 0u);
 
   ConnectionOptions options;
   options.max_send_queue_frames = 4096;
   auto conn = FrameConnection::create(reactor, p.sender, "127.0.0.1:test", options);
-  std::vector<absl::Status> closes;
   FrameConnection::Callbacks cb;
   cb.on_handshake = [](FrameConnection&, const HandshakeInfo&) { return absl::OkStatus(); };
   cb.on_frame = [](FrameConnection&, const ReceivedFrame&) {};
@@ -159,8 +163,8 @@ TEST(SendRingGrowth, RingReplacedUnderAParkedSendKeepsEveryFrameIntactAndInOrder
     }
     return error != FrameError::kNone || indexes.size() >= total_frames;
   });
-  EXPECT_EQ(error, FrameError::kNone) << "corrupt frame after " << indexes.size()
-                                      << " good ones: a header was sent from freed memory";
+  EXPECT_EQ(error, FrameError::kNone) << frame_error_name(error) << " after " << indexes.size()
+                                      << " good frames: a frame header was sent from freed memory";
   ASSERT_TRUE(done) << "only " << indexes.size() << " of " << total_frames << " frames arrived";
   EXPECT_TRUE(filler_ok);
   ASSERT_EQ(indexes.size(), total_frames);
@@ -174,7 +178,6 @@ TEST(SendRingGrowth, RingReplacedUnderAParkedSendKeepsEveryFrameIntactAndInOrder
   ASSERT_TRUE(run_until(reactor, [&] { return closes.size() == 1; }));
   conn.reset();
   testing::run_turns(reactor, 3);
-  ::close(p.receiver);
 }
 
 }  // namespace
