@@ -157,6 +157,7 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
     last_snapshot_index_ = snap->meta.index;
   }
   log_ = std::make_unique<LmdbLogStorage>(env_, id_, initial);
+  queued_hard_state_ = env_->hard_state(id_);
 
   Config c;
   c.id = self_;
@@ -388,7 +389,6 @@ void Group::process() {
 }
 
 void Group::handle_ready(Ready& rd) {
-  storage::WriteBatch& batch = host_->open_batch();
   if (rd.soft_state) {
     for (auto it = transfers_.begin(); it != transfers_.end();) {
       if (rd.soft_state->leader == it->target) {
@@ -402,7 +402,7 @@ void Group::handle_ready(Ready& rd) {
   if (rd.snapshot) {
     RAFT_CHECK_MSG(received_snapshot_ && received_snapshot_->meta == rd.snapshot->meta,
                    "core installs a snapshot the runtime did not receive");
-    batch.group(id_).apply_snapshot = *received_snapshot_;
+    host_->open_batch().group(id_).apply_snapshot = *received_snapshot_;
     if (absl::Status s = restore_from_snapshot_file(received_snapshot_path_); !s.ok()) {
       // The file was verified when received; failing now means the disk
       // changed under us. Continuing would diverge from the leader.
@@ -419,10 +419,31 @@ void Group::handle_ready(Ready& rd) {
     }
     received_snapshot_.reset();
   }
-  if (!rd.entries.empty()) batch.append(id_, rd.entries);
-  if (rd.hard_state) batch.set_hard_state(id_, *rd.hard_state);
+  // Only the commit index moved: nothing here needs an fsync of its own.
+  const bool commit_only = rd.hard_state && !rd.snapshot && rd.entries.empty() &&
+                           rd.hard_state->term == queued_hard_state_.term &&
+                           rd.hard_state->vote == queued_hard_state_.vote;
+  if (!rd.entries.empty()) host_->open_batch().append(id_, rd.entries);
+  if (rd.hard_state) {
+    if (commit_only) {
+      host_->set_lazy_hard_state(id_, *rd.hard_state);
+    } else {
+      host_->open_batch().set_hard_state(id_, *rd.hard_state);
+    }
+    queued_hard_state_ = *rd.hard_state;
+  }
   send_all(rd.messages);
-  if (rd.must_persist()) {
+  if (commit_only) {
+    // Durable as far as the core cares (term and vote are) once every
+    // earlier Ready is: report it with the last one still pending, or now.
+    if (persist_queue_.empty()) {
+      raw_->on_persisted(rd.persist_index(), rd.persist_term());
+      send_all(rd.persisted_messages);
+    } else {
+      persist_queue_.push_back(PendingPersist{persist_queue_.back().seq, rd.persist_index(),
+                                              rd.persist_term(), std::move(rd.persisted_messages)});
+    }
+  } else if (rd.must_persist()) {
     persist_queue_.push_back(PendingPersist{host_->open_batch_seq(), rd.persist_index(),
                                             rd.persist_term(), std::move(rd.persisted_messages)});
   } else if (!rd.persisted_messages.empty()) {

@@ -62,6 +62,12 @@ class GroupHost {
   virtual ~GroupHost() = default;
   // The batch being filled; it is submitted after the current turn.
   virtual storage::WriteBatch& open_batch() = 0;
+  // Puts a hard state whose only change is the commit index into the open
+  // batch without forcing a write: it goes with the next batch that must be
+  // written anyway, or at the next tick when the shard is idle. The commit
+  // index need not be durable (Raft learns it again from the leader), so
+  // this saves one fsync per commit advance.
+  virtual void set_lazy_hard_state(GroupId group, const HardState& hs) = 0;
   // Sequence number of open_batch(); every earlier sequence was submitted.
   virtual uint64_t open_batch_seq() const = 0;
   // Best-effort delivery of a Raft message to peer m.to (Raft tolerates loss).
@@ -216,6 +222,9 @@ class Group {
   bool removed_ = false;
 
   std::deque<PendingPersist> persist_queue_;
+  // The newest hard state handed to storage (durable or queued): a Ready
+  // whose hard state differs from it only in commit is written lazily.
+  HardState queued_hard_state_;
   std::map<Index, PendingProposal> proposals_;
   std::map<uint64_t, PendingRead> reads_;  // By read id (the ReadIndex context).
   uint64_t next_read_id_ = 1;

@@ -87,7 +87,8 @@ void ShardRuntime::start() {
 
   tick_timer_ = std::make_unique<net::Timer>(shard_.reactor(), [this] { tick(); });
   tick_timer_->arm_periodic(std::chrono::milliseconds(config_.tick_interval_ms));
-  retry_timer_ = std::make_unique<net::Timer>(shard_.reactor(), [this] { submit_batch(); });
+  retry_timer_ =
+      std::make_unique<net::Timer>(shard_.reactor(), [this] { submit_batch(/*lazy_too=*/true); });
   completion_poller_ = std::make_unique<net::FdPoller>(shard_.reactor(), env_->completion_fd(),
                                                        [this] { on_storage_completion(); });
   completion_poller_->start();
@@ -143,14 +144,18 @@ void ShardRuntime::tick() {
   }
   pump_snapshots();
   expire_forwards();
+  // An idle shard writes lazy commit indexes once per tick.
+  submit_batch(/*lazy_too=*/true);
   schedule_process();
 }
 
 // ---------------------------------------------------------------------------
 // Storage pipeline.
 
-void ShardRuntime::submit_batch() {
+void ShardRuntime::submit_batch(bool lazy_too) {
   if (stopping_ || in_flight_ || open_batch_.empty()) return;
+  if (!open_urgent_ && !lazy_too) return;
+  open_urgent_ = false;
   Submitted s;
   s.seq = open_seq_++;
   s.batch = std::move(open_batch_);
@@ -207,6 +212,7 @@ void ShardRuntime::on_storage_completion() {
   // Groups tagged their waiting messages with the open sequence; the merged
   // batch takes that sequence so they are released when it is durable.
   open_batch_ = std::move(merged);
+  open_urgent_ = true;
   retry_timer_->arm_after(retry_backoff_);
   retry_backoff_ = std::min<net::Clock::duration>(retry_backoff_ * 2, std::chrono::seconds(2));
 }

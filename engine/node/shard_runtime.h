@@ -73,7 +73,13 @@ class ShardRuntime final : public GroupHost {
   void mark_dirty(Group* g);
 
   // ---- GroupHost.
-  storage::WriteBatch& open_batch() override { return open_batch_; }
+  storage::WriteBatch& open_batch() override {
+    open_urgent_ = true;
+    return open_batch_;
+  }
+  void set_lazy_hard_state(GroupId group, const HardState& hs) override {
+    open_batch_.set_hard_state(group, hs);
+  }
   uint64_t open_batch_seq() const override { return open_seq_; }
   void send(const Message& m) override;
   void send_snapshot(const Message& m, const std::string& path, uint64_t file_bytes,
@@ -107,7 +113,9 @@ class ShardRuntime final : public GroupHost {
   void schedule_process();
   void process_dirty();
   void flush_outbox();
-  void submit_batch();
+  // Submits the open batch if nothing is in flight and it holds a write that
+  // must be durable (or anything at all when `lazy_too`).
+  void submit_batch(bool lazy_too = false);
   void on_storage_completion();
   void tick();
   void pump_snapshots();
@@ -137,6 +145,8 @@ class ShardRuntime final : public GroupHost {
   bool process_scheduled_ = false;
 
   storage::WriteBatch open_batch_;
+  // The open batch holds more than lazy (commit-only) hard states.
+  bool open_urgent_ = false;
   uint64_t open_seq_ = 1;
   std::optional<Submitted> in_flight_;
   net::Clock::duration retry_backoff_ = std::chrono::milliseconds(50);

@@ -151,14 +151,15 @@ TEST_F(NodeProcess, RestartEveryNodeFromDisk) {
   {
     auto client = c.client();
     ASSERT_RAFT_OK(kv_put_many(*client, 1, a));
-    // A snapshot on the leader, then more log after it: restart restores
-    // the snapshot and re-applies the log.
+    // Every node applied `a` (the snapshot may be taken on any of them), then
+    // a snapshot, then more log after it: restart restores the snapshot and
+    // re-applies the log.
+    expect_replicated({1, 2, 3}, a);
     auto snap = client->snapshot(1);
     ASSERT_TRUE(snap.ok()) << snap.status();
     EXPECT_GE(*snap, 100u);
     ASSERT_RAFT_OK(kv_put_many(*client, 1, b));
   }
-  expect_replicated({1, 2, 3}, a);
   // Clean stop of every node, then start again from the data dirs.
   for (uint64_t id : {1, 2, 3}) ASSERT_RAFT_OK(c.terminate(id));
   ASSERT_RAFT_OK(c.start_all());
