@@ -264,6 +264,25 @@ class ProcessCluster {
     return absl::OkStatus();
   }
 
+  // Reaps the nodes that exited on their own (a crash: an assertion, a
+  // failed restore) since the last call; returns "id: status" for each. They
+  // count as not running afterwards.
+  std::vector<std::string> reap_exited() {
+    std::vector<std::string> out;
+    for (auto& [id, p] : procs_) {
+      if (p.pid <= 0) continue;
+      int status = 0;
+      if (::waitpid(p.pid, &status, WNOHANG) != p.pid) continue;
+      p.pid = -1;
+      keep_dir_ = true;
+      out.push_back(absl::StrCat("node ", id, ": ",
+                                 WIFSIGNALED(status)
+                                     ? absl::StrCat("killed by signal ", WTERMSIG(status))
+                                     : absl::StrCat("exited with status ", WEXITSTATUS(status))));
+    }
+    return out;
+  }
+
   bool running(uint64_t id) const {
     auto it = procs_.find(id);
     return it != procs_.end() && it->second.pid > 0;

@@ -4,7 +4,9 @@
 # restarted 5 s later, then every acknowledged write read back
 # linearizably. Prints the counts; exits non-zero if any acknowledged write
 # was lost.
-#   tests/node/soak.sh [seconds=300] [kill_every=30]
+#   tests/node/soak.sh [seconds=300] [kill_every=30] [--keep]
+# --keep keeps the data dirs and node logs (they are kept anyway on failure).
+# A node that dies on its own (not killed by the soak) fails the run at once.
 # BUILD_DIR (default build/soak) is configured in Release if needed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,4 +17,4 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 cmake --build "$BUILD_DIR" -j2 --target ringraft_soak ringraft_test_node >/dev/null
-exec "$BUILD_DIR/tests/node/ringraft_soak" --seconds "$SECONDS_TOTAL" --kill-every "$KILL_EVERY"
+exec "$BUILD_DIR/tests/node/ringraft_soak" --seconds "$SECONDS_TOTAL" --kill-every "$KILL_EVERY" "${@:3}"

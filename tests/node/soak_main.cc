@@ -19,8 +19,15 @@ using namespace raft::testing;
 int main(int argc, char** argv) {
   uint64_t seconds = 300;
   uint64_t kill_every = 30;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool keep = false;
+  for (int i = 1; i < argc; i += 2) {
     std::string flag = argv[i];
+    if (flag == "--keep") {
+      keep = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) return 2;
     uint64_t v = 0;
     if (!absl::SimpleAtoi(argv[i + 1], &v)) return 2;
     if (flag == "--seconds") {
@@ -28,7 +35,7 @@ int main(int argc, char** argv) {
     } else if (flag == "--kill-every") {
       kill_every = v;
     } else {
-      std::fprintf(stderr, "usage: %s [--seconds N] [--kill-every N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds N] [--kill-every N] [--keep]\n", argv[0]);
       return 2;
     }
   }
@@ -36,6 +43,16 @@ int main(int argc, char** argv) {
   o.snapshot_every_entries = 5000;
   o.keep_entries = 500;
   ProcessCluster c("soak", o);
+  // --keep: the data dirs and logs stay (also kept whenever the run fails).
+  c.keep_on_failure(keep);
+  // On failure: every running node's view of the group, for the report.
+  auto dump_status = [&] {
+    c.keep_on_failure(true);
+    for (uint64_t id : c.running_ids()) {
+      std::fprintf(stderr, "---- node %lu status ----\n%s\n", static_cast<unsigned long>(id),
+                   c.status(id).c_str());
+    }
+  };
   c.define_static(3);
   if (auto s = c.start_all(); !s.ok()) {
     std::fprintf(stderr, "start: %s\n", s.ToString().c_str());
@@ -57,6 +74,15 @@ int main(int argc, char** argv) {
   uint64_t down = 0;
   auto restart_at = Clock::time_point::max();
   while (Clock::now() < end) {
+    // A node that died on its own is a bug found, not a leaderless cluster:
+    // say so (the probe below would only see "no leader" from then on).
+    if (auto dead = c.reap_exited(); !dead.empty()) {
+      for (const std::string& d : dead) std::fprintf(stderr, "crash: %s\n", d.c_str());
+      unique_writer.stop();
+      second_writer.stop();
+      dump_status();
+      return 1;
+    }
     if (down != 0 && Clock::now() >= restart_at) {
       if (auto s = c.start(down); !s.ok()) {
         std::fprintf(stderr, "restart of %lu: %s\n", static_cast<unsigned long>(down),
@@ -80,6 +106,13 @@ int main(int argc, char** argv) {
             static_cast<unsigned long>(leader),
             static_cast<unsigned long>(unique_writer.acked_count() + second_writer.acked_count()));
         std::fflush(stdout);
+      } else {
+        std::printf(
+            "t=%lds no leader agreed on by the running nodes\n",
+            static_cast<long>(
+                std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count()));
+        std::fflush(stdout);
+        dump_status();
       }
       next_kill += std::chrono::seconds(kill_every);
     }
@@ -91,6 +124,7 @@ int main(int argc, char** argv) {
   if (down != 0 && !c.start(down).ok()) return 1;
   if (c.wait_leader() == 0) {
     std::fprintf(stderr, "no leader at the end\n");
+    dump_status();
     return 1;
   }
   auto acked = unique_writer.acked();
