@@ -28,6 +28,15 @@ Offset<flatbuffers::Vector<Offset<fbs::Peer>>> peers(FlatBufferBuilder& b,
   return b.CreateVector(out);
 }
 
+// The configuration carried by kChangeConfig, kJoin and kLeave answers.
+Offset<fbs::ConfState> conf_state(FlatBufferBuilder& b, const ClientResponse& r) {
+  auto voters = b.CreateVector(r.voters);
+  auto learners = b.CreateVector(r.learners);
+  auto outgoing = b.CreateVector(r.voters_outgoing);
+  auto next = b.CreateVector(r.learners_next);
+  return fbs::CreateConfState(b, voters, learners, outgoing, next, r.auto_leave);
+}
+
 std::pair<fbs::Request, Offset<void>> request_body(FlatBufferBuilder& b, const ClientRequest& r) {
   switch (r.kind) {
     case RequestKind::kPropose:
@@ -77,19 +86,20 @@ std::pair<fbs::Response, Offset<void>> response_body(FlatBufferBuilder& b,
     case RequestKind::kRead:
       return {fbs::Response::ReadResponse,
               fbs::CreateReadResponse(b, r.index, bytes(b, r.result)).Union()};
-    case RequestKind::kChangeConfig: {
-      auto conf = fbs::CreateConfState(b, b.CreateVector(r.voters), b.CreateVector(r.learners));
+    case RequestKind::kChangeConfig:
       return {fbs::Response::ChangeConfigResponse,
-              fbs::CreateChangeConfigResponse(b, r.index, conf).Union()};
-    }
+              fbs::CreateChangeConfigResponse(b, r.index, conf_state(b, r)).Union()};
     case RequestKind::kRequestId:
       return {fbs::Response::RequestIdResponse,
               fbs::CreateRequestIdResponse(b, r.node_id, peers(b, r.peers)).Union()};
-    case RequestKind::kJoin:
+    case RequestKind::kJoin: {
+      auto list = peers(b, r.peers);
       return {fbs::Response::JoinResponse,
-              fbs::CreateJoinResponse(b, r.node_id, peers(b, r.peers)).Union()};
+              fbs::CreateJoinResponse(b, r.node_id, list, conf_state(b, r)).Union()};
+    }
     case RequestKind::kLeave:
-      return {fbs::Response::LeaveResponse, fbs::CreateLeaveResponse(b, r.index).Union()};
+      return {fbs::Response::LeaveResponse,
+              fbs::CreateLeaveResponse(b, r.index, conf_state(b, r)).Union()};
     case RequestKind::kTransferLeader:
       return {fbs::Response::TransferLeaderResponse,
               fbs::CreateTransferLeaderResponse(b, r.leader_id).Union()};
@@ -125,6 +135,16 @@ std::vector<PeerInfo> peers_of(const flatbuffers::Vector<Offset<fbs::Peer>>* lis
 
 std::vector<uint64_t> ids_of(const flatbuffers::Vector<uint64_t>* v) {
   return v ? std::vector<uint64_t>(v->begin(), v->end()) : std::vector<uint64_t>();
+}
+
+// Absent (an older sender) leaves the configuration empty.
+void read_conf_state(const fbs::ConfState* cs, ClientResponse& out) {
+  if (cs == nullptr) return;
+  out.voters = ids_of(cs->voters());
+  out.learners = ids_of(cs->learners());
+  out.voters_outgoing = ids_of(cs->voters_outgoing());
+  out.learners_next = ids_of(cs->learners_next());
+  out.auto_leave = cs->auto_leave();
 }
 
 // Fills `out` from the union member; checks what the request kind requires.
@@ -227,10 +247,7 @@ absl::Status decode_response_body(const fbs::ClientResponse& in, const ReceivedF
       const auto* r = in.body_as_ChangeConfigResponse();
       out.kind = RequestKind::kChangeConfig;
       out.index = r->index();
-      if (r->conf_state()) {
-        out.voters = ids_of(r->conf_state()->voters());
-        out.learners = ids_of(r->conf_state()->learners());
-      }
+      read_conf_state(r->conf_state(), out);
       return absl::OkStatus();
     }
     case fbs::Response::RequestIdResponse:
@@ -242,10 +259,12 @@ absl::Status decode_response_body(const fbs::ClientResponse& in, const ReceivedF
       out.kind = RequestKind::kJoin;
       out.node_id = in.body_as_JoinResponse()->node_id();
       out.peers = peers_of(in.body_as_JoinResponse()->peers());
+      read_conf_state(in.body_as_JoinResponse()->conf_state(), out);
       return absl::OkStatus();
     case fbs::Response::LeaveResponse:
       out.kind = RequestKind::kLeave;
       out.index = in.body_as_LeaveResponse()->index();
+      read_conf_state(in.body_as_LeaveResponse()->conf_state(), out);
       return absl::OkStatus();
     case fbs::Response::TransferLeaderResponse:
       out.kind = RequestKind::kTransferLeader;

@@ -98,12 +98,17 @@ struct ClientResponse {
   RequestKind kind = RequestKind::kStatus;  // Which answer (when error == kOk).
   uint64_t index = 0;                       // kPropose, kRead, kChangeConfig, kLeave, kSnapshot.
   uint64_t term = 0;                        // kPropose, kSnapshot, kLeader.
-  Slice result;                    // kPropose: the state machine's result; kRead: the answer.
-  std::string json;                // kStatus.
-  uint64_t node_id = 0;            // kRequestId, kJoin.
-  std::vector<PeerInfo> peers;     // kRequestId, kJoin, kPeers.
-  std::vector<uint64_t> voters;    // kChangeConfig: the new configuration.
-  std::vector<uint64_t> learners;  // kChangeConfig.
+  Slice result;                 // kPropose: the state machine's result; kRead: the answer.
+  std::string json;             // kStatus.
+  uint64_t node_id = 0;         // kRequestId, kJoin.
+  std::vector<PeerInfo> peers;  // kRequestId, kJoin, kPeers.
+  // kChangeConfig, kJoin, kLeave: the configuration that resulted (the
+  // outgoing/next sets and auto_leave are set while in a joint configuration).
+  std::vector<uint64_t> voters;
+  std::vector<uint64_t> learners;
+  std::vector<uint64_t> voters_outgoing;
+  std::vector<uint64_t> learners_next;
+  bool auto_leave = false;
   friend bool operator==(const ClientResponse&, const ClientResponse&) = default;
 };
 

@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "engine/node/codec.h"
 #include "net/handshake.h"
 #include "net/socket.h"
 
@@ -290,12 +291,6 @@ PeerAddresses addresses_of(const std::vector<net::PeerInfo>& peers) {
   return out;
 }
 
-ConfState conf_of(const net::ClientResponse& r) {
-  ConfState cs;
-  cs.voters = r.voters;
-  cs.learners = r.learners;
-  return cs;
-}
 }  // namespace
 
 absl::StatusOr<ProposeResult> Client::propose(GroupId group, std::string data) {
@@ -323,7 +318,7 @@ absl::StatusOr<ConfState> Client::change_config(GroupId group, std::vector<Membe
   }
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return conf_of(*r);
+  return response_conf_state(*r);
 }
 
 absl::StatusOr<NodeId> Client::request_id(GroupId group, std::string address,
@@ -344,7 +339,7 @@ absl::StatusOr<ConfState> Client::join(GroupId group, NodeId node, std::string a
   c.as_learner = as_learner;
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return conf_of(*r);
+  return response_conf_state(*r);
 }
 
 absl::StatusOr<ConfState> Client::leave(GroupId group, NodeId node) {
@@ -352,7 +347,7 @@ absl::StatusOr<ConfState> Client::leave(GroupId group, NodeId node) {
   c.node_id = node;
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return conf_of(*r);
+  return response_conf_state(*r);
 }
 
 absl::Status Client::transfer_leader(GroupId group, NodeId target) {

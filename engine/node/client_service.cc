@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "engine/node/codec.h"
 #include "engine/node/errors.h"
 #include "engine/node/node_impl.h"
 #include "engine/node/shard_runtime.h"
@@ -21,11 +22,6 @@ std::vector<net::PeerInfo> peer_infos(const Group& g) {
     out.push_back(net::PeerInfo{id, address, role});
   }
   return out;
-}
-
-void fill_conf(net::ClientResponse& r, const ConfState& cs) {
-  r.voters = cs.voters;
-  r.learners = cs.learners;
 }
 
 }  // namespace
@@ -115,7 +111,7 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::Cli
       g->change_membership(std::move(changes),
                            [r, reply = std::move(reply), g](absl::StatusOr<ConfState> res) mutable {
                              if (res.ok()) {
-                               fill_conf(r, *res);
+                               set_response_conf_state(r, *res);
                                r.index = g->applied();
                                r.node_id = g->self();
                                r.peers = peer_infos(*g);

@@ -174,4 +174,22 @@ absl::StatusOr<Message> decode_message(const fbs::Message& in,
   return m;
 }
 
+void set_response_conf_state(net::ClientResponse& r, const ConfState& cs) {
+  r.voters = cs.voters;
+  r.learners = cs.learners;
+  r.voters_outgoing = cs.voters_outgoing;
+  r.learners_next = cs.learners_next;
+  r.auto_leave = cs.auto_leave;
+}
+
+ConfState response_conf_state(const net::ClientResponse& r) {
+  ConfState cs;
+  cs.voters = r.voters;
+  cs.learners = r.learners;
+  cs.voters_outgoing = r.voters_outgoing;
+  cs.learners_next = r.learners_next;
+  cs.auto_leave = r.auto_leave;
+  return cs;
+}
+
 }  // namespace raft

@@ -88,16 +88,24 @@ TEST(ClientCodec, EveryResponseKindAndErrorsRoundTrip) {
         r.index = 8, r.result = Slice::copy_of("1");
         break;
       case RequestKind::kChangeConfig:
+        // A joint configuration: every ConfState field travels.
         r.index = 9, r.voters = {1, 2, 4}, r.learners = {5};
+        r.voters_outgoing = {1, 2, 3}, r.learners_next = {3}, r.auto_leave = true;
         break;
       case RequestKind::kRequestId:
-      case RequestKind::kJoin:
         r.node_id = 9;
         r.peers = {{1, "127.0.0.1:7001", PeerRole::kVoter},
                    {5, "127.0.0.1:7005", PeerRole::kLearner}};
         break;
+      case RequestKind::kJoin:
+        r.node_id = 9;
+        r.peers = {{1, "127.0.0.1:7001", PeerRole::kVoter},
+                   {5, "127.0.0.1:7005", PeerRole::kLearner}};
+        r.voters = {1, 2, 3}, r.learners = {5, 9};  // The configuration after the join.
+        break;
       case RequestKind::kLeave:
         r.index = 12;
+        r.voters = {1, 2}, r.voters_outgoing = {1, 2, 3}, r.auto_leave = true;
         break;
       case RequestKind::kTransferLeader:
         r.leader_id = 2;

@@ -4,6 +4,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 namespace raft {
 namespace {
@@ -124,6 +125,52 @@ TEST(Codec, UnknownEntryTypeIsRejected) {
   auto decoded =
       decode_message(*fbs::GetRaftBatch(b.GetBufferPointer())->messages()->Get(0), nullptr);
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Change-config, join and leave answers carry the resulting configuration,
+// joint-consensus fields included, through a real frame (checksum, Verifier).
+TEST(Codec, MembershipAnswersCarryTheWholeConfState) {
+  ConfState joint;
+  joint.voters = {1, 2, 4};
+  joint.voters_outgoing = {1, 2, 3};
+  joint.learners = {5};
+  joint.learners_next = {3};
+  joint.auto_leave = true;
+  ConfState simple;
+  simple.voters = {1, 2, 3};
+  simple.learners = {9};
+  std::vector<net::ClientResponse> sent;
+  for (net::RequestKind kind :
+       {net::RequestKind::kChangeConfig, net::RequestKind::kJoin, net::RequestKind::kLeave}) {
+    for (const ConfState* cs : {&joint, &simple}) {
+      net::ClientResponse& r = sent.emplace_back();
+      r.request_id = sent.size();
+      r.kind = kind;
+      if (kind != net::RequestKind::kJoin) r.index = 40 + sent.size();  // Join has none.
+      set_response_conf_state(r, *cs);
+      EXPECT_EQ(response_conf_state(r), *cs);
+    }
+  }
+  net::FrameDecoder decoder;
+  int frames = 0;
+  ASSERT_EQ(decoder.feed(net::frame_to_string(net::encode_client_responses(sent)),
+                         [&](const net::ReceivedFrame& f) {
+                           ++frames;
+                           auto got = net::decode_client_responses(f);
+                           EXPECT_TRUE(got.ok()) << got.status();
+                           if (!got.ok()) return true;
+                           EXPECT_EQ(got->size(), sent.size());
+                           for (size_t i = 0; i < got->size() && i < sent.size(); ++i) {
+                             const net::ClientResponse& r = (*got)[i];
+                             SCOPED_TRACE(net::request_kind_name(sent[i].kind));
+                             EXPECT_EQ(r.kind, sent[i].kind);
+                             EXPECT_EQ(response_conf_state(r), response_conf_state(sent[i]));
+                             EXPECT_EQ(r, sent[i]);
+                           }
+                           return true;
+                         }),
+            net::FrameError::kNone);
+  EXPECT_EQ(frames, 1);
 }
 
 }  // namespace
