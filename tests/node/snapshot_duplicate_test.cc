@@ -45,6 +45,9 @@ class FakeHost : public GroupHost {
   explicit FakeHost(storage::LogEnv* env) : env_(env) {}
 
   storage::WriteBatch& open_batch() override { return batch_; }
+  void set_lazy_hard_state(GroupId group, const HardState& hs) override {
+    batch_.set_hard_state(group, hs);
+  }
   uint64_t open_batch_seq() const override { return seq_; }
   void send(const Message& m) override { sent.push_back(m); }
   void send_snapshot(const Message&, const std::string&, uint64_t, uint64_t) override {}
