@@ -197,10 +197,13 @@ absl::Status Raft::step_term(const Message& m, bool* drop) {
     return absl::OkStatus();
   }
   if (m.term < term_) {
-    if ((config_.check_quorum || config_.pre_vote) &&
-        (m.type == MessageType::kHeartbeat || m.type == MessageType::kAppend)) {
+    if (m.type == MessageType::kHeartbeat || m.type == MessageType::kAppend) {
       // A stale leader (e.g. back from a partition) learns our term and steps
-      // down; without this, with pre-vote, it could block elections forever.
+      // down (§5.1: reply with currentTerm). etcd does this only with
+      // check-quorum or pre-vote, counting on a candidate's higher-term vote
+      // request to depose the stale leader otherwise; but when every node that
+      // could win lists only the stale leader among its voters, no such
+      // request ever reaches it and the group stalls (sim seed 10359).
       Message resp;
       resp.type = MessageType::kAppendResponse;
       resp.to = m.from;

@@ -1346,5 +1346,25 @@ TEST(PaperReads, RemovedLeaderStillHandingOffDoesNotAnswerReadsAlone) {
   EXPECT_FALSE(answered) << "read answered without a round trip to voter 1";
 }
 
+// §5.1: a server that gets a request with a stale term rejects it and
+// answers with its own term, so that a stale leader steps down -- also
+// without check-quorum and pre-vote (paper_config has both off). Sim seed
+// 10359: the stale leader was the only node the others could elect, and
+// nobody ever told it about the newer term.
+TEST(PaperTerms, StaleLeaderIsToldTheNewerTerm) {
+  PaperNode n(1, {1, 2, 3});
+  follow(n, 2, 5);
+  for (MessageType type : {MessageType::kHeartbeat, MessageType::kAppend}) {
+    Message stale = msg(type, 3, 1, 4);
+    n.step(stale);
+    std::vector<Message> out = n.take_messages();
+    ASSERT_EQ(out.size(), 1u) << "no answer to a stale " << static_cast<int>(type);
+    EXPECT_EQ(out[0].type, MessageType::kAppendResponse);
+    EXPECT_EQ(out[0].to, 3u);
+    EXPECT_EQ(out[0].term, 5u);
+    EXPECT_EQ(n.raw().term(), 5u);
+  }
+}
+
 }  // namespace
 }  // namespace raft
