@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "engine/node/client.h"
 #include "engine/node/client_service.h"
+#include "engine/node/codec.h"
 #include "engine/node/node_impl.h"
 #include "spdlog/spdlog.h"
 
@@ -419,10 +420,7 @@ void Node::change_membership(GroupId group, std::vector<MemberChange> changes, C
                            [done = std::move(done)](net::ClientResponse r) mutable {
                              absl::Status s = response_status(r);
                              if (!s.ok()) return done(s);
-                             ConfState cs;
-                             cs.voters = r.voters;
-                             cs.learners = r.learners;
-                             done(cs);
+                             done(response_conf_state(r));  // Joint-config fields too.
                            });
   });
 }
