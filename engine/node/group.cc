@@ -240,11 +240,18 @@ void Group::snapshot_received(const Message& announce, const std::string& path, 
   step(announce);
   process();
   if (received_snapshot_) {
-    // The core did not take it (stale, or from an old term): drop the file.
-    SPDLOG_INFO("group {}: snapshot at index {} not installed (stale)", id_,
-                announce.snapshot->meta.index);
+    // The core did not take it (stale, or from an old term): drop the file,
+    // unless it is a duplicate of the snapshot this group holds (durable or
+    // being made durable): file names are group-index-term, so unlinking it
+    // would delete the held snapshot's file and the next restart could not
+    // restore.
+    const Index index = announce.snapshot->meta.index;
+    std::optional<storage::StoredSnapshot> held = env_->snapshot(id_);
+    const bool in_use = index == last_snapshot_index_ || (held && held->meta.index == index);
+    SPDLOG_INFO("group {}: snapshot at index {} not installed (stale){}", id_, index,
+                in_use ? "; its file is the held snapshot's, kept" : "");
     received_snapshot_.reset();
-    ::unlink(path.c_str());
+    if (!in_use) ::unlink(path.c_str());
   }
 }
 

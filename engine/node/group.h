@@ -123,6 +123,10 @@ class Group {
   // A received snapshot file is complete and fsynced at `path`: install it.
   void snapshot_received(const Message& announce, const std::string& path, uint64_t file_bytes,
                          uint64_t file_checksum);
+  // Whether a snapshot at `index` is worth receiving: the core ignores one
+  // its commit index already covers, and the file of such a duplicate would
+  // be written under the name of the snapshot this group already holds.
+  bool wants_snapshot(Index index) const { return index > raw_->commit_index(); }
   void snapshot_sent(NodeId to, bool ok);
   void peer_unreachable(NodeId peer);
 

@@ -448,7 +448,20 @@ void ShardRuntime::on_snapshot_chunk(const fbs::SnapshotChunk& c, const net::Rec
   auto it = incoming_snapshots_.find(key);
   if (c.offset() == 0) {
     if (c.meta() == nullptr) return;
-    incoming_snapshots_.erase(key);
+    // One stream per group: a new start abandons any other, also one from a
+    // sender that died mid-stream (the same snapshot would share its file).
+    for (auto o = incoming_snapshots_.begin(); o != incoming_snapshots_.end();) {
+      o = o->first.first == c.group() ? incoming_snapshots_.erase(o) : std::next(o);
+    }
+    // A duplicate of a snapshot the group already covers, or of one still
+    // being finished, is not received: its file name is the same
+    // (group-index-term), so writing it would truncate or replace a file in
+    // use. The leader's probe goes on after the stream.
+    if (!g->wants_snapshot(c.snapshot_index()) ||
+        finishing_snapshots_.contains(
+            std::make_tuple(c.group(), c.snapshot_index(), c.snapshot_term()))) {
+      return;
+    }
     auto writer = storage::SnapshotFileWriter::create(snapshot_dir(), c.group(), c.snapshot_index(),
                                                       c.snapshot_term());
     if (!writer.ok()) {
@@ -487,9 +500,13 @@ void ShardRuntime::on_snapshot_chunk(const fbs::SnapshotChunk& c, const net::Rec
   // fsync and rename off the loop, then hand the file to the group.
   const uint64_t expected_checksum = c.checksum();
   const uint64_t bytes = in.next_offset;
+  const Index in_index = in.index;
+  const Term in_term = in.term;
   Message announce = in.announce;
   std::shared_ptr<storage::SnapshotFileWriter> writer(std::move(in.writer));
   incoming_snapshots_.erase(it);
+  const auto finishing = std::make_tuple(announce.group, in_index, in_term);
+  finishing_snapshots_.insert(finishing);
   auto info = std::make_shared<storage::SnapshotFileInfo>();
   run_blocking(
       [writer, info]() -> absl::StatusOr<std::string> {
@@ -498,7 +515,9 @@ void ShardRuntime::on_snapshot_chunk(const fbs::SnapshotChunk& c, const net::Rec
         *info = *r;
         return r->path;
       },
-      [this, announce, expected_checksum, bytes, info](absl::StatusOr<std::string> path) {
+      [this, announce, expected_checksum, bytes, info,
+       finishing](absl::StatusOr<std::string> path) {
+        finishing_snapshots_.erase(finishing);
         Group* g = group(announce.group);
         if (!path.ok() || g == nullptr) {
           if (!path.ok()) {

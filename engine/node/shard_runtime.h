@@ -20,8 +20,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -163,6 +165,10 @@ class ShardRuntime final : public GroupHost {
 
   std::deque<OutgoingSnapshot> outgoing_snapshots_;
   std::map<std::pair<GroupId, NodeId>, IncomingSnapshot> incoming_snapshots_;
+  // Received snapshots being fsynced and renamed off the loop: (group,
+  // index, term). A second stream of the same snapshot would reopen (and
+  // truncate) the same temporary file under the first one.
+  std::set<std::tuple<GroupId, Index, Term>> finishing_snapshots_;
 
   struct BackgroundJob {
     std::thread thread;
