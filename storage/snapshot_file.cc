@@ -102,7 +102,8 @@ std::vector<SnapshotFileName> list_snapshot_files(const std::string& dir) {
 
 void remove_older_snapshot_files(const std::string& dir, GroupId group, Index index) {
   for (const auto& f : list_snapshot_files(dir)) {
-    if (f.group == group && (f.temporary || f.index < index)) ::unlink(f.path.c_str());
+    if (f.group != group) continue;
+    if (f.temporary ? f.index <= index : f.index < index) ::unlink(f.path.c_str());
   }
 }
 

@@ -42,7 +42,9 @@ std::string snapshot_file_path(const std::string& dir, GroupId group, Index inde
 std::optional<SnapshotFileName> parse_snapshot_file_name(std::string_view name);
 // Every snapshot file (and temporary) in `dir`, sorted by group then index.
 std::vector<SnapshotFileName> list_snapshot_files(const std::string& dir);
-// Removes the group's complete files below `index` and its temporaries.
+// Removes the group's complete files below `index` and its temporaries up to
+// `index`. A temporary above it is a newer snapshot still being written or
+// received, and stays.
 void remove_older_snapshot_files(const std::string& dir, GroupId group, Index index);
 // On open: removes every temporary, and each group's files below the index
 // that `current_index(group)` returns (its durable snapshot, 0 if none).

@@ -146,7 +146,20 @@ TEST(SnapshotFileTest, EnvReplacesOlderSnapshotOnceNewerIsDurable) {
   // A newer file alone does not replace the old one: its record is not durable.
   ASSERT_TRUE(write_snapshot(snaps, 1, 20, 2, pattern_bytes(7000, 20), 1000).ok());
   EXPECT_EQ(list_snapshot_files(snaps).size(), 3u);
+  // A newer snapshot still being received (a temporary above the saved
+  // index) survives the save; one at or below it goes.
+  auto receiving = SnapshotFileWriter::create(snaps, 1, 30, 2);
+  ASSERT_TRUE(receiving.ok());
+  ASSERT_TRUE((*receiving)->write("first chunk").ok());
+  auto stale = SnapshotFileWriter::create(snaps, 1, 15, 2);
+  ASSERT_TRUE(stale.ok());
   save(1, 20, pattern_bytes(7000, 20));
+  auto with_tmp = list_snapshot_files(snaps);
+  ASSERT_EQ(with_tmp.size(), 3u);
+  EXPECT_TRUE(with_tmp[1].temporary && with_tmp[1].index == 30u) << with_tmp[1].path;
+  receiving->reset();
+  stale->reset();
+  ::unlink(with_tmp[1].path.c_str());
   auto files = list_snapshot_files(snaps);
   ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files[0].group, 1u);
