@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "net/fbs_read.h"
 
 namespace raft::net {
 
@@ -133,9 +134,7 @@ std::vector<PeerInfo> peers_of(const flatbuffers::Vector<Offset<fbs::Peer>>* lis
   return out;
 }
 
-std::vector<uint64_t> ids_of(const flatbuffers::Vector<uint64_t>* v) {
-  return v ? std::vector<uint64_t>(v->begin(), v->end()) : std::vector<uint64_t>();
-}
+std::vector<uint64_t> ids_of(const flatbuffers::Vector<uint64_t>* v) { return read_u64_vector(v); }
 
 // Absent (an older sender) leaves the configuration empty.
 void read_conf_state(const fbs::ConfState* cs, ClientResponse& out) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "net/fbs_read.h"
 
 namespace raft {
 namespace {
@@ -21,8 +22,7 @@ flatbuffers::Offset<flatbuffers::Vector<uint64_t>> ids(flatbuffers::FlatBufferBu
 }
 
 std::vector<NodeId> ids_of(const flatbuffers::Vector<uint64_t>* v) {
-  if (v == nullptr) return {};
-  return std::vector<NodeId>(v->begin(), v->end());
+  return net::read_u64_vector(v);
 }
 
 Slice slice_of(const flatbuffers::Vector<uint8_t>* v, const std::shared_ptr<const void>& owner) {
