@@ -134,15 +134,13 @@ std::vector<PeerInfo> peers_of(const flatbuffers::Vector<Offset<fbs::Peer>>* lis
   return out;
 }
 
-std::vector<uint64_t> ids_of(const flatbuffers::Vector<uint64_t>* v) { return read_u64_vector(v); }
-
 // Absent (an older sender) leaves the configuration empty.
 void read_conf_state(const fbs::ConfState* cs, ClientResponse& out) {
   if (cs == nullptr) return;
-  out.voters = ids_of(cs->voters());
-  out.learners = ids_of(cs->learners());
-  out.voters_outgoing = ids_of(cs->voters_outgoing());
-  out.learners_next = ids_of(cs->learners_next());
+  out.voters = read_u64_vector(cs->voters());
+  out.learners = read_u64_vector(cs->learners());
+  out.voters_outgoing = read_u64_vector(cs->voters_outgoing());
+  out.learners_next = read_u64_vector(cs->learners_next());
   out.auto_leave = cs->auto_leave();
 }
 

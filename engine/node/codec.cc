@@ -21,10 +21,6 @@ flatbuffers::Offset<flatbuffers::Vector<uint64_t>> ids(flatbuffers::FlatBufferBu
   return b.CreateVector(v);
 }
 
-std::vector<NodeId> ids_of(const flatbuffers::Vector<uint64_t>* v) {
-  return net::read_u64_vector(v);
-}
-
 Slice slice_of(const flatbuffers::Vector<uint8_t>* v, const std::shared_ptr<const void>& owner) {
   if (v == nullptr || v->size() == 0) return Slice();
   return Slice(owner, std::string_view(reinterpret_cast<const char*>(v->data()), v->size()));
@@ -122,10 +118,10 @@ flatbuffers::Offset<fbs::RaftBatch> encode_raft_batch(flatbuffers::FlatBufferBui
 ConfState decode_conf_state(const fbs::ConfState* cs) {
   ConfState out;
   if (cs == nullptr) return out;
-  out.voters = ids_of(cs->voters());
-  out.learners = ids_of(cs->learners());
-  out.voters_outgoing = ids_of(cs->voters_outgoing());
-  out.learners_next = ids_of(cs->learners_next());
+  out.voters = net::read_u64_vector(cs->voters());
+  out.learners = net::read_u64_vector(cs->learners());
+  out.voters_outgoing = net::read_u64_vector(cs->voters_outgoing());
+  out.learners_next = net::read_u64_vector(cs->learners_next());
   out.auto_leave = cs->auto_leave();
   return out;
 }
