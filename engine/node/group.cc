@@ -17,33 +17,6 @@
 namespace raft {
 namespace {
 
-// Feeds a state machine's restore() from an in-memory image.
-class ImageReader : public SnapshotReader {
- public:
-  explicit ImageReader(std::string_view bytes) : bytes_(bytes) {}
-  absl::StatusOr<size_t> read(std::span<char> buffer) override {
-    size_t n = std::min(buffer.size(), bytes_.size());
-    std::memcpy(buffer.data(), bytes_.data(), n);
-    bytes_.remove_prefix(n);
-    return n;
-  }
-
- private:
-  std::string_view bytes_;
-};
-
-class StringWriter : public SnapshotWriter {
- public:
-  explicit StringWriter(std::string* out) : out_(out) {}
-  absl::Status write(std::string_view bytes) override {
-    out_->append(bytes);
-    return absl::OkStatus();
-  }
-
- private:
-  std::string* out_;
-};
-
 Slice read_context(uint64_t id) {
   std::string ctx(8, '\0');
   std::memcpy(ctx.data(), &id, 8);
@@ -202,7 +175,7 @@ absl::Status Group::restore_from_snapshot_file(const std::string& path) {
   if (!envelope.ok()) {
     return absl::DataLossError(absl::StrCat(path, ": ", envelope.status().message()));
   }
-  ImageReader fsm_reader(envelope->fsm_bytes);
+  StringSnapshotReader fsm_reader(envelope->fsm_bytes);
   if (auto s = fsm_->restore(fsm_reader); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path, ": state machine restore: ", s.message()));
   }
@@ -662,7 +635,7 @@ std::string Group::snapshot_image(Index index, Term term, const ConfState& cs,
   (void)term;
   (void)cs;
   std::string image = encode_snapshot_header(peers_, max_id_seen_);
-  StringWriter writer(&image);
+  StringSnapshotWriter writer(&image);
   *status = fsm_->snapshot(writer);
   return image;
 }

@@ -6,6 +6,7 @@
 // zero hand-off latency, and the reason groups can be spread over shards).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -32,6 +33,35 @@ class SnapshotReader {
   virtual ~SnapshotReader() = default;
   // Reads up to buffer.size() bytes; returns 0 at the end of the snapshot.
   virtual absl::StatusOr<size_t> read(std::span<char> buffer) = 0;
+};
+
+// A SnapshotWriter that appends to a string (the runtime builds snapshot
+// images this way; handy in tests too).
+class StringSnapshotWriter : public SnapshotWriter {
+ public:
+  explicit StringSnapshotWriter(std::string* out) : out_(out) {}
+  absl::Status write(std::string_view bytes) override {
+    out_->append(bytes);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string* out_;
+};
+
+// A SnapshotReader over bytes in memory; `bytes` must outlive it.
+class StringSnapshotReader : public SnapshotReader {
+ public:
+  explicit StringSnapshotReader(std::string_view bytes) : bytes_(bytes) {}
+  absl::StatusOr<size_t> read(std::span<char> buffer) override {
+    const size_t n = std::min(buffer.size(), bytes_.size());
+    bytes_.copy(buffer.data(), n);
+    bytes_.remove_prefix(n);
+    return n;
+  }
+
+ private:
+  std::string_view bytes_;
 };
 
 // One committed entry handed to apply_batch().

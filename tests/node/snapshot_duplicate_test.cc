@@ -26,18 +26,6 @@
 namespace raft {
 namespace {
 
-class StringWriter : public SnapshotWriter {
- public:
-  explicit StringWriter(std::string* out) : out_(out) {}
-  absl::Status write(std::string_view bytes) override {
-    out_->append(bytes);
-    return absl::OkStatus();
-  }
-
- private:
-  std::string* out_;
-};
-
 // The shard side of a group, reduced to what this test needs: the open batch
 // is written synchronously by flush(); messages are recorded.
 class FakeHost : public GroupHost {
@@ -122,7 +110,7 @@ TEST(SnapshotDuplicate, StaleDuplicateKeepsTheInstalledSnapshotFile) {
   constexpr Term kTerm = 3;
   memstore::KvStateMachine source;
   std::string image = encode_snapshot_header({{1, "127.0.0.1:1"}, {2, "127.0.0.1:2"}}, 2);
-  StringWriter writer(&image);
+  StringSnapshotWriter writer(&image);
   ASSERT_TRUE(source.snapshot(writer).ok());
   Message announce;
   announce.type = MessageType::kSnapshot;
