@@ -2,6 +2,7 @@
 // data dirs, each node with its own shard threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -329,6 +330,49 @@ TEST(NodeCluster, MembershipAddAndRemove) {
   auto members = c.node(leader)->members(1);
   ASSERT_TRUE(members.ok());
   EXPECT_EQ(members->size(), 2u);
+}
+
+// Client::join / Client::leave answer with the configuration that resulted:
+// through the leader, and through a follower that forwards to the leader.
+TEST(NodeCluster, JoinAndLeaveReturnTheResultingConfState) {
+  auto sorted = [](std::vector<NodeId> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  Cluster c(3, "client-members");
+  c.start_all();
+  const uint64_t lead = c.wait_leader();
+  ASSERT_NE(lead, 0u);
+  const uint64_t follower = lead % 3 + 1;
+  const NodeId newcomer = 4;  // Never started: a learner (then voter) that stays silent.
+  const std::string newcomer_address = absl::StrCat("127.0.0.1:", testing::free_port());
+
+  Client client({c.node(lead)->address()});
+  auto joined = client.join(1, newcomer, newcomer_address, /*as_learner=*/true);
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_EQ(sorted(joined->voters), (std::vector<NodeId>{1, 2, 3}));
+  EXPECT_EQ(joined->learners, (std::vector<NodeId>{newcomer}));
+  EXPECT_TRUE(joined->voters_outgoing.empty());
+
+  // Joining again as a voter promotes the learner.
+  auto promoted = client.join(1, newcomer, newcomer_address, /*as_learner=*/false);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(sorted(promoted->voters), (std::vector<NodeId>{1, 2, 3, newcomer}));
+  EXPECT_TRUE(promoted->learners.empty());
+
+  // Leave through a follower only: the leader answers over the peer link and
+  // the follower relays that answer, configuration included.
+  Client via_follower({c.node(follower)->address()});
+  auto left = via_follower.leave(1, newcomer);
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_EQ(sorted(left->voters), (std::vector<NodeId>{1, 2, 3}));
+  EXPECT_TRUE(left->learners.empty());
+  EXPECT_TRUE(left->voters_outgoing.empty());
+
+  // What the answers said is what the members see.
+  auto members = c.node(lead)->members(1);
+  ASSERT_TRUE(members.ok()) << members.status();
+  EXPECT_EQ(members->size(), 3u);
 }
 
 TEST(NodeCluster, TwoGroupsStayIndependent) {
