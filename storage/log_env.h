@@ -148,6 +148,15 @@ class LogEnv {
   const std::string& dir() const { return options_.dir; }
   std::string data_file() const { return options_.dir + "/data.mdb"; }
   EnvStats stats() const;
+  // The LMDB env's flags (mdb_env_get_flags), 0 while the env is closed after
+  // a failure. Never MDB_NOSYNC, MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP:
+  // each can lose a write that was reported durable.
+  unsigned lmdb_flags() const {
+    std::shared_lock l(map_mu_);
+    unsigned flags = 0;
+    if (env_ != nullptr) mdb_env_get_flags(env_, &flags);
+    return flags;
+  }
 
  private:
   struct Pending {

@@ -1,9 +1,14 @@
 // Tests of the group-commit path: try_submit hands batches to the writer
-// thread, completions come back per group through drain_completions after the
+// thread and never waits for it (batch N + 1 is taken while batch N cannot
+// commit), completions come back per group through drain_completions after the
 // eventfd fires, the queue bound gives backpressure, a failing batch reports
 // its error to every group in it and persists nothing, and readers on other
 // threads see consistent data while the writer commits and grows the map.
+#include <lmdb.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -31,14 +36,15 @@ std::unique_ptr<LogEnv> open_env(const std::string& dir, size_t queue_capacity =
   return env.ok() ? std::move(*env) : nullptr;
 }
 
-// Waits (poll on the eventfd, 10 s deadline) until `n` completions arrived.
+// Waits (10 s deadline) until `n` completions arrived, draining only when
+// the eventfd is readable, as the reactor does: a completion that never
+// signals the eventfd is never seen.
 std::vector<Completion> wait_completions(LogEnv& env, size_t n) {
   std::vector<Completion> out;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
     pollfd p{env.completion_fd(), POLLIN, 0};
-    ::poll(&p, 1, 100);
-    env.drain_completions(out);
+    if (::poll(&p, 1, 100) == 1 && (p.revents & POLLIN) != 0) env.drain_completions(out);
   }
   return out;
 }
@@ -148,6 +154,101 @@ TEST(GroupCommitTest, FailedBatchReportsEveryGroupAndPersistsNothing) {
   ASSERT_EQ(done.size(), 1u);
   EXPECT_TRUE(done[0].status.ok());
   EXPECT_EQ(done[0].last_index, 10u);
+}
+
+// The reactor never waits for the writer: while the writer is stuck on batch
+// N (a child process holds LMDB's write lock, so the writer's transaction
+// cannot begin), try_submit takes batch N + 1 at once, refuses the next one
+// with ResourceExhausted (queue of 1), and nothing completes until the lock
+// is released; then N and N + 1 complete in order.
+TEST(GroupCommitTest, SubmitNeverWaitsForTheWriter) {
+  TempDir dir;
+  auto env = open_env(dir.sub("s"), /*queue_capacity=*/1);
+  ASSERT_NE(env, nullptr);
+  // `release` is a socket pair: telling a child that already gave up is an
+  // EPIPE (MSG_NOSIGNAL), not a SIGPIPE that would kill the test.
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release), 0);
+  constexpr int kChildHoldMs = 30'000;  // Unless released earlier.
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // LMDB forbids opening one env twice in a process; another process may.
+    ::close(ready[0]);
+    ::close(release[1]);
+    MDB_env* other = nullptr;
+    MDB_txn* txn = nullptr;
+    if (mdb_env_create(&other) != 0) ::_exit(2);
+    mdb_env_set_maxdbs(other, 3);
+    if (mdb_env_open(other, dir.sub("s").c_str(), 0, 0644) != 0) ::_exit(3);
+    if (mdb_txn_begin(other, nullptr, 0, &txn) != 0) ::_exit(4);
+    char c = 1;
+    if (::write(ready[1], &c, 1) != 1) ::_exit(5);
+    pollfd p{release[0], POLLIN, 0};
+    ::poll(&p, 1, kChildHoldMs);
+    mdb_txn_abort(txn);
+    mdb_env_close(other);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "child could not take LMDB's write lock";
+  ::close(ready[0]);
+
+  const auto start = std::chrono::steady_clock::now();
+  auto batch = [](Index first) {
+    WriteBatch b;
+    b.append(1, make_entries(1, first, 10, 1));
+    b.set_hard_state(1, HardState{1, 1, first + 9});
+    return b;
+  };
+  WriteBatch first = batch(1), second = batch(11), third = batch(21);
+  auto id1 = env->try_submit(first);
+  ASSERT_TRUE(id1.ok()) << id1.status();
+  // Once the writer took batch 1 off the queue, batch 2 fits.
+  absl::StatusOr<uint64_t> id2 = absl::UnknownError("not submitted");
+  const auto deadline = start + std::chrono::seconds(10);
+  while (!id2.ok() && std::chrono::steady_clock::now() < deadline) {
+    id2 = env->try_submit(second);
+    if (!id2.ok()) {
+      ASSERT_EQ(id2.status().code(), absl::StatusCode::kResourceExhausted) << id2.status();
+      std::this_thread::yield();
+    }
+  }
+  ASSERT_TRUE(id2.ok()) << "the writer never took batch 1: " << id2.status();
+  auto id3 = env->try_submit(third);
+  EXPECT_EQ(id3.status().code(), absl::StatusCode::kResourceExhausted) << id3.status();
+  EXPECT_FALSE(third.empty());
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(waited, std::chrono::seconds(15)) << "try_submit waited for the writer";
+  EXPECT_EQ(env->batches_in_flight(), 2u);
+  pollfd p{env->completion_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "a completion came back while batch 1 could not commit";
+  std::vector<Completion> none;
+  EXPECT_EQ(env->drain_completions(none), 0u);
+  EXPECT_EQ(env->last_index(1), 0u);
+
+  // Fails only if the child gave up holding the lock: reported above.
+  (void)::send(release[1], &c, 1, MSG_NOSIGNAL);
+  ::close(release[1]);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << "child status " << wstatus;
+  auto done = wait_completions(*env, 2);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].batch, *id1);
+  EXPECT_EQ(done[1].batch, *id2);
+  for (const auto& d : done) ASSERT_TRUE(d.status.ok()) << d.status;
+  EXPECT_EQ(done[0].last_index, 10u);
+  EXPECT_EQ(done[1].last_index, 20u);
+  ASSERT_TRUE(env->try_submit(third).ok());
+  done = wait_completions(*env, 1);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(done[0].status.ok()) << done[0].status;
+  EXPECT_EQ(done[0].last_index, 30u);
+  EXPECT_EQ(env->stats().commits, 3u);
 }
 
 TEST(GroupCommitTest, EmptyBatchIsRefused) {

@@ -359,6 +359,27 @@ TEST_F(LogEnvTest, TermRunsRecoveredByBisection) {
   EXPECT_TRUE(env_->verify_group(6).ok());
 }
 
+// A power cut may lose any commit made with one of these flags, which a
+// SIGKILL (the crash test) cannot show: the page cache survives it.
+TEST_F(LogEnvTest, EnvKeepsLmdbFullSync) {
+  constexpr unsigned kUnsafe = MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC | MDB_WRITEMAP;
+  EXPECT_EQ(env_->lmdb_flags() & kUnsafe, 0u) << std::hex << env_->lmdb_flags();
+  ASSERT_TRUE(env_->append(1, make_entries(1, 1, 3, 1)).ok());
+  EXPECT_EQ(env_->lmdb_flags() & kUnsafe, 0u) << std::hex << env_->lmdb_flags();
+  // The map grows (the env is remapped) without dropping the sync.
+  env_.reset();
+  EnvOptions options;
+  options.dir = dir_.sub("grow-sync");
+  options.initial_map_bytes = 256 << 10;
+  auto env = LogEnv::open(options);
+  ASSERT_TRUE(env.ok()) << env.status();
+  for (Index i = 1; i <= 2000; i += 500) {
+    ASSERT_TRUE((*env)->append(1, make_entries(1, i, 500, 1, 1000)).ok());
+  }
+  EXPECT_GT((*env)->stats().map_resizes, 0u);
+  EXPECT_EQ((*env)->lmdb_flags() & kUnsafe, 0u) << std::hex << (*env)->lmdb_flags();
+}
+
 TEST_F(LogEnvTest, SecondOpenOfSameDirIsRefused) {
   EnvOptions options;
   options.dir = dir_.sub("shard-0");
