@@ -82,6 +82,15 @@ void FrameConnection::start(Callbacks callbacks, std::string initial_bytes,
   arm_recv();
 }
 
+void FrameConnection::set_options(const ConnectionOptions& options) {
+  RAFT_CHECK_MSG(queue_count_ == 0 && !send_op_.in_flight(), "set_options() with frames queued");
+  RAFT_CHECK(options.max_send_queue_frames > 0);
+  options_ = options;
+  decoder_.set_max_frame_bytes(options_.max_frame_bytes);
+  queue_.assign(std::min(kInitialQueueSlots, options_.max_send_queue_frames), OutFrame{});
+  queue_head_ = 0;
+}
+
 void FrameConnection::set_frame_handler(
     absl::AnyInvocable<void(FrameConnection&, const ReceivedFrame&)> f) {
   callbacks_.on_frame = std::move(f);

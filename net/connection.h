@@ -109,6 +109,10 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   DetachedConnection detach();
 
   void set_overflow_policy(OverflowPolicy policy) { options_.overflow = policy; }
+  // Replaces the options given at creation (frame cap, send bounds, idle
+  // timeout, overflow policy). Only while nothing is queued: an acceptor
+  // learns from the remote handshake whether peer or client options apply.
+  void set_options(const ConnectionOptions& options);
   bool is_open() const { return state_ == State::kOpen; }
   bool is_closed() const { return state_ == State::kClosed; }
   const std::string& remote() const { return remote_; }

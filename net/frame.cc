@@ -148,6 +148,11 @@ void FrameDecoder::ensure_space(size_t need_from_begin, size_t min_free) {
   end_ = kStartOffset + buffered_bytes;
 }
 
+void FrameDecoder::set_max_frame_bytes(uint32_t max_frame_bytes) {
+  RAFT_CHECK(max_frame_bytes >= 8);
+  max_frame_bytes_ = max_frame_bytes;
+}
+
 char* FrameDecoder::prepare_write(size_t* capacity) {
   size_t need = kFrameHeaderBytes;
   size_t min_free = kMinFreeBytes;

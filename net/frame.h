@@ -111,6 +111,9 @@ class FrameDecoder {
   // Takes the undelivered bytes (for handing a connection to another shard).
   std::string take_buffered();
   uint32_t max_frame_bytes() const { return max_frame_bytes_; }
+  // Applies to every frame whose header is checked from now on (a
+  // connection learns which cap applies from its handshake).
+  void set_max_frame_bytes(uint32_t max_frame_bytes);
 
  private:
   struct Block;

@@ -62,6 +62,7 @@ void Listener::stop() {
 void Listener::arm_accept() {
   if (stopping_ || fd_ < 0 || accept_op_.in_flight()) return;
   io_uring_sqe* sqe = reactor_.prepare(accept_op_);
+  ++accept_submissions_;
   multishot_ = reactor_.features().multishot_accept;
   if (multishot_) {
     io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -117,7 +118,8 @@ absl::Status Listener::on_handshake(FrameConnection& conn, const HandshakeInfo& 
     return absl::OkStatus();
   }
   bool peer = remote.role == ConnectionRole::kPeer;
-  if (peer) conn.set_overflow_policy(OverflowPolicy::kDropFrame);
+  // Accepted with client options (the role was unknown until now).
+  if (peer) conn.set_options(options_.peer_connection);
   absl::Status sent = conn.send(encode_handshake(reply_for(options_.local, remote)));
   if (!sent.ok()) return sent;
   std::shared_ptr<FrameConnection> shared = conn.shared_from_this();

@@ -33,6 +33,7 @@ struct ListenerOptions {
   int backlog = 1024;
   HandshakeInfo local;  // Our cluster id, node id and (listener) shard.
   uint32_t shard_count = 1;
+  // Each applies from the handshake on; before it, client_connection does.
   ConnectionOptions peer_connection;    // overflow forced to kDropFrame.
   ConnectionOptions client_connection;  // overflow forced to kCloseConnection.
 };
@@ -61,6 +62,9 @@ class Listener {
   bool active() const { return accept_op_.in_flight() || fd_ >= 0; }
   uint16_t port() const { return bound_.port(); }
   std::string address() const { return bound_.to_string(); }
+  // Accept operations handed to the kernel so far: one serves many
+  // connections with multishot accept, one per connection without.
+  uint64_t accept_submissions() const { return accept_submissions_; }
 
  private:
   void arm_accept();
@@ -73,6 +77,7 @@ class Listener {
   int fd_ = -1;
   bool stopping_ = false;
   bool multishot_ = false;
+  uint64_t accept_submissions_ = 0;
   SocketAddress bound_;
   Timer retry_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -12,6 +12,15 @@
 
 namespace raft::net {
 
+Clock::duration redial_delay(Clock::duration initial, Clock::duration max, uint32_t attempts,
+                             std::mt19937_64& rng) {
+  auto base = initial * (int64_t{1} << std::min<uint32_t>(attempts, 20));
+  auto delay = std::min<Clock::duration>(base, max);
+  auto half = delay / 2;
+  std::uniform_int_distribution<int64_t> jitter(0, (delay - half).count());
+  return half + Clock::duration(jitter(rng));
+}
+
 struct PeerTransport::Peer {
   enum class State : uint8_t { kIdle, kConnecting, kHandshaking, kConnected, kBackoff, kRemoved };
 
@@ -189,12 +198,8 @@ void PeerTransport::connection_lost(Peer& p, const absl::Status& status) {
 
 void PeerTransport::schedule_redial(Peer& p) {
   if (shutting_down_ || p.state == Peer::State::kRemoved) return;
-  auto base = options_.backoff_initial * (int64_t{1} << std::min<uint32_t>(p.attempts, 20));
-  auto delay = std::min<Clock::duration>(base, options_.backoff_max);
-  // Jitter: uniform in [delay/2, delay], so peers that failed together spread out.
-  auto half = delay / 2;
-  std::uniform_int_distribution<int64_t> jitter(0, half.count());
-  delay = half + Clock::duration(jitter(rng_));
+  Clock::duration delay =
+      redial_delay(options_.backoff_initial, options_.backoff_max, p.attempts, rng_);
   ++p.attempts;
   p.redial_timer.arm_after(delay);
 }

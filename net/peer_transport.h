@@ -47,6 +47,12 @@ struct PeerStats {
   size_t queued_bytes = 0;
 };
 
+// The wait before redial number `attempts` + 1 (`attempts` failures in a
+// row so far): `initial` doubled per failure, capped at `max`, then drawn
+// uniformly from [delay/2, delay] so that peers that failed together spread out.
+Clock::duration redial_delay(Clock::duration initial, Clock::duration max, uint32_t attempts,
+                             std::mt19937_64& rng);
+
 class PeerTransport {
  public:
   struct Callbacks {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/checksum.h"
+#include "tests/net/allocation_counter.h"
 #include "tests/net/net_test_util.h"
 
 namespace raft::net {
@@ -81,6 +82,31 @@ TEST(Frame, SlicesOutliveBlockReuse) {
     EXPECT_EQ(slice.data()[0], static_cast<char>('a' + index % 26)) << index;
     EXPECT_EQ(slice.data()[1], 'x');
   }
+}
+
+// Receive buffers are reused: once every delivered frame is released, the
+// next receive goes to the same place in the same block, not a fresh one.
+TEST(Frame, ReceiveBlockIsReusedWhenNoSliceIsHeld) {
+  FrameDecoder d(kDefaultMaxFrameBytes, 64 * 1024);
+  std::string bytes = frame_to_string(raft_frame(2, 700));
+  size_t capacity = 0;
+  const char* first = d.prepare_write(&capacity);
+  int frames = 0;
+  uint64_t allocated = 0;
+  {
+    testing::AllocationCounter allocations;
+    for (int round = 0; round < 200; ++round) {
+      if (d.feed(bytes, [&](const ReceivedFrame&) { return ++frames, true; }) !=
+              FrameError::kNone ||
+          d.prepare_write(&capacity) != first) {
+        break;
+      }
+    }
+    allocated = allocations.count();
+  }
+  EXPECT_EQ(frames, 200);
+  EXPECT_EQ(d.prepare_write(&capacity), first);
+  EXPECT_EQ(allocated, 0u) << "receiving allocated (a fresh block instead of the reused one)";
 }
 
 TEST(Frame, LargeFrameGrowsTheBlockWithinTheCap) {

@@ -5,9 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "net/listener.h"
 #include "tests/net/net_test_util.h"
@@ -52,6 +56,38 @@ TEST(ShardSet, TasksRunOnTheTargetShardThread) {
     shards.send(1, [&] { shards.send(0, [&] { answered = ShardSet::current()->id() == 0; }); });
   });
   EXPECT_TRUE(wait_for([&] { return answered.load(); }));
+  shards.stop();
+}
+
+TEST(ShardSet, OneShardByDefault) {
+  EXPECT_EQ(ShardOptions{}.shard_count, 1u);
+  ShardSet shards;
+  EXPECT_EQ(shards.size(), 1u);
+}
+
+// Shard i runs on core (first_core + i) % ncpu, and only there.
+TEST(ShardSet, EachShardThreadIsPinnedToItsCore) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  if (cpus < 1 || CPU_COUNT(&allowed) < cpus) GTEST_SKIP() << "process restricted to some cores";
+  const uint32_t count = 2;
+  const uint32_t first_core = 1;
+  ShardSet shards({.shard_count = count, .pin_to_cores = true, .first_core = first_core});
+  std::mutex mu;
+  std::vector<std::vector<int>> cores(count);
+  shards.start([&](Shard& s) {
+    cpu_set_t set;
+    ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);  // This thread's.
+    std::lock_guard<std::mutex> lock(mu);
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cores[s.id()].push_back(c);
+    }
+  });
+  for (uint32_t i = 0; i < count; ++i) {
+    int want = static_cast<int>((first_core + i) % static_cast<uint32_t>(cpus));
+    EXPECT_EQ(cores[i], std::vector<int>{want}) << "shard " << i;
+  }
   shards.stop();
 }
 
