@@ -55,6 +55,17 @@ HttpReply write_reply(const std::string& key, const absl::StatusOr<ProposeResult
   return reply;
 }
 
+// A transfer's answer; one forwarded through the leader names it, like a
+// forwarded write.
+HttpReply transfer_reply(NodeId target, const absl::Status& s, const std::string& forwarded_to) {
+  if (!s.ok()) return error_reply(s);
+  if (forwarded_to.empty()) return json(200, absl::StrCat("{\"leader_id\":", target, "}"));
+  HttpReply reply = json(200, absl::StrCat("{\"leader_id\":", target,
+                                           ",\"forwarded_to\":", json_quote(forwarded_to), "}"));
+  reply.extra_headers = "X-Forwarded-To: " + forwarded_to + "\r\n";
+  return reply;
+}
+
 HttpReply not_allowed(absl::string_view allow) {
   HttpReply reply = error_json(405, "method not allowed");
   reply.extra_headers = absl::StrCat("Allow: ", allow, "\r\n");
@@ -354,18 +365,18 @@ void MemstoreApi::transfer_leader(NodeId target, bool forward, Responder respond
                                    absl::StatusOr<LeaderHint> h) mutable {
     if (!h.ok()) return respond(error_reply(h.status()));
     if (h->leader_id == kNoNode) return respond(error_json(503, "no leader"));
-    auto done = [target](absl::Status s) {
-      if (!s.ok()) return error_reply(s);
-      return json(200, absl::StrCat("{\"leader_id\":", target, "}"));
-    };
     if (h->leader_id == node_.id()) {
-      return node_.transfer_leader(
-          options_.group, target,
-          [done, respond = std::move(respond)](absl::Status s) mutable { respond(done(s)); });
+      return node_.transfer_leader(options_.group, target,
+                                   [target, respond = std::move(respond)](absl::Status s) mutable {
+                                     respond(transfer_reply(target, s, ""));
+                                   });
     }
     forward_or_refuse(
         not_leader_error(h->leader_id, h->address), forward,
-        [this, target, done](Client& c) { return done(c.transfer_leader(options_.group, target)); },
+        [this, target](Client& c) {
+          absl::Status s = c.transfer_leader(options_.group, target);
+          return transfer_reply(target, s, c.connected_to());
+        },
         std::move(respond));
   });
 }

@@ -1,6 +1,8 @@
 // memstore: a replicated in-memory key-value node with an HTTP/1.1 API.
 //
 //   memstore --config node.toml --http 127.0.0.1:8001
+//   memstore --config cluster.toml --id 1 --address 127.0.0.1:7001
+//            --data-dir /tmp/n1 --http 127.0.0.1:8001
 //   memstore --id 4 --address 127.0.0.1:7004 --data-dir /tmp/n4
 //            --join 127.0.0.1:7001 --http 127.0.0.1:8004 [--learner]
 //
@@ -8,13 +10,16 @@
 // SIGINT stop it gracefully: the HTTP server closes, the helper threads
 // finish, the node stops (flushing its log) and the process exits 0.
 #include <signal.h>
+#include <toml++/toml.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -32,8 +37,10 @@ namespace raft::memstore {
 namespace {
 
 constexpr char kUsage[] = R"(usage: memstore [options]
-  --config FILE        TOML node config ([node] [raft] [snapshot] [storage] [network]
-                       [client] [[peers]]; see README "Configuration reference")
+  --config FILE        TOML config ([node] [raft] [snapshot] [storage] [network]
+                       [client] [[peers]]; see README "Configuration reference"); one
+                       cluster file listing only [[peers]] serves every node when
+                       --id, --address and --data-dir are given
   --id N               node id (static members; optional when joining)
   --address HOST:PORT  Raft + client protocol listener
   --data-dir DIR       log, snapshots and node id
@@ -43,7 +50,8 @@ constexpr char kUsage[] = R"(usage: memstore [options]
   --no-forward         followers answer 421 instead of forwarding writes
   --tick-ms N          Raft tick interval (overrides the config)
   --log-level LEVEL    trace, debug, info, warn, error (default info)
-Flags override the config file.)";
+Flags override the config file (--id, --address, --data-dir and --join before
+it is validated).)";
 
 struct Flags {
   std::string config_path;
@@ -57,6 +65,42 @@ struct Flags {
   uint32_t tick_ms = 0;
   std::string log_level = "info";
 };
+
+// Reads the config file with the identity flags (--id, --address,
+// --data-dir, --join) written into its [node] table before it is parsed and
+// validated: one cluster.toml that lists only the peers can then serve every
+// node, each started with its own id and address.
+absl::StatusOr<NodeConfig> load_config_with_identity(const Flags& f) {
+  toml::table root;
+  try {
+    root = toml::parse_file(f.config_path);
+  } catch (const toml::parse_error&) {
+    return load_config_toml(f.config_path).status();  // Its message names line and column.
+  }
+  if (root.contains("node") && !root["node"].is_table()) {
+    return load_config_toml(f.config_path).status();
+  }
+  if (!root.contains("node")) root.insert("node", toml::table{});
+  toml::table& node = *root["node"].as_table();
+  if (f.have_id) {
+    if (f.id > static_cast<uint64_t>(INT64_MAX)) {
+      return absl::InvalidArgumentError("--id is too large");
+    }
+    node.insert_or_assign("id", static_cast<int64_t>(f.id));
+  }
+  if (f.have_address) node.insert_or_assign("address", f.address);
+  if (f.have_data_dir) node.insert_or_assign("data_dir", f.data_dir);
+  if (f.have_join) node.insert_or_assign("join", f.join);
+  std::ostringstream text;
+  text << root;
+  auto config = parse_config_toml(text.str());
+  if (!config.ok()) {
+    return absl::Status(
+        config.status().code(),
+        absl::StrCat(f.config_path, " with the flags: ", config.status().message()));
+  }
+  return config;
+}
 
 absl::StatusOr<Flags> parse_flags(int argc, char** argv) {
   Flags f;
@@ -96,7 +140,7 @@ absl::StatusOr<Flags> parse_flags(int argc, char** argv) {
     }
   }
   if (!f.config_path.empty()) {
-    auto c = load_config_toml(f.config_path);
+    auto c = load_config_with_identity(f);
     if (!c.ok()) return c.status();
     f.config = std::move(*c);
   }

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -238,6 +239,26 @@ class MemstoreCluster {
   }
   void start_all() {
     for (int i = 1; i <= size(); ++i) start(i);
+  }
+
+  // Static members from one shared file that lists only the peers (with
+  // their roles); each node gets its own id, address and data dir as flags.
+  std::string write_cluster_file(const std::set<int>& learners) {
+    std::string toml = "[raft]\ntick_interval_ms = 20\nelection_ticks = 10\n";
+    for (int p = 1; p <= size(); ++p) {
+      absl::StrAppend(&toml, "[[peers]]\nid = ", p, "\naddress = \"", raft_address(p),
+                      "\"\nrole = \"", learners.contains(p) ? "learner" : "voter", "\"\n");
+    }
+    const std::string path = dir_ + "/cluster.toml";
+    std::ofstream(path) << toml;
+    return path;
+  }
+  void start_with_cluster_file(int id, const std::string& path) {
+    std::vector<std::string> argv = {
+        MEMSTORE_BIN,     "--config",       path,         "--id",       std::to_string(id),
+        "--address",      raft_address(id), "--data-dir", data_dir(id), "--http",
+        http_address(id), "--log-level",    "warn"};
+    procs_[id - 1] = std::make_unique<Process>(argv, absl::StrCat(dir_, "/n", id, ".log"));
   }
 
   // The leader id as seen by node `id` (0 if none or no answer).

@@ -3,12 +3,32 @@
 // leave, no-leader 503, and graceful shutdown on SIGTERM.
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "tests/examples/memstore_cluster.h"
 
 namespace raft::examples_test {
 namespace {
 
 using namespace std::chrono_literals;
+
+// The value of the Prometheus sample `name` (with its labels), or -1.
+double metric(const std::string& text, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::StartsWith(line, name + " ")) continue;
+    double v = -1;
+    return absl::SimpleAtod(line.substr(name.size() + 1), &v) ? v : -1;
+  }
+  return -1;
+}
+
+// A number field of a JSON answer, or -1.
+int64_t json_int(const std::string& body, const std::string& key) {
+  size_t at = body.find("\"" + key + "\":");
+  int64_t v = -1;
+  if (at == std::string::npos) return -1;
+  std::string rest = body.substr(at + key.size() + 3);
+  return absl::SimpleAtoi(rest.substr(0, rest.find_first_not_of("0123456789")), &v) ? v : -1;
+}
 
 class MemstoreHttpTest : public ::testing::Test {
  protected:
@@ -140,7 +160,12 @@ TEST_F(MemstoreHttpTest, PipelinedRequestsAnsweredInOrder) {
 }
 
 TEST_F(MemstoreHttpTest, InspectionRoutes) {
-  ASSERT_EQ(http(h(leader_), "PUT", "/store/m", "1").status, 201);
+  HttpResult put = http(h(leader_), "PUT", "/store/m", "1");
+  ASSERT_EQ(put.status, 201);
+  const int64_t put_index = json_int(put.body, "index");
+  const int64_t put_term = json_int(put.body, "term");
+  ASSERT_GT(put_index, 0) << put.body;
+  ASSERT_GT(put_term, 0) << put.body;
   for (int i = 1; i <= 3; ++i) {
     HttpResult r = http(h(i), "GET", "/leader");
     EXPECT_EQ(r.status, 200);
@@ -174,6 +199,20 @@ TEST_F(MemstoreHttpTest, InspectionRoutes) {
   }
   EXPECT_NE(http(h(follower_), "GET", "/metrics").body.find("ringraft_is_leader{group=\"1\"} 0"),
             std::string::npos);
+  // The values, not only the names: the write above is counted.
+  EXPECT_GE(metric(m.body, "ringraft_term{group=\"1\"}"), put_term) << m.body;
+  EXPECT_GE(metric(m.body, "ringraft_commit_index{group=\"1\"}"), put_index) << m.body;
+  EXPECT_GE(metric(m.body, "ringraft_applied_index{group=\"1\"}"), put_index) << m.body;
+  EXPECT_GE(metric(m.body, "ringraft_proposals_total"), 1) << m.body;
+  EXPECT_GE(metric(m.body, "ringraft_fsync_commits_total"), 1) << m.body;
+  EXPECT_GE(metric(m.body, "ringraft_entries_per_batch_count"), 1) << m.body;
+  EXPECT_GE(metric(m.body, "ringraft_entries_per_batch_bucket{le=\"+Inf\"}"), 1) << m.body;
+  EXPECT_GE(metric(m.body, "ringraft_bad_frames_total"), 0) << m.body;
+  // Garbage on the Raft port is a bad frame, and counted.
+  exchange_raw(cluster_->raft_address(leader_), std::string(64, 'Z'));
+  EXPECT_TRUE(eventually([&] {
+    return metric(http(h(leader_), "GET", "/metrics").body, "ringraft_bad_frames_total") >= 1;
+  }));
 
   HttpResult s = http(h(follower_), "POST", "/snapshot");
   EXPECT_EQ(s.status, 200) << s.body;
@@ -185,6 +224,12 @@ TEST_F(MemstoreHttpTest, TransferLeaderFromAFollower) {
   const int target = 6 - leader_ - follower_;  // The third node.
   HttpResult r = http(h(follower_), "POST", absl::StrCat("/transfer_leader/", target));
   ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_int(r.body, "leader_id"), target) << r.body;
+  // Forwarded by memstore through the client: the answer names the leader.
+  EXPECT_EQ(r.headers["x-forwarded-to"], cluster_->raft_address(leader_)) << r.body;
+  EXPECT_NE(r.body.find("\"forwarded_to\":\"" + cluster_->raft_address(leader_) + "\""),
+            std::string::npos)
+      << r.body;
   EXPECT_TRUE(eventually([&] { return cluster_->wait_leader() == target; }));
   // Leadership cannot go to a node that is not a member.
   r = http(h(target), "POST", "/transfer_leader/9");
@@ -219,8 +264,11 @@ TEST_F(MemstoreHttpTest, JoinPromoteAndLeave) {
 
 TEST_F(MemstoreHttpTest, NoLeaderIs503) {
   ASSERT_EQ(http(h(leader_), "PUT", "/store/x", "1").status, 201);
-  // Stop two nodes: the last one cannot elect a leader.
+  // Stop two nodes: the last one cannot elect a leader. It has applied the
+  // write first (the write was acknowledged with the other two).
   const int survivor = follower_;
+  ASSERT_TRUE(
+      eventually([&] { return http(h(survivor), "GET", "/store/x?stale=true").body == "1"; }));
   for (int i = 1; i <= 3; ++i) {
     if (i == survivor) continue;
     cluster_->process(i)->kill(SIGTERM);
@@ -230,10 +278,89 @@ TEST_F(MemstoreHttpTest, NoLeaderIs503) {
   HttpResult r = http(h(survivor), "PUT", "/store/x", "2");
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(http(h(survivor), "POST", "/transfer_leader/1").status, 503);
+  EXPECT_EQ(http(h(survivor), "DELETE", "/store/x").status, 503);
+  EXPECT_EQ(http(h(survivor), "POST", "/leave").status, 503);
+  // A plain GET is linearizable: without a leader it cannot be served.
+  r = http(h(survivor), "GET", "/store/x");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
   // A stale read still answers from local state.
   r = http(h(survivor), "GET", "/store/x?stale=true");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "1");
+}
+
+TEST_F(MemstoreHttpTest, NoForwardFollowerAnswers421NamingTheLeader) {
+  // The follower restarts with --no-forward (same data dir, same config).
+  cluster_->process(follower_)->kill(SIGTERM);
+  ASSERT_EQ(cluster_->process(follower_)->wait_exit(15s), std::optional<int>(0));
+  cluster_->start(follower_, {"--no-forward"});
+  ASSERT_EQ(cluster_->wait_leader(), leader_) << logs();
+  const std::string leader_json = absl::StrCat("\"leader_id\":", leader_, ",\"leader_address\":\"",
+                                               cluster_->raft_address(leader_), "\"");
+  const int other = 6 - leader_ - follower_;
+  for (auto [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"PUT", "/store/nf"},
+           {"PUT", "/store/nf/v"},
+           {"DELETE", "/store/nf"},
+           {"POST", "/leave"},
+           {"POST", absl::StrCat("/transfer_leader/", other)}}) {
+    HttpResult r = http(h(follower_), method, path, "v");
+    EXPECT_EQ(r.status, 421) << method << " " << path << ": " << r.body;
+    EXPECT_NE(r.body.find("\"error\":\"not leader\""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find(leader_json), std::string::npos)
+        << method << " " << path << ": " << r.body;
+  }
+  EXPECT_EQ(http(h(leader_), "GET", "/store/nf").status, 404);  // Nothing was written.
+  EXPECT_EQ(cluster_->wait_leader(), leader_);                  // Nor transferred.
+  EXPECT_NE(http(h(leader_), "GET", "/peers").body.find(absl::StrCat("\"id\":", follower_)),
+            std::string::npos);  // Nor left.
+  // Reads are served on the follower all the same.
+  ASSERT_EQ(http(h(leader_), "PUT", "/store/nf", "v").status, 201);
+  EXPECT_EQ(http(h(follower_), "GET", "/store/nf").body, "v");
+
+  // ?forward=true overrides the flag: the runtime does not forward (its
+  // forwarding is off), so memstore forwards through the client and says so.
+  HttpResult r = http(h(follower_), "PUT", "/store/nf?forward=true", "w");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-forwarded-to"], cluster_->raft_address(leader_)) << r.body;
+  EXPECT_EQ(http(h(leader_), "GET", "/store/nf").body, "w");
+}
+
+// Static members from one cluster.toml listing the peers and their roles;
+// each node takes its own id, address and data dir as flags.
+TEST(MemstoreStaticConfigTest, SharedClusterFileWithOwnIdAndAddress) {
+  MemstoreCluster cluster(3, "shared-cluster-file");
+  const std::string path = cluster.write_cluster_file(/*learners=*/{3});
+  // The file alone does not say which node this is.
+  Process lost({MEMSTORE_BIN, "--config", path, "--log-level", "warn"},
+               cluster.dir() + "/lost.log");
+  EXPECT_EQ(lost.wait_exit(15s), std::optional<int>(2));
+  EXPECT_NE(lost.log().find("node.address: required"), std::string::npos) << lost.log();
+
+  for (int i = 1; i <= 3; ++i) cluster.start_with_cluster_file(i, path);
+  const int leader = cluster.wait_leader();
+  ASSERT_TRUE(leader == 1 || leader == 2) << leader;  // Node 3 is a learner.
+  for (int i = 1; i <= 3; ++i) {
+    HttpResult r = http(cluster.http_address(i), "GET", "/status");
+    EXPECT_NE(
+        r.body.find(absl::StrCat("\"node\":", i, ",\"address\":\"", cluster.raft_address(i), "\"")),
+        std::string::npos)
+        << r.body;
+  }
+  HttpResult r = http(cluster.http_address(leader), "GET", "/peers");
+  for (int p = 1; p <= 3; ++p) {
+    EXPECT_NE(r.body.find(absl::StrCat("{\"id\":", p, ",\"address\":\"", cluster.raft_address(p),
+                                       "\",\"role\":\"", p == 3 ? "learner" : "voter", "\"}")),
+              std::string::npos)
+        << r.body;
+  }
+  ASSERT_EQ(http(cluster.http_address(leader), "PUT", "/store/k", "v").status, 201);
+  EXPECT_EQ(http(cluster.http_address(3), "GET", "/store/k").body, "v");
+  for (int i = 1; i <= 3; ++i) {
+    cluster.process(i)->kill(SIGTERM);
+    EXPECT_EQ(cluster.process(i)->wait_exit(15s), std::optional<int>(0)) << "node " << i;
+  }
 }
 
 }  // namespace

@@ -25,6 +25,12 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+size_t count(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
 TEST_F(RaftctlTest, MissingOrDamagedDataDirIsAClearError) {
   CommandResult r = raftctl("describe metadata " + scratch_ + "/nothing-here");
   EXPECT_EQ(r.status, 1);
@@ -133,6 +139,11 @@ TEST_F(RaftctlTest, LiveClusterThenItsDataDirs) {
   r = raftctl("describe logs --json --limit 2 " + cluster.data_dir(2));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "\"entries\":[{\"index\":")) << r.out;
+  EXPECT_EQ(count(r.out, "{\"index\":"), 2u) << r.out;
+  r = raftctl("describe logs --json --from 3 --limit 1 --group 1 " + cluster.data_dir(2));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "\"entries\":[{\"index\":3,")) << r.out;
+  EXPECT_EQ(count(r.out, "{\"index\":"), 1u) << r.out;
   r = raftctl("describe logs --group 7 " + cluster.data_dir(2));
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(contains(r.err, "group 7 has no log")) << r.err;
