@@ -66,6 +66,13 @@ HttpReply transfer_reply(NodeId target, const absl::Status& s, const std::string
   return reply;
 }
 
+// 503: no leader, a timeout or no capacity; worth retrying shortly.
+HttpReply unavailable(absl::string_view message) {
+  HttpReply r = error_json(503, message);
+  r.extra_headers = "Retry-After: 1\r\n";
+  return r;
+}
+
 HttpReply not_allowed(absl::string_view allow) {
   HttpReply reply = error_json(405, "method not allowed");
   reply.extra_headers = absl::StrCat("Allow: ", allow, "\r\n");
@@ -139,11 +146,8 @@ HttpReply error_reply(const absl::Status& status) {
     }
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kDeadlineExceeded: {
-      HttpReply r = error_json(503, status.message());
-      r.extra_headers = "Retry-After: 1\r\n";
-      return r;
-    }
+    case absl::StatusCode::kDeadlineExceeded:
+      return unavailable(status.message());
     default:
       return error_json(500, status.ToString());
   }
@@ -163,7 +167,7 @@ void MemstoreApi::stop() { pool_->stop(); }
 void MemstoreApi::on_helper(absl::AnyInvocable<void(Responder&)> fn, Responder respond) {
   auto shared = std::make_shared<Responder>(std::move(respond));
   bool queued = pool_->submit([fn = std::move(fn), shared]() mutable { fn(*shared); });
-  if (!queued) (*shared)(error_json(503, "server busy: helper queue full"));
+  if (!queued) (*shared)(unavailable("server busy: helper queue full"));
 }
 
 void MemstoreApi::forward_or_refuse(const absl::Status& status, bool forward,
@@ -307,7 +311,7 @@ void MemstoreApi::leader(Responder respond) {
   node_.leader(
       options_.group, [this, respond = std::move(respond)](absl::StatusOr<LeaderHint> h) mutable {
         if (!h.ok()) return respond(error_reply(h.status()));
-        if (h->leader_id == kNoNode) return respond(error_json(503, "no leader"));
+        if (h->leader_id == kNoNode) return respond(unavailable("no leader"));
         respond(json(200, absl::StrCat("{\"leader_id\":", h->leader_id, ",\"leader_address\":",
                                        json_quote(h->address), ",\"self\":", node_.id(), "}")));
       });
@@ -364,7 +368,7 @@ void MemstoreApi::transfer_leader(NodeId target, bool forward, Responder respond
   node_.leader(options_.group, [this, target, forward, respond = std::move(respond)](
                                    absl::StatusOr<LeaderHint> h) mutable {
     if (!h.ok()) return respond(error_reply(h.status()));
-    if (h->leader_id == kNoNode) return respond(error_json(503, "no leader"));
+    if (h->leader_id == kNoNode) return respond(unavailable("no leader"));
     if (h->leader_id == node_.id()) {
       return node_.transfer_leader(options_.group, target,
                                    [target, respond = std::move(respond)](absl::Status s) mutable {
@@ -407,7 +411,7 @@ void MemstoreApi::if_leader(bool forward, absl::AnyInvocable<void(Responder)> go
   node_.leader(options_.group, [this, go = std::move(go), respond = std::move(respond)](
                                    absl::StatusOr<LeaderHint> h) mutable {
     if (!h.ok()) return respond(error_reply(h.status()));
-    if (h->leader_id == kNoNode) return respond(error_json(503, "no leader"));
+    if (h->leader_id == kNoNode) return respond(unavailable("no leader"));
     if (h->leader_id != node_.id()) {
       return respond(error_reply(not_leader_error(h->leader_id, h->address)));
     }

@@ -275,9 +275,17 @@ TEST_F(MemstoreHttpTest, NoLeaderIs503) {
     EXPECT_EQ(cluster_->process(i)->wait_exit(15s), std::optional<int>(0));
   }
   EXPECT_TRUE(eventually([&] { return http(h(survivor), "GET", "/leader").status == 503; }));
+  // Every 503 says when to retry.
+  EXPECT_EQ(http(h(survivor), "GET", "/leader").headers["retry-after"], "1");
   HttpResult r = http(h(survivor), "PUT", "/store/x", "2");
   EXPECT_EQ(r.status, 503) << r.body;
-  EXPECT_EQ(http(h(survivor), "POST", "/transfer_leader/1").status, 503);
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  r = http(h(survivor), "POST", "/transfer_leader/1");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  r = http(h(survivor), "PUT", "/store/x?forward=false", "2");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
   EXPECT_EQ(http(h(survivor), "DELETE", "/store/x").status, 503);
   EXPECT_EQ(http(h(survivor), "POST", "/leave").status, 503);
   // A plain GET is linearizable: without a leader it cannot be served.
@@ -357,8 +365,9 @@ TEST(MemstoreStaticConfigTest, SharedClusterFileWithOwnIdAndAddress) {
   }
   ASSERT_EQ(http(cluster.http_address(leader), "PUT", "/store/k", "v").status, 201);
   EXPECT_EQ(http(cluster.http_address(3), "GET", "/store/k").body, "v");
+  // SIGINT stops a node as gracefully as SIGTERM.
   for (int i = 1; i <= 3; ++i) {
-    cluster.process(i)->kill(SIGTERM);
+    cluster.process(i)->kill(i == 3 ? SIGINT : SIGTERM);
     EXPECT_EQ(cluster.process(i)->wait_exit(15s), std::optional<int>(0)) << "node " << i;
   }
 }
