@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/trace.h"
 #include "storage/lmdb_util.h"
 #include "storage/snapshot_file.h"
 
@@ -429,8 +430,10 @@ void LogEnv::writer_loop() {
       queue_.pop_front();
       committing_ = 1;
     }
+    RAFT_TRACE_POINT("commit_begin");
     WorkStates work;
     absl::Status s = commit(p.batch, work);
+    RAFT_TRACE_POINT("commit_end");
     completions.clear();
     for (const GroupWrite& w : p.batch.groups()) {
       Completion c{p.id, w.group, s};
@@ -618,6 +621,14 @@ absl::Status LogEnv::verify_group(GroupId group) const {
   return absl::OkStatus();
 }
 
+std::vector<uint32_t> commit_latency_bounds_us() {
+  std::vector<uint32_t> b;
+  for (uint32_t us = 25; us <= 1000; us += 25) b.push_back(us);
+  for (uint32_t us = 1100; us <= 3000; us += 100) b.push_back(us);
+  for (uint32_t us : {4000, 5000, 7500, 10000, 20000, 50000, 100000, 1000000}) b.push_back(us);
+  return b;
+}
+
 EnvStats LogEnv::stats() const {
   EnvStats s;
   s.commits = commits_.load(std::memory_order_relaxed);
@@ -627,6 +638,9 @@ EnvStats LogEnv::stats() const {
   s.map_resizes = map_resizes_.load(std::memory_order_relaxed);
   s.txn_build_ns = txn_build_ns_.load(std::memory_order_relaxed);
   s.txn_commit_ns = txn_commit_ns_.load(std::memory_order_relaxed);
+  s.commit_latency.resize(latency_bounds_us_.size() + 1);
+  for (size_t i = 0; i < s.commit_latency.size(); ++i)
+    s.commit_latency[i] = commit_latency_[i].load(std::memory_order_relaxed);
   s.map_bytes = map_bytes_.load(std::memory_order_relaxed);
   {
     std::lock_guard l(state_mu_);

@@ -312,7 +312,12 @@ absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& ma
   txn_build_ns_.fetch_add(nanos_since(start), std::memory_order_relaxed);
   start = std::chrono::steady_clock::now();
   rc = mdb_txn_commit(txn);  // Frees txn whatever the outcome.
-  txn_commit_ns_.fetch_add(nanos_since(start), std::memory_order_relaxed);
+  const uint64_t commit_ns = nanos_since(start);
+  txn_commit_ns_.fetch_add(commit_ns, std::memory_order_relaxed);
+  const auto bucket = std::lower_bound(latency_bounds_us_.begin(), latency_bounds_us_.end(),
+                                       (commit_ns + 999) / 1000) -
+                      latency_bounds_us_.begin();
+  commit_latency_[bucket].fetch_add(1, std::memory_order_relaxed);
   if (rc == MDB_MAP_FULL) map_full = true;
   if (rc > 0 || rc == MDB_PANIC) reopen_needed_ = true;  // errno: ENOSPC, EIO, ...
   return mdb_status(rc, "committing a write transaction", file);

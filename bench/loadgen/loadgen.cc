@@ -55,6 +55,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,6 +73,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/loadgen/bench_fsm.h"
 #include "bench/loadgen/histogram.h"
+#include "common/trace.h"
 #include "engine/node/client.h"
 #include "examples/memstore/kv_state_machine.h"
 #include "net/client_codec.h"
@@ -137,7 +139,8 @@ constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [op
   --warmup S            seconds before measuring [2]
   --drain-timeout S     wait for replies in flight at the end [10]
   --max-batch N         requests per frame at most [512]
-  --node PID[:METRICS]  measure this node process (repeat); METRICS: its data dir
+  --node PID[:METRICS]  measure this node process (repeat, in the order of
+                        --nodes); METRICS: its data dir
                         (SIGUSR1 -> DIR/metrics.txt) or http://host:port/metrics
   --verify-sample N     linearizable reads of N acknowledged keys [200]; --no-verify
   --probe DIR           first measure LMDB 1-entry commit latency (in DIR) and
@@ -779,6 +782,7 @@ class LoadRunner {
   void write_conn(uint32_t i) {
     Conn& c = conns_[i];
     while (c.out_off < c.out.size()) {
+      RAFT_TRACE_POINT("lg_send");
       ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
       if (n > 0) {
         c.out_off += static_cast<size_t>(n);
@@ -827,6 +831,7 @@ class LoadRunner {
         return kill_conn(i, "recv failed");
       }
       c.decoder->commit_write(static_cast<size_t>(n));
+      RAFT_TRACE_POINT("lg_recv");
       const uint64_t now = now_ns();
       std::string bad;
       auto e = c.decoder->decode([&](const net::ReceivedFrame& f) {
@@ -1013,6 +1018,52 @@ double metric_delta(const RunResult& r, const std::string& name, size_t* nodes_w
   return sum;
 }
 
+// Median LMDB commit latency of node i during the run, in µs, from the
+// deltas of its ringraft_commit_latency_seconds histogram (linear inside the
+// bucket); -1 without the histogram or without commits.
+double commit_p50_us(const RunResult& r, size_t i) {
+  if (i >= r.before.size() || i >= r.after.size() || !r.before[i].metrics || !r.after[i].metrics)
+    return -1;
+  const std::string prefix = "ringraft_commit_latency_seconds_bucket{le=\"";
+  std::vector<std::pair<double, double>> buckets;  // (upper bound us, cumulative delta)
+  for (const auto& [key, after] : *r.after[i].metrics) {
+    if (key.rfind(prefix, 0) != 0) continue;
+    const std::string le = key.substr(prefix.size(), key.size() - prefix.size() - 2);
+    double bound = 0;
+    if (le == "+Inf") {
+      bound = std::numeric_limits<double>::infinity();
+    } else if (!absl::SimpleAtod(le, &bound)) {
+      continue;
+    }
+    auto b = r.before[i].metrics->find(key);
+    const double before = b == r.before[i].metrics->end() ? 0 : b->second;
+    buckets.emplace_back(bound * 1e6, after - before);
+  }
+  std::sort(buckets.begin(), buckets.end());
+  if (buckets.empty() || buckets.back().second <= 0) return -1;
+  const double half = buckets.back().second / 2;
+  double lo_bound = 0, lo_count = 0;
+  for (const auto& [bound, cumulative] : buckets) {
+    if (cumulative >= half) {
+      if (std::isinf(bound)) return lo_bound;
+      return lo_bound + (bound - lo_bound) * (half - lo_count) / (cumulative - lo_count);
+    }
+    lo_bound = bound;
+    lo_count = cumulative;
+  }
+  return -1;
+}
+
+// Index in --nodes (and --node, given in the same order) of the first
+// leader; -1 when unknown.
+int leader_index(const Options& o, const RunResult& r) {
+  if (r.leaders.empty() || o.procs.size() != o.nodes.size()) return -1;
+  for (size_t i = 0; i < o.nodes.size(); ++i) {
+    if (o.nodes[i] == r.leaders.front()) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 std::string fmt(double v, int prec = 2) {
   char b[64];
   std::snprintf(b, sizeof(b), "%.*f", prec, v);
@@ -1104,6 +1155,18 @@ void report(const Options& o, const RunResult& r, const Verification& v,
       errs += absl::StrCat(errs.size() > 1 ? "," : "", "\"", esc(msg), "\":", n);
     }
     kv("errors", errs + "}");
+    std::string commits = "[";
+    for (size_t i = 0; i < r.before.size(); ++i) {
+      const double p = commit_p50_us(r, i);
+      commits += (i ? "," : "") + (p >= 0 ? fmt(p, 1) : std::string("null"));
+    }
+    kv("commit_p50_us", commits + "]");
+    const int li = leader_index(o, r);
+    const double leader_commit = li >= 0 ? commit_p50_us(r, static_cast<size_t>(li)) : -1;
+    kv("leader_commit_p50_us", leader_commit >= 0 ? fmt(leader_commit, 1) : "null");
+    if (probe && leader_commit >= 0) {
+      kv("w1_bound_us", fmt(1.2 * (leader_commit + us(probe->rtt.percentile(50))), 1));
+    }
     if (probe) {
       kv("probe_lmdb_commit_p50_us", fmt(us(probe->lmdb.percentile(50)), 1));
       kv("probe_lmdb_commit_p99_us", fmt(us(probe->lmdb.percentile(99)), 1));
@@ -1144,6 +1207,26 @@ void report(const Options& o, const RunResult& r, const Verification& v,
   if (me && entries > 0) {
     std::printf("  disk         %.0f bytes written per entry persisted, %.0f per op\n",
                 node_wb / entries, ops > 0 ? node_wb / ops : 0);
+  }
+  {
+    std::string line;
+    const int li = leader_index(o, r);
+    for (size_t i = 0; i < r.before.size(); ++i) {
+      const double p = commit_p50_us(r, i);
+      if (p < 0) continue;
+      absl::StrAppend(&line, line.empty() ? "" : ", ", "node ", i + 1,
+                      li == static_cast<int>(i) ? " (leader) " : " ", fmt(p, 0), " us");
+    }
+    if (!line.empty()) std::printf("  commit p50   %s\n", line.c_str());
+    const double leader_commit = li >= 0 ? commit_p50_us(r, static_cast<size_t>(li)) : -1;
+    if (probe && leader_commit >= 0) {
+      const double bound = 1.2 * (leader_commit + us(probe->rtt.percentile(50)));
+      std::printf(
+          "  W=1 bound    1.2 x (leader commit p50 %.0f us + loopback RTT p50 %.0f us) = %.0f us; "
+          "latency p50 %.0f us = %.2f x bound\n",
+          leader_commit, us(probe->rtt.percentile(50)), bound, us(r.latency.percentile(50)),
+          us(r.latency.percentile(50)) / bound);
+    }
   }
   for (const auto& [msg, n] : r.errors) {
     std::printf("  error x%llu   %s\n", static_cast<unsigned long long>(n), msg.c_str());

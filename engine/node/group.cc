@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/trace.h"
 #include "common/checksum.h"
 #include "engine/node/errors.h"
 #include "engine/node/snapshot_envelope.h"
@@ -241,6 +242,7 @@ std::string Group::address_of(NodeId node) const {
 }
 
 void Group::propose(Slice data, ProposeCallback done) {
+  RAFT_TRACE_POINT("propose");
   if (removed_) return done(absl::FailedPreconditionError("this node was removed from the group"));
   if (data.empty()) return done(absl::InvalidArgumentError("empty proposal"));
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
@@ -559,6 +561,7 @@ void Group::finish_proposal(Index index, Term term, absl::StatusOr<ProposeResult
   if (it == proposals_.end()) return;
   PendingProposal p = std::move(it->second);
   proposals_.erase(it);
+  RAFT_TRACE_POINT("proposal_done");
   if (result.ok() && term != 0 && p.term != term) {
     result = absl::AbortedError("entry was replaced by a newer leader");
   }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/check.h"
+#include "common/trace.h"
 #include "engine/node/client.h"
 #include "engine/node/client_service.h"
 #include "engine/node/codec.h"
@@ -259,6 +260,7 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
   std::weak_ptr<net::FrameConnection> weak = conn;
   conn->set_frame_handler(
       [this, home, weak](net::FrameConnection& c, const net::ReceivedFrame& frame) {
+        RAFT_TRACE_POINT("client_recv");
         auto requests = net::decode_client_requests(frame);
         if (!requests.ok()) {
           c.close(absl::InvalidArgumentError(
@@ -269,6 +271,7 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
           // Replies go back on the connection's own shard.
           ClientReply reply_home = [this, home, weak](net::ClientResponse response) {
             on_shard(home, [weak, response = std::move(response)]() mutable {
+              RAFT_TRACE_POINT("client_reply");
               if (auto conn = weak.lock())
                 (void)conn->send(net::encode_client_responses({response}));
             });
@@ -627,10 +630,17 @@ std::string Node::metrics_text() const {
           sum(&ShardMetrics::client_requests));
   uint64_t bad = 0;
   uint64_t commits = 0;
+  uint64_t commit_ns = 0;
+  const std::vector<uint32_t> bounds = storage::commit_latency_bounds_us();
+  std::vector<uint64_t> latency(bounds.size() + 1);
   for (ShardRuntime* rt : rts) {
     if (!rt) continue;
     bad += rt->reactor().stats().bad_frames();
-    commits += rt->env().stats().commits;
+    const storage::EnvStats es = rt->env().stats();
+    commits += es.commits;
+    commit_ns += es.txn_commit_ns;
+    for (size_t i = 0; i < latency.size() && i < es.commit_latency.size(); ++i)
+      latency[i] += es.commit_latency[i];
   }
   counter("bad_frames_total", "Frames rejected (garbage, too large, checksum, verifier).", bad);
   counter("fsync_commits_total", "LMDB write transactions committed with full sync.", commits);
@@ -669,6 +679,21 @@ std::string Node::metrics_text() const {
   absl::StrAppend(&out, "ringraft_entries_per_batch_bucket{le=\"+Inf\"} ", cumulative, "\n",
                   "ringraft_entries_per_batch_sum ", sum(&ShardMetrics::entries_persisted), "\n",
                   "ringraft_entries_per_batch_count ", batches, "\n");
+  absl::StrAppend(&out,
+                  "# HELP ringraft_commit_latency_seconds LMDB commit (page writes and syncs) of "
+                  "each write transaction.\n"
+                  "# TYPE ringraft_commit_latency_seconds histogram\n");
+  cumulative = 0;
+  for (size_t b = 0; b < latency.size(); ++b) {
+    cumulative += latency[b];
+    const std::string le =
+        b < bounds.size() ? absl::StrCat(static_cast<double>(bounds[b]) / 1e6) : "+Inf";
+    absl::StrAppend(&out, "ringraft_commit_latency_seconds_bucket{le=\"", le, "\"} ", cumulative,
+                    "\n");
+  }
+  absl::StrAppend(&out, "ringraft_commit_latency_seconds_sum ",
+                  static_cast<double>(commit_ns) / 1e9, "\n",
+                  "ringraft_commit_latency_seconds_count ", cumulative, "\n");
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/trace.h"
 #include "engine/node/codec.h"
 #include "engine/node/errors.h"
 #include "engine/node/node_impl.h"
@@ -162,6 +163,7 @@ void ShardRuntime::submit_batch(bool lazy_too) {
   open_batch_ = storage::WriteBatch();
   storage::WriteBatch copy = s.batch;
   const uint64_t entries = copy.entry_count();
+  RAFT_TRACE_POINT("batch_submit");
   auto id = env_->try_submit(copy);
   RAFT_CHECK_MSG(id.ok(), "storage queue full with one batch in flight");
   in_flight_ = std::move(s);
@@ -171,6 +173,7 @@ void ShardRuntime::submit_batch(bool lazy_too) {
 }
 
 void ShardRuntime::on_storage_completion() {
+  RAFT_TRACE_POINT("durable_seen");
   completions_.clear();
   env_->drain_completions(completions_);
   if (completions_.empty() || !in_flight_) return;
@@ -252,6 +255,7 @@ void ShardRuntime::flush_outbox() {
     auto batch = encode_raft_batch(b, messages);
     b.Finish(fbs::CreateFrame(b, fbs::FrameBody::RaftBatch, batch.Union()));
     net::OutFrame frame = net::frame_from_builder(b);
+    RAFT_TRACE_POINT("peer_send");
     absl::Status s = transport_->send(peer, std::move(frame));
     if (s.ok()) {
       bump(metrics_.messages_sent, messages.size());
@@ -335,6 +339,7 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
       return;
     }
     case fbs::FrameBody::RaftBatch: {
+      RAFT_TRACE_POINT("peer_recv");
       const fbs::RaftBatch* batch = frame.frame->body_as_RaftBatch();
       if (batch->messages() == nullptr) return;
       for (const fbs::Message* fm : *batch->messages()) {
