@@ -254,12 +254,58 @@ void NodeImpl::attach_peer_connection(ShardRuntime& rt,
   conn->set_close_handler([](net::FrameConnection&, const absl::Status&) {});
 }
 
+namespace {
+
+// The answers to one client connection that are ready in one loop turn, sent
+// as one frame at the end of the turn: one FlatBuffers build, one checksum
+// and one queued frame for many answers (a pipelining client gets hundreds
+// per turn). Lives on the connection's home shard and is used only there.
+class ReplyBatcher : public std::enable_shared_from_this<ReplyBatcher> {
+ public:
+  ReplyBatcher(net::Reactor& reactor, std::weak_ptr<net::FrameConnection> conn)
+      : reactor_(reactor), conn_(std::move(conn)) {}
+
+  void add(net::ClientResponse response) {
+    pending_bytes_ += 64 + response.result.size() + response.message.size() + response.json.size() +
+                      response.leader_address.size() + 32 * response.peers.size();
+    pending_.push_back(std::move(response));
+    // Big answers (reads, status) go out at once: a frame stays far below
+    // the frame cap.
+    if (pending_bytes_ >= kFlushBytes) return flush();
+    if (scheduled_) return;
+    scheduled_ = true;
+    reactor_.defer([self = shared_from_this()] {
+      self->scheduled_ = false;
+      self->flush();
+    });
+  }
+
+ private:
+  static constexpr size_t kFlushBytes = 1 << 20;
+
+  void flush() {
+    if (pending_.empty()) return;  // Flushed early, then the deferred flush.
+    RAFT_TRACE_POINT("client_reply");
+    if (auto conn = conn_.lock()) (void)conn->send(net::encode_client_responses(pending_));
+    pending_.clear();
+    pending_bytes_ = 0;
+  }
+
+  net::Reactor& reactor_;
+  std::weak_ptr<net::FrameConnection> conn_;
+  std::vector<net::ClientResponse> pending_;
+  size_t pending_bytes_ = 0;
+  bool scheduled_ = false;
+};
+
+}  // namespace
+
 void NodeImpl::attach_client_connection(ShardRuntime& rt,
                                         const std::shared_ptr<net::FrameConnection>& conn) {
   const uint32_t home = rt.shard_id();
-  std::weak_ptr<net::FrameConnection> weak = conn;
+  auto replies = std::make_shared<ReplyBatcher>(rt.reactor(), conn);
   conn->set_frame_handler(
-      [this, home, weak](net::FrameConnection& c, const net::ReceivedFrame& frame) {
+      [this, home, replies](net::FrameConnection& c, const net::ReceivedFrame& frame) {
         RAFT_TRACE_POINT("client_recv");
         auto requests = net::decode_client_requests(frame);
         if (!requests.ok()) {
@@ -269,11 +315,9 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
         }
         for (net::ClientRequest& req : *requests) {
           // Replies go back on the connection's own shard.
-          ClientReply reply_home = [this, home, weak](net::ClientResponse response) {
-            on_shard(home, [weak, response = std::move(response)]() mutable {
-              RAFT_TRACE_POINT("client_reply");
-              if (auto conn = weak.lock())
-                (void)conn->send(net::encode_client_responses({response}));
+          ClientReply reply_home = [this, home, replies](net::ClientResponse response) {
+            on_shard(home, [replies, response = std::move(response)]() mutable {
+              replies->add(std::move(response));
             });
           };
           const GroupId group = req.group;

@@ -144,6 +144,15 @@ TEST(NodeCluster, MetricsCountTheWork) {
   EXPECT_EQ(value("ringraft_bad_frames_total"), 0u);
   EXPECT_NE(text.find("ringraft_is_leader{group=\"1\"} 1"), std::string::npos) << text;
   EXPECT_NE(text.find("ringraft_entries_per_batch_count"), std::string::npos);
+  // Every commit lands in one bucket of the commit latency histogram (idle
+  // garbage commits too, so at least as many as the batch commits).
+  const uint64_t timed = value("ringraft_commit_latency_seconds_count");
+  EXPECT_GE(timed, value("ringraft_fsync_commits_total"));
+  EXPECT_NE(timed, ~uint64_t{0}) << text;
+  EXPECT_NE(text.find("ringraft_commit_latency_seconds_bucket{le=\"+Inf\"} " +
+                      std::to_string(timed) + "\n"),
+            std::string::npos)
+      << text;
 }
 
 // A hard state whose only change is the commit index rides with the next
