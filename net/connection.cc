@@ -290,6 +290,10 @@ void FrameConnection::schedule_flush() {
   });
 }
 
+void FrameConnection::flush_now() {
+  if (flush_scheduled_) flush();
+}
+
 void FrameConnection::flush() {
   if (state_ != State::kHandshake && state_ != State::kOpen) return;
   if (send_op_.in_flight()) return;

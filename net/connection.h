@@ -96,6 +96,10 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   // counted for kDropFrame; the connection is closed for kCloseConnection),
   // FailedPrecondition when the connection is closing or closed.
   absl::Status send(OutFrame frame);
+  // Prepares the send of the queued frames now instead of in the deferred
+  // flush (which then finds it in flight); for a caller that wants the bytes
+  // on the wire before it does something else slow (Reactor::submit).
+  void flush_now();
   // Half-close: once queued frames are out, shut the write side. Receiving
   // continues until the remote closes.
   void shutdown_write();

@@ -225,6 +225,12 @@ absl::Status PeerTransport::send(uint64_t peer, OutFrame frame) {
   return s;
 }
 
+void PeerTransport::flush_now() {
+  for (auto& [id, p] : peers_) {
+    if (p->conn) p->conn->flush_now();
+  }
+}
+
 bool PeerTransport::connected(uint64_t peer) const {
   auto it = peers_.find(peer);
   return it != peers_.end() && it->second->state == Peer::State::kConnected;

@@ -79,6 +79,9 @@ class PeerTransport {
   // connected, NotFound for an unknown peer.
   absl::Status send(uint64_t peer, OutFrame frame);
   bool connected(uint64_t peer) const;
+  // Prepares the sends of every peer's queued frames now
+  // (FrameConnection::flush_now); Reactor::submit hands them to the kernel.
+  void flush_now();
   PeerStats stats(uint64_t peer) const;
   // Closes every connection and stops redialling.
   void shutdown();

@@ -175,6 +175,14 @@ io_uring_sqe* Reactor::prepare(Operation& op) {
   return sqe;
 }
 
+void Reactor::submit() {
+  if (unsubmitted_ == 0) return;
+  int rc = io_uring_submit(&ring_);
+  RAFT_CHECK_MSG(rc >= 0 || rc == -EAGAIN || rc == -EBUSY || rc == -EINTR,
+                 "io_uring_submit failed");
+  if (rc >= 0) unsubmitted_ = 0;
+}
+
 void Reactor::cancel(Operation& op) {
   if (!op.in_flight_) return;
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);

@@ -180,6 +180,9 @@ class Reactor {
   // Loop thread: an SQE whose completion goes to `op`. Never runs callbacks;
   // when the SQ is full it submits what it holds first.
   io_uring_sqe* prepare(Operation& op);
+  // Loop thread: hands the SQEs prepared so far to the kernel now instead of
+  // at the end of the turn. Runs no callback.
+  void submit();
   // Loop thread: asks the kernel to cancel `op` (if in flight); its callback
   // then runs with -ECANCELED (or its real result if it had completed).
   void cancel(Operation& op);

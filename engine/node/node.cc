@@ -286,7 +286,10 @@ class ReplyBatcher : public std::enable_shared_from_this<ReplyBatcher> {
   void flush() {
     if (pending_.empty()) return;  // Flushed early, then the deferred flush.
     RAFT_TRACE_POINT("client_reply");
-    if (auto conn = conn_.lock()) (void)conn->send(net::encode_client_responses(pending_));
+    if (auto conn = conn_.lock()) {
+      // Out with this turn's submit, not one deferred turn later.
+      if (conn->send(net::encode_client_responses(pending_)).ok()) conn->flush_now();
+    }
     pending_.clear();
     pending_bytes_ = 0;
   }

@@ -134,6 +134,13 @@ void ShardRuntime::process_dirty() {
     for (Group* g : dirty) g->process();
   }
   flush_outbox();
+  if (transport_ && open_urgent_ && !in_flight_) {
+    // The followers' appends go on the wire before the storage writer wakes:
+    // on a machine with few cores the woken writer would otherwise delay the
+    // send, and the write is committed when a follower has it too.
+    transport_->flush_now();
+    shard_.reactor().submit();
+  }
   submit_batch();
   if (!dirty_.empty()) schedule_process();
 }
