@@ -443,5 +443,41 @@ TEST(NodeCluster, DynamicJoinGetsDistinctIdsAndCatchesUp) {
   std::filesystem::remove_all(dir);
 }
 
+
+// The peer transport's "unreachable" reaches the core: when a follower's
+// connection is lost (and redials fail), the leader stops pipelining appends
+// to it and probes instead (Raft thesis §6.2 / etcd's ReportUnreachable).
+// Nothing else moves a silent follower out of the replicate state: without
+// the hand-off the leader keeps it in replicate, its inflight window filling.
+TEST(NodeCluster, UnreachableFollowerIsProbedNotPipelined) {
+  Cluster c(3, "unreachable");
+  c.start_all();
+  const uint64_t leader = c.wait_leader();
+  ASSERT_NE(leader, 0u);
+  ASSERT_TRUE(c.node(leader)->propose(1, "a=1").ok());
+  const uint64_t gone = leader == 3 ? 2 : 3;
+  auto state_of = [&](uint64_t peer) -> std::string {
+    auto json = c.node(leader)->group_status_json(1);
+    if (!json.ok()) return json.status().ToString();
+    const std::string key = absl::StrCat("{\"id\":", peer, ",");
+    size_t at = json->find(key);
+    if (at == std::string::npos) return "absent";
+    at = json->find("\"state\":\"", at);
+    if (at == std::string::npos) return "no state";
+    at += 9;
+    return json->substr(at, json->find('"', at) - at);
+  };
+  ASSERT_TRUE(eventually([&] { return state_of(gone) == "replicate"; })) << state_of(gone);
+  c.stop(gone);
+  // Writes still commit with two of three; the lost follower is probed.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c.node(leader)->propose(1, absl::StrCat("b", i, "=1")).ok());
+  }
+  EXPECT_TRUE(eventually([&] { return state_of(gone) == "probe"; }))
+      << "state of the stopped follower: " << state_of(gone);
+  const uint64_t other = 6 - leader - gone;
+  EXPECT_EQ(state_of(other), "replicate");
+}
+
 }  // namespace
 }  // namespace raft
