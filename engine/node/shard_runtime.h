@@ -150,6 +150,7 @@ class ShardRuntime final : public GroupHost {
   // The open batch holds more than lazy (commit-only) hard states.
   bool open_urgent_ = false;
   uint64_t open_seq_ = 1;
+  uint64_t seq_at_last_tick_ = 0;  // open_seq_ at the previous tick.
   std::optional<Submitted> in_flight_;
   net::Clock::duration retry_backoff_ = std::chrono::milliseconds(50);
   std::vector<storage::Completion> completions_;

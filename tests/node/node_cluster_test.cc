@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "engine/node/client.h"
@@ -187,6 +189,41 @@ TEST(NodeCluster, CommitAdvanceDoesNotForceItsOwnFsync) {
   ASSERT_EQ(c.wait_leader(), 1u);
   EXPECT_TRUE(eventually([&] { return c.fsm(1)->contents().size() == kWrites + 1; }))
       << c.fsm(1)->contents().size();
+}
+
+// A shard that is busy writing carries its lazy commit indexes with its next
+// batch; only a shard idle for a whole tick writes them on their own. A
+// commit-only sync on every tick would make the next write wait behind it.
+// One node, 50 ms ticks, a write every ~2 ms for 40 ticks: the shard is idle
+// most of the time but never for a whole tick, so no batch but the writes'
+// is due (without the idle check, most ticks add one).
+TEST(NodeCluster, BusyShardWritesNoCommitOnlyBatchOnTicks) {
+  Cluster c(1, "busytick");
+  c.tweak = [](NodeConfig& config) {
+    config.tick_interval_ms = 50;
+    config.election_ticks = 4;
+  };
+  c.start_all();
+  ASSERT_EQ(c.wait_leader(), 1u);
+  ASSERT_TRUE(c.node(1)->propose(1, "warm=1").ok());
+  auto batches = [&] {
+    std::string text = c.node(1)->metrics_text();
+    const std::string name = "\nringraft_write_batches_total ";
+    size_t at = text.find(name);
+    EXPECT_NE(at, std::string::npos) << text;
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + name.size()));
+  };
+  const uint64_t before = batches();
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t writes = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(40 * 50)) {
+    ASSERT_TRUE(c.node(1)->propose(1, absl::StrCat("w", writes, "=1")).ok());
+    ++writes;
+    // Pacing, not waiting for a condition: leaves the shard idle between writes.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const uint64_t extra = batches() - before - writes;
+  EXPECT_LE(extra, 5u) << writes << " writes took " << extra << " batches more";
 }
 
 TEST(NodeCluster, FollowerForwardsProposalsToTheLeader) {
@@ -442,7 +479,6 @@ TEST(NodeCluster, DynamicJoinGetsDistinctIdsAndCatchesUp) {
   joiners.clear();
   std::filesystem::remove_all(dir);
 }
-
 
 // The peer transport's "unreachable" reaches the core: when a follower's
 // connection is lost (and redials fail), the leader stops pipelining appends
