@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
-#include "common/trace.h"
 #include "common/checksum.h"
+#include "common/trace.h"
 #include "engine/node/errors.h"
 #include "engine/node/snapshot_envelope.h"
 #include "spdlog/spdlog.h"
