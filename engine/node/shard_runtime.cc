@@ -134,13 +134,6 @@ void ShardRuntime::process_dirty() {
     for (Group* g : dirty) g->process();
   }
   flush_outbox();
-  if (transport_ && open_urgent_ && !in_flight_) {
-    // The followers' appends go on the wire before the storage writer wakes:
-    // on a machine with few cores the woken writer would otherwise delay the
-    // send, and the write is committed when a follower has it too.
-    transport_->flush_now();
-    shard_.reactor().submit();
-  }
   submit_batch();
   if (!dirty_.empty()) schedule_process();
 }
@@ -167,6 +160,14 @@ void ShardRuntime::tick() {
 void ShardRuntime::submit_batch(bool lazy_too) {
   if (stopping_ || in_flight_ || open_batch_.empty()) return;
   if (!open_urgent_ && !lazy_too) return;
+  if (transport_) {
+    // What is queued for peers (the followers' appends) goes on the wire
+    // before the storage writer wakes: on a machine with few cores the woken
+    // writer would otherwise delay the send, and a write is committed when a
+    // follower has it too.
+    transport_->flush_now();
+    shard_.reactor().submit();
+  }
   open_urgent_ = false;
   Submitted s;
   s.seq = open_seq_++;
