@@ -77,9 +77,20 @@ inline uint64_t first_index_of(const ReceivedFrame& f) {
   return batch->messages()->Get(0)->index();
 }
 
-// A blocking client socket connected to 127.0.0.1:port.
-inline int connect_blocking(uint16_t port) {
+// A blocking client socket connected to 127.0.0.1:port, from `source_ip`
+// when given (any 127.x.y.z is loopback: a distinct source is a distinct peer
+// host for the per-host log rate limit).
+inline int connect_blocking(uint16_t port, const char* source_ip = nullptr) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (source_ip != nullptr) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source_ip, &src.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);

@@ -30,29 +30,6 @@ using testing::write_all;
 
 constexpr uint64_t kCluster = 42;
 
-// A blocking socket from `source_ip` (any 127.x.y.z is loopback) to
-// 127.0.0.1:port. A distinct source is a distinct peer host for the
-// per-host log rate limit, which lives as long as the process.
-int connect_from(const char* source_ip, uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source_ip, &src.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(port);
-  dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Lines the "net" logger writes while this object lives.
 class LogCapture {
  public:
@@ -190,7 +167,7 @@ class TcpTest : public ::testing::Test {
 
   // A raw blocking socket (from `source_ip` if given) that has sent `hs`.
   int raw_peer(const char* source_ip = nullptr, HandshakeInfo hs = good_handshake()) {
-    int fd = source_ip ? connect_from(source_ip, port_) : testing::connect_blocking(port_);
+    int fd = testing::connect_blocking(port_, source_ip);
     EXPECT_GE(fd, 0);
     EXPECT_TRUE(write_all(fd, frame_to_string(encode_handshake(hs))));
     return fd;

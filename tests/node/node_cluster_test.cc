@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -105,6 +106,21 @@ class Cluster {
   std::vector<MapStateMachine*> fsms_;
 };
 
+// The value of an unlabelled metric in Prometheus text, if present.
+std::optional<uint64_t> metric_value(const std::string& text, const std::string& name) {
+  size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::stoull(text.substr(at + name.size() + 2));
+}
+
+// Storage write batches `node` has submitted (a failure when not exported).
+uint64_t write_batches(Node& node) {
+  const std::string text = node.metrics_text();
+  std::optional<uint64_t> v = metric_value(text, "ringraft_write_batches_total");
+  EXPECT_TRUE(v.has_value()) << text;
+  return v.value_or(0);
+}
+
 TEST(NodeCluster, StaticBootstrapReplicatesAndReads) {
   Cluster c(3, "static3");
   c.start_all();
@@ -134,10 +150,8 @@ TEST(NodeCluster, MetricsCountTheWork) {
   for (int i = 0; i < 25; ++i)
     ASSERT_TRUE(c.node(leader)->propose(1, absl::StrCat("m", i, "=1")).ok());
   std::string text = c.node(leader)->metrics_text();
-  auto value = [&](const std::string& name) -> uint64_t {
-    size_t at = text.find("\n" + name + " ");
-    if (at == std::string::npos) return ~uint64_t{0};
-    return std::stoull(text.substr(at + name.size() + 2));
+  auto value = [&](const std::string& name) {
+    return metric_value(text, name).value_or(~uint64_t{0});
   };
   EXPECT_GE(value("ringraft_applied_entries_total"), 25u);
   EXPECT_GE(value("ringraft_proposals_total"), 25u);
@@ -167,13 +181,7 @@ TEST(NodeCluster, CommitAdvanceDoesNotForceItsOwnFsync) {
   c.start_all();
   ASSERT_EQ(c.wait_leader(), 1u);
   ASSERT_TRUE(c.node(1)->propose(1, "warm=1").ok());
-  auto batches = [&] {
-    std::string text = c.node(1)->metrics_text();
-    const std::string name = "\nringraft_write_batches_total ";
-    size_t at = text.find(name);
-    EXPECT_NE(at, std::string::npos) << text;
-    return at == std::string::npos ? 0 : std::stoull(text.substr(at + name.size()));
-  };
+  auto batches = [&] { return write_batches(*c.node(1)); };
   const uint64_t before = batches();
   constexpr int kWrites = 100;
   for (int i = 0; i < kWrites; ++i) {
@@ -206,13 +214,7 @@ TEST(NodeCluster, BusyShardWritesNoCommitOnlyBatchOnTicks) {
   c.start_all();
   ASSERT_EQ(c.wait_leader(), 1u);
   ASSERT_TRUE(c.node(1)->propose(1, "warm=1").ok());
-  auto batches = [&] {
-    std::string text = c.node(1)->metrics_text();
-    const std::string name = "\nringraft_write_batches_total ";
-    size_t at = text.find(name);
-    EXPECT_NE(at, std::string::npos) << text;
-    return at == std::string::npos ? 0 : std::stoull(text.substr(at + name.size()));
-  };
+  auto batches = [&] { return write_batches(*c.node(1)); };
   const uint64_t before = batches();
   const auto start = std::chrono::steady_clock::now();
   uint64_t writes = 0;
