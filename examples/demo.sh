@@ -50,19 +50,21 @@ trap 'exit 130' INT TERM
 
 time_left() { (( SECONDS - START < LIMIT )); }
 
-# A port nobody listens on (checked through bash's /dev/tcp), not handed out
-# twice by this script.
+# free_port VAR: sets VAR to a port nobody listens on (checked through
+# bash's /dev/tcp), not handed out twice by this script. It assigns instead of
+# printing: in a $(...) subshell the USED list would not be kept, and two
+# nodes could get the same port.
 USED=" "
 free_port() {
-  local port
+  local candidate
   while :; do
     # Below the kernel's ephemeral range (32768+), where outgoing connections
     # could be holding the port.
-    port=$(( 10000 + (RANDOM * 32768 + RANDOM) % 22000 ))
-    [[ "$USED" == *" $port "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      USED+="$port "
-      echo "$port"
+    candidate=$(( 10000 + (RANDOM * 32768 + RANDOM) % 22000 ))
+    [[ "$USED" == *" $candidate "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+      USED+="$candidate "
+      printf -v "$1" '%s' "$candidate"
       return
     fi
   done
@@ -90,7 +92,10 @@ until_ok() {
 }
 
 declare -A RAFT=() HTTP=()
-for i in 1 2 3; do RAFT[$i]="127.0.0.1:$(free_port)"; HTTP[$i]="127.0.0.1:$(free_port)"; done
+for i in 1 2 3; do
+  free_port port; RAFT[$i]="127.0.0.1:$port"
+  free_port port; HTTP[$i]="127.0.0.1:$port"
+done
 
 for i in 1 2 3; do
   cat >"$WORK/n$i.toml" <<TOML
