@@ -12,6 +12,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <random>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -20,18 +22,27 @@
 
 namespace raft::testing {
 
-// A port that was free a moment ago on 127.0.0.1.
+// A port that was free a moment ago on 127.0.0.1, never handed out twice in
+// this process. It is drawn below the kernel's ephemeral range (32768+): a
+// port from bind(0) comes from that range, where an outgoing connection of a
+// concurrent test can take it between this check and the node's own bind.
 inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  static std::mutex mu;
+  static std::set<uint16_t> handed_out;
+  static std::mt19937 rng(static_cast<uint32_t>(::getpid()) * 2654435761u);
+  std::lock_guard<std::mutex> lock(mu);
+  for (;;) {
+    auto port = static_cast<uint16_t>(10000 + rng() % 22000);
+    if (!handed_out.insert(port).second) continue;
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
 }
 
 inline std::string temp_dir(const std::string& name) {
