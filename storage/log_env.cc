@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
@@ -217,7 +218,8 @@ std::string LogEnv::snapshot_dir() const { return options_.dir + "/snapshots"; }
 
 // ---------------------------------------------------------------- writes
 
-absl::Status LogEnv::commit(const WriteBatch& batch, WorkStates& work) {
+absl::Status LogEnv::commit(const std::vector<const WriteBatch*>& batches, WorkStates& work,
+                            BatchEnds* ends) {
   if (options_.read_only) {
     return absl::FailedPreconditionError(absl::StrCat(options_.dir, " is open read-only"));
   }
@@ -225,9 +227,9 @@ absl::Status LogEnv::commit(const WriteBatch& batch, WorkStates& work) {
   for (;;) {
     work.clear();
     bool map_full = false;
-    absl::Status s = run_txn(batch, work, map_full);
+    absl::Status s = run_txn(batches, work, map_full, ends);
     if (s.ok()) {
-      after_commit(batch, work);
+      after_commit(batches, work);
       return s;
     }
     if (map_full) {
@@ -283,19 +285,27 @@ absl::Status LogEnv::grow_map() {
   return absl::OkStatus();
 }
 
-void LogEnv::after_commit(const WriteBatch& batch, WorkStates& work) {
-  (batch.empty() ? garbage_commits_ : commits_).fetch_add(1, std::memory_order_relaxed);
-  entries_written_.fetch_add(batch.entry_count(), std::memory_order_relaxed);
+void LogEnv::after_commit(const std::vector<const WriteBatch*>& batches, WorkStates& work) {
+  size_t entries = 0;
+  bool empty = true;
+  for (const WriteBatch* b : batches) {
+    entries += b->entry_count();
+    empty = empty && b->empty();
+  }
+  (empty ? garbage_commits_ : commits_).fetch_add(1, std::memory_order_relaxed);
+  entries_written_.fetch_add(entries, std::memory_order_relaxed);
   {
     std::lock_guard l(state_mu_);
     for (auto& [group, state] : work) groups_[group] = state;
   }
   update_garbage_groups(&work);
   // Only now is a newer snapshot durable in both its file and its record.
-  for (const GroupWrite& w : batch.groups()) {
-    if (w.apply_snapshot || w.save_snapshot) {
-      const auto& snap = work.at(w.group).snapshot;
-      if (snap) remove_older_snapshot_files(snapshot_dir(), w.group, snap->meta.index);
+  for (const WriteBatch* b : batches) {
+    for (const GroupWrite& w : b->groups()) {
+      if (w.apply_snapshot || w.save_snapshot) {
+        const auto& snap = work.at(w.group).snapshot;
+        if (snap) remove_older_snapshot_files(snapshot_dir(), w.group, snap->meta.index);
+      }
     }
   }
 }
@@ -397,21 +407,41 @@ size_t LogEnv::batches_in_flight() const {
   return queue_.size() + committing_;
 }
 
+size_t LogEnv::queued_batches() const {
+  std::lock_guard l(queue_mu_);
+  return queue_.size();
+}
+
 size_t LogEnv::drain_completions(std::vector<Completion>& out) {
   uint64_t counter;
   while (::read(event_fd_, &counter, sizeof(counter)) < 0 && errno == EINTR) {
   }
   std::lock_guard l(done_mu_);
   size_t n = done_.size();
-  for (auto& c : done_) out.push_back(std::move(c));
+  bool failed = false;
+  for (auto& c : done_) {
+    failed = failed || !c.status.ok();
+    out.push_back(std::move(c));
+  }
   done_.clear();
+  if (failed) {
+    // The submitter sees the failure now; what it submitted before this
+    // fails as well, what it submits from now on is tried.
+    std::lock_guard q(queue_mu_);
+    poisoned_ = false;
+    fail_through_ = next_batch_id_ - 1;
+  }
   return n;
 }
 
 void LogEnv::writer_loop() {
   std::vector<Completion> completions;
+  std::vector<Pending> taken;
+  std::vector<const WriteBatch*> batches;
+  BatchEnds ends;
   for (;;) {
-    Pending p;
+    taken.clear();
+    size_t untried = 0;  // Leading batches of `taken` failed without a try.
     {
       std::unique_lock l(queue_mu_);
       queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty() || garbage_pending_; });
@@ -426,23 +456,41 @@ void LogEnv::writer_loop() {
         continue;
       }
       if (queue_.empty()) return;
-      p = std::move(queue_.front());
-      queue_.pop_front();
-      committing_ = 1;
-    }
-    RAFT_TRACE_POINT("commit_begin");
-    WorkStates work;
-    absl::Status s = commit(p.batch, work);
-    RAFT_TRACE_POINT("commit_end");
-    completions.clear();
-    for (const GroupWrite& w : p.batch.groups()) {
-      Completion c{p.id, w.group, s};
-      if (s.ok()) {
-        const GroupState& state = work.at(w.group);
-        c.last_index = state.last_index;
-        c.last_term = state.last_term();
+      // Every waiting batch goes into the next transaction.
+      while (!queue_.empty()) {
+        Pending& p = queue_.front();
+        if (poisoned_ || p.id <= fail_through_) ++untried;
+        taken.push_back(std::move(p));
+        queue_.pop_front();
       }
-      completions.push_back(std::move(c));
+      committing_ = taken.size();
+    }
+    completions.clear();
+    auto complete = [&](const Pending& p, const absl::Status& s,
+                        const std::vector<std::pair<Index, Term>>* end) {
+      const auto& groups = p.batch.groups();
+      for (size_t g = 0; g < groups.size(); ++g) {
+        Completion c{p.id, groups[g].group, s};
+        if (s.ok()) std::tie(c.last_index, c.last_term) = (*end)[g];
+        completions.push_back(std::move(c));
+      }
+    };
+    const absl::Status aborted = absl::AbortedError(
+        absl::StrCat("not written: an earlier write batch of ", options_.dir, " failed"));
+    for (size_t i = 0; i < untried; ++i) complete(taken[i], aborted, nullptr);
+    if (untried < taken.size()) {
+      batches.clear();
+      for (size_t i = untried; i < taken.size(); ++i) batches.push_back(&taken[i].batch);
+      ends.assign(batches.size(), {});
+      RAFT_TRACE_POINT("commit_begin");
+      WorkStates work;
+      absl::Status s = commit(batches, work, &ends);
+      RAFT_TRACE_POINT("commit_end");
+      if (!s.ok()) {
+        std::lock_guard l(queue_mu_);
+        poisoned_ = true;
+      }
+      for (size_t i = untried; i < taken.size(); ++i) complete(taken[i], s, &ends[i - untried]);
     }
     {
       std::lock_guard l(done_mu_);

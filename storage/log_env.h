@@ -18,8 +18,10 @@
 // Errors from the world are Statuses: DataLoss for a checksum mismatch (it
 // names group and index) or a damaged env file (it names the file),
 // ResourceExhausted for a full disk or a map that cannot grow further,
-// Unavailable for EIO. A failed batch leaves nothing behind; the next batch
-// is tried afresh, so the env works again once space is freed.
+// Unavailable for EIO. A failed batch leaves nothing behind; the batches
+// queued behind it fail with it (see try_submit), and the next batch submitted
+// after the failure was drained is tried afresh, so the env works again once
+// space is freed.
 //
 // Error codes of reads follow engine/core/log_storage.h: an index below
 // first_index() - 1 is OutOfRange ("compacted"), above last_index() NotFound
@@ -58,7 +60,8 @@ struct EnvOptions {
   // LMDB map size at open; doubled on MDB_MAP_FULL up to max_map_bytes.
   uint64_t initial_map_bytes = uint64_t{1} << 30;
   uint64_t max_map_bytes = uint64_t{1} << 40;
-  // Batches that may wait for the writer thread besides the one it commits.
+  // Batches that may wait for the writer thread besides those it commits.
+  // The writer takes every waiting batch into its next transaction.
   size_t queue_capacity = 2;
   // Entries per group whose checksums are verified on open (the log tail).
   size_t verify_tail_entries = 64;
@@ -120,6 +123,15 @@ class LogEnv {
   // Hands `batch` to the writer thread and returns its id; `batch` is left
   // empty. ResourceExhausted (batch untouched) when the queue is full: keep
   // filling it and retry after the next completion.
+  //
+  // The writer commits, in one transaction, every batch waiting when it gets
+  // to them, in submission order: the submitter may hand over batch N+1
+  // while N is still queued and never waits for the writer between them.
+  // Each batch still gets its own completion, all with the transaction's
+  // outcome. After a failed batch, every batch submitted before the failure
+  // was drained (drain_completions) fails too, without being tried: each
+  // was built on the failed ones, so none may become durable alone. The
+  // submitter retries them together, in order, once it has seen the failure.
   absl::StatusOr<uint64_t> try_submit(WriteBatch& batch);
   // Readable (eventfd, non-blocking) when completions are waiting. Poll it
   // from io_uring, then call drain_completions.
@@ -129,6 +141,8 @@ class LogEnv {
   size_t drain_completions(std::vector<Completion>& out);
   // Batches submitted whose completions were not yet produced.
   size_t batches_in_flight() const;
+  // Of those, the ones the writer has not taken yet.
+  size_t queued_batches() const;
 
   // ---- Reads (any thread).
   // Entries [lo, hi) of the group, at most max_bytes of payload but at least
@@ -181,13 +195,23 @@ class LogEnv {
   absl::Status check_format(MDB_txn* txn);
   absl::Status recover();
 
-  // Runs one durable transaction for `batch`, growing the map on
-  // MDB_MAP_FULL; on success publishes the new group states.
-  absl::Status commit(const WriteBatch& batch, WorkStates& work);
-  absl::Status run_txn(const WriteBatch& batch, WorkStates& work, bool& map_full);
+  // Per batch of a transaction, per group of the batch (in its order): the
+  // group's log end right after that batch.
+  using BatchEnds = std::vector<std::vector<std::pair<Index, Term>>>;
+
+  // Runs one durable transaction for `batches` (applied in order), growing
+  // the map on MDB_MAP_FULL; on success publishes the new group states and,
+  // if `ends` is set, fills it.
+  absl::Status commit(const std::vector<const WriteBatch*>& batches, WorkStates& work,
+                      BatchEnds* ends = nullptr);
+  absl::Status commit(const WriteBatch& batch, WorkStates& work) {
+    return commit(std::vector<const WriteBatch*>{&batch}, work);
+  }
+  absl::Status run_txn(const std::vector<const WriteBatch*>& batches, WorkStates& work,
+                       bool& map_full, BatchEnds* ends);
   absl::Status grow_map();
   absl::Status reopen_after_failure();
-  void after_commit(const WriteBatch& batch, WorkStates& work);
+  void after_commit(const std::vector<const WriteBatch*>& batches, WorkStates& work);
   // From the groups a commit changed (`work`), or from all groups if null.
   void update_garbage_groups(const WorkStates* work);
   void writer_loop();
@@ -221,6 +245,11 @@ class LogEnv {
   size_t committing_ = 0;
   bool stopping_ = false;
   uint64_t next_batch_id_ = 1;
+  // After a failed commit: every batch is failed untried until the submitter
+  // drained the failure (poisoned_), and then those submitted before that
+  // drain (ids up to fail_through_). Guarded by queue_mu_.
+  bool poisoned_ = false;
+  uint64_t fail_through_ = 0;
 
   std::mutex done_mu_;
   std::vector<Completion> done_;

@@ -1,4 +1,4 @@
-// LogEnv::run_txn: applies one WriteBatch inside one LMDB write transaction,
+// LogEnv::run_txn: applies WriteBatches, in order, inside one LMDB write transaction,
 // updating working copies of the touched groups' states, and commits it. The
 // published states change only after the commit succeeded (see commit()).
 #include <algorithm>
@@ -259,7 +259,8 @@ class TxnApplier {
 
 }  // namespace
 
-absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& map_full) {
+absl::Status LogEnv::run_txn(const std::vector<const WriteBatch*>& batches, WorkStates& work,
+                             bool& map_full, BatchEnds* ends) {
   std::shared_lock map_lock(map_mu_);
   const std::string file = data_file();
   auto nanos_since = [](std::chrono::steady_clock::time_point t) {
@@ -289,9 +290,19 @@ absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& ma
       }
       return it->second;
     };
-    for (const GroupWrite& w : batch.groups()) {
-      if (!st.ok()) break;
-      st = applier.apply(w, state_of(w.group));
+    for (size_t i = 0; i < batches.size() && st.ok(); ++i) {
+      for (const GroupWrite& w : batches[i]->groups()) {
+        if (!st.ok()) break;
+        st = applier.apply(w, state_of(w.group));
+      }
+      if (ends != nullptr && st.ok()) {
+        auto& end = (*ends)[i];
+        end.clear();
+        for (const GroupWrite& w : batches[i]->groups()) {
+          const GroupState& g = work.at(w.group);
+          end.emplace_back(g.last_index, g.last_term());
+        }
+      }
     }
     // Then some compacted records: groups with older garbage first, then the
     // groups this batch compacted.
@@ -303,7 +314,9 @@ absl::Status LogEnv::run_txn(const WriteBatch& batch, WorkStates& work, bool& ma
       if (st.ok()) budget -= *deleted;
     };
     for (GroupId group : garbage_groups_) collect(group);
-    for (const GroupWrite& w : batch.groups()) collect(w.group);
+    for (const WriteBatch* b : batches) {
+      for (const GroupWrite& w : b->groups()) collect(w.group);
+    }
   }
   if (!st.ok()) {
     mdb_txn_abort(txn);

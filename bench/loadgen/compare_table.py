@@ -50,10 +50,15 @@ for o in multi:
     out.append(f"\n{o['groups']} groups, W={o['window']}: {f(o['ops_per_s'])} ops/s, p50 {f(o['p50_us'])} us, "
                f"p99 {f(o['p99_us'])} us, CPU {f(o['cpu_us_per_op'], 1)} us/op, verified {o['verified']}")
 if ours:
-    out.append("\nDetails per run (ours): node cores, loadgen CPU s, fsyncs/op, bytes written per entry / per op, foreign cores")
+    out.append("\nDetails per run (ours): node cores, loadgen CPU s, fsyncs/op, bytes written per entry / per op "
+               "(the nodes' /proc write_bytes, page-cache accounting; then what reached the device, whole device), "
+               "device flushes, foreign cores")
     for o in ours:
+        dev_s = f"{o.get('device_write_bytes', 0) / o['seconds'] / 1e6:.1f} MB/s" if o.get('device_write_bytes') and o.get('seconds') else "-"
         out.append(f"- {o['label']}: node cores {o['node_cores']}, loadgen cpu {o['loadgen_cpu_s']} s, fsyncs/op {o['fsyncs_per_op']}, "
-                   f"wbytes/entry {o['write_bytes_per_entry']}, wbytes/op {o['write_bytes_per_op']}, foreign {o['foreign_cores']}, "
+                   f"wbytes/entry {o['write_bytes_per_entry']}, wbytes/op {o['write_bytes_per_op']}, "
+                   f"device {o.get('device') or '-'} bytes/entry {o.get('device_write_bytes_per_entry')}, bytes/op {o.get('device_write_bytes_per_op')}, "
+                   f"{dev_s}, flushes {o.get('device_flushes')}, foreign {o['foreign_cores']}, "
                    f"count check: {o['count_check']}; sample: {o['sample_check']}")
 if mem or etcd:
     out.append("\n### HTTP through the same client: wrk -> memstore PUT /store/{key} vs wrk -> etcd /v3/kv/put, 128 B values\n")

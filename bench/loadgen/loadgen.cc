@@ -24,7 +24,10 @@
 //
 // Node processes given with --node PID[:METRICS] are measured over the
 // measurement window: CPU (utime+stime of /proc/PID/stat), bytes written to
-// the block layer (write_bytes of /proc/PID/io), and the engine's counters
+// the block layer (write_bytes of /proc/PID/io: the kernel's page-cache
+// accounting, which on this kernel counts several times what reaches the
+// disk), bytes and flushes that reached the device holding the nodes' data
+// (/proc/diskstats, whole device: other writers count too), and the engine's counters
 // (fsync_commits, write_batches, entries_persisted) from METRICS: a data
 // dir (the node writes DIR/metrics.txt on SIGUSR1: bench_node,
 // ringraft_test_node) or an http:// URL (memstore's GET /metrics).
@@ -42,6 +45,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -289,6 +293,49 @@ ProcSample sample_proc(int pid) {
     if (key == "write_bytes:") s.write_bytes = value;
   }
   s.ok = true;
+  return s;
+}
+
+// The block devices holding the nodes' data: the data dir's (when METRICS is
+// one) or else the process's working directory's.
+std::vector<dev_t> node_devices(const std::vector<NodeProc>& procs) {
+  std::vector<dev_t> out;
+  for (const NodeProc& p : procs) {
+    struct stat st {};
+    const bool is_dir = !p.metrics.empty() && p.metrics.rfind("http", 0) != 0;
+    const std::string path = is_dir ? p.metrics : absl::StrCat("/proc/", p.pid, "/cwd");
+    if (::stat(path.c_str(), &st) != 0) continue;
+    if (std::find(out.begin(), out.end(), st.st_dev) == out.end()) out.push_back(st.st_dev);
+  }
+  return out;
+}
+
+struct DiskSample {
+  std::string names;  // Device names, comma separated.
+  uint64_t bytes_written = 0;
+  uint64_t flushes = 0;
+  bool ok = false;
+};
+
+// Sectors written (512 bytes each) and flush requests completed, summed
+// over `devices`, from /proc/diskstats.
+DiskSample sample_disks(const std::vector<dev_t>& devices) {
+  DiskSample s;
+  std::ifstream in("/proc/diskstats");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    unsigned maj = 0, min = 0;
+    uint64_t sectors = 0, flushes = 0;
+    if (f.size() < 10 || !absl::SimpleAtoi(f[0], &maj) || !absl::SimpleAtoi(f[1], &min)) continue;
+    if (std::find(devices.begin(), devices.end(), makedev(maj, min)) == devices.end()) continue;
+    if (!absl::SimpleAtoi(f[9], &sectors)) continue;
+    if (f.size() >= 19) (void)absl::SimpleAtoi(f[18], &flushes);
+    s.names += (s.names.empty() ? "" : ",") + f[2];
+    s.bytes_written += sectors * 512;
+    s.flushes += flushes;
+    s.ok = true;
+  }
   return s;
 }
 
@@ -593,6 +640,7 @@ struct RunResult {
   std::vector<NodeSnapshot> before, after;
   double loadgen_cpu_s = 0;
   double machine_busy_s = 0;
+  DiskSample disk_before, disk_after;
   bool drained = true;
   std::vector<std::string> leaders;
 };
@@ -648,6 +696,7 @@ class LoadRunner {
     std::vector<epoll_event> events(256);
     bool sending = true;
     uint64_t drain_deadline = 0;
+    const std::vector<dev_t> devices = node_devices(o_.procs);
     for (;;) {
       uint64_t now = now_ns();
       if (measure_from_ == UINT64_MAX && now >= warm_end) {
@@ -658,6 +707,7 @@ class LoadRunner {
         for (size_t i = 0; i < procs.size(); ++i) res.before[i].proc = procs[i].proc;
         cpu0 = self_cpu_s();
         busy0 = machine_busy_s();
+        res.disk_before = sample_disks(devices);
         wall0 = now_ns();
         measure_from_ = wall0;
       }
@@ -665,6 +715,7 @@ class LoadRunner {
         sending = false;
         const uint64_t wall1 = now_ns();
         res.after = snapshot_nodes(o_.procs);
+        res.disk_after = sample_disks(devices);
         res.loadgen_cpu_s = self_cpu_s() - cpu0;
         res.machine_busy_s = machine_busy_s() - busy0;
         res.measured_s = static_cast<double>(wall1 - wall0) / 1e9;
@@ -1090,6 +1141,11 @@ void report(const Options& o, const RunResult& r, const Verification& v,
   const double batches = metric_delta(r, "ringraft_write_batches_total", &mb);
   const double ops = static_cast<double>(r.measured_ops);
   const double cpu_us_op = ops > 0 ? node_cpu * 1e6 / ops : 0;
+  const bool disk_ok = r.disk_before.ok && r.disk_after.ok;
+  const double dev_bytes =
+      disk_ok ? static_cast<double>(r.disk_after.bytes_written - r.disk_before.bytes_written) : 0;
+  const double dev_flushes =
+      disk_ok ? static_cast<double>(r.disk_after.flushes - r.disk_before.flushes) : 0;
   const double foreign =
       r.measured_s > 0
           ? std::max(0.0, (r.machine_busy_s - node_cpu - r.loadgen_cpu_s) / r.measured_s)
@@ -1147,6 +1203,12 @@ void report(const Options& o, const RunResult& r, const Verification& v,
     kv("write_bytes", std::to_string(node_wb));
     kv("write_bytes_per_entry", me && entries > 0 ? fmt(node_wb / entries, 1) : "null");
     kv("write_bytes_per_op", ops > 0 ? fmt(node_wb / ops, 1) : "null");
+    kv("device", disk_ok ? r.disk_after.names : "", true);
+    kv("device_write_bytes", disk_ok ? fmt(dev_bytes, 0) : "null");
+    kv("device_write_bytes_per_entry",
+       disk_ok && me && entries > 0 ? fmt(dev_bytes / entries, 1) : "null");
+    kv("device_write_bytes_per_op", disk_ok && ops > 0 ? fmt(dev_bytes / ops, 1) : "null");
+    kv("device_flushes", disk_ok ? fmt(dev_flushes, 0) : "null");
     kv("verified", v.ok ? "true" : "false");
     kv("count_check", esc(v.count_check), true);
     kv("sample_check", esc(v.sample_check), true);
@@ -1205,8 +1267,17 @@ void report(const Options& o, const RunResult& r, const Verification& v,
         fsyncs, ops > 0 ? fsyncs / ops : 0, entries, fsyncs > 0 ? entries / fsyncs : 0, batches);
   }
   if (me && entries > 0) {
-    std::printf("  disk         %.0f bytes written per entry persisted, %.0f per op\n",
-                node_wb / entries, ops > 0 ? node_wb / ops : 0);
+    std::printf(
+        "  disk         %.0f bytes written per entry persisted, %.0f per op "
+        "(/proc write_bytes)\n",
+        node_wb / entries, ops > 0 ? node_wb / ops : 0);
+  }
+  if (disk_ok && r.measured_s > 0) {
+    std::printf(
+        "  device %-6s %.0f bytes per entry persisted, %.0f per op, %.1f MB/s, "
+        "%.0f flushes/s (whole device)\n",
+        r.disk_after.names.c_str(), me && entries > 0 ? dev_bytes / entries : 0,
+        ops > 0 ? dev_bytes / ops : 0, dev_bytes / r.measured_s / 1e6, dev_flushes / r.measured_s);
   }
   {
     std::string line;

@@ -88,8 +88,10 @@ void ShardRuntime::start() {
 
   tick_timer_ = std::make_unique<net::Timer>(shard_.reactor(), [this] { tick(); });
   tick_timer_->arm_periodic(std::chrono::milliseconds(config_.tick_interval_ms));
-  retry_timer_ =
-      std::make_unique<net::Timer>(shard_.reactor(), [this] { submit_batch(/*lazy_too=*/true); });
+  retry_timer_ = std::make_unique<net::Timer>(shard_.reactor(), [this] {
+    backing_off_ = false;
+    submit_batch(/*lazy_too=*/true);
+  });
   completion_poller_ = std::make_unique<net::FdPoller>(shard_.reactor(), env_->completion_fd(),
                                                        [this] { on_storage_completion(); });
   completion_poller_->start();
@@ -158,7 +160,8 @@ void ShardRuntime::tick() {
 // Storage pipeline.
 
 void ShardRuntime::submit_batch(bool lazy_too) {
-  if (stopping_ || in_flight_ || open_batch_.empty()) return;
+  if (stopping_ || write_failed_ || backing_off_ || open_batch_.empty()) return;
+  if (in_flight_.size() >= kMaxBatchesInFlight) return;
   if (!open_urgent_ && !lazy_too) return;
   if (transport_) {
     // What is queued for peers (the followers' appends) goes on the wire
@@ -177,59 +180,87 @@ void ShardRuntime::submit_batch(bool lazy_too) {
   const uint64_t entries = copy.entry_count();
   RAFT_TRACE_POINT("batch_submit");
   auto id = env_->try_submit(copy);
-  RAFT_CHECK_MSG(id.ok(), "storage queue full with one batch in flight");
-  in_flight_ = std::move(s);
+  RAFT_CHECK_MSG(id.ok(), "storage queue full below kMaxBatchesInFlight");
+  in_flight_.push_back(std::move(s));
   bump(metrics_.batches_submitted);
   bump(metrics_.entries_persisted, entries);
   metrics_.record_batch(entries);
+}
+
+// Puts the writes of `later` after those of `into` (the retry of failed
+// batches: the open batch's writes come after the failed ones').
+static void append_writes(storage::WriteBatch& into, const storage::WriteBatch& later) {
+  for (const storage::GroupWrite& w : later.groups()) {
+    storage::GroupWrite& dst = into.group(w.group);
+    if (w.apply_snapshot) dst.apply_snapshot = w.apply_snapshot;
+    if (!w.entries.empty()) into.append(w.group, w.entries);
+    if (w.hard_state) dst.hard_state = w.hard_state;
+    if (w.conf_state) dst.conf_state = w.conf_state;
+    if (w.save_snapshot) dst.save_snapshot = w.save_snapshot;
+    if (w.compact_to) dst.compact_to = w.compact_to;
+  }
 }
 
 void ShardRuntime::on_storage_completion() {
   RAFT_TRACE_POINT("durable_seen");
   completions_.clear();
   env_->drain_completions(completions_);
-  if (completions_.empty() || !in_flight_) return;
-  absl::Status failure;
-  for (const storage::Completion& c : completions_) {
-    if (!c.status.ok()) failure = c.status;
-  }
-  if (failure.ok()) {
-    const uint64_t seq = in_flight_->seq;
-    in_flight_.reset();
-    retry_backoff_ = std::chrono::milliseconds(50);
-    for (auto& [id, g] : groups_) {
-      g->on_durable(seq);
-      dirty_.insert(g.get());
+  // Completions come per group, batches in submission order.
+  size_t i = 0;
+  while (i < completions_.size() && !in_flight_.empty()) {
+    const uint64_t id = completions_[i].batch;
+    absl::Status failure;
+    for (; i < completions_.size() && completions_[i].batch == id; ++i) {
+      if (!completions_[i].status.ok() && failure.ok()) failure = completions_[i].status;
     }
-    schedule_process();
-    return;
+    if (failure.ok() && !write_failed_) {
+      const uint64_t seq = in_flight_.front().seq;
+      in_flight_.pop_front();
+      retry_backoff_ = std::chrono::milliseconds(50);
+      for (auto& [gid, g] : groups_) {
+        g->on_durable(seq);
+        dirty_.insert(g.get());
+      }
+      continue;
+    }
+    // Nothing of this batch is durable, nor of those behind it (the writer
+    // fails them untried). Gather them all, oldest first, in front of the
+    // open batch, and retry that after a backoff: no later write may become
+    // durable before them.
+    // Batches the writer failed untried (Aborted) were no transaction.
+    if (failure.code() != absl::StatusCode::kAborted) bump(metrics_.batches_failed);
+    if (!write_failed_) {
+      write_failed_ = true;
+      spdlog::error("shard {}: write batch failed (retrying in {} ms): {}", shard_.id(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(retry_backoff_).count(),
+                    failure.ToString());
+      for (auto& [gid, g] : groups_) g->on_write_failed(failure);
+    }
+    Submitted failed = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    if (failed_writes_.empty()) {
+      failed_writes_ = std::move(failed.batch);
+    } else {
+      append_writes(failed_writes_, failed.batch);
+    }
   }
-  // Nothing of the batch is durable. Retry it, alone and first, after a
-  // backoff: later batches must not become durable before it.
-  bump(metrics_.batches_failed);
-  spdlog::error("shard {}: write batch failed (retrying in {} ms): {}", shard_.id(),
-                std::chrono::duration_cast<std::chrono::milliseconds>(retry_backoff_).count(),
-                failure.ToString());
-  for (auto& [id, g] : groups_) g->on_write_failed(failure);
-  Submitted retry = std::move(*in_flight_);
-  in_flight_.reset();
-  // Put it back in front: the open batch's writes come after it.
-  storage::WriteBatch merged = std::move(retry.batch);
-  for (const storage::GroupWrite& w : open_batch_.groups()) {
-    storage::GroupWrite& dst = merged.group(w.group);
-    if (w.apply_snapshot) dst.apply_snapshot = w.apply_snapshot;
-    if (!w.entries.empty()) merged.append(w.group, w.entries);
-    if (w.hard_state) dst.hard_state = w.hard_state;
-    if (w.conf_state) dst.conf_state = w.conf_state;
-    if (w.save_snapshot) dst.save_snapshot = w.save_snapshot;
-    if (w.compact_to) dst.compact_to = w.compact_to;
+  if (write_failed_ && in_flight_.empty()) {
+    // Every failed batch came back; their writes are gathered again, in
+    // order, ahead of the open batch's.
+    write_failed_ = false;
+    storage::WriteBatch merged = std::move(failed_writes_);
+    failed_writes_ = storage::WriteBatch();
+    append_writes(merged, open_batch_);
+    // Groups tagged their waiting messages with the open sequence; the
+    // merged batch takes that sequence, so they are released when it is
+    // durable.
+    open_batch_ = std::move(merged);
+    open_urgent_ = true;
+    backing_off_ = true;
+    retry_timer_->arm_after(retry_backoff_);
+    retry_backoff_ = std::min<net::Clock::duration>(retry_backoff_ * 2, std::chrono::seconds(2));
   }
-  // Groups tagged their waiting messages with the open sequence; the merged
-  // batch takes that sequence so they are released when it is durable.
-  open_batch_ = std::move(merged);
-  open_urgent_ = true;
-  retry_timer_->arm_after(retry_backoff_);
-  retry_backoff_ = std::min<net::Clock::duration>(retry_backoff_ * 2, std::chrono::seconds(2));
+  schedule_process();
 }
 
 // ---------------------------------------------------------------------------

@@ -6,12 +6,16 @@
 //   ticks (timer) -> step received messages -> every dirty group's Ready is
 //   turned into writes on the open batch, sends and applies (Group::process)
 //   -> outgoing Raft messages leave batched per peer -> the open batch is
-//   submitted when the previous one is durable -> on the writer's completion
+//   submitted (when it holds a durable write) -> on the writer's completion
 //   (an eventfd polled by the ring) groups release what waited for it.
 //
-// Only one batch is with the writer at a time: batch N+1 fills while batch N
-// syncs, and a failed batch is retried before anything after it, so the log
-// never becomes durable out of order. All methods run on the shard thread.
+// Batches are submitted without waiting for the ones before them (up to
+// kMaxBatchesInFlight); the writer thread takes every batch waiting into its
+// next transaction, so it goes from one commit to the next without waiting
+// for this loop. Completions come back in order. A failed batch fails the
+// ones behind it too (LogEnv fails them untried); all of them are retried
+// together, in order, before anything newer, so the log never becomes
+// durable out of order. All methods run on the shard thread.
 #pragma once
 
 #include <atomic>
@@ -91,6 +95,11 @@ class ShardRuntime final : public GroupHost {
                            absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) override;
   std::string snapshot_dir() const override { return env_->snapshot_dir(); }
 
+ public:
+  // Write batches handed to the storage writer and not yet completed, at
+  // most (the LogEnv's queue capacity).
+  static constexpr size_t kMaxBatchesInFlight = 16;
+
  private:
   struct Submitted {
     uint64_t seq = 0;
@@ -115,8 +124,11 @@ class ShardRuntime final : public GroupHost {
   void schedule_process();
   void process_dirty();
   void flush_outbox();
-  // Submits the open batch if nothing is in flight and it holds a write that
-  // must be durable (or anything at all when `lazy_too`).
+  // Submits the open batch if it holds a write that must be durable (or
+  // anything at all when `lazy_too`), the storage queue has room and no
+  // failed batch waits for its retry. Batches may be submitted while earlier
+  // ones are in flight: the writer thread takes all that wait into its next
+  // transaction, so it never idles while this loop is busy elsewhere.
   void submit_batch(bool lazy_too = false);
   void on_storage_completion();
   void tick();
@@ -151,7 +163,14 @@ class ShardRuntime final : public GroupHost {
   bool open_urgent_ = false;
   uint64_t open_seq_ = 1;
   uint64_t seq_at_last_tick_ = 0;  // open_seq_ at the previous tick.
-  std::optional<Submitted> in_flight_;
+  // Submitted and not yet completed, oldest first.
+  std::deque<Submitted> in_flight_;
+  // A batch failed: the in-flight ones behind it fail as well (LogEnv fails
+  // them untried); their writes gather in the open batch, which is retried
+  // once they all came back and the backoff passed.
+  bool write_failed_ = false;
+  storage::WriteBatch failed_writes_;  // Of the failed batches, in order.
+  bool backing_off_ = false;
   net::Clock::duration retry_backoff_ = std::chrono::milliseconds(50);
   std::vector<storage::Completion> completions_;
 

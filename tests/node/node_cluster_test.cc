@@ -1,9 +1,15 @@
 // In-process clusters of real Nodes: real sockets on 127.0.0.1, real LMDB
 // data dirs, each node with its own shard threads.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -11,6 +17,7 @@
 
 #include "engine/node/client.h"
 #include "engine/node/node.h"
+#include "storage/log_env.h"
 #include "tests/node/test_cluster.h"
 
 namespace raft {
@@ -42,7 +49,7 @@ class Cluster {
     NodeConfig c;
     c.node_id = id;
     c.address = peers_[id - 1].address;
-    c.data_dir = absl::StrCat(dir_, "/n", id);
+    c.data_dir = data_dir(id);
     c.peers = peers_;
     c.tick_interval_ms = 10;
     // 200-400 ms: long enough that a loaded CI machine (ctest -j, other
@@ -97,6 +104,7 @@ class Cluster {
     return out;
   }
   size_t size() const { return nodes_.size() - 1; }
+  std::string data_dir(uint64_t id) const { return absl::StrCat(dir_, "/n", id); }
 
  private:
   std::string dir_;
@@ -516,6 +524,124 @@ TEST(NodeCluster, UnreachableFollowerIsProbedNotPipelined) {
   const uint64_t other = 6 - leader - gone;
   EXPECT_EQ(state_of(other), "replicate");
 }
+
+// One node's disk fills up under a stream of writes: its batches fail and
+// are retried with backoff. With a follower's disk full the other two, a
+// majority, keep committing; with the leader's, writes wait (the leader
+// applies only what its own log holds). Once space is back the retry lands
+// and writes flow. No acknowledged write is lost, on any node, nor in the
+// full node's own log, which must have no gap. Needs root for the
+// size-limited tmpfs each node's data dir lives on.
+void disk_full_run(bool leader_is_victim) {
+  Cluster c(3, leader_is_victim ? "diskfull-leader" : "diskfull-follower");
+  std::vector<std::string> mounted;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    std::filesystem::create_directories(c.data_dir(id));
+    if (::mount("tmpfs", c.data_dir(id).c_str(), "tmpfs", 0, "size=24m") != 0) {
+      const std::string why = std::strerror(errno);
+      for (const std::string& m : mounted) ::umount2(m.c_str(), MNT_DETACH);
+      GTEST_SKIP() << "cannot mount a tmpfs on " << c.data_dir(id) << " (" << why
+                   << "); needs root";
+    }
+    mounted.push_back(c.data_dir(id));
+  }
+  struct Unmount {
+    std::vector<std::string>& dirs;
+    ~Unmount() {
+      for (const std::string& m : dirs) ::umount2(m.c_str(), MNT_DETACH);
+    }
+  } unmount{mounted};
+  c.tweak = [](NodeConfig& n) { n.lmdb_map_size_bytes = 64 << 20; };
+  c.start_all();
+  const uint64_t leader = c.wait_leader();
+  ASSERT_NE(leader, 0u);
+  const uint64_t victim = leader_is_victim ? leader : leader % 3 + 1;
+  auto failed_batches = [&] {
+    return metric_value(c.node(victim)->metrics_text(), "ringraft_write_batches_failed_total")
+        .value_or(0);
+  };
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked{0};
+  std::vector<std::string> acked_keys;
+  std::mutex acked_mu;
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      std::string key = absl::StrCat("k", i);
+      auto r = c.node(leader)->propose(1, absl::StrCat(key, "=", std::string(512, 'v')));
+      if (r.ok()) {
+        std::lock_guard l(acked_mu);
+        acked_keys.push_back(key);
+        acked.fetch_add(1);
+      }
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return acked.load() >= 50; }));
+  // Fill the victim's file system.
+  const std::string filler = c.data_dir(victim) + "/filler";
+  int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  const std::string chunk(64 << 10, 'f');
+  while (::write(fd, chunk.data(), chunk.size()) > 0) {
+  }
+  ::close(fd);
+  ASSERT_TRUE(eventually([&] { return failed_batches() >= 4; }))
+      << "node " << victim << "'s writes never failed";
+  if (!leader_is_victim) {
+    const int at_full = acked.load();
+    EXPECT_TRUE(eventually([&] { return acked.load() >= at_full + 50; }))
+        << "no write acknowledged with a follower's disk full";
+  }
+  ::unlink(filler.c_str());
+  const uint64_t failed = failed_batches();
+  // Space is back: the retry lands and the failures stop.
+  const int at_free = acked.load();
+  ASSERT_TRUE(eventually([&] { return acked.load() >= at_free + 200; }));
+  stop.store(true);
+  writer.join();
+  EXPECT_LE(failed_batches(), failed + 1) << "writes kept failing with space free";
+
+  std::vector<std::string> keys;
+  {
+    std::lock_guard l(acked_mu);
+    keys = acked_keys;
+  }
+  auto has_all = [&](uint64_t id) {
+    auto contents = c.fsm(id)->contents();
+    for (const std::string& k : keys) {
+      if (contents.find(k) == contents.end()) return false;
+    }
+    return true;
+  };
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_TRUE(eventually([&] { return has_all(id); })) << "node " << id << " lost writes";
+  }
+  // The victim's own log holds them too, with no gap: read back from its
+  // data dir once it stopped (a restart would refill a gap from the others).
+  c.stop(victim);
+  storage::EnvOptions eo;
+  eo.dir = c.data_dir(victim) + "/shard-0";
+  eo.read_only = true;
+  auto env = storage::LogEnv::open(eo);
+  ASSERT_TRUE(env.ok()) << env.status();
+  ASSERT_TRUE((*env)->verify_group(1).ok());
+  auto entries = (*env)->entries(1, (*env)->first_index(1), (*env)->last_index(1) + 1, UINT64_MAX);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  std::string all;
+  Index expect = (*env)->first_index(1);
+  for (const Entry& e : *entries) {
+    ASSERT_EQ(e.index, expect++) << "gap in node " << victim << "'s log";
+    all.append(e.data.view());
+    all.push_back('\n');
+  }
+  for (const std::string& k : keys) {
+    ASSERT_NE(all.find(k + "="), std::string::npos)
+        << k << " is not in node " << victim << "'s log";
+  }
+}
+
+TEST(NodeCluster, LeaderDiskFullLosesNoAcknowledgedWrite) { disk_full_run(true); }
+TEST(NodeCluster, FollowerDiskFullLosesNoAcknowledgedWrite) { disk_full_run(false); }
 
 }  // namespace
 }  // namespace raft

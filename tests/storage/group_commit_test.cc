@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <tuple>
 
 #include "gtest/gtest.h"
 #include "storage/log_env.h"
@@ -113,7 +114,8 @@ TEST(GroupCommitTest, QueueBoundGivesBackpressureAndEveryBatchCommitsOnce) {
         ++rejected;
       }
     }
-    EXPECT_LE(env->batches_in_flight(), 3u);  // Queue of 2 + the one committing.
+    // A queue of 2, and the (at most 2) batches the writer took from it.
+    EXPECT_LE(env->batches_in_flight(), 4u);
     if (!filling.empty() || submitted == kBatches) {
       pollfd p{env->completion_fd(), POLLIN, 0};
       ::poll(&p, 1, 100);
@@ -126,7 +128,8 @@ TEST(GroupCommitTest, QueueBoundGivesBackpressureAndEveryBatchCommitsOnce) {
     ASSERT_TRUE(done[i].status.ok()) << done[i].status;
     EXPECT_EQ(done[i].last_index, (i + 1) * kPerBatch);  // In order.
   }
-  EXPECT_EQ(env->stats().commits, static_cast<uint64_t>(kBatches));
+  // Batches that waited together share a transaction.
+  EXPECT_LE(env->stats().commits, static_cast<uint64_t>(kBatches));
   EXPECT_EQ(env->last_index(1), static_cast<Index>(kBatches * kPerBatch));
   EXPECT_TRUE(env->verify_group(1).ok());
 }
@@ -156,6 +159,170 @@ TEST(GroupCommitTest, FailedBatchReportsEveryGroupAndPersistsNothing) {
   EXPECT_EQ(done[0].last_index, 10u);
 }
 
+// Holds LMDB's write lock of the env in `dir` from a child process (LMDB
+// forbids opening one env twice in a process; another process may), so that
+// the writer thread's next transaction cannot begin until release().
+class WriteLockHolder {
+ public:
+  explicit WriteLockHolder(const std::string& dir) {
+    // `release` is a socket pair: telling a child that already gave up is an
+    // EPIPE (MSG_NOSIGNAL), not a SIGPIPE that would kill the test.
+    int ready[2], release[2];
+    if (::pipe(ready) != 0 || ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release) != 0) {
+      return;
+    }
+    constexpr int kChildHoldMs = 30'000;  // Unless released earlier.
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      ::close(release[1]);
+      MDB_env* other = nullptr;
+      MDB_txn* txn = nullptr;
+      if (mdb_env_create(&other) != 0) ::_exit(2);
+      mdb_env_set_maxdbs(other, 3);
+      if (mdb_env_open(other, dir.c_str(), 0, 0644) != 0) ::_exit(3);
+      if (mdb_txn_begin(other, nullptr, 0, &txn) != 0) ::_exit(4);
+      char c = 1;
+      if (::write(ready[1], &c, 1) != 1) ::_exit(5);
+      pollfd p{release[0], POLLIN, 0};
+      ::poll(&p, 1, kChildHoldMs);
+      mdb_txn_abort(txn);
+      mdb_env_close(other);
+      ::_exit(0);
+    }
+    ::close(ready[1]);
+    ::close(release[0]);
+    release_fd_ = release[1];
+    char c = 0;
+    holding_ = pid_ > 0 && ::read(ready[0], &c, 1) == 1;
+    ::close(ready[0]);
+  }
+  ~WriteLockHolder() { release(); }
+  // Whether the child took the lock.
+  bool holding() const { return holding_; }
+  // Lets the child go and returns whether it held the lock until now.
+  bool release() {
+    if (pid_ <= 0) return false;
+    char c = 0;
+    (void)::send(release_fd_, &c, 1, MSG_NOSIGNAL);
+    ::close(release_fd_);
+    int wstatus = 0;
+    bool ok =
+        ::waitpid(pid_, &wstatus, 0) == pid_ && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+    pid_ = -1;
+    return ok;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int release_fd_ = -1;
+  bool holding_ = false;
+};
+
+// Submits `b` and waits (10 s deadline) until the writer took it off the
+// queue. With a WriteLockHolder the writer is then stuck on `b`, and what is
+// submitted next waits in the queue.
+uint64_t submit_and_wait_taken(LogEnv& env, WriteBatch b) {
+  auto id = env.try_submit(b);
+  EXPECT_TRUE(id.ok()) << id.status();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (env.queued_batches() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(env.queued_batches(), 0u) << "the writer never took the batch";
+  return id.ok() ? *id : 0;
+}
+
+WriteBatch entries_batch(GroupId group, Index first, size_t n) {
+  WriteBatch b;
+  b.append(group, make_entries(group, first, n, 1));
+  return b;
+}
+
+// Batches that wait while the writer commits go into its next transaction
+// together, in order, and each still gets its own completion with the log
+// end right after it.
+TEST(GroupCommitTest, WaitingBatchesShareOneTransaction) {
+  TempDir dir;
+  auto env = open_env(dir.sub("s"), /*queue_capacity=*/4);
+  ASSERT_NE(env, nullptr);
+  WriteLockHolder lock(dir.sub("s"));
+  ASSERT_TRUE(lock.holding()) << "child could not take LMDB's write lock";
+  std::vector<uint64_t> ids;
+  ids.push_back(submit_and_wait_taken(*env, entries_batch(1, 1, 10)));
+  for (Index first : {11, 21, 31}) {
+    WriteBatch b = entries_batch(1, first, 10);
+    if (first == 21) b.append(2, make_entries(2, 1, 5, 1));
+    auto id = env->try_submit(b);
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  EXPECT_EQ(env->queued_batches(), 3u);
+  EXPECT_TRUE(lock.release()) << "the child gave up holding the lock";
+  auto done = wait_completions(*env, 5);
+  ASSERT_EQ(done.size(), 5u);
+  const std::vector<std::tuple<uint64_t, GroupId, Index>> want = {
+      {ids[0], 1, 10}, {ids[1], 1, 20}, {ids[2], 1, 30}, {ids[2], 2, 5}, {ids[3], 1, 40}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_TRUE(done[i].status.ok()) << done[i].status;
+    EXPECT_EQ(std::tuple(done[i].batch, done[i].group, done[i].last_index), want[i]) << i;
+  }
+  // Batch 1 alone (the writer had it when the others came), then 2 to 4.
+  EXPECT_EQ(env->stats().commits, 2u);
+  EXPECT_EQ(env->last_index(1), 40u);
+  EXPECT_TRUE(env->verify_group(1).ok());
+}
+
+// After a failed batch, a batch submitted before the submitter drained that
+// failure was built on it and must not become durable alone: it fails
+// untried (Aborted), whether it waited behind the failure or came after it.
+// The first batch submitted after the drain is tried again.
+TEST(GroupCommitTest, BatchesSubmittedBeforeAFailureIsSeenFailUntried) {
+  TempDir dir;
+  auto env = open_env(dir.sub("s"), /*queue_capacity=*/4);
+  ASSERT_NE(env, nullptr);
+  ASSERT_TRUE(env->append(1, make_entries(1, 1, 5, 1)).ok());
+  WriteLockHolder lock(dir.sub("s"));
+  ASSERT_TRUE(lock.holding()) << "child could not take LMDB's write lock";
+  const uint64_t bad = submit_and_wait_taken(*env, entries_batch(3, 7, 1));  // Gap in group 3.
+  WriteBatch behind = entries_batch(1, 6, 5);
+  auto behind_id = env->try_submit(behind);
+  ASSERT_TRUE(behind_id.ok()) << behind_id.status();
+  EXPECT_TRUE(lock.release()) << "the child gave up holding the lock";
+  auto done = wait_completions(*env, 2);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].batch, bad);
+  EXPECT_EQ(done[0].status.code(), absl::StatusCode::kInvalidArgument) << done[0].status;
+  EXPECT_EQ(done[1].batch, *behind_id);
+  EXPECT_EQ(done[1].status.code(), absl::StatusCode::kAborted) << done[1].status;
+  EXPECT_EQ(env->last_index(1), 5u);
+  EXPECT_EQ(env->stats().failed_commits, 1u);  // The second one was never tried.
+
+  // A failure not drained yet: what comes in meanwhile fails too.
+  WriteBatch bad_again = entries_batch(3, 7, 1);
+  ASSERT_TRUE(env->try_submit(bad_again).ok());
+  pollfd p{env->completion_fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10'000), 1);
+  WriteBatch meanwhile = entries_batch(1, 6, 5);
+  auto meanwhile_id = env->try_submit(meanwhile);
+  ASSERT_TRUE(meanwhile_id.ok());
+  done = wait_completions(*env, 2);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].status.code(), absl::StatusCode::kInvalidArgument) << done[0].status;
+  EXPECT_EQ(done[1].batch, *meanwhile_id);
+  EXPECT_EQ(done[1].status.code(), absl::StatusCode::kAborted) << done[1].status;
+  EXPECT_EQ(env->last_index(1), 5u);
+
+  // Both failures are drained: the retry is tried and works.
+  WriteBatch retry = entries_batch(1, 6, 5);
+  ASSERT_TRUE(env->try_submit(retry).ok());
+  done = wait_completions(*env, 1);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(done[0].status.ok()) << done[0].status;
+  EXPECT_EQ(done[0].last_index, 10u);
+  EXPECT_EQ(env->last_index(1), 10u);
+}
+
 // The reactor never waits for the writer: while the writer is stuck on batch
 // N (a child process holds LMDB's write lock, so the writer's transaction
 // cannot begin), try_submit takes batch N + 1 at once, refuses the next one
@@ -165,37 +332,8 @@ TEST(GroupCommitTest, SubmitNeverWaitsForTheWriter) {
   TempDir dir;
   auto env = open_env(dir.sub("s"), /*queue_capacity=*/1);
   ASSERT_NE(env, nullptr);
-  // `release` is a socket pair: telling a child that already gave up is an
-  // EPIPE (MSG_NOSIGNAL), not a SIGPIPE that would kill the test.
-  int ready[2], release[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release), 0);
-  constexpr int kChildHoldMs = 30'000;  // Unless released earlier.
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    // LMDB forbids opening one env twice in a process; another process may.
-    ::close(ready[0]);
-    ::close(release[1]);
-    MDB_env* other = nullptr;
-    MDB_txn* txn = nullptr;
-    if (mdb_env_create(&other) != 0) ::_exit(2);
-    mdb_env_set_maxdbs(other, 3);
-    if (mdb_env_open(other, dir.sub("s").c_str(), 0, 0644) != 0) ::_exit(3);
-    if (mdb_txn_begin(other, nullptr, 0, &txn) != 0) ::_exit(4);
-    char c = 1;
-    if (::write(ready[1], &c, 1) != 1) ::_exit(5);
-    pollfd p{release[0], POLLIN, 0};
-    ::poll(&p, 1, kChildHoldMs);
-    mdb_txn_abort(txn);
-    mdb_env_close(other);
-    ::_exit(0);
-  }
-  ::close(ready[1]);
-  ::close(release[0]);
-  char c = 0;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "child could not take LMDB's write lock";
-  ::close(ready[0]);
+  WriteLockHolder lock(dir.sub("s"));
+  ASSERT_TRUE(lock.holding()) << "child could not take LMDB's write lock";
 
   const auto start = std::chrono::steady_clock::now();
   auto batch = [](Index first) {
@@ -230,12 +368,7 @@ TEST(GroupCommitTest, SubmitNeverWaitsForTheWriter) {
   EXPECT_EQ(env->drain_completions(none), 0u);
   EXPECT_EQ(env->last_index(1), 0u);
 
-  // Fails only if the child gave up holding the lock: reported above.
-  (void)::send(release[1], &c, 1, MSG_NOSIGNAL);
-  ::close(release[1]);
-  int wstatus = 0;
-  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
-  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << "child status " << wstatus;
+  EXPECT_TRUE(lock.release()) << "the child gave up holding the lock";
   auto done = wait_completions(*env, 2);
   ASSERT_EQ(done.size(), 2u);
   EXPECT_EQ(done[0].batch, *id1);
