@@ -555,14 +555,8 @@ absl::StatusOr<std::vector<Entry>> LogEnv::entries(GroupId group, Index lo, Inde
     if (i > lo) rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT);
     std::string_view k = view_of(key);
     if (rc != 0 || k.size() != kLogKeyBytes || log_key_group(k) != group || log_key_index(k) != i) {
-      if (rc != 0 && rc != MDB_NOTFOUND) {
-        status = mdb_status(rc, "reading the log", data_file());
-      } else if (Index first = first_index(group); i < first) {
-        status = compacted_error(group, i, first);  // Compacted meanwhile.
-      } else {
-        status = absl::DataLossError(
-            absl::StrCat("log of group ", group, " is missing index ", i, " in ", data_file()));
-      }
+      status = rc != 0 && rc != MDB_NOTFOUND ? mdb_status(rc, "reading the log", data_file())
+                                             : missing_entry_status(txn, cursor, group, i);
       break;
     }
     auto e = decode_entry_value(k, view_of(val));
@@ -593,6 +587,17 @@ absl::StatusOr<std::vector<Entry>> LogEnv::entries(GroupId group, Index lo, Inde
   mdb_txn_abort(txn);
   if (!status.ok()) return status;
   return out;
+}
+
+absl::Status LogEnv::missing_entry_status(MDB_txn* txn, MDB_cursor* log, GroupId group,
+                                          Index i) const {
+  auto bounds = txn_bounds(txn, log, group);
+  if (!bounds.ok()) return bounds.status();
+  const auto& [compacted, last] = *bounds;
+  if (i <= compacted.index) return compacted_error(group, i, compacted.index + 1);
+  if (i > last) return unavailable_error(group, i, last);
+  return absl::DataLossError(
+      absl::StrCat("log of group ", group, " is missing index ", i, " in ", data_file()));
 }
 
 absl::StatusOr<Term> LogEnv::term(GroupId group, Index i) const {

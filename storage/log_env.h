@@ -41,6 +41,7 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -194,6 +195,14 @@ class LogEnv {
   void close_env();
   absl::Status check_format(MDB_txn* txn);
   absl::Status recover();
+  // The group's compaction mark and last index as `txn` sees them (the
+  // published bounds may lag a commit that readers already see).
+  absl::StatusOr<std::pair<CompactedMark, Index>> txn_bounds(MDB_txn* txn, MDB_cursor* log,
+                                                             GroupId group) const;
+  // Why index `i` of `group` has no record in `txn`: compacted (OutOfRange)
+  // or truncated (NotFound) by a commit whose bounds were not yet published
+  // when the read began, else lost (DataLoss).
+  absl::Status missing_entry_status(MDB_txn* txn, MDB_cursor* log, GroupId group, Index i) const;
 
   // Per batch of a transaction, per group of the batch (in its order): the
   // group's log end right after that batch.

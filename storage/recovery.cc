@@ -80,7 +80,6 @@ class GroupRecovery {
     return verify_tail_entries(s, verify_tail);
   }
 
- private:
   absl::Status named(const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat(s.message(), " in ", file_));
   }
@@ -126,6 +125,7 @@ class GroupRecovery {
     return log_key_index(view_of(k));
   }
 
+ private:
   absl::StatusOr<Term> term_at(Index i) {
     char buf[kLogKeyBytes];
     encode_log_key(group_, i, buf);
@@ -193,6 +193,23 @@ class GroupRecovery {
 };
 
 }  // namespace
+
+absl::StatusOr<std::pair<CompactedMark, Index>> LogEnv::txn_bounds(MDB_txn* txn, MDB_cursor* log,
+                                                                   GroupId group) const {
+  const std::string file = data_file();
+  GroupRecovery r(txn, log, meta_dbi_, group, file);
+  GroupState s;
+  if (auto st = r.load_meta(s); !st.ok()) return st;
+  auto first = r.seek(group, s.compacted.index + 1);
+  if (!first.ok()) return first.status();
+  Index last = s.compacted.index;
+  if (*first != 0) {
+    auto end = r.seek_last_of_group();
+    if (!end.ok()) return end.status();
+    last = *end;
+  }
+  return std::make_pair(s.compacted, last);
+}
 
 absl::Status LogEnv::recover() {
   const std::string file = data_file();
