@@ -85,7 +85,9 @@ struct EnvStats {
   uint64_t commits = 0;  // Batches committed: one write transaction, one full sync each.
   // Transactions the idle writer committed to delete compacted records.
   uint64_t garbage_commits = 0;
-  uint64_t failed_commits = 0;  // Batches rolled back.
+  // Write transactions that failed (rolled back), or that could not begin
+  // because the env could not be reopened after an earlier failure.
+  uint64_t failed_commits = 0;
   uint64_t entries_written = 0;
   uint64_t map_resizes = 0;
   uint64_t map_bytes = 0;
@@ -171,6 +173,9 @@ class LogEnv {
   const std::string& dir() const { return options_.dir; }
   std::string data_file() const { return options_.dir + "/data.mdb"; }
   EnvStats stats() const;
+  // EnvStats::failed_commits alone: cheap enough for the shard to read on
+  // every failed completion.
+  uint64_t failed_commits() const { return failed_commits_.load(std::memory_order_relaxed); }
   // The LMDB env's flags (mdb_env_get_flags), 0 while the env is closed after
   // a failure. Never MDB_NOSYNC, MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP:
   // each can lose a write that was reported durable.

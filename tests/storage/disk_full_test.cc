@@ -115,13 +115,25 @@ TEST(DiskFullTest, BatchFailsThenEnvRecoversOnceSpaceIsFreed) {
   EXPECT_EQ(env->hard_state(1), (HardState{1, 1, 100}));
   EXPECT_EQ(env->hard_state(2), HardState{});
   EXPECT_GE(env->stats().failed_commits, 1u);
+  // Still full: the next batch fails as well (and so may the env's reopen
+  // after each failure).
+  WriteBatch small;
+  small.append(1, make_entries(1, 101, 1, 1, 1000));
+  ASSERT_TRUE(env->try_submit(small).ok());
+  done = wait_completions(*env, 1);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_FALSE(done[0].status.ok());
+  const uint64_t failed = env->stats().failed_commits;
+  EXPECT_GE(failed, 2u);
 
+  // Space is back: the very next batch commits.
   ASSERT_EQ(::unlink(filler.c_str()), 0);
   ASSERT_TRUE(env->try_submit(again).ok());
   done = wait_completions(*env, 2);
   ASSERT_EQ(done.size(), 2u);
   for (const auto& c : done) ASSERT_TRUE(c.status.ok()) << c.status;
   EXPECT_EQ(done[0].last_index, 700u);
+  EXPECT_EQ(env->stats().failed_commits, failed);
   env.reset();
 
   opened = LogEnv::open(options);
