@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where the time of one write goes, from latency trace files (common/trace.h).
 
-Usage: trace_w1.py TRACE_FILE... (written with RINGRAFT_TRACE_FILE by a
+Usage: trace_w1.py [--slowest F] TRACE_FILE... (written with RINGRAFT_TRACE_FILE by a
 RAFT_LATENCY_TRACE=ON build of the nodes and of ringraft_loadgen, the load run
 at --window 1; the file with "lg_send" points is the load generator's).
 
@@ -13,6 +13,8 @@ first answer, proposal_done, client_reply), each point being the first of its
 kind after the point it follows. The table prints the median and p90 offset of
 each point from the send, in the order of the medians. The node that
 received client requests is "L"; the followers are "F1", "F2".
+With --slowest F (e.g. 0.01) a second table follows, over the slowest
+fraction F of the puts only: where the tail's time goes.
 """
 import statistics
 import sys
@@ -30,9 +32,14 @@ def load(path):
 
 
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    slowest = None
+    if len(args) >= 2 and args[0] == "--slowest":
+        slowest = float(args[1])
+        args = args[2:]
+    if len(args) < 2:
         sys.exit(__doc__)
-    files = [load(p) for p in sys.argv[1:]]
+    files = [load(p) for p in args]
     lgs = [f for f in files if any(e[2] == "lg_send" for e in f)]
     if len(lgs) != 1:
         sys.exit("need exactly one load generator trace (with lg_send points)")
@@ -79,8 +86,7 @@ def main():
 
     sends = [e[0] for e in lg if e[2] == "lg_send"]
     recvs = [e[0] for e in lg if e[2] == "lg_recv"]
-    offsets = {}
-    total = []
+    puts = []  # (total, {point: offset from the send})
     for s in sends[len(sends) // 5:]:  # Skip the warm-up fifth.
         j = bisect_right(recvs, s)
         if j == len(recvs):
@@ -98,14 +104,25 @@ def main():
             t = first_after(key, at[after], r)
             if t is not None:
                 at[key] = t
-        total.append(r - s)
-        for key, t in at.items():
-            if key not in ("send", "first_ack"):
-                offsets.setdefault(key, []).append(t - s)
-    n = len(total)
-    if n == 0:
+        puts.append((r - s, {k: t - s for k, t in at.items() if k not in ("send", "first_ack")}))
+    if not puts:
         sys.exit("no complete put in the traces")
-    print(f"{n} puts; lg_send -> lg_recv median {statistics.median(total) / 1000:.0f} us")
+    table(puts, chain, "all puts")
+    if slowest:
+        puts.sort(key=lambda p: p[0])
+        tail = puts[int(len(puts) * (1 - slowest)):]
+        print()
+        table(tail, chain, f"the slowest {slowest:.1%} (from {tail[0][0] / 1000:.0f} us)")
+
+
+def table(puts, chain, title):
+    total = sorted(p[0] for p in puts)
+    n = len(total)
+    offsets = {}
+    for _, at in puts:
+        for key, t in at.items():
+            offsets.setdefault(key, []).append(t)
+    print(f"{title}: {n} puts; lg_send -> lg_recv median {statistics.median(total) / 1000:.0f} us")
     print(f"{'point (offset from the send)':30} {'p50 us':>8} {'p90 us':>8} {'seen':>6}")
     rows = []
     for key, _ in chain:
@@ -115,7 +132,6 @@ def main():
         rows.append((statistics.median(v), v[int(len(v) * 0.9)], len(v) / n, key))
     for med, p90, share, key in sorted(rows):
         print(f"{key:30} {med / 1000:8.0f} {p90 / 1000:8.0f} {share:6.0%}")
-    total.sort()
     print(f"{'lg_recv':30} {statistics.median(total) / 1000:8.0f} {total[int(n * 0.9)] / 1000:8.0f}")
 
 
