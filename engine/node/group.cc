@@ -194,6 +194,7 @@ void Group::tick() {
   raw_->tick();
   expire_requests();
   maybe_auto_snapshot();
+  maybe_hand_off_leadership();
 }
 
 void Group::step(Message m) {
@@ -466,6 +467,7 @@ void Group::send_all(std::vector<Message>& messages) {
 
 void Group::on_durable(uint64_t seq) {
   write_error_ = absl::OkStatus();
+  write_failed_tick_ = -1;
   while (!persist_queue_.empty() && persist_queue_.front().seq <= seq) {
     PendingPersist p = std::move(persist_queue_.front());
     persist_queue_.pop_front();
@@ -478,6 +480,37 @@ void Group::on_write_failed(const absl::Status& status) {
   // Nothing of the batch is durable and the shard retries it; until then the
   // group acknowledges nothing, and status() shows why.
   write_error_ = status;
+  if (write_failed_tick_ < 0) write_failed_tick_ = ticks_;
+}
+
+// A leader whose own log cannot be written (disk full, I/O errors) commits
+// nothing until its disk is back, though its followers could go on without
+// it. Once its writes have failed for an election timeout it hands
+// leadership to the most up-to-date voter it heard from recently (the core
+// catches that one up and sends it TimeoutNow; the entries this leader could
+// not persist were sent before its own write, so the target has them), and
+// tries again every election timeout while the failures last.
+void Group::maybe_hand_off_leadership() {
+  const int64_t timeout = config_.election_ticks;
+  if (write_failed_tick_ < 0 || ticks_ - write_failed_tick_ < timeout) return;
+  if (ticks_ < next_hand_off_tick_ || raw_->role() != Role::kLeader) return;
+  next_hand_off_tick_ = ticks_ + timeout;
+  const NodeStatus st = raw_->status();
+  if (st.lead_transferee != kNoNode) return;
+  const PeerStatus* best = nullptr;
+  for (const PeerStatus& p : st.progress) {
+    if (p.id == self_ || p.learner || !p.recent_active) continue;
+    if (best == nullptr || p.match > best->match) best = &p;
+  }
+  if (best == nullptr) return;
+  spdlog::warn(
+      "group {}: this leader's writes have failed for {} ticks ({}); handing leadership "
+      "to node {}",
+      id_, ticks_ - write_failed_tick_, write_error_.ToString(), best->id);
+  if (absl::Status s = raw_->transfer_leader(best->id); !s.ok()) {
+    spdlog::warn("group {}: leadership hand-off to node {} refused: {}", id_, best->id,
+                 s.ToString());
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -205,6 +205,7 @@ class Group {
   void serve_reads();
   void expire_requests();
   void maybe_auto_snapshot();
+  void maybe_hand_off_leadership();
   void start_snapshot(IndexCallback done);
   std::string snapshot_image(Index index, Term term, const ConfState& cs, absl::Status* status);
   int64_t request_deadline() const;
@@ -243,6 +244,10 @@ class Group {
   std::string received_snapshot_path_;
 
   absl::Status write_error_;
+  // Tick of the first failed write since the last durable one (-1: none),
+  // and the earliest tick of the next leadership hand-off on failing writes.
+  int64_t write_failed_tick_ = -1;
+  int64_t next_hand_off_tick_ = 0;
   GroupGauges gauges_;
 };
 

@@ -527,11 +527,13 @@ TEST(NodeCluster, UnreachableFollowerIsProbedNotPipelined) {
 
 // One node's disk fills up under a stream of writes: its batches fail and
 // are retried with backoff. With a follower's disk full the other two, a
-// majority, keep committing; with the leader's, writes wait (the leader
-// applies only what its own log holds). Once space is back the retry lands
-// and writes flow. No acknowledged write is lost, on any node, nor in the
-// full node's own log, which must have no gap. Needs root for the
-// size-limited tmpfs each node's data dir lives on.
+// majority, keep committing. With the leader's, the leader hands leadership
+// to a follower after an election timeout of failures, and writes (still
+// sent to the full node, which forwards them) go on through the new leader.
+// Once space is back the retry lands and the full node catches up. No
+// acknowledged write is lost, on any node, nor in the full node's own log,
+// which must have no gap. Needs root for the size-limited tmpfs each node's
+// data dir lives on.
 void disk_full_run(bool leader_is_victim) {
   Cluster c(3, leader_is_victim ? "diskfull-leader" : "diskfull-follower");
   std::vector<std::string> mounted;
@@ -587,11 +589,14 @@ void disk_full_run(bool leader_is_victim) {
   ::close(fd);
   ASSERT_TRUE(eventually([&] { return failed_batches() >= 4; }))
       << "node " << victim << "'s writes never failed";
-  if (!leader_is_victim) {
-    const int at_full = acked.load();
-    EXPECT_TRUE(eventually([&] { return acked.load() >= at_full + 50; }))
-        << "no write acknowledged with a follower's disk full";
+  if (leader_is_victim) {
+    uint64_t now = 0;
+    EXPECT_TRUE(eventually([&] { return (now = c.leader()) != 0 && now != victim; }))
+        << "node " << victim << " kept leadership with its disk full";
   }
+  const int at_full = acked.load();
+  EXPECT_TRUE(eventually([&] { return acked.load() >= at_full + 50; }))
+      << "no write acknowledged with node " << victim << "'s disk full";
   ::unlink(filler.c_str());
   const uint64_t failed = failed_batches();
   // Space is back: the retry lands and the failures stop.
