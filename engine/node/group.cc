@@ -507,6 +507,7 @@ void Group::maybe_hand_off_leadership() {
       "group {}: this leader's writes have failed for {} ticks ({}); handing leadership "
       "to node {}",
       id_, ticks_ - write_failed_tick_, write_error_.ToString(), best->id);
+  gauges_.leader_hand_offs.fetch_add(1, std::memory_order_relaxed);
   if (absl::Status s = raw_->transfer_leader(best->id); !s.ok()) {
     spdlog::warn("group {}: leadership hand-off to node {} refused: {}", id_, best->id,
                  s.ToString());

@@ -103,6 +103,8 @@ struct GroupGauges {
   std::atomic<uint64_t> leader{0};
   std::atomic<bool> is_leader{false};
   std::atomic<uint64_t> applied_entries{0};  // Counter: entries given to the state machine.
+  // Counter: hand-offs started because this leader's writes kept failing.
+  std::atomic<uint64_t> leader_hand_offs{0};
 };
 
 class Group {

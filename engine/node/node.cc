@@ -651,13 +651,17 @@ std::string Node::metrics_text() const {
   counter("proposals_failed_total", "Proposals refused or failed.",
           sum(&ShardMetrics::proposals_failed));
   uint64_t applied_entries = 0;
+  uint64_t hand_offs = 0;
   for (ShardRuntime* rt : rts) {
     if (!rt) continue;
     for (const auto& [gid, g] : rt->groups()) {
       applied_entries += g->gauges().applied_entries.load(std::memory_order_relaxed);
+      hand_offs += g->gauges().leader_hand_offs.load(std::memory_order_relaxed);
     }
   }
   counter("applied_entries_total", "Entries applied to state machines.", applied_entries);
+  counter("leader_hand_offs_total",
+          "Leadership hand-offs started because this leader's writes kept failing.", hand_offs);
   counter("reads_total", "Reads served.", sum(&ShardMetrics::reads));
   counter("write_batches_total", "Storage write transactions (each one full fsync).",
           sum(&ShardMetrics::batches_submitted));

@@ -593,6 +593,11 @@ void disk_full_run(bool leader_is_victim) {
     uint64_t now = 0;
     EXPECT_TRUE(eventually([&] { return (now = c.leader()) != 0 && now != victim; }))
         << "node " << victim << " kept leadership with its disk full";
+    EXPECT_GE(
+        metric_value(c.node(victim)->metrics_text(), "ringraft_leader_hand_offs_total").value_or(0),
+        1u);
+  } else {
+    EXPECT_EQ(metric_value(c.node(victim)->metrics_text(), "ringraft_leader_hand_offs_total"), 0u);
   }
   const int at_full = acked.load();
   EXPECT_TRUE(eventually([&] { return acked.load() >= at_full + 50; }))
