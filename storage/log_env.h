@@ -173,9 +173,6 @@ class LogEnv {
   const std::string& dir() const { return options_.dir; }
   std::string data_file() const { return options_.dir + "/data.mdb"; }
   EnvStats stats() const;
-  // EnvStats::failed_commits alone: cheap enough for the shard to read on
-  // every failed completion.
-  uint64_t failed_commits() const { return failed_commits_.load(std::memory_order_relaxed); }
   // The LMDB env's flags (mdb_env_get_flags), 0 while the env is closed after
   // a failure. Never MDB_NOSYNC, MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP:
   // each can lose a write that was reported durable.

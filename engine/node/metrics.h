@@ -17,7 +17,6 @@ struct ShardMetrics {
   Counter proposals_failed{0};  // Refused or failed (not leader, backpressure, timeout...).
   Counter reads{0};
   Counter batches_submitted{0};  // Write transactions handed to the storage writer.
-  Counter batches_failed{0};
   Counter entries_persisted{0};
   Counter messages_sent{0};
   Counter messages_dropped{0};

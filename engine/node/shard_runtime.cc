@@ -227,9 +227,6 @@ void ShardRuntime::on_storage_completion() {
     // fails them untried). Gather them all, oldest first, in front of the
     // open batch, and retry that after a backoff: no later write may become
     // durable before them.
-    // Counted per failed transaction, which may have held several batches;
-    // batches failed untried (Aborted) were in none.
-    metrics_.batches_failed.store(env_->failed_commits(), std::memory_order_relaxed);
     if (!write_failed_) {
       write_failed_ = true;
       spdlog::error("shard {}: write batch failed (retrying in {} ms): {}", shard_.id(),
