@@ -25,11 +25,12 @@ class LogEnvTest : public ::testing::Test {
  protected:
   void SetUp() override { reopen(); }
 
-  void reopen() {
+  void reopen(bool read_only = false) {
     env_.reset();
     EnvOptions options;
     options.dir = dir_.sub("shard-0");
     options.initial_map_bytes = 8 << 20;
+    options.read_only = read_only;
     auto env = LogEnv::open(options);
     ASSERT_TRUE(env.ok()) << env.status();
     env_ = std::move(*env);
@@ -395,13 +396,7 @@ TEST_F(LogEnvTest, SecondOpenOfSameDirIsRefused) {
 TEST_F(LogEnvTest, ReadOnlyOpenSeesDataAndRefusesWrites) {
   ASSERT_TRUE(env_->append(2, make_entries(2, 1, 20, 3)).ok());
   ASSERT_TRUE(env_->set_hard_state(2, HardState{3, 1, 20}).ok());
-  env_.reset();
-  EnvOptions options;
-  options.dir = dir_.sub("shard-0");
-  options.read_only = true;
-  auto ro = LogEnv::open(options);
-  ASSERT_TRUE(ro.ok()) << ro.status();
-  env_ = std::move(*ro);
+  ASSERT_NO_FATAL_FAILURE(reopen(/*read_only=*/true));
   EXPECT_EQ(env_->groups(), std::vector<GroupId>{2});
   EXPECT_EQ(env_->hard_state(2), (HardState{3, 1, 20}));
   expect_entries(2, 1, 21, [](Index) -> Term { return 3; });
@@ -410,6 +405,8 @@ TEST_F(LogEnvTest, ReadOnlyOpenSeesDataAndRefusesWrites) {
   WriteBatch b;
   b.set_hard_state(2, HardState{4, 1, 20});
   EXPECT_EQ(env_->try_submit(b).status().code(), absl::StatusCode::kFailedPrecondition);
+  EnvOptions options;
+  options.read_only = true;
   options.dir = dir_.sub("nothing-here");
   EXPECT_EQ(LogEnv::open(options).status().code(), absl::StatusCode::kNotFound);
 }
@@ -421,14 +418,9 @@ TEST_F(LogEnvTest, ReadOnlyOpenSeesDataAndRefusesWrites) {
 // log, never lost. CI hit the compaction case as a spurious DataLoss.
 TEST_F(LogEnvTest, ReadFromOvertakenBoundsIsCompactedOrTruncatedNotDataLoss) {
   ASSERT_TRUE(env_->append(1, make_entries(1, 1, 100, 1)).ok());
-  env_.reset();
-  EnvOptions options;
-  options.dir = dir_.sub("shard-0");
-  options.read_only = true;
-  auto ro = LogEnv::open(options);
-  ASSERT_TRUE(ro.ok()) << ro.status();
-  ASSERT_EQ((*ro)->first_index(1), 1u);
-  ASSERT_EQ((*ro)->last_index(1), 100u);
+  ASSERT_NO_FATAL_FAILURE(reopen(/*read_only=*/true));
+  ASSERT_EQ(env_->first_index(1), 1u);
+  ASSERT_EQ(env_->last_index(1), 100u);
 
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
@@ -436,7 +428,7 @@ TEST_F(LogEnvTest, ReadFromOvertakenBoundsIsCompactedOrTruncatedNotDataLoss) {
     // Compacts through 50 (deleting the records in the same transaction) and
     // replaces 80..100 by one entry of term 2.
     EnvOptions w;
-    w.dir = options.dir;
+    w.dir = dir_.sub("shard-0");
     auto env = LogEnv::open(w);
     if (!env.ok()) ::_exit(2);
     if (!(*env)->compact(1, 50).ok()) ::_exit(3);
@@ -449,7 +441,7 @@ TEST_F(LogEnvTest, ReadFromOvertakenBoundsIsCompactedOrTruncatedNotDataLoss) {
   ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
   ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << "child status " << wstatus;
 
-  LogEnv& stale = **ro;
+  LogEnv& stale = *env_;
   ASSERT_EQ(stale.first_index(1), 1u) << "the read-only env must still hold the old bounds";
   auto compacted = stale.entries(1, 10, 20, UINT64_MAX);
   EXPECT_EQ(compacted.status().code(), absl::StatusCode::kOutOfRange) << compacted.status();
