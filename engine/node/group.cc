@@ -406,7 +406,10 @@ void Group::handle_ready(Ready& rd) {
   const bool commit_only = rd.hard_state && !rd.snapshot && rd.entries.empty() &&
                            rd.hard_state->term == queued_hard_state_.term &&
                            rd.hard_state->vote == queued_hard_state_.vote;
-  if (!rd.entries.empty()) host_->open_batch().append(id_, rd.entries);
+  if (!rd.entries.empty()) {
+    log_->remember(rd.entries);
+    host_->open_batch().append(id_, rd.entries);
+  }
   if (rd.hard_state) {
     if (commit_only) {
       host_->set_lazy_hard_state(id_, *rd.hard_state);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -232,7 +233,7 @@ class Group {
   // The newest hard state handed to storage (durable or queued): a Ready
   // whose hard state differs from it only in commit is written lazily.
   HardState queued_hard_state_;
-  std::map<Index, PendingProposal> proposals_;
+  absl::btree_map<Index, PendingProposal> proposals_;
   std::map<uint64_t, PendingRead> reads_;  // By read id (the ReadIndex context).
   uint64_t next_read_id_ = 1;
   std::vector<PendingTransfer> transfers_;
