@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <tuple>
@@ -117,7 +118,7 @@ absl::Status LogEnv::open_env() {
 
   int rc = mdb_env_create(&env_);
   if (rc != 0) return mdb_status(rc, "mdb_env_create", file);
-  mdb_env_set_maxdbs(env_, 3);
+  mdb_env_set_maxdbs(env_, 2 + kLogStripes);
   rc = mdb_env_set_mapsize(env_, map_bytes_.load());
   const unsigned flags = MDB_NOTLS | (options_.read_only ? MDB_RDONLY : 0);
   if (rc == 0) rc = mdb_env_open(env_, options_.dir.c_str(), flags, 0644);
@@ -147,22 +148,34 @@ absl::Status LogEnv::open_env() {
   return open_tables();
 }
 
-// Opens (creating when writable) the three tables and checks the format
-// record in one transaction.
+// Opens (creating when writable) the tables and checks the format record in
+// one transaction. An existing format record is checked first: a data file
+// of another format version may lack this version's tables, and is refused
+// for its version, not for a missing table.
 absl::Status LogEnv::open_tables() {
   const std::string file = data_file();
   MDB_txn* txn = nullptr;
   const unsigned create = options_.read_only ? 0 : MDB_CREATE;
   int rc = mdb_txn_begin(env_, nullptr, options_.read_only ? MDB_RDONLY : 0, &txn);
   if (rc != 0) return mdb_status(rc, "beginning the open transaction", file);
-  rc = mdb_dbi_open(txn, "log", create, &log_dbi_);
+  rc = mdb_dbi_open(txn, "info", create, &info_dbi_);
+  if (rc == 0) {
+    if (auto s = check_format(txn, /*existing_only=*/true); !s.ok()) {
+      mdb_txn_abort(txn);
+      return s;
+    }
+  }
+  for (uint32_t i = 0; i < kLogStripes && rc == 0; ++i) {
+    char name[8];
+    std::snprintf(name, sizeof(name), "log.%02u", i);
+    rc = mdb_dbi_open(txn, name, create, &log_dbis_[i]);
+  }
   if (rc == 0) rc = mdb_dbi_open(txn, "meta", create, &meta_dbi_);
-  if (rc == 0) rc = mdb_dbi_open(txn, "info", create, &info_dbi_);
   if (rc != 0) {
     mdb_txn_abort(txn);
     return mdb_status(rc, "opening the tables", file);
   }
-  if (auto s = check_format(txn); !s.ok()) {
+  if (auto s = check_format(txn, /*existing_only=*/false); !s.ok()) {
     mdb_txn_abort(txn);
     return s;
   }
@@ -176,18 +189,24 @@ void LogEnv::close_env() {
   env_ = nullptr;
 }
 
-absl::Status LogEnv::check_format(MDB_txn* txn) {
+absl::Status LogEnv::check_format(MDB_txn* txn, bool existing_only) {
   MDB_val key = mdb_val(kFormatKey);
   MDB_val val;
   int rc = mdb_get(txn, info_dbi_, &key, &val);
+  if (rc == MDB_NOTFOUND && existing_only) return absl::OkStatus();
   if (rc == MDB_NOTFOUND && options_.read_only) {
     return absl::DataLossError(absl::StrCat(data_file(), " has no format record"));
   }
   if (rc == MDB_NOTFOUND) {
-    MDB_stat log_stat, meta_stat;
-    mdb_stat(txn, log_dbi_, &log_stat);
-    mdb_stat(txn, meta_dbi_, &meta_stat);
-    if (log_stat.ms_entries + meta_stat.ms_entries != 0) {
+    MDB_stat stat;
+    size_t records = 0;
+    for (MDB_dbi dbi : log_dbis_) {
+      mdb_stat(txn, dbi, &stat);
+      records += stat.ms_entries;
+    }
+    mdb_stat(txn, meta_dbi_, &stat);
+    records += stat.ms_entries;
+    if (records != 0) {
       return absl::DataLossError(absl::StrCat(data_file(), " holds records but no format record"));
     }
     FormatRecord f{kFormatVersion, options_.shard, options_.shard_count};
@@ -539,7 +558,7 @@ absl::StatusOr<std::vector<Entry>> LogEnv::entries(GroupId group, Index lo, Inde
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return mdb_status(rc, "beginning a read transaction", data_file());
   MDB_cursor* cursor = nullptr;
-  rc = mdb_cursor_open(txn, log_dbi_, &cursor);
+  rc = mdb_cursor_open(txn, log_dbi(group), &cursor);
   if (rc != 0) {
     mdb_txn_abort(txn);
     return mdb_status(rc, "opening a cursor", data_file());

@@ -195,7 +195,9 @@ class LogEnv {
   absl::Status lock_owner();
   absl::Status open_tables();
   void close_env();
-  absl::Status check_format(MDB_txn* txn);
+  // With existing_only, checks a format record if there is one; else also
+  // writes it into a new env (or refuses records without one).
+  absl::Status check_format(MDB_txn* txn, bool existing_only);
   absl::Status recover();
   // The group's compaction mark and last index as `txn` sees them (the
   // published bounds may lag a commit that readers already see).
@@ -229,7 +231,8 @@ class LogEnv {
 
   EnvOptions options_;
   MDB_env* env_ = nullptr;
-  MDB_dbi log_dbi_ = 0;
+  MDB_dbi log_dbis_[kLogStripes] = {};  // log_stripe(group) -> its log table.
+  MDB_dbi log_dbi(GroupId group) const { return log_dbis_[log_stripe(group)]; }
   MDB_dbi meta_dbi_ = 0;
   MDB_dbi info_dbi_ = 0;
   std::atomic<uint64_t> map_bytes_{0};

@@ -217,9 +217,11 @@ absl::Status LogEnv::recover() {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return mdb_status(rc, "beginning the recovery transaction", file);
-  MDB_cursor* log = nullptr;
+  MDB_cursor* logs[kLogStripes] = {};
   MDB_cursor* meta = nullptr;
-  rc = mdb_cursor_open(txn, log_dbi_, &log);
+  for (uint32_t i = 0; i < kLogStripes && rc == 0; ++i) {
+    rc = mdb_cursor_open(txn, log_dbis_[i], &logs[i]);
+  }
   if (rc == 0) rc = mdb_cursor_open(txn, meta_dbi_, &meta);
   absl::Status st = mdb_status(rc, "opening recovery cursors", file);
 
@@ -238,22 +240,29 @@ absl::Status LogEnv::recover() {
     if (found.empty() || found.back() != g) found.push_back(g);
   }
   if (st.ok() && rc != MDB_NOTFOUND) st = mdb_status(rc, "scanning meta records", file);
-  GroupId next = 0;
-  while (st.ok()) {
-    char buf[kLogKeyBytes];
-    encode_log_key(next, 0, buf);
-    k = mdb_val(std::string_view(buf, kLogKeyBytes));
-    rc = mdb_cursor_get(log, &k, &v, MDB_SET_RANGE);
-    if (rc == MDB_NOTFOUND) break;
-    if (rc != 0 || k.mv_size != kLogKeyBytes) {
-      st = rc != 0 ? mdb_status(rc, "scanning the log", file)
-                   : absl::DataLossError(absl::StrCat("malformed log key in ", file));
-      break;
+  for (uint32_t stripe = 0; stripe < kLogStripes && st.ok(); ++stripe) {
+    GroupId next = 0;
+    while (st.ok()) {
+      char buf[kLogKeyBytes];
+      encode_log_key(next, 0, buf);
+      k = mdb_val(std::string_view(buf, kLogKeyBytes));
+      rc = mdb_cursor_get(logs[stripe], &k, &v, MDB_SET_RANGE);
+      if (rc == MDB_NOTFOUND) break;
+      if (rc != 0 || k.mv_size != kLogKeyBytes) {
+        st = rc != 0 ? mdb_status(rc, "scanning the log", file)
+                     : absl::DataLossError(absl::StrCat("malformed log key in ", file));
+        break;
+      }
+      GroupId g = log_key_group(view_of(k));
+      if (log_stripe(g) != stripe) {
+        st = absl::DataLossError(
+            absl::StrCat("log records of group ", g, " in the wrong table of ", file));
+        break;
+      }
+      found.push_back(g);
+      if (g == UINT64_MAX) break;
+      next = g + 1;
     }
-    GroupId g = log_key_group(view_of(k));
-    found.push_back(g);
-    if (g == UINT64_MAX) break;
-    next = g + 1;
   }
   std::sort(found.begin(), found.end());
   found.erase(std::unique(found.begin(), found.end()), found.end());
@@ -262,13 +271,15 @@ absl::Status LogEnv::recover() {
   for (GroupId g : found) {
     if (!st.ok()) break;
     GroupState state;
-    GroupRecovery r(txn, log, meta_dbi_, g, file);
+    GroupRecovery r(txn, logs[log_stripe(g)], meta_dbi_, g, file);
     st = r.load_meta(state);
     if (st.ok()) st = r.load_log(state, options_.verify_tail_entries);
     if (st.ok()) states[g] = std::move(state);
   }
   if (meta != nullptr) mdb_cursor_close(meta);
-  if (log != nullptr) mdb_cursor_close(log);
+  for (MDB_cursor* log : logs) {
+    if (log != nullptr) mdb_cursor_close(log);
+  }
   mdb_txn_abort(txn);
   if (st.ok()) {
     {

@@ -14,29 +14,17 @@ namespace {
 
 class TxnApplier {
  public:
-  TxnApplier(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, const std::string& file, bool& map_full)
-      : txn_(txn), log_(log), meta_(meta), file_(file), map_full_(map_full) {}
+  TxnApplier(MDB_txn* txn, const MDB_dbi* logs, MDB_dbi meta, const std::string& file,
+             bool& map_full)
+      : txn_(txn), logs_(logs), meta_(meta), file_(file), map_full_(map_full) {}
   ~TxnApplier() {
-    if (cursor_ != nullptr) mdb_cursor_close(cursor_);
-  }
-
-  absl::Status open() {
-    int rc = mdb_cursor_open(txn_, log_, &cursor_);
-    if (rc != 0) return check(rc, "opening a log cursor");
-    // The largest key in the log table: appends beyond it may use MDB_APPEND
-    // (no tree descent). Deletes only lower the real maximum, so this stays
-    // a safe upper bound for the whole transaction.
-    MDB_val k, v;
-    rc = mdb_cursor_get(cursor_, &k, &v, MDB_LAST);
-    if (rc == 0) {
-      max_key_.assign(static_cast<const char*>(k.mv_data), k.mv_size);
-    } else if (rc != MDB_NOTFOUND) {
-      return check(rc, "reading the last log key");
+    for (Stripe& s : stripes_) {
+      if (s.cursor != nullptr) mdb_cursor_close(s.cursor);
     }
-    return absl::OkStatus();
   }
 
   absl::Status apply(const GroupWrite& w, GroupState& s) {
+    if (auto st = use_stripe(w.group); !st.ok()) return st;
     absl::Status st;
     if (w.apply_snapshot) st = apply_snapshot(w.group, *w.apply_snapshot, s);
     if (st.ok() && !w.entries.empty()) st = append(w.group, w.entries, s);
@@ -48,6 +36,34 @@ class TxnApplier {
   }
 
  private:
+  // A log table's cursor, opened on first use in the transaction, and the
+  // table's largest key: appends beyond it may use MDB_APPEND (no tree
+  // descent). Deletes only lower the real maximum, so this stays a safe upper
+  // bound for the whole transaction.
+  struct Stripe {
+    MDB_cursor* cursor = nullptr;
+    std::string max_key;
+  };
+
+  // Points cursor_ and max_key_ at the log table of `group`.
+  absl::Status use_stripe(GroupId group) {
+    Stripe& s = stripes_[log_stripe(group)];
+    if (s.cursor == nullptr) {
+      int rc = mdb_cursor_open(txn_, logs_[log_stripe(group)], &s.cursor);
+      if (rc != 0) return check(rc, "opening a log cursor");
+      MDB_val k, v;
+      rc = mdb_cursor_get(s.cursor, &k, &v, MDB_LAST);
+      if (rc == 0) {
+        s.max_key.assign(static_cast<const char*>(k.mv_data), k.mv_size);
+      } else if (rc != MDB_NOTFOUND) {
+        return check(rc, "reading the last log key");
+      }
+    }
+    cursor_ = s.cursor;
+    max_key_ = &s.max_key;
+    return absl::OkStatus();
+  }
+
   absl::Status check(int rc, std::string_view what) {
     if (rc == MDB_MAP_FULL) map_full_ = true;
     return mdb_status(rc, what, file_);
@@ -153,9 +169,9 @@ class TxnApplier {
       encode_log_key(group, e.index, key_buf);
       std::string_view key(key_buf, kLogKeyBytes);
       unsigned flags = MDB_RESERVE;
-      if (key > std::string_view(max_key_)) {
+      if (key > std::string_view(*max_key_)) {
         flags |= MDB_APPEND;
-        max_key_.assign(key);
+        max_key_->assign(key);
       }
       MDB_val kv = mdb_val(key);
       MDB_val vv{entry_value_bytes(e), nullptr};
@@ -224,6 +240,7 @@ class TxnApplier {
   // Deletes up to `budget` compacted records of the group; returns how many.
   absl::StatusOr<size_t> collect_garbage(GroupId group, GroupState& s, size_t budget) {
     if (s.garbage_first == 0) return size_t{0};
+    if (auto st = use_stripe(group); !st.ok()) return st;
     char key_buf[kLogKeyBytes];
     encode_log_key(group, s.garbage_first, key_buf);
     MDB_val k = mdb_val(std::string_view(key_buf, kLogKeyBytes));
@@ -249,12 +266,13 @@ class TxnApplier {
 
  private:
   MDB_txn* txn_;
-  MDB_dbi log_;
+  const MDB_dbi* logs_;  // kLogStripes log tables.
   MDB_dbi meta_;
   const std::string& file_;
   bool& map_full_;
-  MDB_cursor* cursor_ = nullptr;
-  std::string max_key_;
+  Stripe stripes_[kLogStripes];
+  MDB_cursor* cursor_ = nullptr;    // The current group's table (use_stripe).
+  std::string* max_key_ = nullptr;  // Its largest key.
 };
 
 }  // namespace
@@ -279,8 +297,7 @@ absl::Status LogEnv::run_txn(const std::vector<const WriteBatch*>& batches, Work
   if (rc != 0) return mdb_status(rc, "beginning a write transaction", file);
   absl::Status st;
   {
-    TxnApplier applier(txn, log_dbi_, meta_dbi_, file, map_full);
-    st = applier.open();
+    TxnApplier applier(txn, log_dbis_, meta_dbi_, file, map_full);
     // Only this thread (holding write_mu_) changes groups_.
     auto state_of = [&](GroupId group) -> GroupState& {
       auto [it, inserted] = work.try_emplace(group);

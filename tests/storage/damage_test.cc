@@ -156,8 +156,45 @@ TEST(DamageTest, ShardFromAnotherFormatVersionIsRefused) {
   }
   auto env = open_env(shard);
   ASSERT_EQ(env.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(env.status().message().find("format version 2"), absl::string_view::npos)
+  EXPECT_NE(env.status().message().find(absl::StrCat("format version ", kFormatVersion + 1)),
+            absl::string_view::npos)
       << env.status();
+}
+
+// A version 1 env (one "log" table, before the striped log tables) is refused
+// for its version, writable or read-only, and left as it was.
+TEST(DamageTest, EnvOfTheOneLogTableLayoutIsRefusedForItsVersion) {
+  TempDir dir;
+  const std::string shard = dir.sub("shard-0");
+  std::filesystem::create_directories(shard);
+  {
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 3);
+    ASSERT_EQ(mdb_env_open(env, shard.c_str(), 0, 0644), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi log, meta, info;
+    ASSERT_EQ(mdb_dbi_open(txn, "log", MDB_CREATE, &log), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "info", MDB_CREATE, &info), 0);
+    std::string value = encode_format("format", FormatRecord{1, 0, 1});
+    MDB_val k = mdb_val("format"), v = mdb_val(value);
+    ASSERT_EQ(mdb_put(txn, info, &k, &v, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  const std::string before = read_file(shard + "/data.mdb");
+  for (bool read_only : {true, false}) {
+    EnvOptions options;
+    options.dir = shard;
+    options.read_only = read_only;
+    auto env = LogEnv::open(options);
+    ASSERT_EQ(env.status().code(), absl::StatusCode::kFailedPrecondition) << env.status();
+    EXPECT_NE(env.status().message().find("format version 1"), absl::string_view::npos)
+        << env.status();
+  }
+  EXPECT_EQ(read_file(shard + "/data.mdb"), before);
 }
 
 TEST(DamageTest, DataDirFormatFileChecksVersionAndShardCount) {
@@ -185,7 +222,8 @@ TEST(DamageTest, DataDirFormatFileChecksVersionAndShardCount) {
   }
   const std::string format = options.data_dir + "/FORMAT";
   std::string text = read_file(format);
-  write_file(format, text.replace(text.find("format_version 1"), 16, "format_version 9"));
+  const std::string current = absl::StrCat("format_version ", kFormatVersion);
+  write_file(format, text.replace(text.find(current), current.size(), "format_version 9"));
   auto wrong_version = Storage::open(options);
   ASSERT_EQ(wrong_version.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(wrong_version.status().message().find("format version 9"), absl::string_view::npos)
