@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where the time of one write goes, from latency trace files (common/trace.h).
 
-Usage: trace_w1.py [--slowest F] TRACE_FILE... (written with RINGRAFT_TRACE_FILE by a
+Usage: trace_w1.py [--slowest F] [--timeline K] TRACE_FILE... (written with RINGRAFT_TRACE_FILE by a
 RAFT_LATENCY_TRACE=ON build of the nodes and of ringraft_loadgen, the load run
 at --window 1; the file with "lg_send" points is the load generator's).
 
@@ -15,6 +15,9 @@ each point from the send, in the order of the medians. The node that
 received client requests is "L"; the followers are "F1", "F2".
 With --slowest F (e.g. 0.01) a second table follows, over the slowest
 fraction F of the puts only: where the tail's time goes.
+With --timeline K, K puts spread over the run are printed as they happened:
+every point of every process between the send and the reply, in time order
+(the hand-offs between threads and processes, and their cost, show there).
 """
 import statistics
 import sys
@@ -34,8 +37,12 @@ def load(path):
 def main():
     args = sys.argv[1:]
     slowest = None
-    if len(args) >= 2 and args[0] == "--slowest":
-        slowest = float(args[1])
+    timeline = 0
+    while len(args) >= 2 and args[0] in ("--slowest", "--timeline"):
+        if args[0] == "--slowest":
+            slowest = float(args[1])
+        else:
+            timeline = int(args[1])
         args = args[2:]
     if len(args) < 2:
         sys.exit(__doc__)
@@ -113,6 +120,20 @@ def main():
         tail = puts[int(len(puts) * (1 - slowest)):]
         print()
         table(tail, chain, f"the slowest {slowest:.1%} (from {tail[0][0] / 1000:.0f} us)")
+    if timeline:
+        merged += [(ns, f"lg.{name}") for ns, _, name in lg]
+        merged.sort()
+        times = [m[0] for m in merged]
+        measured = sends[len(sends) // 5:]
+        for k in range(timeline):
+            s = measured[(k * len(measured)) // timeline]
+            j = bisect_right(recvs, s)
+            if j == len(recvs):
+                break
+            lo, hi = bisect_right(times, s) - 1, bisect_right(times, recvs[j])
+            print()
+            print(f"put at +{(s - sends[0]) / 1e9:.3f} s, {(recvs[j] - s) / 1000:.0f} us:")
+            print("  " + " | ".join(f"{(ns - s) / 1000:.0f} {key}" for ns, key in merged[lo:hi]))
 
 
 def table(puts, chain, title):
