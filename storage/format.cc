@@ -1,5 +1,6 @@
 #include "storage/format.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -244,6 +245,12 @@ std::string encode_compacted(std::string_view key, const CompactedMark& mark) {
   w.u64(mark.index);
   w.u64(mark.term);
   return w.finish(key);
+}
+
+std::string log_table_name(uint32_t stripe) {
+  char name[8];
+  std::snprintf(name, sizeof(name), "log.%02u", stripe);
+  return name;
 }
 
 std::string encode_format(std::string_view key, const FormatRecord& f) {

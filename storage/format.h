@@ -36,6 +36,8 @@ namespace raft::storage {
 inline constexpr uint32_t kFormatVersion = 2;  // 2: striped log tables.
 inline constexpr uint32_t kLogStripes = 16;
 inline uint32_t log_stripe(GroupId group) { return static_cast<uint32_t>(group % kLogStripes); }
+// The LMDB name of a log table: "log.00" .. "log.15".
+std::string log_table_name(uint32_t stripe);
 inline constexpr size_t kLogKeyBytes = 16;
 inline constexpr size_t kMetaKeyBytes = 9;
 inline constexpr size_t kEntryHeaderBytes = 17;  // checksum, term, type.

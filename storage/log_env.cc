@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <tuple>
@@ -166,9 +165,7 @@ absl::Status LogEnv::open_tables() {
     }
   }
   for (uint32_t i = 0; i < kLogStripes && rc == 0; ++i) {
-    char name[8];
-    std::snprintf(name, sizeof(name), "log.%02u", i);
-    rc = mdb_dbi_open(txn, name, create, &log_dbis_[i]);
+    rc = mdb_dbi_open(txn, log_table_name(i).c_str(), create, &log_dbis_[i]);
   }
   if (rc == 0) rc = mdb_dbi_open(txn, "meta", create, &meta_dbi_);
   if (rc != 0) {

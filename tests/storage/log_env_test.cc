@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -372,10 +371,9 @@ TEST_F(LogEnvTest, InterleavedGroupsLeaveFullLeafPages) {
   MDB_txn* txn = nullptr;
   ASSERT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
   for (GroupId g = 1; g <= 8; ++g) {
-    char name[8];
-    std::snprintf(name, sizeof(name), "log.%02u", log_stripe(g));
+    const std::string name = log_table_name(log_stripe(g));
     MDB_dbi dbi;
-    ASSERT_EQ(mdb_dbi_open(txn, name, 0, &dbi), 0) << name;
+    ASSERT_EQ(mdb_dbi_open(txn, name.c_str(), 0, &dbi), 0) << name;
     MDB_stat st;
     ASSERT_EQ(mdb_stat(txn, dbi, &st), 0);
     EXPECT_EQ(st.ms_entries, 2000u) << "group " << g;
