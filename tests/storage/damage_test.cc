@@ -134,26 +134,36 @@ TEST(DamageTest, ShardOpenedAsAnotherShardOrCountIsRefused) {
   EXPECT_TRUE(open_env(shard, 10, 1, 4).ok());
 }
 
+// Writes, with LMDB directly, the format record of `version` (shard 0 of 1)
+// into the env in `shard`, creating the named tables if missing; "info"
+// must be among them.
+void write_format_record(const std::string& shard, uint32_t version,
+                         std::initializer_list<const char*> tables) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, static_cast<MDB_dbi>(tables.size()));
+  ASSERT_EQ(mdb_env_open(env, shard.c_str(), 0, 0644), 0);
+  MDB_txn* txn = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi info = 0;
+  for (const char* name : tables) {
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_dbi_open(txn, name, MDB_CREATE, &dbi), 0) << name;
+    if (std::string_view(name) == "info") info = dbi;
+  }
+  std::string value = encode_format("format", FormatRecord{version, 0, 1});
+  MDB_val k = mdb_val("format"), v = mdb_val(value);
+  ASSERT_EQ(mdb_put(txn, info, &k, &v, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
 TEST(DamageTest, ShardFromAnotherFormatVersionIsRefused) {
   TempDir dir;
   const std::string shard = dir.sub("shard-0");
   ASSERT_TRUE(open_env(shard).ok());
-  {
-    // Rewrite the format record as a future version would.
-    MDB_env* env = nullptr;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 3);
-    ASSERT_EQ(mdb_env_open(env, shard.c_str(), 0, 0644), 0);
-    MDB_txn* txn = nullptr;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    MDB_dbi info;
-    ASSERT_EQ(mdb_dbi_open(txn, "info", 0, &info), 0);
-    std::string value = encode_format("format", FormatRecord{kFormatVersion + 1, 0, 1});
-    MDB_val k = mdb_val("format"), v = mdb_val(value);
-    ASSERT_EQ(mdb_put(txn, info, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
+  // Rewrite the format record as a future version would.
+  write_format_record(shard, kFormatVersion + 1, {"info"});
   auto env = open_env(shard);
   ASSERT_EQ(env.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(env.status().message().find(absl::StrCat("format version ", kFormatVersion + 1)),
@@ -167,23 +177,7 @@ TEST(DamageTest, EnvOfTheOneLogTableLayoutIsRefusedForItsVersion) {
   TempDir dir;
   const std::string shard = dir.sub("shard-0");
   std::filesystem::create_directories(shard);
-  {
-    MDB_env* env = nullptr;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 3);
-    ASSERT_EQ(mdb_env_open(env, shard.c_str(), 0, 0644), 0);
-    MDB_txn* txn = nullptr;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    MDB_dbi log, meta, info;
-    ASSERT_EQ(mdb_dbi_open(txn, "log", MDB_CREATE, &log), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "info", MDB_CREATE, &info), 0);
-    std::string value = encode_format("format", FormatRecord{1, 0, 1});
-    MDB_val k = mdb_val("format"), v = mdb_val(value);
-    ASSERT_EQ(mdb_put(txn, info, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
+  write_format_record(shard, 1, {"log", "meta", "info"});
   const std::string before = read_file(shard + "/data.mdb");
   for (bool read_only : {true, false}) {
     EnvOptions options;
