@@ -349,8 +349,9 @@ OutFrame encode_client_responses(const std::vector<ClientResponse>& responses) {
     fbs::Response type = fbs::Response::NONE;
     Offset<void> body = 0;
     if (r.error != ClientError::kOk) {
-      error = fbs::CreateError(b, static_cast<fbs::ErrorCode>(r.error), str(b, r.message),
-                               r.leader_id, str(b, r.leader_address));
+      error =
+          fbs::CreateError(b, static_cast<fbs::ErrorCode>(r.error), str(b, r.message), r.leader_id,
+                           str(b, r.leader_address), static_cast<fbs::Outcome>(r.outcome));
     } else {
       std::tie(type, body) = response_body(b, r);
     }
@@ -397,6 +398,10 @@ absl::StatusOr<std::vector<ClientResponse>> decode_client_responses(const Receiv
       r.message = string_of(e->message());
       r.leader_id = e->leader_id();
       r.leader_address = string_of(e->leader_address());
+      auto outcome = static_cast<uint8_t>(e->outcome());
+      r.outcome = outcome <= static_cast<uint8_t>(ClientOutcome::kFailed)
+                      ? static_cast<ClientOutcome>(outcome)
+                      : ClientOutcome::kUnspecified;
     } else {
       if (in->body() == nullptr) {
         return absl::InvalidArgumentError(

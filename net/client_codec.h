@@ -89,10 +89,14 @@ enum class ClientError : uint16_t {
   kNotLeader = 100,
 };
 
+// As in fbs::Outcome: what a failed request did (see engine/node/errors.h).
+enum class ClientOutcome : uint8_t { kUnspecified = 0, kRefused = 1, kUnknown = 2, kFailed = 3 };
+
 struct ClientResponse {
   uint64_t request_id = 0;
   ClientError error = ClientError::kOk;
-  std::string message;                      // With an error.
+  ClientOutcome outcome = ClientOutcome::kUnspecified;  // With an error.
+  std::string message;                                  // With an error.
   uint64_t leader_id = 0;                   // kNotLeader hint; kLeader and kTransferLeader answers.
   std::string leader_address;               // kNotLeader hint; kLeader answer.
   RequestKind kind = RequestKind::kStatus;  // Which answer (when error == kOk).

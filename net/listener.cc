@@ -38,7 +38,7 @@ absl::Status Listener::start() {
   RAFT_CHECK_MSG(fd_ < 0 && !accept_op_.in_flight(), "Listener started twice");
   auto address = parse_address(options_.address);
   if (!address.ok()) return address.status();
-  auto fd = listen_tcp(*address, options_.backlog);
+  auto fd = listen_tcp_retrying(*address, options_.backlog, options_.bind_retry, "raft");
   if (!fd.ok()) return fd.status();
   fd_ = *fd;
   bound_ = local_address(fd_);

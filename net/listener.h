@@ -36,6 +36,9 @@ struct ListenerOptions {
   // Each applies from the handshake on; before it, client_connection does.
   ConnectionOptions peer_connection;    // overflow forced to kDropFrame.
   ConnectionOptions client_connection;  // overflow forced to kCloseConnection.
+  // While the address is in use, start() retries binding this long (see
+  // listen_tcp_retrying); 0 fails at once.
+  std::chrono::milliseconds bind_retry{0};
 };
 
 class Listener {

@@ -231,6 +231,17 @@ void PeerTransport::flush_now() {
   }
 }
 
+void PeerTransport::peer_reachable(uint64_t peer) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || shutting_down_) return;
+  Peer& p = *it->second;
+  if (p.state != Peer::State::kBackoff) return;
+  p.redial_timer.cancel();
+  p.attempts = 0;
+  p.stats.early_redials++;
+  dial(p);
+}
+
 bool PeerTransport::connected(uint64_t peer) const {
   auto it = peers_.find(peer);
   return it != peers_.end() && it->second->state == Peer::State::kConnected;

@@ -7,7 +7,8 @@
 // Per peer: connect (with a timeout) -> handshake -> connected; on a failure
 // or a lost connection the peer is reported through `on_unreachable` and
 // redialled after a capped exponential backoff with jitter (seeded, so a test
-// replays the same delays). `send` never blocks: while the peer is not
+// replays the same delays), or at once when the peer dials us
+// (`peer_reachable`). `send` never blocks: while the peer is not
 // connected, or when its bounded send queue is full, the frame is dropped and
 // counted (Raft tolerates loss and retries on its own).
 //
@@ -42,6 +43,7 @@ struct PeerStats {
   uint64_t frames_dropped = 0;
   uint64_t connects = 0;
   uint64_t connect_failures = 0;
+  uint64_t early_redials = 0;  // Backoffs cut short because the peer dialled us.
   bool connected = false;
   size_t queued_frames = 0;  // Now, in the connection's send queue.
   size_t queued_bytes = 0;
@@ -79,6 +81,12 @@ class PeerTransport {
   // connected, NotFound for an unknown peer.
   absl::Status send(uint64_t peer, OutFrame frame);
   bool connected(uint64_t peer) const;
+  // The peer just dialled us (its handshake on our listener completed): it
+  // is up, so a redial waiting out its backoff dials now and the backoff
+  // starts over. This is what lets a restarted node hear from the others
+  // within a round trip instead of after their backoff (up to backoff_max).
+  // Connections stay one per direction, so there is still no dial race.
+  void peer_reachable(uint64_t peer);
   // Prepares the sends of every peer's queued frames now
   // (FrameConnection::flush_now); Reactor::submit hands them to the kernel.
   void flush_now();

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,6 +30,15 @@ absl::StatusOr<SocketAddress> parse_address(std::string_view host_port);
 
 // A non-blocking listening TCP socket (SO_REUSEADDR, CLOEXEC).
 absl::StatusOr<int> listen_tcp(const SocketAddress& address, int backlog);
+// listen_tcp, retried while the address is in use for up to `max_wait`
+// (backoff from 20 ms doubling to 1 s, each try logged), then an error
+// naming the address. A node restarted right after a crash needs it: the
+// kernel releases the dead process's io_uring, and with it the listening
+// socket, in a worker after the process is reaped, so for a moment the
+// port is still listening. Blocks the calling thread: call it before
+// serving. `what` names the listener in the log ("raft", "http").
+absl::StatusOr<int> listen_tcp_retrying(const SocketAddress& address, int backlog,
+                                        std::chrono::milliseconds max_wait, const char* what);
 // A non-blocking TCP socket for `family`, with TCP_NODELAY.
 absl::StatusOr<int> tcp_socket(int family);
 void set_nodelay(int fd);

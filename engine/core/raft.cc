@@ -352,7 +352,7 @@ absl::Status Raft::step_follower(Message& m) {
       hup(true);
       break;
     case MessageType::kReadIndexResponse:
-      read_states_.push_back(ReadState{m.index, m.context});
+      read_states_.push_back(ReadState{m.reject ? 0 : m.index, m.context, m.reject});
       break;
     default:
       break;

@@ -142,6 +142,8 @@ class Raft {
   // ---- read_index.cc
   absl::Status handle_read_index(const Message& m);
   void respond_read_index(const ReadIndexRequest& req);
+  // Tells the requester its read was refused (context already pending from another node).
+  void reject_read_index(const Message& request);
   void release_pending_reads();
   void handle_read_acks(const Message& m);
 

@@ -39,7 +39,13 @@ absl::Status Raft::handle_read_index(const Message& m) {
     respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
     return absl::OkStatus();
   }
-  if (read_only_.contains(m.context.view())) {
+  if (const ReadIndexRequest* pending = read_only_.find(m.context.view())) {
+    // The same node asking again (its retry after a lost message) is
+    // answered by the round already in flight. Another node's request with
+    // the same context cannot share that round (its index predates the
+    // request), so it is refused at once rather than left unanswered.
+    if (pending->from == m.from) return absl::OkStatus();
+    reject_read_index(m);
     return absl::AlreadyExistsError("a read with this context is already pending");
   }
   if (read_only_.full()) return absl::ResourceExhaustedError("too many pending read requests");
@@ -59,6 +65,19 @@ void Raft::respond_read_index(const ReadIndexRequest& req) {
   m.to = req.from;
   m.index = req.index;
   m.context = req.context;
+  send(std::move(m));
+}
+
+void Raft::reject_read_index(const Message& request) {
+  if (request.from == id_ || request.from == kNoNode) {
+    read_states_.push_back(ReadState{0, request.context, true});
+    return;
+  }
+  Message m;
+  m.type = MessageType::kReadIndexResponse;
+  m.to = request.from;
+  m.reject = true;
+  m.context = request.context;
   send(std::move(m));
 }
 

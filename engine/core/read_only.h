@@ -24,6 +24,11 @@ class ReadOnly {
   static constexpr size_t kMaxPending = 4096;
 
   bool contains(std::string_view ctx) const { return pending_.count(std::string(ctx)) != 0; }
+  // The pending request with this context, or nullptr.
+  const ReadIndexRequest* find(std::string_view ctx) const {
+    auto it = pending_.find(ctx);
+    return it == pending_.end() ? nullptr : &it->second.request;
+  }
   size_t size() const { return queue_.size(); }
   bool full() const { return queue_.size() >= kMaxPending; }
 

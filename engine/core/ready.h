@@ -33,6 +33,9 @@ struct SoftState {
 struct ReadState {
   Index index = 0;
   Slice context;
+  // The leader refused the request: another node's read with the same
+  // context is pending there. `index` is 0; ask again with a fresh context.
+  bool rejected = false;
 
   friend bool operator==(const ReadState&, const ReadState&) = default;
 };

@@ -27,13 +27,13 @@ int remaining_ms(SteadyClock::time_point deadline) {
 }
 
 absl::Status errno_status(const char* what, const std::string& address) {
-  return absl::UnavailableError(absl::StrCat(what, " ", address, ": ", strerror(errno)));
+  // Refused when connecting; call_pipelined marks a send's or a receive's unknown.
+  return refused(absl::UnavailableError(absl::StrCat(what, " ", address, ": ", strerror(errno))));
 }
 
-// A refusal that guarantees the request did not take effect: safe to retry.
-bool retryable(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kUnavailable || is_not_leader(s);
-}
+// Only a refusal guarantees the request did not take effect: an unknown
+// outcome is never retried (it could apply a write twice).
+bool retryable(const absl::Status& s) { return outcome_of(s) == Outcome::kRefused; }
 
 }  // namespace
 
@@ -205,15 +205,16 @@ absl::StatusOr<std::vector<net::ClientResponse>> Client::call_pipelined(
     calls[i].request_id = next_request_id_++;
     position[calls[i].request_id] = i;
   }
+  // From the first byte sent on, a failure leaves the outcome unknown.
   if (auto s = write_all(net::frame_to_string(net::encode_client_requests(calls))); !s.ok()) {
     disconnect();
-    return s;
+    return unknown(s);
   }
   std::vector<net::ClientResponse> got;
   auto deadline = SteadyClock::now() + options_.request_timeout;
   if (auto s = read_replies(got, calls.size(), deadline); !s.ok()) {
     disconnect();
-    return s;
+    return unknown(s);
   }
   std::vector<net::ClientResponse> ordered(calls.size());
   for (net::ClientResponse& r : got) {
@@ -268,7 +269,7 @@ absl::StatusOr<net::ClientResponse> Client::call(net::ClientRequest call) {
       }
     }
   }
-  return last.ok() ? absl::UnavailableError("gave up") : last;
+  return last.ok() ? refused(absl::UnavailableError("gave up")) : last;
 }
 
 absl::StatusOr<net::ClientResponse> Client::checked(absl::StatusOr<net::ClientResponse> r) {

@@ -35,10 +35,11 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::Cli
     set_response_error(r, s);
     reply(std::move(r));
   };
-  if (rt == nullptr) return fail(absl::UnavailableError("node is overloaded or stopping"));
+  if (rt == nullptr) return fail(refused(absl::UnavailableError("node is overloaded or stopping")));
   bump(rt->metrics().client_requests);
   if (g == nullptr) {
-    return fail(absl::NotFoundError(absl::StrCat("group ", req.group, " is not hosted here")));
+    return fail(
+        failed(absl::NotFoundError(absl::StrCat("group ", req.group, " is not hosted here"))));
   }
   const bool writes = req.kind == net::RequestKind::kPropose ||
                       req.kind == net::RequestKind::kChangeConfig ||
@@ -124,7 +125,8 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::Cli
       return;
     }
     case net::RequestKind::kRequestId:
-      if (req.address.empty()) return fail(absl::InvalidArgumentError("request_id: no address"));
+      if (req.address.empty())
+        return fail(failed(absl::InvalidArgumentError("request_id: no address")));
       g->reserve_id(req.address,
                     [r, reply = std::move(reply), g](absl::StatusOr<NodeId> id) mutable {
                       if (id.ok()) {

@@ -292,6 +292,7 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   net.integer("max_frame_bytes", &c.max_frame_bytes);
   net.integer("peer_send_queue_frames", &c.peer_send_queue_frames);
   net.integer("connect_timeout_ms", &c.connect_timeout_ms);
+  net.integer("bind_retry_ms", &c.bind_retry_ms);
   if (auto s = net.finish(); !s.ok()) return s;
 
   TableReader client(sub_table(root, "client", &status), "client.");

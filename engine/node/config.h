@@ -68,6 +68,9 @@ struct NodeConfig {
   uint64_t max_frame_bytes = 64ull << 20;
   uint32_t peer_send_queue_frames = 4096;
   uint32_t connect_timeout_ms = 1000;
+  // How long start() retries binding `address` while it is still in use
+  // (a previous process of this node that just died); 0 fails at once.
+  uint32_t bind_retry_ms = 10000;
 
   // --- client requests ---
   bool forward_to_leader = true;  // Else followers answer NotLeader with a hint.

@@ -8,14 +8,74 @@
 namespace raft {
 namespace {
 constexpr char kNotLeaderUrl[] = "type.ringraft/not_leader";
+constexpr char kOutcomeUrl[] = "type.ringraft/outcome";
+
+Outcome outcome_from_code(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+      return Outcome::kRefused;
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kOk:
+      return Outcome::kUnknown;
+    default:
+      return Outcome::kFailed;
+  }
+}
+
+std::optional<Outcome> outcome_from_wire(net::ClientOutcome outcome) {
+  switch (outcome) {
+    case net::ClientOutcome::kRefused:
+      return Outcome::kRefused;
+    case net::ClientOutcome::kUnknown:
+      return Outcome::kUnknown;
+    case net::ClientOutcome::kFailed:
+      return Outcome::kFailed;
+    case net::ClientOutcome::kUnspecified:
+      break;
+  }
+  return std::nullopt;
+}
 }  // namespace
 
+const char* outcome_name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kRefused:
+      return "refused";
+    case Outcome::kUnknown:
+      return "unknown";
+    case Outcome::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+absl::Status with_outcome(absl::Status status, Outcome outcome) {
+  if (status.ok()) return status;
+  status.SetPayload(kOutcomeUrl, absl::Cord(outcome_name(outcome)));
+  return status;
+}
+
+Outcome outcome_of(const absl::Status& status) {
+  if (auto payload = status.GetPayload(kOutcomeUrl)) {
+    if (*payload == "refused") return Outcome::kRefused;
+    if (*payload == "failed") return Outcome::kFailed;
+    if (*payload == "unknown") return Outcome::kUnknown;
+  }
+  if (is_not_leader(status)) return Outcome::kRefused;
+  return outcome_from_code(status.code());
+}
+
 absl::Status not_leader_error(uint64_t leader_id, const std::string& address) {
-  if (leader_id == 0) return absl::UnavailableError("no leader");
+  if (leader_id == 0) return refused(absl::UnavailableError("no leader"));
   absl::Status s = absl::FailedPreconditionError(
       absl::StrCat("not leader; leader is ", leader_id, address.empty() ? "" : " at ", address));
   s.SetPayload(kNotLeaderUrl, absl::Cord(absl::StrCat(leader_id, "|", address)));
-  return s;
+  return refused(std::move(s));
 }
 
 std::optional<LeaderHint> not_leader_hint(const absl::Status& status) {
@@ -37,6 +97,7 @@ void set_response_error(net::ClientResponse& response, const absl::Status& statu
     return;
   }
   response.message = std::string(status.message());
+  response.outcome = static_cast<net::ClientOutcome>(outcome_of(status));
   if (std::optional<LeaderHint> hint = not_leader_hint(status)) {
     response.error = net::ClientError::kNotLeader;
     response.leader_id = hint->leader_id;
@@ -53,7 +114,9 @@ absl::Status response_status(const net::ClientResponse& response) {
   }
   auto code = static_cast<int>(response.error);
   if (code < 0 || code > 16) code = static_cast<int>(absl::StatusCode::kUnknown);
-  return absl::Status(static_cast<absl::StatusCode>(code), response.message);
+  absl::Status status(static_cast<absl::StatusCode>(code), response.message);
+  std::optional<Outcome> outcome = outcome_from_wire(response.outcome);
+  return with_outcome(std::move(status), outcome.value_or(outcome_of(status)));
 }
 
 }  // namespace raft

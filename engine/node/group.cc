@@ -18,16 +18,26 @@
 namespace raft {
 namespace {
 
-Slice read_context(uint64_t id) {
-  std::string ctx(8, '\0');
-  std::memcpy(ctx.data(), &id, 8);
+// A ReadIndex context: (node, incarnation, read id), unique across the
+// nodes of a group and across restarts of one node.
+constexpr size_t kReadContextBytes = 24;
+
+Slice read_context(NodeId self, uint64_t incarnation, uint64_t id) {
+  std::string ctx(kReadContextBytes, '\0');
+  std::memcpy(ctx.data(), &self, 8);
+  std::memcpy(ctx.data() + 8, &incarnation, 8);
+  std::memcpy(ctx.data() + 16, &id, 8);
   return Slice(std::move(ctx));
 }
 
-std::optional<uint64_t> read_id_of(const Slice& ctx) {
-  if (ctx.size() != 8) return std::nullopt;
-  uint64_t id = 0;
-  std::memcpy(&id, ctx.data(), 8);
+// The read id of a context this node (in this incarnation) made, if it is one.
+std::optional<uint64_t> read_id_of(const Slice& ctx, NodeId self, uint64_t incarnation) {
+  if (ctx.size() != kReadContextBytes) return std::nullopt;
+  uint64_t node = 0, inc = 0, id = 0;
+  std::memcpy(&node, ctx.data(), 8);
+  std::memcpy(&inc, ctx.data() + 8, 8);
+  std::memcpy(&id, ctx.data() + 16, 8);
+  if (node != self || inc != incarnation) return std::nullopt;
   return id;
 }
 
@@ -61,6 +71,13 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
+// A committed entry of another term holds the index of a pending proposal:
+// the proposal's entry is gone from every log that matters and will never
+// be applied.
+absl::Status replaced_error() {
+  return failed(absl::AbortedError("entry was replaced by a newer leader's; it was not applied"));
+}
+
 }  // namespace
 
 Group::Group(const GroupOptions& options, storage::LogEnv* env, GroupHost* host,
@@ -68,20 +85,23 @@ Group::Group(const GroupOptions& options, storage::LogEnv* env, GroupHost* host,
     : config_(*options.config),
       id_(options.group),
       self_(options.self),
+      incarnation_(options.incarnation),
       env_(env),
       host_(host),
       fsm_(std::move(fsm)) {}
 
 Group::~Group() {
   // Nobody will answer these any more: say so rather than dropping them.
-  absl::Status gone = absl::CancelledError("group is shutting down");
+  // A proposal may already be committed; a read or transfer proposed nothing.
+  absl::Status gone = unknown(absl::CancelledError("group is shutting down"));
+  absl::Status gone_refused = refused(absl::CancelledError("group is shutting down"));
   for (auto& [index, p] : proposals_) {
     if (p.done) p.done(gone);
     if (p.conf_done) p.conf_done(gone);
   }
-  for (auto& [id, r] : reads_) r.done(gone);
+  for (auto& [id, r] : reads_) r.done(gone_refused);
   for (auto& t : transfers_) t.done(gone);
-  for (auto& w : snapshot_waiters_) w(gone);
+  for (auto& w : snapshot_waiters_) w(gone_refused);
 }
 
 absl::StatusOr<std::unique_ptr<Group>> Group::open(const GroupOptions& options,
@@ -244,15 +264,16 @@ std::string Group::address_of(NodeId node) const {
 
 void Group::propose(Slice data, ProposeCallback done) {
   RAFT_TRACE_POINT("propose");
-  if (removed_) return done(absl::FailedPreconditionError("this node was removed from the group"));
-  if (data.empty()) return done(absl::InvalidArgumentError("empty proposal"));
-  if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
-  if (absl::Status s = raw_->propose(std::move(data)); !s.ok()) return done(s);
-  Index index = raw_->last_index();
-  auto it = proposals_.find(index);
-  if (it != proposals_.end()) {
-    finish_proposal(index, 0, absl::AbortedError("entry was replaced by a newer leader"));
+  if (removed_) {
+    return done(failed(absl::FailedPreconditionError("this node was removed from the group")));
   }
+  if (data.empty()) return done(failed(absl::InvalidArgumentError("empty proposal")));
+  if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
+  // The core refuses before appending anything (backpressure, a transfer in
+  // progress, leadership lost within this turn).
+  if (absl::Status s = raw_->propose(std::move(data)); !s.ok()) return done(refused(s));
+  Index index = raw_->last_index();
+  if (proposals_.contains(index)) replaced_in_own_log(index);
   proposals_[index] = PendingProposal{raw_->term(), request_deadline(), std::move(done), nullptr};
 }
 
@@ -267,24 +288,26 @@ void Group::read(std::string query, ReadConsistency consistency, ReadCallback do
   // The core forwards the request from a follower to the leader; if it
   // cannot be served yet (no leader, or a new leader without a committed
   // entry of its term) it is retried on later ticks until the deadline.
-  absl::Status s = raw_->read_index(read_context(id));
+  absl::Status s = raw_->read_index(read_context(self_, incarnation_, id));
   if (!s.ok()) r.requested_tick = ticks_ - config_.election_ticks;
 }
 
 void Group::change_membership(std::vector<MemberChange> changes, ConfCallback done) {
-  if (changes.empty()) return done(absl::InvalidArgumentError("no membership change given"));
+  if (changes.empty())
+    return done(failed(absl::InvalidArgumentError("no membership change given")));
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
   ConfState cs = raw_->conf_state();
   ConfChange cc;
   PeerAddresses addresses;
   for (const MemberChange& ch : changes) {
-    if (ch.node == kNoNode) return done(absl::InvalidArgumentError("node id 0 is not valid"));
+    if (ch.node == kNoNode)
+      return done(failed(absl::InvalidArgumentError("node id 0 is not valid")));
     switch (ch.kind) {
       case MemberChangeKind::kAddVoter:
       case MemberChangeKind::kAddLearner: {
         if (ch.address.empty() && !peers_.contains(ch.node)) {
-          return done(absl::InvalidArgumentError(
-              absl::StrCat("adding node ", ch.node, " needs its address")));
+          return done(failed(absl::InvalidArgumentError(
+              absl::StrCat("adding node ", ch.node, " needs its address"))));
         }
         if (!ch.address.empty()) addresses[ch.node] = ch.address;
         cc.changes.push_back(ConfChangeSingle{ch.kind == MemberChangeKind::kAddVoter
@@ -295,25 +318,25 @@ void Group::change_membership(std::vector<MemberChange> changes, ConfCallback do
       }
       case MemberChangeKind::kPromote:
         if (!contains(cs.learners, ch.node)) {
-          return done(
-              absl::FailedPreconditionError(absl::StrCat("node ", ch.node, " is not a learner")));
+          return done(failed(
+              absl::FailedPreconditionError(absl::StrCat("node ", ch.node, " is not a learner"))));
         }
         cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddVoter, ch.node});
         break;
       case MemberChangeKind::kRemove:
         if (!is_member(cs, ch.node)) {
-          return done(absl::NotFoundError(absl::StrCat("node ", ch.node, " is not a member")));
+          return done(
+              failed(absl::NotFoundError(absl::StrCat("node ", ch.node, " is not a member"))));
         }
         cc.changes.push_back(ConfChangeSingle{ConfChangeType::kRemoveNode, ch.node});
         break;
     }
   }
   cc.context = encode_peer_addresses(addresses);
-  if (absl::Status s = raw_->propose_conf_change(cc); !s.ok()) return done(s);
+  // Refused by the core: another change is pending, or backpressure.
+  if (absl::Status s = raw_->propose_conf_change(cc); !s.ok()) return done(refused(s));
   Index index = raw_->last_index();
-  if (proposals_.contains(index)) {
-    finish_proposal(index, 0, absl::AbortedError("entry was replaced by a newer leader"));
-  }
+  if (proposals_.contains(index)) replaced_in_own_log(index);
   proposals_[index] = PendingProposal{raw_->term(), request_deadline(), nullptr, std::move(done)};
 }
 
@@ -335,8 +358,8 @@ void Group::reserve_id(const std::string& address,
                       // Another change (often another joiner's reservation)
                       // is pending: that passes, so the joiner may retry.
                       if (absl::IsFailedPrecondition(r.status()) && !is_not_leader(r.status())) {
-                        return done(absl::UnavailableError(absl::StrCat(
-                            "cannot reserve an id now, retry: ", r.status().message())));
+                        return done(refused(absl::UnavailableError(absl::StrCat(
+                            "cannot reserve an id now, retry: ", r.status().message()))));
                       }
                       if (!r.ok()) return done(r.status());
                       done(id);
@@ -345,6 +368,7 @@ void Group::reserve_id(const std::string& address,
 
 void Group::transfer_leader(NodeId target, DoneCallback done) {
   if (target == leader() && target != kNoNode) return done(absl::OkStatus());
+  // Unavailable (no leader) is a refusal, a target that cannot lead a failure.
   if (absl::Status s = raw_->transfer_leader(target); !s.ok()) return done(s);
   transfers_.push_back(
       PendingTransfer{target, ticks_ + 2 * int64_t{config_.election_ticks}, std::move(done)});
@@ -398,7 +422,7 @@ void Group::handle_ready(Ready& rd) {
     // results are not known here.
     while (!proposals_.empty() && proposals_.begin()->first <= applied_) {
       finish_proposal(proposals_.begin()->first, 0,
-                      absl::UnavailableError("outcome unknown: replaced by a snapshot"));
+                      unknown(absl::UnknownError("outcome unknown: replaced by a snapshot")));
     }
     received_snapshot_.reset();
   }
@@ -442,11 +466,18 @@ void Group::handle_ready(Ready& rd) {
   }
   if (!rd.committed_entries.empty()) apply_entries(rd.committed_entries);
   for (const ReadState& rs : rd.read_states) {
-    std::optional<uint64_t> id = read_id_of(rs.context);
+    std::optional<uint64_t> id = read_id_of(rs.context, self_, incarnation_);
     if (!id) continue;
     auto it = reads_.find(*id);
-    if (it != reads_.end() && it->second.index == 0)
-      it->second.index = std::max<Index>(rs.index, 1);
+    if (it == reads_.end() || it->second.index != 0) continue;
+    if (rs.rejected) {
+      ReadCallback done = std::move(it->second.done);
+      reads_.erase(it);
+      done(refused(absl::AlreadyExistsError(
+          "the leader has another read with this context pending; ask again")));
+      continue;
+    }
+    it->second.index = std::max<Index>(rs.index, 1);
   }
 }
 
@@ -548,7 +579,7 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
       run.push_back(&e);
     } else if (proposals_.contains(e.index)) {
       // A leader's no-op took the index of a proposal from an older term.
-      finish_proposal(e.index, e.term, absl::AbortedError("entry was replaced by a newer leader"));
+      finish_proposal(e.index, e.term, replaced_error());
     }
     applied_ = e.index;
     applied_term_ = e.term;
@@ -563,7 +594,7 @@ void Group::apply_conf_change_entry(const Entry& e) {
     // Every replica decodes the same bytes and skips it alike.
     spdlog::error("group {}: undecodable conf change at index {}: {}", id_, e.index,
                   cc.status().ToString());
-    finish_proposal(e.index, e.term, cc.status());
+    finish_proposal(e.index, e.term, failed(cc.status()));
     return;
   }
   absl::StatusOr<PeerAddresses> added = decode_peer_addresses(cc->context);
@@ -589,8 +620,18 @@ void Group::apply_conf_change_entry(const Entry& e) {
     proposals_.erase(it);
     cb(cs);
   } else if (it != proposals_.end()) {
-    finish_proposal(e.index, e.term, absl::AbortedError("entry was replaced by a newer leader"));
+    finish_proposal(e.index, e.term, replaced_error());
   }
+}
+
+void Group::replaced_in_own_log(Index index) {
+  // This leader appended a new entry at the index of an older pending
+  // proposal (from a term it led before). The older entry is gone from this
+  // log, but other nodes may still hold it and a later leader may commit it
+  // (Raft paper, figure 8): its outcome is unknown, not failed.
+  finish_proposal(index, 0,
+                  unknown(absl::AbortedError("entry was replaced in this node's log; it may "
+                                             "still be committed by another leader")));
 }
 
 void Group::finish_proposal(Index index, Term term, absl::StatusOr<ProposeResult> result) {
@@ -599,9 +640,7 @@ void Group::finish_proposal(Index index, Term term, absl::StatusOr<ProposeResult
   PendingProposal p = std::move(it->second);
   proposals_.erase(it);
   RAFT_TRACE_POINT("proposal_done");
-  if (result.ok() && term != 0 && p.term != term) {
-    result = absl::AbortedError("entry was replaced by a newer leader");
-  }
+  if (result.ok() && term != 0 && p.term != term) result = replaced_error();
   if (p.done) {
     p.done(std::move(result));
   } else if (p.conf_done) {
@@ -631,21 +670,22 @@ void Group::expire_requests() {
     auto it = std::find_if(proposals_.begin(), proposals_.end(),
                            [&](const auto& p) { return p.second.deadline_tick <= ticks_; });
     if (it == proposals_.end()) break;
-    finish_proposal(it->first, 0,
-                    absl::DeadlineExceededError("proposal timed out; its outcome is unknown"));
+    finish_proposal(
+        it->first, 0,
+        unknown(absl::DeadlineExceededError("proposal timed out; its outcome is unknown")));
   }
   for (auto it = reads_.begin(); it != reads_.end();) {
     PendingRead& r = it->second;
     if (r.deadline_tick <= ticks_) {
       ReadCallback done = std::move(r.done);
       it = reads_.erase(it);
-      done(absl::DeadlineExceededError("read timed out"));
+      done(refused(absl::DeadlineExceededError("read timed out")));
       continue;
     }
     // A read-index request is lost with its message or its leader; ask again.
     if (r.index == 0 && ticks_ - r.requested_tick >= int64_t{config_.election_ticks}) {
       r.requested_tick = ticks_;
-      (void)raw_->read_index(read_context(it->first));
+      (void)raw_->read_index(read_context(self_, incarnation_, it->first));
     }
     ++it;
   }
@@ -653,7 +693,7 @@ void Group::expire_requests() {
     if (it->deadline_tick <= ticks_) {
       DoneCallback done = std::move(it->done);
       it = transfers_.erase(it);
-      done(absl::DeadlineExceededError("leader transfer did not happen in time"));
+      done(unknown(absl::DeadlineExceededError("leader transfer did not happen in time")));
     } else {
       ++it;
     }
@@ -688,7 +728,7 @@ void Group::start_snapshot(IndexCallback done) {
     snapshot_waiters_.clear();
     for (auto& w : waiters) {
       if (applied_ == 0) {
-        w(absl::FailedPreconditionError("nothing applied yet"));
+        w(refused(absl::FailedPreconditionError("nothing applied yet")));
       } else {
         w(last_snapshot_index_);
       }

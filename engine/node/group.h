@@ -92,6 +92,11 @@ struct GroupOptions {
   GroupId group = 0;
   const NodeConfig* config = nullptr;  // Outlives the group.
   uint64_t seed = 1;
+  // Differs between two runs of the same node (the shard draws it when the
+  // process starts). Read contexts are (self, incarnation, counter), so reads
+  // from different nodes, or from one node before and after a restart, never
+  // share a context on the leader.
+  uint64_t incarnation = 0;
 };
 
 // A group's vital numbers, written by its shard thread after each
@@ -212,10 +217,14 @@ class Group {
   void start_snapshot(IndexCallback done);
   std::string snapshot_image(Index index, Term term, const ConfState& cs, absl::Status* status);
   int64_t request_deadline() const;
+  // Finishes the pending proposal at `index` (unknown outcome): this
+  // leader's new entry took its place in the log.
+  void replaced_in_own_log(Index index);
 
   const NodeConfig& config_;
   GroupId id_;
   NodeId self_;
+  uint64_t incarnation_;  // See GroupOptions::incarnation.
   storage::LogEnv* env_;
   GroupHost* host_;
   std::unique_ptr<StateMachine> fsm_;

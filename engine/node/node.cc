@@ -196,6 +196,7 @@ absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
       lo.address = config_.address;
       lo.local = handshake_for(0);
       lo.shard_count = config_.shards;
+      lo.bind_retry = std::chrono::milliseconds(config_.bind_retry_ms);
       lo.peer_connection.max_frame_bytes = static_cast<uint32_t>(config_.max_frame_bytes);
       lo.client_connection.max_frame_bytes = static_cast<uint32_t>(config_.max_frame_bytes);
       net::Listener::Callbacks lc;
@@ -253,6 +254,7 @@ void NodeImpl::attach_peer_connection(ShardRuntime& rt,
     rt.on_peer_frame(c.remote_handshake().node_id, frame);
   });
   conn->set_close_handler([](net::FrameConnection&, const absl::Status&) {});
+  rt.on_peer_dialled(conn->remote_handshake().node_id);
 }
 
 namespace {
@@ -406,15 +408,17 @@ const NodeConfig& Node::config() const { return impl_->config(); }
 
 namespace {
 absl::Status not_hosted(GroupId group) {
-  return absl::NotFoundError(absl::StrCat("group ", group, " is not hosted here"));
+  return failed(absl::NotFoundError(absl::StrCat("group ", group, " is not hosted here")));
 }
-absl::Status overloaded() { return absl::UnavailableError("node is overloaded or stopping"); }
+absl::Status overloaded() {
+  return refused(absl::UnavailableError("node is overloaded or stopping"));
+}
 
 // Runs an asynchronous call and waits for its answer.
 template <typename T, typename Start>
 absl::StatusOr<T> wait_for(const NodeConfig& config, Start start) {
   if (net::ShardSet::current() != nullptr) {
-    return absl::FailedPreconditionError("blocking call on a shard thread would deadlock");
+    return failed(absl::FailedPreconditionError("blocking call on a shard thread would deadlock"));
   }
   auto promise = std::make_shared<std::promise<absl::StatusOr<T>>>();
   std::future<absl::StatusOr<T>> future = promise->get_future();
@@ -422,7 +426,7 @@ absl::StatusOr<T> wait_for(const NodeConfig& config, Start start) {
   // The group answers by its own deadline; this is only a safety net.
   if (future.wait_for(std::chrono::milliseconds(config.request_timeout_ms * 2 + 1000)) !=
       std::future_status::ready) {
-    return absl::DeadlineExceededError("no answer from the shard");
+    return unknown(absl::DeadlineExceededError("no answer from the shard"));
   }
   return future.get();
 }

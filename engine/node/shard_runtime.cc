@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <random>
+
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/trace.h"
@@ -14,6 +17,19 @@
 
 namespace raft {
 namespace {
+
+// Drawn once per process: the wall clock and the kernel's entropy, so two
+// runs of one node (a restart after a crash) differ.
+uint64_t process_incarnation() {
+  static const uint64_t value = [] {
+    std::random_device rd;
+    uint64_t r = (uint64_t{rd()} << 32) ^ rd();
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    return r ^
+           static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
+  }();
+  return value;
+}
 
 // Raft messages of all groups for one peer are packed into frames of at most
 // this many payload bytes (well below the frame cap).
@@ -45,6 +61,7 @@ absl::Status ShardRuntime::open_group(GroupId id, std::unique_ptr<StateMachine> 
   options.self = node_.node_id();
   options.group = id;
   options.config = &config_;
+  options.incarnation = process_incarnation();
   auto g = Group::open(options, env_.get(), this, std::move(fsm), bootstrap);
   if (!g.ok()) return g.status();
   Group* raw = g->get();
@@ -326,8 +343,8 @@ void ShardRuntime::forward(NodeId leader, net::ClientRequest request, ClientRepl
     net::ClientResponse r;
     r.request_id = f.original_id;
     r.kind = request.kind;
-    set_response_error(r, absl::UnavailableError(absl::StrCat("cannot forward to leader ", leader,
-                                                              ": ", sent.message())));
+    set_response_error(r, refused(absl::UnavailableError(absl::StrCat(
+                              "cannot forward to leader ", leader, ": ", sent.message()))));
     f.reply(std::move(r));
     return;
   }
@@ -344,11 +361,16 @@ void ShardRuntime::expire_forwards() {
     net::ClientResponse r;
     r.request_id = it->second.original_id;
     set_response_error(
-        r, absl::DeadlineExceededError("no answer from the leader; the outcome is unknown"));
+        r,
+        unknown(absl::DeadlineExceededError("no answer from the leader; the outcome is unknown")));
     ClientReply reply = std::move(it->second.reply);
     forwarded_.erase(it++);
     reply(std::move(r));
   }
+}
+
+void ShardRuntime::on_peer_dialled(NodeId peer) {
+  if (transport_) transport_->peer_reachable(peer);
 }
 
 void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {

@@ -72,6 +72,8 @@ class ShardRuntime final : public GroupHost {
 
   // ---- Inputs. `from` is the peer that sent the frame.
   void on_peer_frame(NodeId from, const net::ReceivedFrame& frame);
+  // A peer dialled this shard (see PeerTransport::peer_reachable).
+  void on_peer_dialled(NodeId peer);
   // Sends a client request to `leader` over the peer connection and calls
   // `reply` with its answer (DeadlineExceeded if none comes in time).
   void forward(NodeId leader, net::ClientRequest request, ClientReply reply);

@@ -66,9 +66,11 @@ HttpReply transfer_reply(NodeId target, const absl::Status& s, const std::string
   return reply;
 }
 
-// 503: no leader, a timeout or no capacity; worth retrying shortly.
+// 503: refused before anything was proposed (no leader, no capacity);
+// worth retrying shortly.
 HttpReply unavailable(absl::string_view message) {
-  HttpReply r = error_json(503, message);
+  HttpReply r =
+      json(503, absl::StrCat("{\"error\":", json_quote(message), ",\"outcome\":\"refused\"}"));
   r.extra_headers = "Retry-After: 1\r\n";
   return r;
 }
@@ -124,32 +126,43 @@ std::optional<uint64_t> json_number(absl::string_view json, absl::string_view ke
   return v;
 }
 
+// The status code follows the outcome first (README, "Errors and outcomes"):
+// refused is 421 (not leader), 429 (backpressure) or 503, each safe to retry;
+// unknown is 504 (the write may have been applied); failed is 4xx/500 by
+// code. The body always names the outcome.
 HttpReply error_reply(const absl::Status& status) {
-  if (auto hint = not_leader_hint(status)) {
-    return json(421, absl::StrCat("{\"error\":\"not leader\",\"leader_id\":", hint->leader_id,
-                                  ",\"leader_address\":", json_quote(hint->address), "}"));
+  const Outcome outcome = outcome_of(status);
+  const std::string tail = absl::StrCat(",\"outcome\":\"", outcome_name(outcome), "\"}");
+  auto reply = [&](int code, absl::string_view retry_after) {
+    HttpReply r = json(code, absl::StrCat("{\"error\":", json_quote(status.message()), tail));
+    if (!retry_after.empty()) r.extra_headers = absl::StrCat("Retry-After: ", retry_after, "\r\n");
+    return r;
+  };
+  switch (outcome) {
+    case Outcome::kRefused:
+      if (auto hint = not_leader_hint(status)) {
+        return json(421, absl::StrCat("{\"error\":\"not leader\",\"leader_id\":", hint->leader_id,
+                                      ",\"leader_address\":", json_quote(hint->address), tail));
+      }
+      if (status.code() == absl::StatusCode::kResourceExhausted) return reply(429, "1");
+      return reply(503, "1");
+    case Outcome::kUnknown:
+      return reply(504, "");
+    case Outcome::kFailed:
+      break;
   }
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
-      return error_json(400, status.message());
+      return reply(400, "");
     case absl::StatusCode::kNotFound:
-      return error_json(404, status.message());
+      return reply(404, "");
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kAborted:
-      return error_json(409, status.message());
-    case absl::StatusCode::kResourceExhausted: {
-      HttpReply r = error_json(429, status.message());
-      r.extra_headers = "Retry-After: 1\r\n";
-      return r;
-    }
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kDeadlineExceeded:
-      return unavailable(status.message());
+      return reply(409, "");
     default:
-      return error_json(500, status.ToString());
+      return reply(500, "");
   }
 }
 

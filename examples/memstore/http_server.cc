@@ -153,7 +153,7 @@ HttpServer::~HttpServer() {
 absl::Status HttpServer::start() {
   auto address = net::parse_address(options_.address);
   if (!address.ok()) return address.status();
-  auto fd = net::listen_tcp(*address, options_.backlog);
+  auto fd = net::listen_tcp_retrying(*address, options_.backlog, options_.bind_retry, "http");
   if (!fd.ok()) {
     return absl::Status(fd.status().code(), absl::StrCat("http listen on ", options_.address, ": ",
                                                          fd.status().message()));

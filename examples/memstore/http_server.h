@@ -17,6 +17,7 @@
 // until idle() is true.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -56,6 +57,11 @@ struct HttpServerOptions {
   int backlog = 128;
   size_t max_connections = 1024;  // Past it, new connections are closed at once.
   size_t recv_buffer_bytes = 64 * 1024;
+  // While the address is in use, start() retries binding this long (on the
+  // calling thread; see net::listen_tcp_retrying). memstore starts its HTTP
+  // server on shard 0 after the node's own listener, which shares shard 0's
+  // ring: by then the dead process's sockets are gone together.
+  std::chrono::milliseconds bind_retry{10000};
   HttpRequestParser::Limits limits;
 };
 
