@@ -54,6 +54,48 @@ TEST(ReadIndex, ForwardedFromFollower) {
   EXPECT_TRUE(c.test_node(1).read_states.empty());
 }
 
+// Two nodes' reads with the same context: the second cannot share the
+// first's heartbeat round (its index must not predate the request), so it is
+// refused at once instead of being left to time out.
+TEST(ReadIndex, SameContextFromAnotherNodeIsRejectedAtOnce) {
+  TestCluster c({1, 2, 3});
+  c.elect(1);
+  ASSERT_TRUE(c.propose(1, "a").ok());
+  // Hold the leader's round open: no heartbeat response arrives.
+  c.set_drop([](const Message& m) { return m.type == MessageType::kHeartbeatResponse; });
+  ASSERT_TRUE(c.node(2).read_index(Slice::copy_of("same")).ok());
+  ASSERT_TRUE(c.node(3).read_index(Slice::copy_of("same")).ok());
+  c.stabilize();
+  EXPECT_TRUE(c.test_node(2).read_states.empty());
+  ASSERT_EQ(c.test_node(3).read_states.size(), 1u);
+  EXPECT_TRUE(c.test_node(3).read_states[0].rejected);
+  EXPECT_EQ(c.test_node(3).read_states[0].index, 0u);
+  EXPECT_EQ(c.test_node(3).read_states[0].context.view(), "same");
+  c.heal();
+  c.run_ticks(2);
+  ASSERT_EQ(c.test_node(2).read_states.size(), 1u);
+  EXPECT_FALSE(c.test_node(2).read_states[0].rejected);
+  EXPECT_EQ(c.test_node(2).read_states[0].index, c.node(1).commit_index());
+}
+
+// A node asking again with its own pending context (its retry after a lost
+// message) is answered by the round in flight, once, and not refused.
+TEST(ReadIndex, SameNodeAskingAgainIsAnsweredOnce) {
+  TestCluster c({1, 2, 3});
+  c.elect(1);
+  ASSERT_TRUE(c.propose(1, "a").ok());
+  c.set_drop([](const Message& m) { return m.type == MessageType::kHeartbeatResponse; });
+  ASSERT_TRUE(c.node(2).read_index(Slice::copy_of("mine")).ok());
+  c.stabilize();
+  ASSERT_TRUE(c.node(2).read_index(Slice::copy_of("mine")).ok());
+  c.stabilize();
+  EXPECT_TRUE(c.test_node(2).read_states.empty());
+  c.heal();
+  c.run_ticks(2);
+  ASSERT_EQ(c.test_node(2).read_states.size(), 1u);
+  EXPECT_FALSE(c.test_node(2).read_states[0].rejected);
+}
+
 TEST(ReadIndex, NewLeaderWaitsForACommitInItsTerm) {
   TestCluster c({1, 2, 3});
   ASSERT_TRUE(c.node(1).campaign().ok());

@@ -303,6 +303,9 @@ class ProcessCluster {
   }
   std::vector<std::string> running_addresses() const { return addresses(running_ids()); }
 
+  // Everything node `id` logged so far (all its runs).
+  std::string log(uint64_t id) const { return read_file(procs_.at(id).log_path); }
+
   // A client over every running node, patient enough to ride out elections.
   std::unique_ptr<Client> client(uint64_t seed = 1) const {
     ClientOptions o;
