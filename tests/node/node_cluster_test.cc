@@ -655,3 +655,77 @@ TEST(NodeCluster, FollowerDiskFullLosesNoAcknowledgedWrite) { disk_full_run(fals
 
 }  // namespace
 }  // namespace raft
+
+namespace raft {
+namespace {
+
+// The outcome of each error path a caller can reach through Node (group.cc
+// and client_service.cc), table-driven: refused (nothing proposed), failed
+// (will not be applied) or unknown (may have been applied).
+TEST(NodeCluster, EveryErrorPathSaysItsOutcome) {
+  Cluster c(3, "outcomes", /*forward=*/false);
+  c.tweak = [](NodeConfig& cfg) { cfg.request_timeout_ms = 600; };
+  c.start_all();
+  const uint64_t leader = c.wait_leader();
+  ASSERT_NE(leader, 0u);
+  const uint64_t follower = leader % 3 + 1;
+  const uint64_t other = follower % 3 + 1 == leader ? leader % 3 + 1 : follower % 3 + 1;
+  ASSERT_TRUE(c.node(leader)->propose(1, "warm=1").ok());
+  Node& lead = *c.node(leader);
+  struct Row {
+    const char* what;
+    std::function<absl::Status()> call;
+    Outcome outcome;
+    absl::StatusCode code;
+  };
+  auto status_of = [](const auto& r) { return r.ok() ? absl::OkStatus() : r.status(); };
+  const Row rows[] = {
+      {"empty proposal", [&] { return status_of(lead.propose(1, "")); }, Outcome::kFailed,
+       absl::StatusCode::kInvalidArgument},
+      {"group not hosted", [&] { return status_of(lead.propose(77, "a=1")); }, Outcome::kFailed,
+       absl::StatusCode::kNotFound},
+      {"propose on a follower", [&] { return status_of(c.node(follower)->propose(1, "a=1")); },
+       Outcome::kRefused, absl::StatusCode::kFailedPrecondition},
+      {"no membership change", [&] { return status_of(lead.change_membership(1, {})); },
+       Outcome::kFailed, absl::StatusCode::kInvalidArgument},
+      {"promote a voter", [&] { return status_of(lead.promote(1, follower)); }, Outcome::kFailed,
+       absl::StatusCode::kFailedPrecondition},
+      {"remove a non-member", [&] { return status_of(lead.remove(1, 9)); }, Outcome::kFailed,
+       absl::StatusCode::kNotFound},
+      {"add a voter without an address", [&] { return status_of(lead.add_voter(1, 9, "")); },
+       Outcome::kFailed, absl::StatusCode::kInvalidArgument},
+      {"transfer to a non-member", [&] { return lead.transfer_leader(1, 9); }, Outcome::kFailed,
+       absl::StatusCode::kInvalidArgument},
+      {"membership change on a follower",
+       [&] { return status_of(c.node(follower)->remove(1, other)); }, Outcome::kRefused,
+       absl::StatusCode::kFailedPrecondition},
+  };
+  for (const Row& row : rows) {
+    absl::Status s = row.call();
+    ASSERT_FALSE(s.ok()) << row.what;
+    EXPECT_EQ(outcome_of(s), row.outcome) << row.what << ": " << s;
+    EXPECT_EQ(s.code(), row.code) << row.what << ": " << s;
+  }
+
+  // The leader alone: its proposal is appended and then times out, and the
+  // entry may still commit later. A read through it proposes nothing.
+  c.stop(follower);
+  c.stop(other);
+  absl::StatusOr<ProposeResult> lost = lead.propose(1, "lonely=1");
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(outcome_of(lost.status()), Outcome::kUnknown) << lost.status();
+  absl::StatusOr<std::string> read = lead.read(1, "warm");
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(outcome_of(read.status()), Outcome::kRefused) << read.status();
+  // Once it stepped down (check quorum) with no leader known: refused.
+  ASSERT_TRUE(eventually([&] {
+    auto l = lead.leader(1);
+    return l.ok() && l->leader_id == 0;
+  }));
+  absl::StatusOr<ProposeResult> refused_now = lead.propose(1, "b=1");
+  ASSERT_FALSE(refused_now.ok());
+  EXPECT_EQ(outcome_of(refused_now.status()), Outcome::kRefused) << refused_now.status();
+}
+
+}  // namespace
+}  // namespace raft
