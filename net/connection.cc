@@ -226,7 +226,7 @@ void FrameConnection::on_read_timeout() {
     return close(close_reason_);
   }
   if (state_ == State::kHandshake) {
-    return bad_input(reactor_.stats().bad_frame_stalled, "no handshake in time");
+    return bad_input(reactor_.stats().handshake_timeouts, "no handshake in time");
   }
   if (state_ == State::kOpen && decoder_.buffered() > 0) {
     bad_input(reactor_.stats().bad_frame_stalled, "partial frame stalled");

@@ -50,7 +50,8 @@ struct ConnectionOptions {
   size_t max_send_queue_bytes = 128u << 20;
   // A partial frame with no progress for this long is a stall: close.
   Clock::duration idle_read_timeout = std::chrono::seconds(10);
-  // The remote handshake must arrive within this.
+  // The remote handshake must arrive within this (else closed, counted in
+  // NetStats::handshake_timeouts). A Listener sets it for what it accepts.
   Clock::duration handshake_timeout = std::chrono::seconds(5);
   OverflowPolicy overflow = OverflowPolicy::kDropFrame;
 };

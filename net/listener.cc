@@ -27,6 +27,7 @@ Listener::Listener(Reactor& reactor, ListenerOptions options, Callbacks callback
       retry_timer_(reactor, [this] { arm_accept(); }) {
   options_.peer_connection.overflow = OverflowPolicy::kDropFrame;
   options_.client_connection.overflow = OverflowPolicy::kCloseConnection;
+  options_.client_connection.handshake_timeout = options_.handshake_timeout;
 }
 
 Listener::~Listener() {

@@ -10,6 +10,11 @@
 // which should send it to that shard (ShardSet::send) and call
 // `adopt_connection` there. Without `route`, every connection stays here.
 //
+// A connection that has not sent its handshake within handshake_timeout of
+// being accepted is closed and counted (NetStats::handshake_timeouts): idle
+// sockets cannot pile up on the port. The connection's own timer does it
+// (one per connection, embedded, no allocation).
+//
 // Accept uses multishot accept when the kernel has it (5.19+); at the first
 // -EINVAL it falls back to one accept per completion, for good.
 //
@@ -36,6 +41,10 @@ struct ListenerOptions {
   // Each applies from the handshake on; before it, client_connection does.
   ConnectionOptions peer_connection;    // overflow forced to kDropFrame.
   ConnectionOptions client_connection;  // overflow forced to kCloseConnection.
+  // From accept to the remote handshake; past it the connection closes.
+  // Replaces client_connection.handshake_timeout (the options an accepted
+  // connection has until its handshake names its role).
+  Clock::duration handshake_timeout = std::chrono::seconds(5);
   // While the address is in use, start() retries binding this long (see
   // listen_tcp_retrying); 0 fails at once.
   std::chrono::milliseconds bind_retry{0};

@@ -33,6 +33,7 @@ struct NetStats {
   Counter bad_frame_stalled;    // Half a frame, then nothing for idle_read_timeout.
   Counter bad_frame_protocol;   // Well-formed frame at the wrong time (no handshake, ...).
   Counter handshake_rejected;   // Version / cluster / shard mismatch.
+  Counter handshake_timeouts;   // No remote handshake within handshake_timeout: closed.
   // Backpressure.
   Counter raft_frames_dropped;            // Peer send queue full or peer down.
   Counter client_connections_overflowed;  // Client response bound hit: closed.

@@ -683,6 +683,7 @@ std::string Node::metrics_text() const {
   counter("client_requests_total", "Client protocol requests.",
           sum(&ShardMetrics::client_requests));
   uint64_t bad = 0;
+  uint64_t handshake_timeouts = 0;
   uint64_t commits = 0;
   uint64_t failed_commits = 0;
   uint64_t commit_ns = 0;
@@ -691,6 +692,7 @@ std::string Node::metrics_text() const {
   for (ShardRuntime* rt : rts) {
     if (!rt) continue;
     bad += rt->reactor().stats().bad_frames();
+    handshake_timeouts += rt->reactor().stats().handshake_timeouts.get();
     const storage::EnvStats es = rt->env().stats();
     commits += es.commits;
     failed_commits += es.failed_commits;
@@ -699,6 +701,8 @@ std::string Node::metrics_text() const {
       latency[i] += es.commit_latency[i];
   }
   counter("bad_frames_total", "Frames rejected (garbage, too large, checksum, verifier).", bad);
+  counter("handshake_timeouts_total",
+          "Accepted connections closed for sending no handshake in time.", handshake_timeouts);
   counter("fsync_commits_total", "LMDB write transactions committed with full sync.", commits);
   // Per transaction, which may have held several batches; batches failed
   // untried behind a failure were in none.

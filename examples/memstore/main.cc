@@ -9,16 +9,24 @@
 // The HTTP server runs on the node's first reactor (shard 0). SIGTERM and
 // SIGINT stop it gracefully: the HTTP server closes, the helper threads
 // finish, the node stops (flushing its log) and the process exits 0.
+//
+// The config file may carry an [http] table, memstore's own (the runtime
+// does not see it): header_timeout_ms, idle_timeout_ms, max_connections
+// (HttpServerOptions). /metrics is the runtime's text followed by the HTTP
+// server's (memstore_http_*).
 #include <signal.h>
+#include <sys/resource.h>
 #include <toml++/toml.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <future>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -38,7 +46,8 @@ namespace {
 
 constexpr char kUsage[] = R"(usage: memstore [options]
   --config FILE        TOML config ([node] [raft] [snapshot] [storage] [network]
-                       [client] [[peers]]; see README "Configuration reference"); one
+                       [client] [[peers]], and memstore's [http]: header_timeout_ms,
+                       idle_timeout_ms, max_connections; see README); one
                        cluster file listing only [[peers]] serves every node when
                        --id, --address and --data-dir are given
   --id N               node id (static members; optional when joining)
@@ -64,18 +73,69 @@ struct Flags {
   bool forward = true;
   uint32_t tick_ms = 0;
   std::string log_level = "info";
+  HttpServerOptions http_options;  // From the config's [http] table.
 };
+
+// Takes memstore's [http] table out of `root` (the runtime's parser refuses
+// tables it does not know) into `options`.
+absl::Status take_http_table(toml::table& root, HttpServerOptions& options) {
+  if (!root.contains("http")) return absl::OkStatus();
+  const toml::table* http = root["http"].as_table();
+  if (http == nullptr) return absl::InvalidArgumentError("[http] must be a table");
+  for (const auto& [key, value] : *http) {
+    const std::optional<int64_t> n = value.value<int64_t>();
+    if (!value.is_integer() || !n || *n <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("[http] ", std::string(key.str()), " must be a positive integer"));
+    }
+    if (key == "header_timeout_ms") {
+      options.header_timeout = std::chrono::milliseconds(*n);
+    } else if (key == "idle_timeout_ms") {
+      options.idle_timeout = std::chrono::milliseconds(*n);
+    } else if (key == "max_connections") {
+      options.max_connections = static_cast<size_t>(*n);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown key [http] ", std::string(key.str())));
+    }
+  }
+  root.erase("http");
+  return absl::OkStatus();
+}
+
+// Many HTTP clients need many descriptors: the soft limit is raised to the
+// hard one (often 1024 -> 4096 or more). Below the connection cap plus some
+// room for the node's own files, accept fails (EMFILE) before the cap can
+// evict anything.
+void raise_fd_limit(size_t http_connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      spdlog::warn("memstore: cannot raise the open file limit: {}", std::strerror(errno));
+      (void)::getrlimit(RLIMIT_NOFILE, &limit);
+    }
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < http_connections + 256) {
+    spdlog::warn("memstore: open file limit {} is low for [http] max_connections = {}",
+                 static_cast<uint64_t>(limit.rlim_cur), http_connections);
+  }
+}
 
 // Reads the config file with the identity flags (--id, --address,
 // --data-dir, --join) written into its [node] table before it is parsed and
 // validated: one cluster.toml that lists only the peers can then serve every
 // node, each started with its own id and address.
-absl::StatusOr<NodeConfig> load_config_with_identity(const Flags& f) {
+absl::StatusOr<NodeConfig> load_config_with_identity(Flags& f) {
   toml::table root;
   try {
     root = toml::parse_file(f.config_path);
   } catch (const toml::parse_error&) {
     return load_config_toml(f.config_path).status();  // Its message names line and column.
+  }
+  if (absl::Status s = take_http_table(root, f.http_options); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(f.config_path, ": ", s.message()));
   }
   if (root.contains("node") && !root["node"].is_table()) {
     return load_config_toml(f.config_path).status();
@@ -189,6 +249,7 @@ int run(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(spdlog::level::from_str(flags->log_level));
+  raise_fd_limit(flags->http_options.max_connections);
 
   // Every thread started from here on inherits the blocked signals, so only
   // sigwait below sees them.
@@ -214,11 +275,18 @@ int run(int argc, char** argv) {
   std::unique_ptr<HttpServer> server;
   std::promise<absl::Status> started;
   bool queued = (*node)->run_on_shard(0, [&](net::Reactor& reactor) {
-    HttpServerOptions so;
+    HttpServerOptions so = flags->http_options;
     so.address = flags->http;
-    server = std::make_unique<HttpServer>(reactor, so, [&api](HttpRequest r, Responder respond) {
-      api->handle(std::move(r), std::move(respond));
-    });
+    server = std::make_unique<HttpServer>(
+        reactor, so, [&api, &server](HttpRequest r, Responder respond) {
+          if (r.method == "GET" && r.segments.size() == 1 && r.segments[0] == "metrics") {
+            // The HTTP server's own counters follow the runtime's.
+            respond = std::move(respond).with_edit([&server](HttpReply& reply) {
+              if (reply.status == 200) reply.body += server->metrics_text();
+            });
+          }
+          api->handle(std::move(r), std::move(respond));
+        });
     absl::Status s = server->start();
     if (s.ok()) api->set_http_address(server->address());
     started.set_value(s);

@@ -107,7 +107,7 @@ class TcpTest : public ::testing::Test {
     o.peer_connection.handshake_timeout = handshake_timeout_;
     o.peer_connection.max_frame_bytes = peer_max_frame_bytes_;
     o.client_connection.max_frame_bytes = client_max_frame_bytes_;
-    o.client_connection.handshake_timeout = handshake_timeout_;
+    o.handshake_timeout = handshake_timeout_;
     o.client_connection.max_send_queue_frames = client_queue_frames_;
     return o;
   }
@@ -373,6 +373,42 @@ TEST_F(TcpTest, HalfAFrameThenStallTimesOut) {
   start_listener(0);
   std::string frame = frame_to_string(raft_frame(2, 100));
   expect_bad_input(frame.substr(0, frame.size() / 2), r_.stats().bad_frame_stalled);
+}
+
+// A connection that does not complete its handshake in time is closed and
+// counted (not as a bad frame): sending nothing, or half a handshake frame.
+TEST_F(TcpTest, NoHandshakeWithinTheTimeoutCloses) {
+  handshake_timeout_ = 300ms;
+  listener_->stop();
+  ASSERT_TRUE(run_until(r_, [&] { return !listener_->active(); }));
+  listener_.reset();
+  start_listener(0);
+  const uint64_t bad_before = r_.stats().bad_frames();
+  const std::string hs = frame_to_string(encode_handshake(good_handshake()));
+  const auto t0 = Clock::now();
+  int silent = testing::connect_blocking(port_);
+  int half = testing::connect_blocking(port_);
+  ASSERT_GE(silent, 0);
+  ASSERT_GE(half, 0);
+  ASSERT_TRUE(write_all(half, hs.substr(0, hs.size() / 2)));
+  ASSERT_TRUE(run_until(r_, [&] { return remote_closed(silent) && remote_closed(half); }));
+  const auto elapsed = Clock::now() - t0;
+  EXPECT_GE(elapsed, 300ms);
+  EXPECT_LT(elapsed, 3s);  // 300 ms, with room for a busy machine.
+  EXPECT_EQ(r_.stats().handshake_timeouts.get(), 2u);
+  EXPECT_EQ(r_.stats().bad_frames(), bad_before);
+  EXPECT_TRUE(accepted_.empty());  // Never handed to the node.
+  // A connection that does shake hands in time stays open past the timeout.
+  int fd = raw_peer();
+  ASSERT_TRUE(run_until(r_, [&] { return accepted_.size() == 1; }));
+  testing::run_turns(r_, 1);
+  const auto until = Clock::now() + 600ms;
+  ASSERT_TRUE(run_until(r_, [&] { return Clock::now() >= until; }));
+  EXPECT_FALSE(remote_closed(fd));
+  EXPECT_EQ(r_.stats().handshake_timeouts.get(), 2u);
+  ::close(silent);
+  ::close(half);
+  ::close(fd);
 }
 
 // The frame cap is configured per role: a listener applies its peer options
