@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -35,6 +36,16 @@ namespace raft::examples_test {
 using raft::testing::eventually;
 using raft::testing::free_port;
 using raft::testing::temp_dir;
+
+// The value of the Prometheus sample `name` (with its labels) in `text`, or -1.
+inline double metric(const std::string& text, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::StartsWith(line, name + " ")) continue;
+    double v = -1;
+    return absl::SimpleAtod(line.substr(name.size() + 1), &v) ? v : -1;
+  }
+  return -1;
+}
 
 struct HttpResult {
   int status = 0;                              // 0: no answer (connect or read failed).

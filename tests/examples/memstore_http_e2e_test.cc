@@ -11,16 +11,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The value of the Prometheus sample `name` (with its labels), or -1.
-double metric(const std::string& text, const std::string& name) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(line, name + " ")) continue;
-    double v = -1;
-    return absl::SimpleAtod(line.substr(name.size() + 1), &v) ? v : -1;
-  }
-  return -1;
-}
-
 // A number field of a JSON answer, or -1.
 int64_t json_int(const std::string& body, const std::string& key) {
   size_t at = body.find("\"" + key + "\":");

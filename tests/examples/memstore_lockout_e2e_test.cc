@@ -21,16 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kHalfRequest[] = "GET /store/x HTTP/1.1\r\n";
 
-// The value of the Prometheus sample `name` (with its labels), or -1.
-double metric(const std::string& text, const std::string& name) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(line, name + " ")) continue;
-    double v = -1;
-    return absl::SimpleAtod(line.substr(name.size() + 1), &v) ? v : -1;
-  }
-  return -1;
-}
-
 double closed_metric(const std::string& text, const std::string& reason) {
   return metric(text, "memstore_http_connections_closed_total{reason=\"" + reason + "\"}");
 }
