@@ -138,8 +138,9 @@ TEST(ShardSet, ListenerHandsAConnectionToItsTargetShard) {
         FrameConnection::Callbacks fc;
         fc.on_frame = [&](FrameConnection& c, const ReceivedFrame& f) {
           EXPECT_EQ(c.remote_handshake().node_id, 2u);
-          if (ShardSet::current()->id() == 1) frames_on_shard1.fetch_add(1);
+          // Stored before the count the test waits on, so it is visible then.
           first_index = testing::first_index_of(f);
+          if (ShardSet::current()->id() == 1) frames_on_shard1.fetch_add(1);
         };
         adopted.push_back(
             adopt_connection(here.reactor(), std::move(*moved), local, {}, std::move(fc)));
