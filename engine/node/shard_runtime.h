@@ -2,7 +2,7 @@
 // LMDB env and the group-commit pipeline into it, its peer transport, the
 // snapshot streams in and out, and the client requests for its groups.
 //
-// The loop, per turn (see DESIGN.md):
+// The loop, per turn (see ARCHITECTURE.md):
 //   ticks (timer) -> step received messages -> every dirty group's Ready is
 //   turned into writes on the open batch, sends and applies (Group::process)
 //   -> outgoing Raft messages leave batched per peer -> the open batch is
