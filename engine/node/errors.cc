@@ -27,19 +27,12 @@ Outcome outcome_from_code(absl::StatusCode code) {
   }
 }
 
-std::optional<Outcome> outcome_from_wire(net::ClientOutcome outcome) {
-  switch (outcome) {
-    case net::ClientOutcome::kRefused:
-      return Outcome::kRefused;
-    case net::ClientOutcome::kUnknown:
-      return Outcome::kUnknown;
-    case net::ClientOutcome::kFailed:
-      return Outcome::kFailed;
-    case net::ClientOutcome::kUnspecified:
-      break;
-  }
-  return std::nullopt;
-}
+// The wire's outcome values are Outcome's, with 0 for "not said".
+static_assert(static_cast<int>(net::ClientOutcome::kRefused) ==
+              static_cast<int>(Outcome::kRefused));
+static_assert(static_cast<int>(net::ClientOutcome::kUnknown) ==
+              static_cast<int>(Outcome::kUnknown));
+static_assert(static_cast<int>(net::ClientOutcome::kFailed) == static_cast<int>(Outcome::kFailed));
 }  // namespace
 
 const char* outcome_name(Outcome outcome) {
@@ -62,9 +55,9 @@ absl::Status with_outcome(absl::Status status, Outcome outcome) {
 
 Outcome outcome_of(const absl::Status& status) {
   if (auto payload = status.GetPayload(kOutcomeUrl)) {
-    if (*payload == "refused") return Outcome::kRefused;
-    if (*payload == "failed") return Outcome::kFailed;
-    if (*payload == "unknown") return Outcome::kUnknown;
+    for (Outcome o : {Outcome::kRefused, Outcome::kUnknown, Outcome::kFailed}) {
+      if (*payload == outcome_name(o)) return o;
+    }
   }
   if (is_not_leader(status)) return Outcome::kRefused;
   return outcome_from_code(status.code());
@@ -115,8 +108,11 @@ absl::Status response_status(const net::ClientResponse& response) {
   auto code = static_cast<int>(response.error);
   if (code < 0 || code > 16) code = static_cast<int>(absl::StatusCode::kUnknown);
   absl::Status status(static_cast<absl::StatusCode>(code), response.message);
-  std::optional<Outcome> outcome = outcome_from_wire(response.outcome);
-  return with_outcome(std::move(status), outcome.value_or(outcome_of(status)));
+  // The decoder maps values it does not know to kUnspecified.
+  const Outcome outcome = response.outcome == net::ClientOutcome::kUnspecified
+                              ? outcome_of(status)
+                              : static_cast<Outcome>(response.outcome);
+  return with_outcome(std::move(status), outcome);
 }
 
 }  // namespace raft

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
 #include "net/client_codec.h"
@@ -48,10 +47,10 @@ inline absl::Status failed(absl::Status s) { return with_outcome(std::move(s), O
 Outcome outcome_of(const absl::Status& status);
 
 // FailedPrecondition "not leader; leader is <id> at <address>" with the hint
-// attached. With leader_id 0 it is Unavailable "no leader" instead.
+// attached. With leader_id 0 it is Unavailable "no leader" instead. Both
+// are refusals.
 absl::Status not_leader_error(uint64_t leader_id, const std::string& address);
 
-// (Both are refusals.)
 // The hint carried by a not_leader_error, if `status` is one.
 std::optional<LeaderHint> not_leader_hint(const absl::Status& status);
 bool is_not_leader(const absl::Status& status);

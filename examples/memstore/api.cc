@@ -69,10 +69,7 @@ HttpReply transfer_reply(NodeId target, const absl::Status& s, const std::string
 // 503: refused before anything was proposed (no leader, no capacity);
 // worth retrying shortly.
 HttpReply unavailable(absl::string_view message) {
-  HttpReply r =
-      json(503, absl::StrCat("{\"error\":", json_quote(message), ",\"outcome\":\"refused\"}"));
-  r.extra_headers = "Retry-After: 1\r\n";
-  return r;
+  return error_reply(refused(absl::UnavailableError(message)));
 }
 
 HttpReply not_allowed(absl::string_view allow) {
