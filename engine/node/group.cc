@@ -4,8 +4,6 @@
 #include <cstring>
 #include <span>
 
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/checksum.h"
@@ -13,7 +11,6 @@
 #include "engine/node/errors.h"
 #include "engine/node/snapshot_envelope.h"
 #include "spdlog/spdlog.h"
-#include "storage/snapshot_file.h"
 
 namespace raft {
 namespace {
@@ -80,14 +77,15 @@ absl::Status replaced_error() {
 
 }  // namespace
 
-Group::Group(const GroupOptions& options, storage::LogEnv* env, GroupHost* host,
+Group::Group(const GroupOptions& options, const GroupPorts& ports,
              std::unique_ptr<StateMachine> fsm)
     : config_(*options.config),
       id_(options.group),
       self_(options.self),
       incarnation_(options.incarnation),
-      env_(env),
-      host_(host),
+      writer_(*ports.writer),
+      outbox_(*ports.outbox),
+      snapshots_(*ports.snapshots),
       fsm_(std::move(fsm)) {}
 
 Group::~Group() {
@@ -105,23 +103,26 @@ Group::~Group() {
 }
 
 absl::StatusOr<std::unique_ptr<Group>> Group::open(const GroupOptions& options,
-                                                   storage::LogEnv* env, GroupHost* host,
+                                                   const GroupPorts& ports,
                                                    std::unique_ptr<StateMachine> fsm,
                                                    const std::vector<PeerConfig>& bootstrap) {
   RAFT_CHECK(options.config != nullptr);
-  std::unique_ptr<Group> g(new Group(options, env, host, std::move(fsm)));
+  RAFT_CHECK(ports.writer != nullptr && ports.outbox != nullptr && ports.snapshots != nullptr);
+  std::unique_ptr<Group> g(new Group(options, ports, std::move(fsm)));
   if (auto s = g->init(bootstrap); !s.ok()) return s;
   return g;
 }
 
 absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
-  std::optional<storage::StoredSnapshot> snap = env_->snapshot(id_);
-  const bool fresh = !snap && env_->last_index(id_) == 0 && env_->hard_state(id_) == HardState{};
+  std::optional<StoredSnapshot> snap = snapshots_.held(id_);
+  log_ = writer_.open_log(id_, snap ? snap->meta.conf_state : ConfState{});
+  absl::StatusOr<InitialState> durable = log_->initial_state();
+  if (!durable.ok()) return durable.status();
+  const bool fresh = !snap && log_->last_index() == 0 && durable->hard_state == HardState{};
   if (fresh && !bootstrap.empty()) {
     // A static cluster starts from identical logs on every member: one
     // committed conf change per initial peer, carrying its address. Applying
     // them builds the membership, and they replay like any other change.
-    storage::WriteBatch batch;
     std::vector<Entry> entries;
     for (const PeerConfig& p : bootstrap) {
       ConfChange cc = single_change(
@@ -131,27 +132,20 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
       entries.push_back(
           Entry{1, entries.size() + 1, EntryType::kConfChange, Slice(encode_conf_change(cc))});
     }
-    batch.append(id_, entries);
-    batch.set_hard_state(id_, HardState{1, kNoNode, entries.size()});
-    if (auto s = env_->write(batch); !s.ok()) {
+    if (auto s = writer_.bootstrap(id_, entries, HardState{1, kNoNode, entries.size()}); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("group ", id_, ": bootstrap: ", s.message()));
     }
   }
 
-  ConfState initial;
   if (snap) {
-    const std::string path =
-        storage::snapshot_file_path(host_->snapshot_dir(), id_, snap->meta.index, snap->meta.term);
-    received_snapshot_ = *snap;
-    if (auto s = restore_from_snapshot_file(path); !s.ok()) return s;
-    received_snapshot_.reset();
-    initial = snap->meta.conf_state;
+    if (auto s = restore(*snap); !s.ok()) return s;
     applied_ = snap->meta.index;
     applied_term_ = snap->meta.term;
     last_snapshot_index_ = snap->meta.index;
   }
-  log_ = std::make_unique<LmdbLogStorage>(env_, id_, initial);
-  queued_hard_state_ = env_->hard_state(id_);
+  absl::StatusOr<InitialState> state = log_->initial_state();
+  if (!state.ok()) return state.status();
+  queued_hard_state_ = state->hard_state;
 
   Config c;
   c.id = self_;
@@ -180,29 +174,24 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
   return absl::OkStatus();
 }
 
-absl::Status Group::restore_from_snapshot_file(const std::string& path) {
-  RAFT_CHECK(received_snapshot_.has_value());
-  auto reader = storage::SnapshotFileReader::open(path, received_snapshot_->file_bytes,
-                                                  received_snapshot_->file_checksum);
-  if (!reader.ok()) return reader.status();
-  std::string image;
-  image.reserve((*reader)->size());
-  while (!(*reader)->done()) {
-    auto chunk = (*reader)->next_chunk(1 << 20);
-    if (!chunk.ok()) return chunk.status();
-    image.append(*chunk);
+absl::Status Group::restore(const StoredSnapshot& snapshot) {
+  const std::string name = absl::StrCat("group ", id_, ": snapshot at index ", snapshot.meta.index,
+                                        " (term ", snapshot.meta.term, ")");
+  absl::StatusOr<std::string> image = snapshots_.read(id_, snapshot);
+  if (!image.ok()) {
+    return absl::Status(image.status().code(), absl::StrCat(name, ": ", image.status().message()));
   }
-  auto envelope = decode_snapshot_image(image);
+  auto envelope = decode_snapshot_image(*image);
   if (!envelope.ok()) {
-    return absl::DataLossError(absl::StrCat(path, ": ", envelope.status().message()));
+    return absl::DataLossError(absl::StrCat(name, ": ", envelope.status().message()));
   }
   StringSnapshotReader fsm_reader(envelope->fsm_bytes);
   if (auto s = fsm_->restore(fsm_reader); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat(path, ": state machine restore: ", s.message()));
+    return absl::Status(s.code(), absl::StrCat(name, ": state machine restore: ", s.message()));
   }
   peers_ = std::move(envelope->peers);
   max_id_seen_ = std::max(max_id_seen_, envelope->max_id_seen);
-  for (const auto& [node, address] : peers_) host_->peer_address(node, address);
+  for (const auto& [node, address] : peers_) outbox_.peer_address(node, address);
   return absl::OkStatus();
 }
 
@@ -227,11 +216,9 @@ void Group::peer_unreachable(NodeId peer) { raw_->report_unreachable(peer); }
 
 void Group::snapshot_sent(NodeId to, bool ok) { raw_->report_snapshot(to, ok); }
 
-void Group::snapshot_received(const Message& announce, const std::string& path, uint64_t file_bytes,
-                              uint64_t file_checksum) {
-  RAFT_CHECK(announce.snapshot.has_value());
-  received_snapshot_ = storage::StoredSnapshot{announce.snapshot->meta, file_bytes, file_checksum};
-  received_snapshot_path_ = path;
+void Group::snapshot_received(const Message& announce, const StoredSnapshot& received) {
+  RAFT_CHECK(announce.snapshot.has_value() && announce.snapshot->meta == received.meta);
+  received_snapshot_ = received;
   step(announce);
   process();
   if (received_snapshot_) {
@@ -241,12 +228,12 @@ void Group::snapshot_received(const Message& announce, const std::string& path, 
     // would delete the held snapshot's file and the next restart could not
     // restore.
     const Index index = announce.snapshot->meta.index;
-    std::optional<storage::StoredSnapshot> held = env_->snapshot(id_);
+    std::optional<StoredSnapshot> held = snapshots_.held(id_);
     const bool in_use = index == last_snapshot_index_ || (held && held->meta.index == index);
     SPDLOG_INFO("group {}: snapshot at index {} not installed (stale){}", id_, index,
                 in_use ? "; its file is the held snapshot's, kept" : "");
     received_snapshot_.reset();
-    if (!in_use) ::unlink(path.c_str());
+    if (!in_use) snapshots_.discard(id_, received);
   }
 }
 
@@ -409,8 +396,8 @@ void Group::handle_ready(Ready& rd) {
   if (rd.snapshot) {
     RAFT_CHECK_MSG(received_snapshot_ && received_snapshot_->meta == rd.snapshot->meta,
                    "core installs a snapshot the runtime did not receive");
-    host_->open_batch().group(id_).apply_snapshot = *received_snapshot_;
-    if (absl::Status s = restore_from_snapshot_file(received_snapshot_path_); !s.ok()) {
+    writer_.install_snapshot(id_, *received_snapshot_);
+    if (absl::Status s = restore(*received_snapshot_); !s.ok()) {
       // The file was verified when received; failing now means the disk
       // changed under us. Continuing would diverge from the leader.
       RAFT_CHECK_MSG(false, std::string(s.message()).c_str());
@@ -431,14 +418,14 @@ void Group::handle_ready(Ready& rd) {
                            rd.hard_state->term == queued_hard_state_.term &&
                            rd.hard_state->vote == queued_hard_state_.vote;
   if (!rd.entries.empty()) {
-    log_->remember(rd.entries);
-    host_->open_batch().append(id_, rd.entries);
+    log_->appending(rd.entries);
+    writer_.append(id_, rd.entries);
   }
   if (rd.hard_state) {
     if (commit_only) {
-      host_->set_lazy_hard_state(id_, *rd.hard_state);
+      writer_.set_lazy_hard_state(id_, *rd.hard_state);
     } else {
-      host_->open_batch().set_hard_state(id_, *rd.hard_state);
+      writer_.set_hard_state(id_, *rd.hard_state);
     }
     queued_hard_state_ = *rd.hard_state;
   }
@@ -454,7 +441,7 @@ void Group::handle_ready(Ready& rd) {
                                               rd.persist_term(), std::move(rd.persisted_messages)});
     }
   } else if (rd.must_persist()) {
-    persist_queue_.push_back(PendingPersist{host_->open_batch_seq(), rd.persist_index(),
+    persist_queue_.push_back(PendingPersist{writer_.open_seq(), rd.persist_index(),
                                             rd.persist_term(), std::move(rd.persisted_messages)});
   } else if (!rd.persisted_messages.empty()) {
     if (persist_queue_.empty()) {
@@ -484,18 +471,15 @@ void Group::handle_ready(Ready& rd) {
 void Group::send_all(std::vector<Message>& messages) {
   for (Message& m : messages) {
     if (m.type != MessageType::kSnapshot) {
-      host_->send(m);
+      outbox_.send(m);
       continue;
     }
-    std::optional<storage::StoredSnapshot> snap = env_->snapshot(id_);
+    std::optional<StoredSnapshot> snap = snapshots_.held(id_);
     if (!snap || !m.snapshot || snap->meta.index != m.snapshot->meta.index) {
       raw_->report_snapshot(m.to, false);
       continue;
     }
-    host_->send_snapshot(
-        m,
-        storage::snapshot_file_path(host_->snapshot_dir(), id_, snap->meta.index, snap->meta.term),
-        snap->file_bytes, snap->file_checksum);
+    outbox_.send_snapshot(m, *snap);
   }
 }
 
@@ -601,7 +585,7 @@ void Group::apply_conf_change_entry(const Entry& e) {
   if (added.ok()) {
     for (const auto& [node, address] : *added) {
       peers_[node] = address;
-      host_->peer_address(node, address);
+      outbox_.peer_address(node, address);
     }
   }
   const bool was_member = is_member(raw_->conf_state(), self_);
@@ -751,24 +735,21 @@ void Group::start_snapshot(IndexCallback done) {
   const uint64_t checksum = checksum64(image);
   // The file is written and fsynced off the shard thread; the snapshot
   // record (and the compaction it allows) goes into a later batch.
-  host_->write_snapshot_file(
+  snapshots_.write(
       id_, index, term, std::move(image),
-      [this, index, term, cs, bytes, checksum](absl::StatusOr<std::string> path) {
+      [this, index, term, cs, bytes, checksum](absl::Status written) {
         snapshot_in_progress_ = false;
         std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
         snapshot_waiters_.clear();
-        if (!path.ok()) {
-          spdlog::error("group {}: snapshot at {} failed: {}", id_, index,
-                        path.status().ToString());
-          for (auto& w : waiters) w(path.status());
+        if (!written.ok()) {
+          spdlog::error("group {}: snapshot at {} failed: {}", id_, index, written.ToString());
+          for (auto& w : waiters) w(written);
           return;
         }
-        storage::WriteBatch& batch = host_->open_batch();
-        batch.save_snapshot(
-            id_, storage::StoredSnapshot{SnapshotMeta{index, term, cs}, bytes, checksum});
         const Index keep = config_.keep_entries_after_snapshot;
-        const Index first = env_->first_index(id_);
-        if (index > keep && index - keep >= first) batch.compact(id_, index - keep);
+        const Index first = log_->first_index();
+        writer_.save_snapshot(id_, StoredSnapshot{SnapshotMeta{index, term, cs}, bytes, checksum},
+                              index > keep && index - keep >= first ? index - keep : 0);
         last_snapshot_index_ = index;
         SPDLOG_INFO("group {}: snapshot at index {} ({} bytes)", id_, index, bytes);
         for (auto& w : waiters) w(index);

@@ -1,12 +1,15 @@
-// Group: one Raft group on one shard, where the core (RawNode), the durable
-// log (a shard's LogEnv) and the user's state machine meet.
+// Group: the driver of one Raft group. It turns the core's Ready (RawNode)
+// into writes, sends and applies, completes the proposals, reads and
+// transfers made through it, and makes and installs snapshots. It depends
+// only on the core, the user's StateMachine and the ports it is given
+// (ports.h): the shard runtime gives it LMDB, the peer transport and
+// snapshot files, the simulator (tests/sim) simulated disks and network.
 //
-// Everything here runs on the owning shard's thread. The shard feeds the
-// group ticks, messages and requests, calls process() at the end of a loop
-// turn to turn the core's Ready into writes (added to the shard's open
-// WriteBatch), sends and applies, and calls on_durable() when a batch the
-// group wrote to is durable. The group never blocks on the disk: the only
-// file work it does inline is reading a snapshot file to restore from.
+// Everything here runs on the owning thread. The owner feeds the group
+// ticks, messages and requests, calls process() at the end of a loop turn,
+// and calls on_durable() when a batch the group wrote to is durable. The
+// group never blocks: the only work it does inline on a snapshot image is
+// reading one to restore from.
 #pragma once
 
 #include <atomic>
@@ -23,69 +26,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/core/raw_node.h"
+#include "engine/node/api_types.h"
 #include "engine/node/config.h"
-#include "engine/node/lmdb_log_storage.h"
 #include "engine/node/peer_table.h"
+#include "engine/node/ports.h"
 #include "engine/node/state_machine.h"
-#include "storage/log_env.h"
-#include "storage/write_batch.h"
 
 namespace raft {
-
-struct ProposeResult {
-  Index index = 0;
-  Term term = 0;
-  std::string result;  // What StateMachine::apply returned.
-};
-
-enum class ReadConsistency : uint8_t {
-  kLinearizable,  // ReadIndex (or lease, per NodeConfig::read_mode).
-  kStale,         // Whatever this node has applied.
-};
-
-enum class MemberChangeKind : uint8_t { kAddVoter, kAddLearner, kPromote, kRemove };
-
-struct MemberChange {
-  MemberChangeKind kind = MemberChangeKind::kAddVoter;
-  NodeId node = kNoNode;
-  std::string address;  // Required for kAddVoter / kAddLearner of a new node.
-};
-
-using ProposeCallback = absl::AnyInvocable<void(absl::StatusOr<ProposeResult>)>;
-using ReadCallback = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
-using ConfCallback = absl::AnyInvocable<void(absl::StatusOr<ConfState>)>;
-using DoneCallback = absl::AnyInvocable<void(absl::Status)>;
-using IndexCallback = absl::AnyInvocable<void(absl::StatusOr<Index>)>;
-
-// What a group needs from its shard.
-class GroupHost {
- public:
-  virtual ~GroupHost() = default;
-  // The batch being filled; it is submitted after the current turn.
-  virtual storage::WriteBatch& open_batch() = 0;
-  // Puts a hard state whose only change is the commit index into the open
-  // batch without forcing a write: it goes with the next batch that must be
-  // written anyway, or at the next tick when the shard is idle. The commit
-  // index need not be durable (Raft learns it again from the leader), so
-  // this saves one fsync per commit advance.
-  virtual void set_lazy_hard_state(GroupId group, const HardState& hs) = 0;
-  // Sequence number of open_batch(); every earlier sequence was submitted.
-  virtual uint64_t open_batch_seq() const = 0;
-  // Best-effort delivery of a Raft message to peer m.to (Raft tolerates loss).
-  virtual void send(const Message& m) = 0;
-  // Streams the snapshot file at `path` to m.to in chunks, then reports the
-  // outcome through Group::snapshot_sent.
-  virtual void send_snapshot(const Message& m, const std::string& path, uint64_t file_bytes,
-                             uint64_t file_checksum) = 0;
-  // A peer's address became known or changed (for the transport).
-  virtual void peer_address(NodeId node, const std::string& address) = 0;
-  // Writes a snapshot image to a new file off the shard thread (chunked,
-  // fsynced, renamed into place) and calls `done` on the shard thread.
-  virtual void write_snapshot_file(GroupId group, Index index, Term term, std::string image,
-                                   absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) = 0;
-  // Directory of this shard's snapshot files.
-  virtual std::string snapshot_dir() const = 0;
-};
 
 struct GroupOptions {
   NodeId self = kNoNode;
@@ -120,7 +67,7 @@ class Group {
   // it. `bootstrap` (a static peer list) is written only if the group has no
   // durable state yet.
   static absl::StatusOr<std::unique_ptr<Group>> open(const GroupOptions& options,
-                                                     storage::LogEnv* env, GroupHost* host,
+                                                     const GroupPorts& ports,
                                                      std::unique_ptr<StateMachine> fsm,
                                                      const std::vector<PeerConfig>& bootstrap);
   ~Group();
@@ -128,9 +75,9 @@ class Group {
   // ---- Inputs from the shard.
   void tick();
   void step(Message m);
-  // A received snapshot file is complete and fsynced at `path`: install it.
-  void snapshot_received(const Message& announce, const std::string& path, uint64_t file_bytes,
-                         uint64_t file_checksum);
+  // A received snapshot is complete and durable in the SnapshotStore:
+  // install it (or discard it, if the core does not take it).
+  void snapshot_received(const Message& announce, const StoredSnapshot& received);
   // Whether a snapshot at `index` is worth receiving: the core ignores one
   // its commit index already covers, and the file of such a duplicate would
   // be written under the name of the snapshot this group already holds.
@@ -200,10 +147,9 @@ class Group {
     DoneCallback done;
   };
 
-  Group(const GroupOptions& options, storage::LogEnv* env, GroupHost* host,
-        std::unique_ptr<StateMachine> fsm);
+  Group(const GroupOptions& options, const GroupPorts& ports, std::unique_ptr<StateMachine> fsm);
   absl::Status init(const std::vector<PeerConfig>& bootstrap);
-  absl::Status restore_from_snapshot_file(const std::string& path);
+  absl::Status restore(const StoredSnapshot& snapshot);
 
   void handle_ready(Ready& rd);
   void send_all(std::vector<Message>& messages);
@@ -225,10 +171,11 @@ class Group {
   GroupId id_;
   NodeId self_;
   uint64_t incarnation_;  // See GroupOptions::incarnation.
-  storage::LogEnv* env_;
-  GroupHost* host_;
+  LogWriter& writer_;
+  Outbox& outbox_;
+  SnapshotStore& snapshots_;
   std::unique_ptr<StateMachine> fsm_;
-  std::unique_ptr<LmdbLogStorage> log_;
+  std::unique_ptr<GroupLog> log_;
   std::unique_ptr<RawNode> raw_;
 
   PeerAddresses peers_;
@@ -252,8 +199,7 @@ class Group {
   bool snapshot_in_progress_ = false;
   Index last_snapshot_index_ = 0;
   std::vector<IndexCallback> snapshot_waiters_;
-  std::optional<storage::StoredSnapshot> received_snapshot_;  // Being installed.
-  std::string received_snapshot_path_;
+  std::optional<StoredSnapshot> received_snapshot_;  // Being installed.
 
   absl::Status write_error_;
   // Tick of the first failed write since the last durable one (-1: none),

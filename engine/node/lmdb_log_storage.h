@@ -13,12 +13,12 @@
 
 #include <deque>
 
-#include "engine/core/log_storage.h"
+#include "engine/node/ports.h"
 #include "storage/log_env.h"
 
 namespace raft {
 
-class LmdbLogStorage final : public LogStorage {
+class LmdbLogStorage final : public GroupLog {
  public:
   // `env` must outlive this object. `initial_conf_state` is the membership
   // the core starts from: the newest snapshot's (or empty, before any
@@ -41,6 +41,7 @@ class LmdbLogStorage final : public LogStorage {
   // truncates); a run that does not continue the cache replaces all of it.
   // The oldest entries are dropped beyond kCacheEntries or kCacheBytes.
   void remember(const std::vector<Entry>& entries);
+  void appending(const std::vector<Entry>& entries) override { remember(entries); }
 
   static constexpr size_t kCacheEntries = 16384;
   static constexpr uint64_t kCacheBytes = 16 << 20;

@@ -1,5 +1,7 @@
 #include "engine/node/shard_runtime.h"
 
+#include "engine/node/lmdb_log_storage.h"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -62,7 +64,7 @@ absl::Status ShardRuntime::open_group(GroupId id, std::unique_ptr<StateMachine> 
   options.group = id;
   options.config = &config_;
   options.incarnation = process_incarnation();
-  auto g = Group::open(options, env_.get(), this, std::move(fsm), bootstrap);
+  auto g = Group::open(options, GroupPorts{this, this, this}, std::move(fsm), bootstrap);
   if (!g.ok()) return g.status();
   Group* raw = g->get();
   groups_[id] = std::move(*g);
@@ -434,13 +436,53 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
 // ---------------------------------------------------------------------------
 // Snapshots.
 
-void ShardRuntime::send_snapshot(const Message& m, const std::string& path, uint64_t file_bytes,
-                                 uint64_t file_checksum) {
+std::unique_ptr<GroupLog> ShardRuntime::open_log(GroupId group, const ConfState& initial) {
+  return std::make_unique<LmdbLogStorage>(env_.get(), group, initial);
+}
+
+absl::Status ShardRuntime::bootstrap(GroupId group, const std::vector<Entry>& entries,
+                                     const HardState& hs) {
+  storage::WriteBatch batch;
+  batch.append(group, entries);
+  batch.set_hard_state(group, hs);
+  return env_->write(batch);
+}
+
+std::string ShardRuntime::snapshot_path(GroupId group, const StoredSnapshot& snapshot) const {
+  return storage::snapshot_file_path(env_->snapshot_dir(), group, snapshot.meta.index,
+                                     snapshot.meta.term);
+}
+
+absl::StatusOr<std::string> ShardRuntime::read(GroupId group, const StoredSnapshot& snapshot) {
+  const std::string path = snapshot_path(group, snapshot);
+  auto reader =
+      storage::SnapshotFileReader::open(path, snapshot.file_bytes, snapshot.file_checksum);
+  if (!reader.ok()) return reader.status();
+  std::string image;
+  image.reserve((*reader)->size());
+  while (!(*reader)->done()) {
+    auto chunk = (*reader)->next_chunk(1 << 20);
+    if (!chunk.ok())
+      return absl::Status(chunk.status().code(),
+                          absl::StrCat(path, ": ", chunk.status().message()));
+    image.append(*chunk);
+  }
+  return image;
+}
+
+void ShardRuntime::discard(GroupId group, const StoredSnapshot& snapshot) {
+  const std::string path = snapshot_path(group, snapshot);
+  ::unlink(path.c_str());
+}
+
+void ShardRuntime::send_snapshot(const Message& m, const StoredSnapshot& snapshot) {
   Group* g = group(m.group);
   for (const OutgoingSnapshot& o : outgoing_snapshots_) {
     if (o.group == m.group && o.announce.to == m.to) return;  // Already streaming.
   }
-  auto reader = storage::SnapshotFileReader::open(path, file_bytes, file_checksum);
+  const uint64_t file_checksum = snapshot.file_checksum;
+  auto reader = storage::SnapshotFileReader::open(snapshot_path(m.group, snapshot),
+                                                  snapshot.file_bytes, file_checksum);
   if (!reader.ok()) {
     spdlog::error("group {}: cannot stream snapshot to {}: {}", m.group, m.to,
                   reader.status().ToString());
@@ -533,8 +575,8 @@ void ShardRuntime::on_snapshot_chunk(const fbs::SnapshotChunk& c, const net::Rec
             std::make_tuple(c.group(), c.snapshot_index(), c.snapshot_term()))) {
       return;
     }
-    auto writer = storage::SnapshotFileWriter::create(snapshot_dir(), c.group(), c.snapshot_index(),
-                                                      c.snapshot_term());
+    auto writer = storage::SnapshotFileWriter::create(env_->snapshot_dir(), c.group(),
+                                                      c.snapshot_index(), c.snapshot_term());
     if (!writer.ok()) {
       spdlog::error("group {}: cannot receive snapshot: {}", c.group(), writer.status().ToString());
       return;
@@ -604,15 +646,16 @@ void ShardRuntime::on_snapshot_chunk(const fbs::SnapshotChunk& c, const net::Rec
           return;
         }
         bump(metrics_.snapshots_received);
-        g->snapshot_received(announce, *path, info->bytes, info->checksum);
+        g->snapshot_received(announce,
+                             StoredSnapshot{announce.snapshot->meta, info->bytes, info->checksum});
         dirty_.insert(g);
         schedule_process();
       });
 }
 
-void ShardRuntime::write_snapshot_file(GroupId group, Index index, Term term, std::string image,
-                                       absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) {
-  std::string dir = snapshot_dir();
+void ShardRuntime::write(GroupId group, Index index, Term term, std::string image,
+                         absl::AnyInvocable<void(absl::Status)> done) {
+  std::string dir = env_->snapshot_dir();
   run_blocking(
       [dir, group, index, term, image = std::move(image)]() -> absl::StatusOr<std::string> {
         auto writer = storage::SnapshotFileWriter::create(dir, group, index, term);
@@ -629,7 +672,7 @@ void ShardRuntime::write_snapshot_file(GroupId group, Index index, Term term, st
       },
       [this, done = std::move(done)](absl::StatusOr<std::string> path) mutable {
         if (path.ok()) bump(metrics_.snapshots_made);
-        done(std::move(path));
+        done(path.status());
         for (auto& [id, g] : groups_) dirty_.insert(g.get());
         schedule_process();
       });

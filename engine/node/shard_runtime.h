@@ -47,10 +47,15 @@ namespace raft {
 
 class NodeImpl;
 
-class ShardRuntime final : public GroupHost {
+// The shard implements its groups' ports (ports.h): the log writer over
+// its LMDB env, the outbox over the peer transport, the snapshot store over
+// the snapshot files in the env's directory.
+class ShardRuntime final : public LogWriter, public Outbox, public SnapshotStore {
  public:
   ShardRuntime(NodeImpl& node, net::Shard& shard, std::unique_ptr<storage::LogEnv> env);
   ~ShardRuntime() override;
+  ShardRuntime(const ShardRuntime&) = delete;
+  ShardRuntime& operator=(const ShardRuntime&) = delete;
 
   // Opens the groups this shard hosts. Shard thread, before start().
   absl::Status open_group(GroupId group, std::unique_ptr<StateMachine> fsm,
@@ -80,22 +85,43 @@ class ShardRuntime final : public GroupHost {
   // Marks a group for processing at the end of this loop turn.
   void mark_dirty(Group* g);
 
-  // ---- GroupHost.
-  storage::WriteBatch& open_batch() override {
+  // ---- LogWriter (over the env, through the open batch).
+  std::unique_ptr<GroupLog> open_log(GroupId group, const ConfState& initial) override;
+  absl::Status bootstrap(GroupId group, const std::vector<Entry>& entries,
+                         const HardState& hs) override;
+  uint64_t open_seq() const override { return open_seq_; }
+  void append(GroupId group, const std::vector<Entry>& entries) override {
     open_urgent_ = true;
-    return open_batch_;
+    open_batch_.append(group, entries);
+  }
+  void set_hard_state(GroupId group, const HardState& hs) override {
+    open_urgent_ = true;
+    open_batch_.set_hard_state(group, hs);
   }
   void set_lazy_hard_state(GroupId group, const HardState& hs) override {
     open_batch_.set_hard_state(group, hs);
   }
-  uint64_t open_batch_seq() const override { return open_seq_; }
+  void install_snapshot(GroupId group, const StoredSnapshot& snapshot) override {
+    open_urgent_ = true;
+    open_batch_.group(group).apply_snapshot = snapshot;
+  }
+  void save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index compact_to) override {
+    open_urgent_ = true;
+    open_batch_.save_snapshot(group, snapshot);
+    if (compact_to != 0) open_batch_.compact(group, compact_to);
+  }
+
+  // ---- Outbox (over the peer transport).
   void send(const Message& m) override;
-  void send_snapshot(const Message& m, const std::string& path, uint64_t file_bytes,
-                     uint64_t file_checksum) override;
+  void send_snapshot(const Message& m, const StoredSnapshot& snapshot) override;
   void peer_address(NodeId node, const std::string& address) override;
-  void write_snapshot_file(GroupId group, Index index, Term term, std::string image,
-                           absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) override;
-  std::string snapshot_dir() const override { return env_->snapshot_dir(); }
+
+  // ---- SnapshotStore (files in the env's snapshot directory).
+  std::optional<StoredSnapshot> held(GroupId group) const override { return env_->snapshot(group); }
+  absl::StatusOr<std::string> read(GroupId group, const StoredSnapshot& snapshot) override;
+  void write(GroupId group, Index index, Term term, std::string image,
+             absl::AnyInvocable<void(absl::Status)> done) override;
+  void discard(GroupId group, const StoredSnapshot& snapshot) override;
 
  public:
   // Write batches handed to the storage writer and not yet completed, at
@@ -103,6 +129,7 @@ class ShardRuntime final : public GroupHost {
   static constexpr size_t kMaxBatchesInFlight = 16;
 
  private:
+  std::string snapshot_path(GroupId group, const StoredSnapshot& snapshot) const;
   struct Submitted {
     uint64_t seq = 0;
     storage::WriteBatch batch;  // Kept to retry after a failure.

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/node/group.h"
+#include "engine/node/lmdb_log_storage.h"
 #include "engine/node/snapshot_envelope.h"
 #include "examples/memstore/kv_state_machine.h"
 #include "storage/log_env.h"
@@ -26,25 +27,71 @@
 namespace raft {
 namespace {
 
-// The shard side of a group, reduced to what this test needs: the open batch
-// is written synchronously by flush(); messages are recorded.
-class FakeHost : public GroupHost {
+// The shard side of a group (its ports), reduced to what this test needs:
+// the open batch is written synchronously by flush(); messages are recorded.
+class FakeHost : public LogWriter, public Outbox, public SnapshotStore {
  public:
   explicit FakeHost(storage::LogEnv* env) : env_(env) {}
 
-  storage::WriteBatch& open_batch() override { return batch_; }
+  GroupPorts ports() { return GroupPorts{this, this, this}; }
+
+  std::unique_ptr<GroupLog> open_log(GroupId group, const ConfState& initial) override {
+    return std::make_unique<LmdbLogStorage>(env_, group, initial);
+  }
+  absl::Status bootstrap(GroupId group, const std::vector<Entry>& entries,
+                         const HardState& hs) override {
+    storage::WriteBatch batch;
+    batch.append(group, entries);
+    batch.set_hard_state(group, hs);
+    return env_->write(batch);
+  }
+  uint64_t open_seq() const override { return seq_; }
+  void append(GroupId group, const std::vector<Entry>& entries) override {
+    batch_.append(group, entries);
+  }
+  void set_hard_state(GroupId group, const HardState& hs) override {
+    batch_.set_hard_state(group, hs);
+  }
   void set_lazy_hard_state(GroupId group, const HardState& hs) override {
     batch_.set_hard_state(group, hs);
   }
-  uint64_t open_batch_seq() const override { return seq_; }
+  void install_snapshot(GroupId group, const StoredSnapshot& snapshot) override {
+    batch_.group(group).apply_snapshot = snapshot;
+  }
+  void save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index) override {
+    batch_.save_snapshot(group, snapshot);
+  }
+
   void send(const Message& m) override { sent.push_back(m); }
-  void send_snapshot(const Message&, const std::string&, uint64_t, uint64_t) override {}
+  void send_snapshot(const Message&, const StoredSnapshot&) override {}
   void peer_address(NodeId, const std::string&) override {}
-  void write_snapshot_file(GroupId, Index, Term, std::string,
-                           absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) override {
+
+  std::optional<StoredSnapshot> held(GroupId group) const override { return env_->snapshot(group); }
+  absl::StatusOr<std::string> read(GroupId group, const StoredSnapshot& snap) override {
+    auto reader = storage::SnapshotFileReader::open(path_of(group, snap), snap.file_bytes,
+                                                    snap.file_checksum);
+    if (!reader.ok()) return reader.status();
+    std::string image;
+    while (!(*reader)->done()) {
+      auto chunk = (*reader)->next_chunk(1 << 20);
+      if (!chunk.ok()) return chunk.status();
+      image.append(*chunk);
+    }
+    return image;
+  }
+  void write(GroupId, Index, Term, std::string,
+             absl::AnyInvocable<void(absl::Status)> done) override {
     done(absl::UnavailableError("not in this test"));
   }
-  std::string snapshot_dir() const override { return env_->snapshot_dir(); }
+  void discard(GroupId group, const StoredSnapshot& snap) override {
+    std::filesystem::remove(path_of(group, snap));
+  }
+
+  std::string snapshot_dir() const { return env_->snapshot_dir(); }
+  std::string path_of(GroupId group, const StoredSnapshot& snap) const {
+    return storage::snapshot_file_path(env_->snapshot_dir(), group, snap.meta.index,
+                                       snap.meta.term);
+  }
 
   // Makes the open batch durable and tells the group.
   void flush(Group& g) {
@@ -99,7 +146,7 @@ TEST(SnapshotDuplicate, StaleDuplicateKeepsTheInstalledSnapshotFile) {
   ASSERT_TRUE(env.ok()) << env.status();
   FakeHost host(env->get());
   auto group =
-      Group::open(options, env->get(), &host, std::make_unique<memstore::KvStateMachine>(), peers);
+      Group::open(options, host.ports(), std::make_unique<memstore::KvStateMachine>(), peers);
   ASSERT_TRUE(group.ok()) << group.status();
   Group& g = **group;
   g.process();
@@ -124,7 +171,8 @@ TEST(SnapshotDuplicate, StaleDuplicateKeepsTheInstalledSnapshotFile) {
   // First copy: installed, and durable with its file.
   ASSERT_TRUE(g.wants_snapshot(kIndex));
   Received first = write_snapshot_file(host.snapshot_dir(), kIndex, kTerm, image);
-  g.snapshot_received(announce, first.path, first.bytes, first.checksum);
+  g.snapshot_received(announce,
+                      StoredSnapshot{announce.snapshot->meta, first.bytes, first.checksum});
   host.flush(g);
   ASSERT_EQ(g.applied(), kIndex);
   auto held = (*env)->snapshot(1);
@@ -138,7 +186,8 @@ TEST(SnapshotDuplicate, StaleDuplicateKeepsTheInstalledSnapshotFile) {
   // first was installed): stale for the core, same file name.
   Received second = write_snapshot_file(host.snapshot_dir(), kIndex, kTerm, image);
   ASSERT_EQ(second.path, first.path);
-  g.snapshot_received(announce, second.path, second.bytes, second.checksum);
+  g.snapshot_received(announce,
+                      StoredSnapshot{announce.snapshot->meta, second.bytes, second.checksum});
   host.flush(g);
   EXPECT_EQ(g.applied(), kIndex);
   EXPECT_TRUE(std::filesystem::exists(first.path))
@@ -147,7 +196,7 @@ TEST(SnapshotDuplicate, StaleDuplicateKeepsTheInstalledSnapshotFile) {
   // And the node restarts from its data dir.
   group->reset();
   auto reopened =
-      Group::open(options, env->get(), &host, std::make_unique<memstore::KvStateMachine>(), peers);
+      Group::open(options, host.ports(), std::make_unique<memstore::KvStateMachine>(), peers);
   EXPECT_TRUE(reopened.ok()) << reopened.status();
   if (reopened.ok()) {
     EXPECT_EQ((*reopened)->applied(), kIndex);

@@ -1,0 +1,112 @@
+// The ports of a group's driver (Group, group.h): everything it needs from
+// the world, as three narrow interfaces. The shard runtime implements them
+// over LMDB, the peer transport and the snapshot files (shard_runtime.h);
+// the simulator implements them over simulated disks and a simulated
+// network (tests/sim/cluster.h), so both run the same driver code.
+//
+// Every call happens on the thread that owns the group. The driver never
+// waits on a port: writes are reported durable later through
+// Group::on_durable / Group::on_write_failed, snapshot transfers through
+// Group::snapshot_sent, snapshot files through the callback given.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/core/log_storage.h"
+#include "engine/core/types.h"
+#include "storage/format.h"
+
+namespace raft {
+
+using storage::StoredSnapshot;
+
+// The core's read view of one group's durable log (what RawNode reads), told
+// about every run of entries the driver hands to the writer, so that an
+// implementation may keep the newest ones in memory.
+class GroupLog : public LogStorage {
+ public:
+  // Called with every run LogWriter::append receives for this group, in
+  // order, before the call.
+  virtual void appending(const std::vector<Entry>& entries) { (void)entries; }
+};
+
+// The durable log of the groups of one shard. Writes go into the open
+// batch; a batch becomes durable as a whole, in sequence order, and the
+// owner of the writer then calls Group::on_durable(seq) with the newest
+// durable sequence (or Group::on_write_failed, and retries the batch).
+class LogWriter {
+ public:
+  virtual ~LogWriter() = default;
+
+  // The core's view of `group`'s log. `initial` is the membership of the
+  // newest snapshot (empty without one); the conf changes after it are
+  // replayed from the log.
+  virtual std::unique_ptr<GroupLog> open_log(GroupId group, const ConfState& initial) = 0;
+  // Writes the first entries and hard state of a group without durable
+  // state, and returns once they are durable. Only while opening a group.
+  virtual absl::Status bootstrap(GroupId group, const std::vector<Entry>& entries,
+                                 const HardState& hs) = 0;
+
+  // Sequence number of the open batch; every earlier one was submitted.
+  virtual uint64_t open_seq() const = 0;
+  // Entries to append; a run starting at index i replaces the log from i on.
+  virtual void append(GroupId group, const std::vector<Entry>& entries) = 0;
+  virtual void set_hard_state(GroupId group, const HardState& hs) = 0;
+  // A hard state whose only change is the commit index: it goes with the
+  // next batch that must be written anyway (or at the next idle tick), and
+  // forces no write of its own. The commit index need not be durable (Raft
+  // learns it again from the leader), so this saves one sync per commit.
+  virtual void set_lazy_hard_state(GroupId group, const HardState& hs) = 0;
+  // The log is replaced by a snapshot the leader sent (already in the
+  // SnapshotStore): everything up to its index goes.
+  virtual void install_snapshot(GroupId group, const StoredSnapshot& snapshot) = 0;
+  // A snapshot this node made is durable in the SnapshotStore: record it as
+  // the newest, and delete entries below `compact_to` (0: none).
+  virtual void save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index compact_to) = 0;
+};
+
+// Raft messages out, best effort (Raft tolerates loss).
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  virtual void send(const Message& m) = 0;
+  // Streams the held snapshot `snapshot` to m.to behind the announce `m`,
+  // then reports the outcome through Group::snapshot_sent.
+  virtual void send_snapshot(const Message& m, const StoredSnapshot& snapshot) = 0;
+  // A member's address became known or changed.
+  virtual void peer_address(NodeId node, const std::string& address) = 0;
+};
+
+// Snapshot images, by (group, index, term).
+class SnapshotStore {
+ public:
+  virtual ~SnapshotStore() = default;
+  // The newest durable snapshot of `group`, if any.
+  virtual std::optional<StoredSnapshot> held(GroupId group) const = 0;
+  // The image of a held or received snapshot, verified against its size
+  // and checksum.
+  virtual absl::StatusOr<std::string> read(GroupId group, const StoredSnapshot& snapshot) = 0;
+  // Makes `image` durable as the snapshot (group, index, term) without
+  // blocking the caller, then calls `done` on the group's thread. It becomes
+  // held only once LogWriter::save_snapshot is durable.
+  virtual void write(GroupId group, Index index, Term term, std::string image,
+                     absl::AnyInvocable<void(absl::Status)> done) = 0;
+  // A received snapshot the core did not take: delete its image, unless it
+  // is the held one.
+  virtual void discard(GroupId group, const StoredSnapshot& snapshot) = 0;
+};
+
+struct GroupPorts {
+  LogWriter* writer = nullptr;
+  Outbox* outbox = nullptr;
+  SnapshotStore* snapshots = nullptr;
+};
+
+}  // namespace raft
