@@ -83,6 +83,7 @@ Group::Group(const GroupOptions& options, const GroupPorts& ports,
       id_(options.group),
       self_(options.self),
       incarnation_(options.incarnation),
+      seed_(options.seed),
       writer_(*ports.writer),
       outbox_(*ports.outbox),
       snapshots_(*ports.snapshots),
@@ -164,7 +165,7 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
   // core, which could not route the result back.
   c.disable_proposal_forwarding = true;
   c.applied = applied_;
-  c.seed = self_ * 1000003 + id_;
+  c.seed = seed_ != 0 ? seed_ : self_ * 1000003 + id_;
   auto raw = RawNode::create(c, log_.get());
   if (!raw.ok()) {
     return absl::Status(raw.status().code(),
@@ -320,6 +321,13 @@ void Group::change_membership(std::vector<MemberChange> changes, ConfCallback do
     }
   }
   cc.context = encode_peer_addresses(addresses);
+  propose_conf_change(std::move(cc), std::move(done));
+}
+
+absl::Status Group::campaign() { return raw_->campaign(); }
+
+void Group::propose_conf_change(ConfChange cc, ConfCallback done) {
+  if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
   // Refused by the core: another change is pending, or backpressure.
   if (absl::Status s = raw_->propose_conf_change(cc); !s.ok()) return done(refused(s));
   Index index = raw_->last_index();
@@ -597,6 +605,11 @@ void Group::apply_conf_change_entry(const Entry& e) {
   if (was_member && !is_member(cs, self_)) {
     removed_ = true;
     spdlog::info("group {}: node {} was removed from the group at index {}", id_, self_, e.index);
+  } else if (removed_ && is_member(cs, self_)) {
+    // Added back (the simulator found a re-added leader refusing every
+    // proposal because this flag stayed set).
+    removed_ = false;
+    spdlog::info("group {}: node {} is a member again from index {}", id_, self_, e.index);
   }
   auto it = proposals_.find(e.index);
   if (it != proposals_.end() && it->second.term == e.term && it->second.conf_done) {
@@ -744,6 +757,18 @@ void Group::start_snapshot(IndexCallback done) {
         if (!written.ok()) {
           spdlog::error("group {}: snapshot at {} failed: {}", id_, index, written.ToString());
           for (auto& w : waiters) w(written);
+          return;
+        }
+        if (index <= last_snapshot_index_) {
+          // A newer snapshot from the leader was installed while this one
+          // was written: recording this one would go back (storage refuses
+          // that, and the batch would fail for good).
+          SPDLOG_INFO("group {}: snapshot at index {} superseded by the one at {}", id_, index,
+                      last_snapshot_index_);
+          if (index < last_snapshot_index_) {
+            snapshots_.discard(id_, StoredSnapshot{SnapshotMeta{index, term, cs}, bytes, checksum});
+          }
+          for (auto& w : waiters) w(last_snapshot_index_);
           return;
         }
         const Index keep = config_.keep_entries_after_snapshot;

@@ -38,7 +38,9 @@ struct GroupOptions {
   NodeId self = kNoNode;
   GroupId group = 0;
   const NodeConfig* config = nullptr;  // Outlives the group.
-  uint64_t seed = 1;
+  // Seed of the core's election-timeout generator; 0 derives one from
+  // (self, group). The simulator draws it per run.
+  uint64_t seed = 0;
   // Differs between two runs of the same node (the shard draws it when the
   // process starts). Read contexts are (self, incarnation, counter), so reads
   // from different nodes, or from one node before and after a restart, never
@@ -89,6 +91,12 @@ class Group {
   void propose(Slice data, ProposeCallback done);
   void read(std::string query, ReadConsistency consistency, ReadCallback done);
   void change_membership(std::vector<MemberChange> changes, ConfCallback done);
+  // Proposes a conf change as the core takes it (joint transitions, leaving
+  // a joint configuration). The addresses of added nodes go in cc.context
+  // (encode_peer_addresses). Leader only; change_membership builds on it.
+  void propose_conf_change(ConfChange cc, ConfCallback done);
+  // Starts an election now (RawNode::campaign).
+  absl::Status campaign();
   void transfer_leader(NodeId target, DoneCallback done);
   void make_snapshot(IndexCallback done);
   // Proposes an AddLearner for a fresh id (one above every id this group has
@@ -105,6 +113,8 @@ class Group {
   void on_write_failed(const absl::Status& status);
 
   // ---- Inspection.
+  // The core, read-only (term, commit, last index, membership, status).
+  const RawNode& core() const { return *raw_; }
   GroupId id() const { return id_; }
   NodeId self() const { return self_; }
   NodeId leader() const { return raw_->leader(); }
@@ -171,6 +181,7 @@ class Group {
   GroupId id_;
   NodeId self_;
   uint64_t incarnation_;  // See GroupOptions::incarnation.
+  uint64_t seed_;         // See GroupOptions::seed.
   LogWriter& writer_;
   Outbox& outbox_;
   SnapshotStore& snapshots_;

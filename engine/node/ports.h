@@ -65,7 +65,9 @@ class LogWriter {
   // learns it again from the leader), so this saves one sync per commit.
   virtual void set_lazy_hard_state(GroupId group, const HardState& hs) = 0;
   // The log is replaced by a snapshot the leader sent (already in the
-  // SnapshotStore): everything up to its index goes.
+  // SnapshotStore): everything up to its index goes. It supersedes a
+  // save_snapshot of the group still in the open batch (that one is older,
+  // and storage refuses to record a snapshot older than the held one).
   virtual void install_snapshot(GroupId group, const StoredSnapshot& snapshot) = 0;
   // A snapshot this node made is durable in the SnapshotStore: record it as
   // the newest, and delete entries below `compact_to` (0: none).

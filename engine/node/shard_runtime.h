@@ -103,7 +103,9 @@ class ShardRuntime final : public LogWriter, public Outbox, public SnapshotStore
   }
   void install_snapshot(GroupId group, const StoredSnapshot& snapshot) override {
     open_urgent_ = true;
-    open_batch_.group(group).apply_snapshot = snapshot;
+    storage::GroupWrite& w = open_batch_.group(group);
+    w.save_snapshot.reset();  // Older than this one (see LogWriter).
+    open_batch_.apply_snapshot(group, snapshot);
   }
   void save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index compact_to) override {
     open_urgent_ = true;

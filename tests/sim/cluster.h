@@ -1,15 +1,31 @@
-// Cluster: the deterministic cluster simulator. N Raft cores (RawNode +
-// MemoryLogStorage each) driven by an event loop over simulated time: ticks,
-// message deliveries through a faulty SimNetwork, asynchronous persistence
-// (each Ready becomes durable after a random delay, in order), crashes that
-// lose everything not yet durable, restarts from the durable storage, random
-// proposals, reads, leader transfers, compactions and membership changes.
-// After every event it checks the safety invariants (see check_invariants);
-// at the end it heals every fault and checks liveness. One seed determines
-// everything: the same options give the same event trace (trace_hash).
+// Cluster: the deterministic cluster simulator. N nodes, each running the
+// production driver of one Raft group (raft::Group, engine/node/group.h)
+// with the user's state machine, on simulated ports: a disk whose batches
+// become durable after random delays, in order, and may fail; snapshot files
+// written after a delay; a faulty SimNetwork. Crashes lose every write not
+// yet reported durable except a random prefix of those already submitted
+// (they may have reached the platter before the power went), and the
+// volatile state machine. Restarts reopen the group from the simulated disk
+// exactly as a node reopens its data dir. Random proposals, reads, leader
+// transfers, campaigns, snapshots and membership changes (joint ones too)
+// come in through the driver's own API.
+//
+// After every event it checks the Raft invariants (election safety, log
+// matching, leader completeness, commit monotonicity, durability before
+// messages) and the driver's (nothing acknowledged to a proposer before it
+// is durable on a quorum; every proposer gets the result of its own entry;
+// no entry applied twice; every replica applies the same entries and gets
+// the same results; reads see everything applied anywhere before they
+// began; storage never refuses a batch). At the end it heals every fault
+// and checks liveness. One seed determines everything: the same options
+// give the same event trace (trace_hash).
+//
+// Embedders: set SimOptions::state_machine to run the simulator over your
+// own StateMachine (see README.md in this directory).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,7 +35,9 @@
 #include <utility>
 #include <vector>
 
-#include "engine/core/raw_node.h"
+#include "engine/node/config.h"
+#include "engine/node/group.h"
+#include "engine/node/state_machine.h"
 #include "tests/sim/network.h"
 #include "tests/sim/prng.h"
 #include "tests/sim/shadow_log.h"
@@ -34,8 +52,19 @@ struct SimOptions {
   int liveness_ticks = 400;  // Bound for the healed cluster to make progress.
   bool membership = true;
   bool crashes = true;
-  bool compaction = true;
-  bool verbose = false;  // Print every event.
+  bool compaction = true;     // Snapshots (manual and automatic) and log compaction.
+  bool disk_failures = true;  // Periods in which a node's writes fail.
+  bool verbose = false;       // Print every event.
+
+  // The state machine each node runs (a fresh one at every start). Null:
+  // the simulator's own (a counter). Every replica must produce the same
+  // results from the same entries: the simulator reports a replica that
+  // does not as a failure.
+  std::function<std::unique_ptr<StateMachine>()> state_machine;
+  // The payload of the n-th proposal (n from 1). Null: random bytes.
+  std::function<std::string(uint64_t n, Prng& prng)> proposal;
+  // The query of the n-th linearizable read. Null: empty.
+  std::function<std::string(uint64_t n)> query;
 };
 
 struct SimResult {
@@ -50,8 +79,11 @@ struct SimResult {
   uint64_t crashes = 0;
   uint64_t conf_changes = 0;  // Applied on some node (first time per index).
   uint64_t snapshots_installed = 0;
+  uint64_t snapshots_made = 0;
   uint64_t reads_checked = 0;
-  uint64_t liveness_ticks = 0;  // Ticks the healed cluster needed.
+  uint64_t proposals_acked = 0;  // Proposals answered with their result.
+  uint64_t write_failures = 0;   // Batches that failed and were retried.
+  uint64_t liveness_ticks = 0;   // Ticks the healed cluster needed.
   SimNetwork::Stats network;
 };
 
@@ -74,7 +106,7 @@ class Cluster {
   bool step_event();
   // Processes events until `ticks` ticks have passed (no new faults).
   void run_ticks(uint64_t ticks);
-  // Heals the network and restarts every crashed node.
+  // Heals the network and the disks and restarts every crashed node.
   void heal_all();
   // Waits for a leader and for one new entry to be applied on every member.
   bool check_liveness();
@@ -88,13 +120,18 @@ class Cluster {
   void set_chaos(bool on) { chaos_ = on; }
   // The leader with the highest term among running nodes, if any.
   std::optional<NodeId> leader() const;
-  RawNode* raw(NodeId id);
+  // The core of a running node (null while crashed), read-only.
+  const RawNode* raw(NodeId id) const;
   bool alive(NodeId id) const;
-  void crash(NodeId id);
+  // Crashes a node. Of the batches it handed to its disk and that were not
+  // reported durable, a random prefix survives (or the first
+  // `surviving_batches`).
+  void crash(NodeId id, std::optional<size_t> surviving_batches = std::nullopt);
   void restart(NodeId id);
-  // Proposes at `id`; the status of RawNode::propose.
+  // Proposes at `id` through the driver. OK if the driver took it (its
+  // answer is checked when it comes); else the driver's immediate refusal.
   absl::Status propose(NodeId id, const std::string& data);
-  // How many entries with this payload `id` has applied since it (re)started.
+  // How many entries with this payload (a "live" marker) `id` has applied.
   int applied_count(NodeId id, const std::string& data) const;
   std::vector<NodeId> ids() const;
   // Test hook: a crashed node's disk silently changes the payload of the
@@ -102,38 +139,17 @@ class Cluster {
   void corrupt_durable_entry(NodeId id, Index index);
 
  private:
-  struct PendingWrite {
-    uint64_t due = 0;
-    std::optional<Snapshot> snapshot;
-    std::vector<Entry> entries;
-    std::optional<HardState> hard_state;
-    bool must_persist = false;  // Then on_persisted is due once it is durable.
-    Index persist_index = 0;
-    Term persist_term = 0;
-    std::vector<Message> persisted_messages;
-  };
-
-  struct Node {
-    NodeId id = kNoNode;
-    std::unique_ptr<MemoryLogStorage> storage;  // Durable: survives crashes.
-    std::unique_ptr<RawNode> raw;               // Null while crashed.
-    ShadowLog durable_log;                      // Mirrors storage.
-    ShadowLog log;                              // Mirrors the core's log.
-    std::vector<PendingWrite> pending;          // In Ready order.
-    uint64_t next_tick = 0;
-    // Volatile state machine: the prefix hash of the applied entries.
-    Index applied = 0;
-    uint64_t applied_hash = 0;
-    std::vector<std::pair<Index, ConfState>> conf_history;  // (applied index, membership)
-    Index last_commit = 0;                        // Highest commit index observed since the start.
-    HardState last_hard_state;                    // The last one a Ready handed out.
-    std::map<std::string, int> applied_payloads;  // Liveness markers seen.
-    std::map<std::string, Index> pending_reads;   // ctx -> global commit at request.
-  };
+  class Host;
+  class Log;
+  class CheckedStateMachine;
+  struct Disk;
+  struct Batch;
+  struct Node;
 
   Node& node(NodeId id);
   const Node& node(NodeId id) const;
-  Config node_config(NodeId id, Index applied);
+  NodeConfig node_config() const;
+  void open_group(Node& n);
 
   void fail(const std::string& what);
   void trace(uint64_t kind, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0);
@@ -142,35 +158,47 @@ class Cluster {
 
   // Event handlers.
   void deliver(Delivery d);
-  void complete_write(Node& n);
+  void complete_batch(Node& n);
+  void complete_file(Node& n);
   void tick_node(Node& n);
   void chaos_action();
+  // After an input to a node: the driver's process(), then the end of the
+  // turn (the open batch is submitted if it must be, or at a tick anyway).
+  void settle(Node& n, bool tick = false);
 
-  // Drains the node's Readies: records writes, sends, applies.
-  void drain(Node& n);
-  void apply_entries(Node& n, const std::vector<Entry>& entries);
-  void restore_snapshot(Node& n, const Snapshot& snapshot);
-  void send_all(Node& n, std::vector<Message>& messages);
+  // Called by the ports and the checked state machine.
+  void on_append(Node& n, const std::vector<Entry>& entries);
+  void on_hard_state(Node& n, const HardState& hs);
+  void on_install(Node& n, const StoredSnapshot& snapshot);
+  void on_send(Node& n, Message m);
+  void on_send_snapshot(Node& n, const Message& m, const StoredSnapshot& snapshot);
+  void on_applied(Node& n, Index index, const std::string& data, const std::string& result);
+  void on_restored(Node& n, Index index, uint64_t hash);
   void check_message_durability(const Node& n, const Message& m);
+  void check_acknowledged(Node& n, const std::string& data, const ProposeResult& r,
+                          size_t conf_from);
 
   // Invariants checked after every event.
   void check_invariants();
 
   // Random client operations and faults.
+  void random_propose(bool burst);
   void random_conf_change();
-  void random_compaction();
+  void random_snapshot();
   void random_partition();
   void random_network_faults();
+  void random_disk_failure();
   void random_read();
 
   SimOptions options_;
   Prng prng_;        // Chaos decisions.
   Prng core_seeds_;  // Seeds for the cores' own generators.
   Prng persist_prng_;
+  Prng payloads_;  // For SimOptions::proposal.
   SimNetwork network_;
-  std::map<NodeId, Node> nodes_;
-  ConfState initial_conf_;
-  Config base_config_;
+  std::map<NodeId, std::unique_ptr<Node>> nodes_;
+  std::vector<PeerConfig> bootstrap_;
+  NodeConfig config_;
   uint64_t now_ = 0;
   uint64_t next_action_ = 0;
   bool chaos_ = true;
@@ -178,17 +206,25 @@ class Cluster {
   uint64_t read_counter_ = 0;
   uint64_t trace_hash_ = 0;
   uint32_t long_persist_per_mille_ = 0;
-  bool bootstrap_snapshot_ = false;  // Members start from a snapshot at (1, 1).
 
   // Global knowledge for the invariants.
   std::map<Term, NodeId> leaders_;                           // Election safety.
   std::map<std::pair<Index, Term>, uint64_t> entry_hashes_;  // Log matching.
   std::vector<uint64_t> committed_hashes_;  // [i]: prefix hash of committed index i.
-  std::vector<uint64_t> applied_hashes_;    // State machine safety.
   std::map<Term, Index> commit_by_term_;    // Leader completeness.
   std::set<Index> conf_change_indexes_;
-  // report_snapshot calls to make once the current Ready is closed:
-  // (leader, follower, ok).
+  // State machine safety, over what the state machines see (normal
+  // entries): per index, the payload's checksum, the result's checksum and
+  // the applied-prefix hash.
+  struct Applied {
+    uint64_t data = 0;
+    uint64_t result = 0;
+    uint64_t prefix = 0;
+  };
+  std::map<Index, Applied> applied_;
+  Index max_applied_ = 0;  // Highest index any state machine applied.
+  // Snapshot reports to make once the current event is done: (leader,
+  // follower, ok).
   std::vector<std::tuple<NodeId, NodeId, bool>> deferred_reports_;
 
   SimResult result_;

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string>
 
+#include "spdlog/spdlog.h"
 #include "tests/sim/cluster.h"
 
 namespace {
@@ -48,6 +49,8 @@ uint64_t parse_u64(const char* argv0, const char* s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The driver logs through spdlog; --verbose prints the simulator's own trace.
+  spdlog::set_level(spdlog::level::err);
   raft::sim::SimOptions options;
   uint64_t first = 1;
   uint64_t count = 1;

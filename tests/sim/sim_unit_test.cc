@@ -289,7 +289,8 @@ TEST(SimCluster, CrashLosesWhatIsNotDurable) {
   const Index before = cluster.raw(*leader)->last_index();
   // Cut the leader off so that its appends reach no one, propose, and crash
   // in the same instant: its own write is still pending (persistence takes
-  // simulated time), so the entry exists nowhere any more.
+  // simulated time) and does not survive, so the entry exists nowhere any
+  // more.
   std::vector<NodeId> rest;
   for (NodeId id : cluster.ids()) {
     if (id != *leader) rest.push_back(id);
@@ -297,7 +298,7 @@ TEST(SimCluster, CrashLosesWhatIsNotDurable) {
   cluster.network().partition({*leader}, rest);
   ASSERT_TRUE(cluster.propose(*leader, "live-c").ok());
   EXPECT_EQ(cluster.raw(*leader)->last_index(), before + 1);
-  cluster.crash(*leader);
+  cluster.crash(*leader, /*surviving_batches=*/0);
   EXPECT_FALSE(cluster.alive(*leader));
   cluster.restart(*leader);
   ASSERT_FALSE(cluster.failed()) << cluster.failure();
@@ -310,7 +311,9 @@ TEST(SimCluster, CrashLosesWhatIsNotDurable) {
 }
 
 TEST(SimCluster, CheckerCatchesCorruptedDurableLog) {
-  Cluster cluster(short_options(13, 3));
+  SimOptions o = short_options(13, 3);
+  o.compaction = false;  // The corrupted entry must be re-applied from the log.
+  Cluster cluster(o);
   cluster.set_chaos(false);
   cluster.run_ticks(50);
   auto leader = cluster.leader();
@@ -318,11 +321,14 @@ TEST(SimCluster, CheckerCatchesCorruptedDurableLog) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(cluster.propose(*leader, "payload").ok());
   cluster.run_ticks(20);
   ASSERT_FALSE(cluster.failed()) << cluster.failure();
+  // The five payloads are the last entries (the first ones are the
+  // bootstrap's conf changes and the leader's no-op).
+  const Index payload = cluster.raw(*leader)->last_index() - 2;
   const NodeId victim = *leader == 1 ? 2 : 1;
   // A disk that silently changes an applied entry: after a restart the node
   // re-applies its log and the state machine safety check must notice.
   cluster.crash(victim);
-  cluster.corrupt_durable_entry(victim, 3);
+  cluster.corrupt_durable_entry(victim, payload);
   cluster.restart(victim);
   cluster.run_ticks(20);
   ASSERT_TRUE(cluster.failed());
