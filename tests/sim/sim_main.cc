@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
   signal(SIGABRT, on_abort);
   const auto start = std::chrono::steady_clock::now();
   uint64_t failures = 0, ran = 0, events = 0, ticks = 0, crashes = 0, conf_changes = 0,
-           snapshots = 0, reads = 0, leaders = 0, max_liveness = 0;
+           snapshots = 0, made = 0, reads = 0, leaders = 0, acked = 0, write_failures = 0,
+           max_liveness = 0;
   raft::Index commits = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     options.seed = seed;
@@ -119,6 +120,9 @@ int main(int argc, char** argv) {
     crashes += r.crashes;
     conf_changes += r.conf_changes;
     snapshots += r.snapshots_installed;
+    made += r.snapshots_made;
+    acked += r.proposals_acked;
+    write_failures += r.write_failures;
     reads += r.reads_checked;
     leaders += r.leaders;
     commits += r.max_commit;
@@ -146,10 +150,12 @@ int main(int argc, char** argv) {
     std::printf("raft_sim: nodes %d, steps %d, seeds %" PRIu64 "..%" PRIu64 ": %" PRIu64
                 " ran, %" PRIu64 " failed, %.1f s; totals: %" PRIu64 " events, %" PRIu64
                 " ticks, %" PRIu64 " leaders, %" PRIu64 " committed, %" PRIu64 " crashes, %" PRIu64
-                " conf changes, %" PRIu64 " snapshots, %" PRIu64
-                " reads checked; slowest heal %" PRIu64 " ticks\n",
+                " conf changes, %" PRIu64 " snapshots installed, %" PRIu64 " made, %" PRIu64
+                " proposals acknowledged, %" PRIu64 " reads checked, %" PRIu64
+                " failed writes; slowest heal %" PRIu64 " ticks\n",
                 options.nodes, options.steps, first, first + count - 1, ran, failures, secs, events,
-                ticks, leaders, commits, crashes, conf_changes, snapshots, reads, max_liveness);
+                ticks, leaders, commits, crashes, conf_changes, snapshots, made, acked, reads,
+                write_failures, max_liveness);
   }
   return failures == 0 ? 0 : 1;
 }
