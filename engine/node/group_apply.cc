@@ -1,0 +1,185 @@
+// The group driver applying committed entries (the state machine's and the
+// conf changes) and making snapshots of its state.
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+#include "common/checksum.h"
+#include "common/trace.h"
+#include "engine/node/errors.h"
+#include "engine/node/group.h"
+#include "engine/node/group_rules.h"
+#include "engine/node/snapshot_envelope.h"
+#include "spdlog/spdlog.h"
+
+namespace raft {
+
+using namespace group_rules;  // NOLINT(google-build-using-namespace): the driver's own rules.
+
+// ---------------------------------------------------------------------------
+// Applying.
+
+void Group::apply_entries(const std::vector<Entry>& entries) {
+  std::vector<ApplyItem> items;
+  std::vector<const Entry*> run;
+  std::vector<std::string> results;
+  auto flush = [&] {
+    if (run.empty()) return;
+    fsm_->apply_batch(items, &results);
+    RAFT_CHECK(results.size() == run.size());
+    gauges_.applied_entries.fetch_add(run.size(), std::memory_order_relaxed);
+    for (size_t i = 0; i < run.size(); ++i) {
+      if (proposals_.contains(run[i]->index)) {
+        finish_proposal(run[i]->index, run[i]->term,
+                        ProposeResult{run[i]->index, run[i]->term, std::move(results[i])});
+      }
+    }
+    items.clear();
+    run.clear();
+  };
+  for (const Entry& e : entries) {
+    if (e.index <= applied_) continue;
+    if (e.type == EntryType::kConfChange) {
+      flush();
+      apply_conf_change_entry(e);
+    } else if (!e.data.empty()) {
+      items.push_back(ApplyItem{e.index, e.data.view()});
+      run.push_back(&e);
+    } else if (proposals_.contains(e.index)) {
+      // A leader's no-op took the index of a proposal from an older term.
+      finish_proposal(e.index, e.term, replaced_error());
+    }
+    applied_ = e.index;
+    applied_term_ = e.term;
+  }
+  flush();
+  maybe_auto_snapshot();
+}
+
+void Group::apply_conf_change_entry(const Entry& e) {
+  absl::StatusOr<ConfChange> cc = decode_conf_change(e.data.view());
+  if (!cc.ok()) {
+    // Every replica decodes the same bytes and skips it alike.
+    spdlog::error("group {}: undecodable conf change at index {}: {}", id_, e.index,
+                  cc.status().ToString());
+    finish_proposal(e.index, e.term, failed(cc.status()));
+    return;
+  }
+  absl::StatusOr<PeerAddresses> added = decode_peer_addresses(cc->context);
+  if (added.ok()) {
+    for (const auto& [node, address] : *added) {
+      peers_[node] = address;
+      outbox_.peer_address(node, address);
+    }
+  }
+  const bool was_member = is_member(raw_->conf_state(), self_);
+  ConfState cs = raw_->apply_conf_change(*cc);
+  for (const ConfChangeSingle& ch : cc->changes) max_id_seen_ = std::max(max_id_seen_, ch.node);
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    it = is_member(cs, it->first) ? std::next(it) : peers_.erase(it);
+  }
+  if (was_member && !is_member(cs, self_)) {
+    removed_ = true;
+    spdlog::info("group {}: node {} was removed from the group at index {}", id_, self_, e.index);
+  } else if (removed_ && is_member(cs, self_)) {
+    // Added back (the simulator found a re-added leader refusing every
+    // proposal because this flag stayed set).
+    removed_ = false;
+    spdlog::info("group {}: node {} is a member again from index {}", id_, self_, e.index);
+  }
+  auto it = proposals_.find(e.index);
+  if (it != proposals_.end() && it->second.term == e.term && it->second.conf_done) {
+    ConfCallback cb = std::move(it->second.conf_done);
+    proposals_.erase(it);
+    cb(cs);
+  } else if (it != proposals_.end()) {
+    finish_proposal(e.index, e.term, replaced_error());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots.
+
+void Group::maybe_auto_snapshot() {
+  if (config_.snapshot_every_entries == 0 || snapshot_in_progress_) return;
+  if (applied_ < last_snapshot_index_ + config_.snapshot_every_entries) return;
+  start_snapshot(nullptr);
+}
+
+std::string Group::snapshot_image(Index index, Term term, const ConfState& cs,
+                                  absl::Status* status) {
+  (void)index;
+  (void)term;
+  (void)cs;
+  std::string image = encode_snapshot_header(peers_, max_id_seen_);
+  StringSnapshotWriter writer(&image);
+  *status = fsm_->snapshot(writer);
+  return image;
+}
+
+void Group::start_snapshot(IndexCallback done) {
+  if (done) snapshot_waiters_.push_back(std::move(done));
+  if (snapshot_in_progress_) return;
+  if (applied_ == 0 || applied_ == last_snapshot_index_) {
+    std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
+    snapshot_waiters_.clear();
+    for (auto& w : waiters) {
+      if (applied_ == 0) {
+        w(refused(absl::FailedPreconditionError("nothing applied yet")));
+      } else {
+        w(last_snapshot_index_);
+      }
+    }
+    return;
+  }
+  const Index index = applied_;
+  const Term term = applied_term_;
+  const ConfState cs = raw_->conf_state();
+  absl::Status status;
+  std::string image = snapshot_image(index, term, cs, &status);
+  if (!status.ok()) {
+    std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
+    snapshot_waiters_.clear();
+    for (auto& w : waiters) w(status);
+    return;
+  }
+  snapshot_in_progress_ = true;
+  const uint64_t bytes = image.size();
+  const uint64_t checksum = checksum64(image);
+  // The file is written and fsynced off the shard thread; the snapshot
+  // record (and the compaction it allows) goes into a later batch.
+  snapshots_.write(
+      id_, index, term, std::move(image),
+      [this, index, term, cs, bytes, checksum](absl::Status written) {
+        snapshot_in_progress_ = false;
+        std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
+        snapshot_waiters_.clear();
+        if (!written.ok()) {
+          spdlog::error("group {}: snapshot at {} failed: {}", id_, index, written.ToString());
+          for (auto& w : waiters) w(written);
+          return;
+        }
+        if (index <= last_snapshot_index_) {
+          // A newer snapshot from the leader was installed while this one
+          // was written: recording this one would go back (storage refuses
+          // that, and the batch would fail for good).
+          SPDLOG_INFO("group {}: snapshot at index {} superseded by the one at {}", id_, index,
+                      last_snapshot_index_);
+          if (index < last_snapshot_index_) {
+            snapshots_.discard(id_, StoredSnapshot{SnapshotMeta{index, term, cs}, bytes, checksum});
+          }
+          for (auto& w : waiters) w(last_snapshot_index_);
+          return;
+        }
+        const Index keep = config_.keep_entries_after_snapshot;
+        const Index first = log_->first_index();
+        writer_.save_snapshot(id_, StoredSnapshot{SnapshotMeta{index, term, cs}, bytes, checksum},
+                              index > keep && index - keep >= first ? index - keep : 0);
+        last_snapshot_index_ = index;
+        SPDLOG_INFO("group {}: snapshot at index {} ({} bytes)", id_, index, bytes);
+        for (auto& w : waiters) w(index);
+      });
+}
+
+}  // namespace raft
