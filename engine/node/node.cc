@@ -140,7 +140,7 @@ absl::Status NodeImpl::open_data_dir() {
     eo.shard = s;
     eo.shard_count = config_.shards;
     eo.initial_map_bytes = config_.lmdb_map_size_bytes;
-    eo.queue_capacity = ShardRuntime::kMaxBatchesInFlight;
+    eo.queue_capacity = WritePipeline::kMaxBatchesInFlight;
     auto env = storage::LogEnv::open(eo);
     if (!env.ok()) return env.status();
     envs_.push_back(std::move(*env));

@@ -51,7 +51,31 @@ uint64_t approx_bytes(const Message& m) {
 }  // namespace
 
 ShardRuntime::ShardRuntime(NodeImpl& node, net::Shard& shard, std::unique_ptr<storage::LogEnv> env)
-    : node_(node), shard_(shard), config_(node.config()), env_(std::move(env)) {}
+    : node_(node),
+      shard_(shard),
+      config_(node.config()),
+      env_(std::move(env)),
+      pipeline_(*env_, shard.id(), metrics_, pipeline_callbacks()) {}
+
+WritePipeline::Callbacks ShardRuntime::pipeline_callbacks() {
+  WritePipeline::Callbacks cb;
+  cb.durable = [this](uint64_t seq) {
+    for (auto& [gid, g] : groups_) {
+      g->on_durable(seq);
+      dirty_.insert(g.get());
+    }
+  };
+  cb.failed = [this](const absl::Status& status) {
+    for (auto& [gid, g] : groups_) g->on_write_failed(status);
+  };
+  cb.before_submit = [this] {
+    if (!transport_) return;
+    transport_->flush_now();
+    shard_.reactor().submit();
+  };
+  cb.wake = [this] { schedule_process(); };
+  return cb;
+}
 
 ShardRuntime::~ShardRuntime() {
   for (BackgroundJob& job : background_) job.thread.join();
@@ -64,7 +88,7 @@ absl::Status ShardRuntime::open_group(GroupId id, std::unique_ptr<StateMachine> 
   options.group = id;
   options.config = &config_;
   options.incarnation = process_incarnation();
-  auto g = Group::open(options, GroupPorts{this, this, this}, std::move(fsm), bootstrap);
+  auto g = Group::open(options, GroupPorts{&pipeline_, this, this}, std::move(fsm), bootstrap);
   if (!g.ok()) return g.status();
   Group* raw = g->get();
   groups_[id] = std::move(*g);
@@ -110,21 +134,14 @@ void ShardRuntime::start() {
 
   tick_timer_ = std::make_unique<net::Timer>(shard_.reactor(), [this] { tick(); });
   tick_timer_->arm_periodic(std::chrono::milliseconds(config_.tick_interval_ms));
-  retry_timer_ = std::make_unique<net::Timer>(shard_.reactor(), [this] {
-    backing_off_ = false;
-    submit_batch(/*lazy_too=*/true);
-  });
-  completion_poller_ = std::make_unique<net::FdPoller>(shard_.reactor(), env_->completion_fd(),
-                                                       [this] { on_storage_completion(); });
-  completion_poller_->start();
+  pipeline_.start(shard_.reactor());
   schedule_process();
 }
 
 void ShardRuntime::shutdown() {
   stopping_ = true;
   if (tick_timer_) tick_timer_->cancel();
-  if (retry_timer_) retry_timer_->cancel();
-  if (completion_poller_) completion_poller_->stop();
+  pipeline_.stop();
   if (transport_) transport_->shutdown();
   outgoing_snapshots_.clear();
   incoming_snapshots_.clear();
@@ -158,7 +175,7 @@ void ShardRuntime::process_dirty() {
     for (Group* g : dirty) g->process();
   }
   flush_outbox();
-  submit_batch();
+  pipeline_.submit();
   if (!dirty_.empty()) schedule_process();
 }
 
@@ -169,117 +186,8 @@ void ShardRuntime::tick() {
   }
   pump_snapshots();
   expire_forwards();
-  // A shard that stayed idle for a whole tick writes its lazy commit indexes.
-  // A busy one carries them with its next batch anyway, and a sync of its
-  // own here would delay the next write behind it (a p99 of one write per
-  // tick at window 1).
-  if (open_seq_ == seq_at_last_tick_) submit_batch(/*lazy_too=*/true);
-  seq_at_last_tick_ = open_seq_;
-  schedule_process();
-}
-
-// ---------------------------------------------------------------------------
-// Storage pipeline.
-
-void ShardRuntime::submit_batch(bool lazy_too) {
-  if (stopping_ || write_failed_ || backing_off_ || open_batch_.empty()) return;
-  if (in_flight_.size() >= kMaxBatchesInFlight) return;
-  if (!open_urgent_ && !lazy_too) return;
-  if (transport_) {
-    // What is queued for peers (the followers' appends) goes on the wire
-    // before the storage writer wakes: on a machine with few cores the woken
-    // writer would otherwise delay the send, and a write is committed when a
-    // follower has it too.
-    transport_->flush_now();
-    shard_.reactor().submit();
-  }
-  open_urgent_ = false;
-  Submitted s;
-  s.seq = open_seq_++;
-  s.batch = std::move(open_batch_);
-  open_batch_ = storage::WriteBatch();
-  storage::WriteBatch copy = s.batch;
-  const uint64_t entries = copy.entry_count();
-  RAFT_TRACE_POINT("batch_submit");
-  auto id = env_->try_submit(copy);
-  RAFT_CHECK_MSG(id.ok(), "storage queue full below kMaxBatchesInFlight");
-  in_flight_.push_back(std::move(s));
-  bump(metrics_.batches_submitted);
-  bump(metrics_.entries_persisted, entries);
-  metrics_.record_batch(entries);
-}
-
-// Puts the writes of `later` after those of `into` (the retry of failed
-// batches: the open batch's writes come after the failed ones').
-static void append_writes(storage::WriteBatch& into, const storage::WriteBatch& later) {
-  for (const storage::GroupWrite& w : later.groups()) {
-    storage::GroupWrite& dst = into.group(w.group);
-    if (w.apply_snapshot) dst.apply_snapshot = w.apply_snapshot;
-    if (!w.entries.empty()) into.append(w.group, w.entries);
-    if (w.hard_state) dst.hard_state = w.hard_state;
-    if (w.conf_state) dst.conf_state = w.conf_state;
-    if (w.save_snapshot) dst.save_snapshot = w.save_snapshot;
-    if (w.compact_to) dst.compact_to = w.compact_to;
-  }
-}
-
-void ShardRuntime::on_storage_completion() {
-  RAFT_TRACE_POINT("durable_seen");
-  completions_.clear();
-  env_->drain_completions(completions_);
-  // Completions come per group, batches in submission order.
-  size_t i = 0;
-  while (i < completions_.size() && !in_flight_.empty()) {
-    const uint64_t id = completions_[i].batch;
-    absl::Status failure;
-    for (; i < completions_.size() && completions_[i].batch == id; ++i) {
-      if (!completions_[i].status.ok() && failure.ok()) failure = completions_[i].status;
-    }
-    if (failure.ok() && !write_failed_) {
-      const uint64_t seq = in_flight_.front().seq;
-      in_flight_.pop_front();
-      retry_backoff_ = std::chrono::milliseconds(50);
-      for (auto& [gid, g] : groups_) {
-        g->on_durable(seq);
-        dirty_.insert(g.get());
-      }
-      continue;
-    }
-    // Nothing of this batch is durable, nor of those behind it (the writer
-    // fails them untried). Gather them all, oldest first, in front of the
-    // open batch, and retry that after a backoff: no later write may become
-    // durable before them.
-    if (!write_failed_) {
-      write_failed_ = true;
-      spdlog::error("shard {}: write batch failed (retrying in {} ms): {}", shard_.id(),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(retry_backoff_).count(),
-                    failure.ToString());
-      for (auto& [gid, g] : groups_) g->on_write_failed(failure);
-    }
-    Submitted failed = std::move(in_flight_.front());
-    in_flight_.pop_front();
-    if (failed_writes_.empty()) {
-      failed_writes_ = std::move(failed.batch);
-    } else {
-      append_writes(failed_writes_, failed.batch);
-    }
-  }
-  if (write_failed_ && in_flight_.empty()) {
-    // Every failed batch came back; their writes are gathered again, in
-    // order, ahead of the open batch's.
-    write_failed_ = false;
-    storage::WriteBatch merged = std::move(failed_writes_);
-    failed_writes_ = storage::WriteBatch();
-    append_writes(merged, open_batch_);
-    // Groups tagged their waiting messages with the open sequence; the
-    // merged batch takes that sequence, so they are released when it is
-    // durable.
-    open_batch_ = std::move(merged);
-    open_urgent_ = true;
-    backing_off_ = true;
-    retry_timer_->arm_after(retry_backoff_);
-    retry_backoff_ = std::min<net::Clock::duration>(retry_backoff_ * 2, std::chrono::seconds(2));
-  }
+  // An idle shard writes its lazy commit indexes (WritePipeline::tick).
+  pipeline_.tick();
   schedule_process();
 }
 
@@ -435,18 +343,6 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
 
 // ---------------------------------------------------------------------------
 // Snapshots.
-
-std::unique_ptr<GroupLog> ShardRuntime::open_log(GroupId group, const ConfState& initial) {
-  return std::make_unique<LmdbLogStorage>(env_.get(), group, initial);
-}
-
-absl::Status ShardRuntime::bootstrap(GroupId group, const std::vector<Entry>& entries,
-                                     const HardState& hs) {
-  storage::WriteBatch batch;
-  batch.append(group, entries);
-  batch.set_hard_state(group, hs);
-  return env_->write(batch);
-}
 
 std::string ShardRuntime::snapshot_path(GroupId group, const StoredSnapshot& snapshot) const {
   return storage::snapshot_file_path(env_->snapshot_dir(), group, snapshot.meta.index,

@@ -9,13 +9,9 @@
 //   submitted (when it holds a durable write) -> on the writer's completion
 //   (an eventfd polled by the ring) groups release what waited for it.
 //
-// Batches are submitted without waiting for the ones before them (up to
-// kMaxBatchesInFlight); the writer thread takes every batch waiting into its
-// next transaction, so it goes from one commit to the next without waiting
-// for this loop. Completions come back in order. A failed batch fails the
-// ones behind it too (LogEnv fails them untried); all of them are retried
-// together, in order, before anything newer, so the log never becomes
-// durable out of order. All methods run on the shard thread.
+// The groups' writes go through the shard's WritePipeline
+// (write_pipeline.h: group commit, in-order completion, retries). All
+// methods run on the shard thread.
 #pragma once
 
 #include <atomic>
@@ -36,6 +32,7 @@
 #include "engine/node/config.h"
 #include "engine/node/group.h"
 #include "engine/node/metrics.h"
+#include "engine/node/write_pipeline.h"
 #include "net/connection.h"
 #include "net/peer_transport.h"
 #include "net/reactor.h"
@@ -47,10 +44,10 @@ namespace raft {
 
 class NodeImpl;
 
-// The shard implements its groups' ports (ports.h): the log writer over
-// its LMDB env, the outbox over the peer transport, the snapshot store over
-// the snapshot files in the env's directory.
-class ShardRuntime final : public LogWriter, public Outbox, public SnapshotStore {
+// The shard gives its groups their ports (ports.h): the log writer is its
+// WritePipeline over the LMDB env; the shard itself is the outbox (over the
+// peer transport) and the snapshot store (files in the env's directory).
+class ShardRuntime final : public Outbox, public SnapshotStore {
  public:
   ShardRuntime(NodeImpl& node, net::Shard& shard, std::unique_ptr<storage::LogEnv> env);
   ~ShardRuntime() override;
@@ -85,34 +82,6 @@ class ShardRuntime final : public LogWriter, public Outbox, public SnapshotStore
   // Marks a group for processing at the end of this loop turn.
   void mark_dirty(Group* g);
 
-  // ---- LogWriter (over the env, through the open batch).
-  std::unique_ptr<GroupLog> open_log(GroupId group, const ConfState& initial) override;
-  absl::Status bootstrap(GroupId group, const std::vector<Entry>& entries,
-                         const HardState& hs) override;
-  uint64_t open_seq() const override { return open_seq_; }
-  void append(GroupId group, const std::vector<Entry>& entries) override {
-    open_urgent_ = true;
-    open_batch_.append(group, entries);
-  }
-  void set_hard_state(GroupId group, const HardState& hs) override {
-    open_urgent_ = true;
-    open_batch_.set_hard_state(group, hs);
-  }
-  void set_lazy_hard_state(GroupId group, const HardState& hs) override {
-    open_batch_.set_hard_state(group, hs);
-  }
-  void install_snapshot(GroupId group, const StoredSnapshot& snapshot) override {
-    open_urgent_ = true;
-    storage::GroupWrite& w = open_batch_.group(group);
-    w.save_snapshot.reset();  // Older than this one (see LogWriter).
-    open_batch_.apply_snapshot(group, snapshot);
-  }
-  void save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index compact_to) override {
-    open_urgent_ = true;
-    open_batch_.save_snapshot(group, snapshot);
-    if (compact_to != 0) open_batch_.compact(group, compact_to);
-  }
-
   // ---- Outbox (over the peer transport).
   void send(const Message& m) override;
   void send_snapshot(const Message& m, const StoredSnapshot& snapshot) override;
@@ -126,16 +95,8 @@ class ShardRuntime final : public LogWriter, public Outbox, public SnapshotStore
   void discard(GroupId group, const StoredSnapshot& snapshot) override;
 
  public:
-  // Write batches handed to the storage writer and not yet completed, at
-  // most (the LogEnv's queue capacity).
-  static constexpr size_t kMaxBatchesInFlight = 16;
-
  private:
   std::string snapshot_path(GroupId group, const StoredSnapshot& snapshot) const;
-  struct Submitted {
-    uint64_t seq = 0;
-    storage::WriteBatch batch;  // Kept to retry after a failure.
-  };
   struct OutgoingSnapshot {
     GroupId group = 0;
     Message announce;
@@ -155,13 +116,7 @@ class ShardRuntime final : public LogWriter, public Outbox, public SnapshotStore
   void schedule_process();
   void process_dirty();
   void flush_outbox();
-  // Submits the open batch if it holds a write that must be durable (or
-  // anything at all when `lazy_too`), the storage queue has room and no
-  // failed batch waits for its retry. Batches may be submitted while earlier
-  // ones are in flight: the writer thread takes all that wait into its next
-  // transaction, so it never idles while this loop is busy elsewhere.
-  void submit_batch(bool lazy_too = false);
-  void on_storage_completion();
+  WritePipeline::Callbacks pipeline_callbacks();
   void tick();
   void pump_snapshots();
   void on_snapshot_chunk(const fbs::SnapshotChunk& chunk, const net::ReceivedFrame& frame);
@@ -176,6 +131,7 @@ class ShardRuntime final : public LogWriter, public Outbox, public SnapshotStore
   std::unique_ptr<storage::LogEnv> env_;
   std::map<GroupId, std::unique_ptr<Group>> groups_;
   ShardMetrics metrics_;
+  WritePipeline pipeline_;  // The groups' LogWriter.
 
   std::unique_ptr<net::PeerTransport> transport_;
   absl::flat_hash_map<NodeId, std::string> peer_addresses_;
@@ -183,27 +139,9 @@ class ShardRuntime final : public LogWriter, public Outbox, public SnapshotStore
   absl::flat_hash_map<NodeId, uint64_t> outbox_bytes_;
 
   std::unique_ptr<net::Timer> tick_timer_;
-  std::unique_ptr<net::Timer> retry_timer_;
-  std::unique_ptr<net::FdPoller> completion_poller_;
 
   absl::flat_hash_set<Group*> dirty_;
   bool process_scheduled_ = false;
-
-  storage::WriteBatch open_batch_;
-  // The open batch holds more than lazy (commit-only) hard states.
-  bool open_urgent_ = false;
-  uint64_t open_seq_ = 1;
-  uint64_t seq_at_last_tick_ = 0;  // open_seq_ at the previous tick.
-  // Submitted and not yet completed, oldest first.
-  std::deque<Submitted> in_flight_;
-  // A batch failed: the in-flight ones behind it fail as well (LogEnv fails
-  // them untried); their writes gather in the open batch, which is retried
-  // once they all came back and the backoff passed.
-  bool write_failed_ = false;
-  storage::WriteBatch failed_writes_;  // Of the failed batches, in order.
-  bool backing_off_ = false;
-  net::Clock::duration retry_backoff_ = std::chrono::milliseconds(50);
-  std::vector<storage::Completion> completions_;
 
   struct Forwarded {
     uint64_t original_id = 0;
