@@ -1,6 +1,7 @@
 #include "storage/lmdb_util.h"
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -26,6 +27,13 @@ absl::Status mdb_status(int rc, std::string_view what, std::string_view file) {
     default:
       return absl::InternalError(msg);
   }
+}
+
+absl::Status errno_status(std::string_view what, const std::string& path) {
+  int err = errno;
+  std::string msg = absl::StrCat(std::string(what), " ", path, ": ", std::strerror(err));
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
 }
 
 }  // namespace raft::storage

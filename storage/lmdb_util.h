@@ -1,6 +1,6 @@
 // Small internal helpers over the LMDB C API used by storage/: turning
-// return codes into absl::Status with a message that names the file, and
-// MDB_val <-> string_view conversions. Not a public header.
+// return codes (and errno) into absl::Status with a message that names the
+// file, and MDB_val <-> string_view conversions. Not a public header.
 #pragma once
 
 #include <lmdb.h>
@@ -27,5 +27,9 @@ inline std::string_view view_of(const MDB_val& v) {
 //   anything else                     -> Internal
 // `what` says which operation failed and `file` which file it concerned.
 absl::Status mdb_status(int rc, std::string_view what, std::string_view file);
+
+// The current errno as a Status "<what> <path>: <strerror>": ENOSPC and
+// EDQUOT are ResourceExhausted, anything else Internal.
+absl::Status errno_status(std::string_view what, const std::string& path);
 
 }  // namespace raft::storage

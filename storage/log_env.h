@@ -2,6 +2,19 @@
 // (<data-dir>/shard-<n>/), with a writer thread that commits batches for the
 // reactor (group commit) and a synchronous API for tools and tests.
 //
+// Parts it owns, each with its own state and threading rules:
+// - LmdbEnv (lmdb_env.h): the MDB_env, its tables, map size, owner lock;
+//   open with the format check, map growth, reopen after a fatal error.
+// - CommitQueue (commit_queue.h): the submitted batches, the writer thread,
+//   the completions and their eventfd. It calls back into the env to commit
+//   the batches it takes in one transaction (commit) and, when idle, to
+//   delete compacted records.
+// - CompactedGarbage (compacted_garbage.h): which groups still have
+//   compacted records in LMDB, and how many go per transaction.
+// LogEnv itself keeps the published GroupStates (state_mu_), serializes
+// writing transactions (write_mu_), applies batches (txn_apply.cc), recovers
+// (recovery.cc) and answers reads.
+//
 // Threads:
 // - Reads (entries, term, bounds, meta getters, groups) are safe from any
 //   thread. All but entries() answer from an in-memory GroupState per group
@@ -31,16 +44,11 @@
 #include <lmdb.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
-#include <shared_mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -48,33 +56,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/core/types.h"
+#include "storage/commit_queue.h"
+#include "storage/compacted_garbage.h"
+#include "storage/env_options.h"
 #include "storage/format.h"
 #include "storage/group_state.h"
+#include "storage/lmdb_env.h"
 #include "storage/write_batch.h"
 
 namespace raft::storage {
-
-struct EnvOptions {
-  std::string dir;  // The shard directory; created if missing.
-  uint32_t shard = 0;
-  uint32_t shard_count = 1;
-  // LMDB map size at open; doubled on MDB_MAP_FULL up to max_map_bytes.
-  uint64_t initial_map_bytes = uint64_t{1} << 30;
-  uint64_t max_map_bytes = uint64_t{1} << 40;
-  // Batches that may wait for the writer thread besides those it commits.
-  // The writer takes every waiting batch into its next transaction.
-  size_t queue_capacity = 2;
-  // Entries per group whose checksums are verified on open (the log tail).
-  size_t verify_tail_entries = 64;
-  // Compacted log records deleted per commit at most (compaction itself only
-  // moves the first index; a large delete in one transaction would stall the
-  // writer). When idle the writer commits deletions on its own.
-  size_t compacted_records_per_commit = 4096;
-  // For tools (raftctl): opens an existing env for reading only, beside a
-  // running owner or not; no writer thread, no owner lock, and every write
-  // is FailedPrecondition. LMDB forbids opening one env twice in a process.
-  bool read_only = false;
-};
 
 // Upper bounds (µs) of the buckets of the commit latency histogram: 25 µs
 // wide up to 1 ms, 100 µs wide up to 3 ms, then coarser; one more bucket
@@ -138,7 +128,7 @@ class LogEnv {
   absl::StatusOr<uint64_t> try_submit(WriteBatch& batch);
   // Readable (eventfd, non-blocking) when completions are waiting. Poll it
   // from io_uring, then call drain_completions.
-  int completion_fd() const { return event_fd_; }
+  int completion_fd() const { return queue_.completion_fd(); }
   // Appends every waiting completion to `out` (in batch order) and returns
   // how many it appended. Clears the eventfd.
   size_t drain_completions(std::vector<Completion>& out);
@@ -176,29 +166,13 @@ class LogEnv {
   // The LMDB env's flags (mdb_env_get_flags), 0 while the env is closed after
   // a failure. Never MDB_NOSYNC, MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP:
   // each can lose a write that was reported durable.
-  unsigned lmdb_flags() const {
-    std::shared_lock l(map_mu_);
-    unsigned flags = 0;
-    if (env_ != nullptr) mdb_env_get_flags(env_, &flags);
-    return flags;
-  }
+  unsigned lmdb_flags() const { return lmdb_.flags(); }
 
  private:
-  struct Pending {
-    uint64_t id = 0;
-    WriteBatch batch;
-  };
   using WorkStates = absl::flat_hash_map<GroupId, GroupState>;
 
   explicit LogEnv(const EnvOptions& options);
-  absl::Status open_env();
-  absl::Status lock_owner();
-  absl::Status open_tables();
-  void close_env();
-  // With existing_only, checks a format record if there is one; else also
-  // writes it into a new env (or refuses records without one).
-  absl::Status check_format(MDB_txn* txn, bool existing_only);
-  absl::Status recover();
+  absl::Status recover();  // recovery.cc
   // The group's compaction mark and last index as `txn` sees them (the
   // published bounds may lag a commit that readers already see).
   absl::StatusOr<std::pair<CompactedMark, Index>> txn_bounds(MDB_txn* txn, MDB_cursor* log,
@@ -208,10 +182,6 @@ class LogEnv {
   // when the read began, else lost (DataLoss).
   absl::Status missing_entry_status(MDB_txn* txn, MDB_cursor* log, GroupId group, Index i) const;
 
-  // Per batch of a transaction, per group of the batch (in its order): the
-  // group's log end right after that batch.
-  using BatchEnds = std::vector<std::vector<std::pair<Index, Term>>>;
-
   // Runs one durable transaction for `batches` (applied in order), growing
   // the map on MDB_MAP_FULL; on success publishes the new group states and,
   // if `ends` is set, fills it.
@@ -220,68 +190,39 @@ class LogEnv {
   absl::Status commit(const WriteBatch& batch, WorkStates& work) {
     return commit(std::vector<const WriteBatch*>{&batch}, work);
   }
+  // txn_apply.cc: one attempt at that transaction.
   absl::Status run_txn(const std::vector<const WriteBatch*>& batches, WorkStates& work,
                        bool& map_full, BatchEnds* ends);
-  absl::Status grow_map();
+  absl::Status apply_batches(MDB_txn* txn, const std::vector<const WriteBatch*>& batches,
+                             WorkStates& work, bool& map_full, BatchEnds* ends);
+  void record_commit_latency(uint64_t commit_ns);
   absl::Status reopen_after_failure();
   void after_commit(const std::vector<const WriteBatch*>& batches, WorkStates& work);
-  // From the groups a commit changed (`work`), or from all groups if null.
-  void update_garbage_groups(const WorkStates* work);
-  void writer_loop();
+  // Tells the writer whether idle deletion of compacted records is due.
+  void update_idle_work() { queue_.set_idle_work(garbage_.pending()); }
 
-  EnvOptions options_;
-  MDB_env* env_ = nullptr;
-  MDB_dbi log_dbis_[kLogStripes] = {};  // log_stripe(group) -> its log table.
-  MDB_dbi log_dbi(GroupId group) const { return log_dbis_[log_stripe(group)]; }
-  MDB_dbi meta_dbi_ = 0;
-  MDB_dbi info_dbi_ = 0;
-  std::atomic<uint64_t> map_bytes_{0};
-  int owner_lock_fd_ = -1;  // flock'ed: one env per shard dir.
-  // Set after MDB_PANIC or an I/O error (ENOSPC, EIO) from a commit; guarded
-  // by write_mu_. See reopen_after_failure().
-  bool reopen_needed_ = false;
-
-  // Shared by every transaction; exclusive while the map is resized or the
-  // env reopened, which must not happen under a reader's feet.
-  mutable std::shared_mutex map_mu_;
+  const EnvOptions options_;
+  // The LMDB env, its tables, map size and owner lock (lmdb_env.h).
+  LmdbEnv lmdb_;
   // One writing transaction at a time (writer thread or a synchronous write).
   std::mutex write_mu_;
 
   mutable std::mutex state_mu_;
   absl::flat_hash_map<GroupId, GroupState> groups_;  // Written under write_mu_ too.
-  // Groups whose compacted records are not all deleted (write_mu_).
-  std::set<GroupId> garbage_groups_;
-  bool garbage_pending_ = false;  // Same, for the writer's wait (queue_mu_).
-
-  mutable std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<Pending> queue_;
-  size_t committing_ = 0;
-  bool stopping_ = false;
-  uint64_t next_batch_id_ = 1;
-  // After a failed commit: every batch is failed untried until the submitter
-  // drained the failure (poisoned_), and then those submitted before that
-  // drain (ids up to fail_through_). Guarded by queue_mu_.
-  bool poisoned_ = false;
-  uint64_t fail_through_ = 0;
-
-  std::mutex done_mu_;
-  std::vector<Completion> done_;
-  int event_fd_ = -1;
+  CompactedGarbage garbage_;  // Under write_mu_ (or before the writer starts).
+  // The queue of submitted batches and the writer thread (commit_queue.h).
+  CommitQueue queue_;
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> garbage_commits_{0};
   std::atomic<uint64_t> failed_commits_{0};
   std::atomic<uint64_t> entries_written_{0};
-  std::atomic<uint64_t> map_resizes_{0};
   std::atomic<uint64_t> txn_build_ns_{0};
   std::atomic<uint64_t> txn_commit_ns_{0};
   std::vector<uint32_t> latency_bounds_us_ = commit_latency_bounds_us();
   std::unique_ptr<std::atomic<uint64_t>[]> commit_latency_ {
     new std::atomic<uint64_t>[ latency_bounds_us_.size() + 1 ]()
   };
-
-  std::thread writer_;
 };
 
 }  // namespace raft::storage

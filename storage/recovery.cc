@@ -3,6 +3,8 @@
 // per group; the term runs are found by bisection (terms never decrease along
 // a Raft log, so a group with T terms needs O(T log n) reads, not a scan);
 // the checksums of the last verify_tail_entries entries are checked.
+// Runs at open (before the writer starts) or, after a fatal error, in a
+// commit with write_mu_ held; it publishes the states under state_mu_.
 #include <algorithm>
 #include <cstring>
 
@@ -192,43 +194,13 @@ class GroupRecovery {
   std::string key_;
 };
 
-}  // namespace
-
-absl::StatusOr<std::pair<CompactedMark, Index>> LogEnv::txn_bounds(MDB_txn* txn, MDB_cursor* log,
-                                                                   GroupId group) const {
-  const std::string file = data_file();
-  GroupRecovery r(txn, log, meta_dbi_, group, file);
-  GroupState s;
-  if (auto st = r.load_meta(s); !st.ok()) return st;
-  auto first = r.seek(group, s.compacted.index + 1);
-  if (!first.ok()) return first.status();
-  Index last = s.compacted.index;
-  if (*first != 0) {
-    auto end = r.seek_last_of_group();
-    if (!end.ok()) return end.status();
-    last = *end;
-  }
-  return std::make_pair(s.compacted, last);
-}
-
-absl::Status LogEnv::recover() {
-  const std::string file = data_file();
-  std::shared_lock map_lock(map_mu_);
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) return mdb_status(rc, "beginning the recovery transaction", file);
-  MDB_cursor* logs[kLogStripes] = {};
-  MDB_cursor* meta = nullptr;
-  for (uint32_t i = 0; i < kLogStripes && rc == 0; ++i) {
-    rc = mdb_cursor_open(txn, log_dbis_[i], &logs[i]);
-  }
-  if (rc == 0) rc = mdb_cursor_open(txn, meta_dbi_, &meta);
-  absl::Status st = mdb_status(rc, "opening recovery cursors", file);
-
-  // Every group with a meta record or a log entry.
-  std::vector<GroupId> found;
+// Every group with a meta record or a log entry, ascending, into `found`.
+absl::Status find_groups(MDB_cursor* meta, MDB_cursor* const* logs, const std::string& file,
+                         std::vector<GroupId>& found) {
+  absl::Status st;
   MDB_val k, v;
-  for (rc = st.ok() ? mdb_cursor_get(meta, &k, &v, MDB_FIRST) : MDB_NOTFOUND; rc == 0;
+  int rc;
+  for (rc = mdb_cursor_get(meta, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(meta, &k, &v, MDB_NEXT)) {
     if (k.mv_size != kMetaKeyBytes) {
       st = absl::DataLossError(absl::StrCat("malformed meta key in ", file));
@@ -266,12 +238,48 @@ absl::Status LogEnv::recover() {
   }
   std::sort(found.begin(), found.end());
   found.erase(std::unique(found.begin(), found.end()), found.end());
+  return st;
+}
+
+}  // namespace
+
+absl::StatusOr<std::pair<CompactedMark, Index>> LogEnv::txn_bounds(MDB_txn* txn, MDB_cursor* log,
+                                                                   GroupId group) const {
+  GroupRecovery r(txn, log, lmdb_.meta_dbi(), group, lmdb_.file());
+  GroupState s;
+  if (auto st = r.load_meta(s); !st.ok()) return st;
+  auto first = r.seek(group, s.compacted.index + 1);
+  if (!first.ok()) return first.status();
+  Index last = s.compacted.index;
+  if (*first != 0) {
+    auto end = r.seek_last_of_group();
+    if (!end.ok()) return end.status();
+    last = *end;
+  }
+  return std::make_pair(s.compacted, last);
+}
+
+absl::Status LogEnv::recover() {
+  const std::string& file = lmdb_.file();
+  auto map_lock = lmdb_.lock_shared();
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(lmdb_.env(), nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return mdb_status(rc, "beginning the recovery transaction", file);
+  MDB_cursor* logs[kLogStripes] = {};
+  MDB_cursor* meta = nullptr;
+  for (uint32_t i = 0; i < kLogStripes && rc == 0; ++i) {
+    rc = mdb_cursor_open(txn, lmdb_.log_dbis()[i], &logs[i]);
+  }
+  if (rc == 0) rc = mdb_cursor_open(txn, lmdb_.meta_dbi(), &meta);
+  absl::Status st = mdb_status(rc, "opening recovery cursors", file);
+  std::vector<GroupId> found;
+  if (st.ok()) st = find_groups(meta, logs, file, found);
 
   absl::flat_hash_map<GroupId, GroupState> states;
   for (GroupId g : found) {
     if (!st.ok()) break;
     GroupState state;
-    GroupRecovery r(txn, logs[log_stripe(g)], meta_dbi_, g, file);
+    GroupRecovery r(txn, logs[log_stripe(g)], lmdb_.meta_dbi(), g, file);
     st = r.load_meta(state);
     if (st.ok()) st = r.load_log(state, options_.verify_tail_entries);
     if (st.ok()) states[g] = std::move(state);
@@ -285,8 +293,9 @@ absl::Status LogEnv::recover() {
     {
       std::lock_guard l(state_mu_);
       groups_ = std::move(states);
+      garbage_.reset(groups_);
     }
-    update_garbage_groups(nullptr);
+    update_idle_work();
   }
   return st;
 }

@@ -1,11 +1,14 @@
-// LogEnv::run_txn: applies WriteBatches, in order, inside one LMDB write transaction,
-// updating working copies of the touched groups' states, and commits it. The
-// published states change only after the commit succeeded (see commit()).
+// LogEnv::run_txn: applies WriteBatches, in order, inside one LMDB write
+// transaction, updating working copies of the touched groups' states, deletes
+// some compacted records (CompactedGarbage), and commits it. The published
+// states change only after the commit succeeded (see LogEnv::commit).
+// Runs on the writer thread or a synchronous writer, with write_mu_ held.
 #include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "storage/compacted_garbage.h"
 #include "storage/lmdb_util.h"
 #include "storage/log_env.h"
 
@@ -229,7 +232,7 @@ class TxnApplier {
                                                      ") is beyond last index ", s.last_index));
     }
     Term t = *s.term(index);
-    // The records go later, a bounded number per commit (collect_garbage):
+    // The records go later, a bounded number per commit (CompactedGarbage):
     // deleting 100k records in one transaction takes LMDB ~0.3 s.
     if (s.garbage_first == 0) s.garbage_first = s.first_index();
     s.compact_to(index, t);
@@ -237,31 +240,10 @@ class TxnApplier {
   }
 
  public:
-  // Deletes up to `budget` compacted records of the group; returns how many.
-  absl::StatusOr<size_t> collect_garbage(GroupId group, GroupState& s, size_t budget) {
-    if (s.garbage_first == 0) return size_t{0};
+  // The cursor on the log table of `group` (for deleting its garbage).
+  absl::StatusOr<MDB_cursor*> log_cursor(GroupId group) {
     if (auto st = use_stripe(group); !st.ok()) return st;
-    char key_buf[kLogKeyBytes];
-    encode_log_key(group, s.garbage_first, key_buf);
-    MDB_val k = mdb_val(std::string_view(key_buf, kLogKeyBytes));
-    MDB_val v;
-    size_t deleted = 0;
-    int rc = mdb_cursor_get(cursor_, &k, &v, MDB_SET_RANGE);
-    while (rc == 0) {
-      std::string_view key = view_of(k);
-      if (log_key_group(key) != group || log_key_index(key) > s.compacted.index) break;
-      if (deleted == budget) {
-        s.garbage_first = log_key_index(key);
-        return deleted;
-      }
-      rc = mdb_cursor_del(cursor_, 0);
-      if (rc != 0) return check(rc, "deleting a compacted log record");
-      ++deleted;
-      rc = mdb_cursor_get(cursor_, &k, &v, MDB_NEXT);
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) return check(rc, "scanning compacted log records");
-    s.garbage_first = 0;
-    return deleted;
+    return cursor_;
   }
 
  private:
@@ -277,79 +259,81 @@ class TxnApplier {
 
 }  // namespace
 
+void LogEnv::record_commit_latency(uint64_t commit_ns) {
+  txn_commit_ns_.fetch_add(commit_ns, std::memory_order_relaxed);
+  const auto bucket = std::lower_bound(latency_bounds_us_.begin(), latency_bounds_us_.end(),
+                                       (commit_ns + 999) / 1000) -
+                      latency_bounds_us_.begin();
+  commit_latency_[bucket].fetch_add(1, std::memory_order_relaxed);
+}
+
+// Applies every batch, then deletes some compacted records, in `txn`.
+absl::Status LogEnv::apply_batches(MDB_txn* txn, const std::vector<const WriteBatch*>& batches,
+                                   WorkStates& work, bool& map_full, BatchEnds* ends) {
+  const std::string& file = lmdb_.file();
+  TxnApplier applier(txn, lmdb_.log_dbis(), lmdb_.meta_dbi(), file, map_full);
+  // Only this thread (holding write_mu_) changes groups_.
+  auto state_of = [&](GroupId group) -> GroupState& {
+    auto [it, inserted] = work.try_emplace(group);
+    if (inserted) {
+      auto published = groups_.find(group);
+      if (published != groups_.end()) it->second = published->second;
+    }
+    return it->second;
+  };
+  absl::Status st;
+  for (size_t i = 0; i < batches.size() && st.ok(); ++i) {
+    for (const GroupWrite& w : batches[i]->groups()) {
+      if (!st.ok()) break;
+      st = applier.apply(w, state_of(w.group));
+    }
+    if (ends != nullptr && st.ok()) {
+      auto& end = (*ends)[i];
+      end.clear();
+      for (const GroupWrite& w : batches[i]->groups()) {
+        const GroupState& g = work.at(w.group);
+        end.emplace_back(g.last_index, g.last_term());
+      }
+    }
+  }
+  if (!st.ok()) return st;
+  return garbage_.collect(batches, [&](GroupId group, size_t budget) -> absl::StatusOr<size_t> {
+    GroupState& s = state_of(group);
+    if (s.garbage_first == 0) return size_t{0};
+    auto log = applier.log_cursor(group);
+    if (!log.ok()) return log.status();
+    return delete_compacted(*log, group, s, budget, file, map_full);
+  });
+}
+
 absl::Status LogEnv::run_txn(const std::vector<const WriteBatch*>& batches, WorkStates& work,
                              bool& map_full, BatchEnds* ends) {
-  std::shared_lock map_lock(map_mu_);
-  const std::string file = data_file();
+  auto map_lock = lmdb_.lock_shared();
+  const std::string& file = lmdb_.file();
   auto nanos_since = [](std::chrono::steady_clock::time_point t) {
     return static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t)
             .count());
   };
   auto start = std::chrono::steady_clock::now();
-  MDB_txn* txn = nullptr;
-  if (env_ == nullptr) {
-    reopen_needed_ = true;
+  if (lmdb_.env() == nullptr) {
+    lmdb_.mark_for_reopen();
     return absl::UnavailableError(absl::StrCat(file, " is closed after a fatal error"));
   }
-  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-  if (rc == MDB_PANIC) reopen_needed_ = true;
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(lmdb_.env(), nullptr, 0, &txn);
+  if (rc == MDB_PANIC) lmdb_.mark_for_reopen();
   if (rc != 0) return mdb_status(rc, "beginning a write transaction", file);
-  absl::Status st;
-  {
-    TxnApplier applier(txn, log_dbis_, meta_dbi_, file, map_full);
-    // Only this thread (holding write_mu_) changes groups_.
-    auto state_of = [&](GroupId group) -> GroupState& {
-      auto [it, inserted] = work.try_emplace(group);
-      if (inserted) {
-        auto published = groups_.find(group);
-        if (published != groups_.end()) it->second = published->second;
-      }
-      return it->second;
-    };
-    for (size_t i = 0; i < batches.size() && st.ok(); ++i) {
-      for (const GroupWrite& w : batches[i]->groups()) {
-        if (!st.ok()) break;
-        st = applier.apply(w, state_of(w.group));
-      }
-      if (ends != nullptr && st.ok()) {
-        auto& end = (*ends)[i];
-        end.clear();
-        for (const GroupWrite& w : batches[i]->groups()) {
-          const GroupState& g = work.at(w.group);
-          end.emplace_back(g.last_index, g.last_term());
-        }
-      }
-    }
-    // Then some compacted records: groups with older garbage first, then the
-    // groups this batch compacted.
-    size_t budget = options_.compacted_records_per_commit;
-    auto collect = [&](GroupId group) {
-      if (!st.ok() || budget == 0) return;
-      auto deleted = applier.collect_garbage(group, state_of(group), budget);
-      if (!deleted.ok()) st = deleted.status();
-      if (st.ok()) budget -= *deleted;
-    };
-    for (GroupId group : garbage_groups_) collect(group);
-    for (const WriteBatch* b : batches) {
-      for (const GroupWrite& w : b->groups()) collect(w.group);
-    }
-  }
-  if (!st.ok()) {
+  if (absl::Status st = apply_batches(txn, batches, work, map_full, ends); !st.ok()) {
     mdb_txn_abort(txn);
     return st;
   }
   txn_build_ns_.fetch_add(nanos_since(start), std::memory_order_relaxed);
   start = std::chrono::steady_clock::now();
   rc = mdb_txn_commit(txn);  // Frees txn whatever the outcome.
-  const uint64_t commit_ns = nanos_since(start);
-  txn_commit_ns_.fetch_add(commit_ns, std::memory_order_relaxed);
-  const auto bucket = std::lower_bound(latency_bounds_us_.begin(), latency_bounds_us_.end(),
-                                       (commit_ns + 999) / 1000) -
-                      latency_bounds_us_.begin();
-  commit_latency_[bucket].fetch_add(1, std::memory_order_relaxed);
+  record_commit_latency(nanos_since(start));
   if (rc == MDB_MAP_FULL) map_full = true;
-  if (rc > 0 || rc == MDB_PANIC) reopen_needed_ = true;  // errno: ENOSPC, EIO, ...
+  if (rc > 0 || rc == MDB_PANIC) lmdb_.mark_for_reopen();  // errno: ENOSPC, EIO, ...
   return mdb_status(rc, "committing a write transaction", file);
 }
 
