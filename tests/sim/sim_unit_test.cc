@@ -446,5 +446,22 @@ TEST(SimCluster, CountsWhatTheDriverWasPutThrough) {
   EXPECT_GT(total.reads_checked, 50u);
 }
 
+// Seeds of the 100,000-seed long run that once failed, each for a driver
+// bug since fixed (a node removed and then added back through a snapshot
+// kept refusing proposals as removed, even as leader).
+TEST(SimRegressions, LongRunSeedsThatOnceFailed) {
+  const std::pair<int, uint64_t> seeds[] = {{3, 11485}, {3, 18981}, {3, 20385},
+                                            {3, 23373}, {3, 3074},  {3, 39488},
+                                            {3, 43358}, {5, 2869},  {5, 49598}};
+  for (const auto& [nodes, seed] : seeds) {
+    SimOptions o;
+    o.seed = seed;
+    o.nodes = nodes;
+    o.steps = 2000;
+    const SimResult r = run_simulation(o);
+    EXPECT_TRUE(r.ok) << "nodes " << nodes << " seed " << seed << ": " << r.failure;
+  }
+}
+
 }  // namespace
 }  // namespace raft::sim
