@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The include rules of ARCHITECTURE.md section 2, checked on every source
 # file: each layer includes only the project folders below it, engine/core
-# includes nothing that does IO (sockets, files, threads, clocks, randomness),
-# and no library or program includes examples/, cli/, bench/ or tests/.
-# Prints every violation (file:line: include) and fails if there is one.
+# includes nothing that does IO (sockets, files, threads, clocks, randomness)
+# and never its own facade (raw_node.h), no library or program includes
+# examples/, cli/, bench/ or tests/, and the public headers
+# (include/public_headers.txt) include only the standard library, Abseil and
+# each other. Prints every violation (file:line: include) and fails if there
+# is one. tests/layering_test_selfcheck.sh checks that each rule bites.
 set -uo pipefail
 ROOT="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-cd "$ROOT"
+cd "$ROOT" || exit 2
 status=0
 
 # check DIR ALLOWED_REGEX WHY: every project include ("dir/...") in DIR's
@@ -28,8 +31,8 @@ check() {
 
 check common '^common/' "common/ is the base layer"
 check engine/core '^(common|engine/core)/' "the core includes only the base layer and itself"
-check storage '^(common|storage)/|^engine/core/types\.h$' \
-  "storage knows LMDB and files, and only the core's vocabulary (types.h)"
+check storage '^(common|storage)/|^engine/core/(types|status)\.h$' \
+  "storage knows LMDB and files, and only the core's vocabulary (raft_types: types.h, status.h)"
 check net '^(common|net|fbs)/' "net knows sockets and frames, not Raft or the runtime"
 check engine/node '^(common|engine/core|engine/node|storage|net|fbs)/' \
   "the runtime is the top library layer"
@@ -40,6 +43,56 @@ while IFS= read -r hit; do
   status=1
 done < <(grep -rnE '^#include <(sys/[^>]*|unistd\.h|fcntl\.h|thread|mutex|condition_variable|chrono|random|fstream|filesystem|liburing\.h|lmdb\.h|netinet/[^>]*|arpa/[^>]*|ctime|time\.h)>' \
   engine/core --include='*.h' --include='*.cc')
+
+# The core's internals do not include its facade: RawNode (raw_node.h) sits
+# on top of them, and what they share with it (status.h, types.h, ready.h,
+# ...) has its own header. Only raw_node.cc includes raw_node.h.
+while IFS= read -r hit; do
+  case "${hit%%:*}" in
+    engine/core/raw_node.cc | engine/core/raw_node.h) continue ;;
+  esac
+  echo "$hit (the core's internals must not include its facade raw_node.h)"
+  status=1
+done < <(grep -rnH '^#include "engine/core/raw_node\.h"' engine/core --include='*.h' --include='*.cc')
+
+# The public headers: each listed header exists, and includes only standard
+# C++ headers (<name>, no directory, no .h), Abseil and other listed headers.
+# No LMDB, liburing, FlatBuffers, spdlog or toml++, no system or POSIX
+# header, no runtime, storage or net header.
+PUBLIC_LIST=include/public_headers.txt
+if [[ ! -f "$PUBLIC_LIST" ]]; then
+  echo "$PUBLIC_LIST: missing (the list of public headers)"
+  status=1
+else
+  mapfile -t public_list < <(grep -v '^#' "$PUBLIC_LIST" | tr -d ' \t' | sed '/^$/d')
+  declare -A public=()
+  for h in "${public_list[@]}"; do public["$h"]=1; done
+  for h in "${public_list[@]}"; do
+    src="$h"
+    [[ -f "include/$h" ]] && src="include/$h"
+    if [[ ! -f "$src" ]]; then
+      echo "$PUBLIC_LIST: lists $h, which does not exist"
+      status=1
+      continue
+    fi
+    while IFS= read -r hit; do
+      inc="${hit#*#include}"
+      inc="${inc#"${inc%%[!$' \t']*}"}"
+      name="${inc:1}"
+      case "${inc:0:1}" in
+        '"') name="${name%%\"*}" ;;
+        '<') name="${name%%>*}" ;;
+        *) name="$inc" ;;
+      esac
+      if [[ "$name" == absl/* ]]; then continue; fi
+      if [[ "${inc:0:1}" == '<' && "$name" =~ ^[a-z_0-9]+$ ]]; then continue; fi
+      if [[ "${inc:0:1}" == '"' && -n "$name" && -n "${public[$name]:-}" ]]; then continue; fi
+      echo "${hit%%:#include*}: includes ${inc%%[$' \t']*} (a public header includes only the" \
+        "standard library, Abseil and the headers of $PUBLIC_LIST)"
+      status=1
+    done < <(grep -nH '^[[:space:]]*#[[:space:]]*include' "$src" | sed 's/:[[:space:]]*#[[:space:]]*include/:#include /')
+  done
+fi
 
 # No library includes a program, a benchmark or a test.
 while IFS= read -r hit; do

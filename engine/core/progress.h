@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "engine/core/raw_node.h"
+#include "engine/core/status.h"
 #include "engine/core/types.h"
 
 namespace raft {

@@ -21,9 +21,9 @@
 #include "engine/core/conf_change.h"
 #include "engine/core/config.h"
 #include "engine/core/log.h"
-#include "engine/core/raw_node.h"
 #include "engine/core/read_only.h"
 #include "engine/core/ready.h"
+#include "engine/core/status.h"
 #include "engine/core/tracker.h"
 
 namespace raft {

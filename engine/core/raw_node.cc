@@ -8,32 +8,6 @@
 
 namespace raft {
 
-const char* role_name(Role role) {
-  switch (role) {
-    case Role::kFollower:
-      return "follower";
-    case Role::kPreCandidate:
-      return "pre-candidate";
-    case Role::kCandidate:
-      return "candidate";
-    case Role::kLeader:
-      return "leader";
-  }
-  return "unknown";
-}
-
-const char* progress_state_name(ProgressState state) {
-  switch (state) {
-    case ProgressState::kProbe:
-      return "probe";
-    case ProgressState::kReplicate:
-      return "replicate";
-    case ProgressState::kSnapshot:
-      return "snapshot";
-  }
-  return "unknown";
-}
-
 absl::StatusOr<std::unique_ptr<RawNode>> RawNode::create(const Config& config,
                                                          LogStorage* storage) {
   absl::Status valid = config.validate();

@@ -89,46 +89,12 @@
 #include "engine/core/config.h"
 #include "engine/core/log_storage.h"
 #include "engine/core/ready.h"
+#include "engine/core/status.h"
 #include "engine/core/types.h"
 
 namespace raft {
 
 class Raft;  // engine/core/raft.h, internal.
-
-enum class ProgressState : uint8_t {
-  kProbe = 0,      // Sends one append per heartbeat until the match is known.
-  kReplicate = 1,  // Pipelines appends optimistically up to the inflight window.
-  kSnapshot = 2,   // Waits for a snapshot to be installed.
-};
-
-const char* progress_state_name(ProgressState state);
-
-// The leader's view of one peer (itself included).
-struct PeerStatus {
-  NodeId id = kNoNode;
-  Index match = 0;
-  Index next = 0;
-  ProgressState state = ProgressState::kProbe;
-  size_t inflight = 0;         // Append messages in flight.
-  bool recent_active = false;  // Heard from within the last election timeout.
-  bool learner = false;
-  Index pending_snapshot = 0;  // In kSnapshot: the snapshot's index.
-};
-
-struct NodeStatus {
-  NodeId id = kNoNode;
-  GroupId group = 0;
-  HardState hard_state;
-  Index applied = 0;
-  Index first_index = 0;  // First index the core can read (snapshot + 1).
-  Index last_index = 0;
-  Role role = Role::kFollower;
-  NodeId leader = kNoNode;
-  NodeId lead_transferee = kNoNode;  // Leader transfer in progress, if any.
-  ConfState conf_state;
-  int randomized_election_timeout = 0;  // Ticks, in [election, 2*election).
-  std::vector<PeerStatus> progress;     // Leader only; sorted by id.
-};
 
 class RawNode {
  public:

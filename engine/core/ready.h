@@ -7,18 +7,10 @@
 #include <vector>
 
 #include "common/slice.h"
+#include "engine/core/status.h"  // Role.
 #include "engine/core/types.h"
 
 namespace raft {
-
-enum class Role : uint8_t {
-  kFollower = 0,
-  kPreCandidate = 1,
-  kCandidate = 2,
-  kLeader = 3,
-};
-
-const char* role_name(Role role);
 
 // Volatile state, reported when it changes; never persisted.
 struct SoftState {

@@ -13,10 +13,17 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/node/codec.h"
+#include "net/client_codec.h"
+#include "net/frame.h"
 #include "net/handshake.h"
 #include "net/socket.h"
 
 namespace raft {
+
+// client.h declares net::ReadMode opaquely; its default read mode is the
+// value 0.
+static_assert(net::ReadMode{} == net::ReadMode::kLinearizable);
+
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;

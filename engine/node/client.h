@@ -10,6 +10,12 @@
 // reading any answer.
 //
 // Blocking, one thread at a time per Client; make one Client per thread.
+//
+// The typed calls (propose, read, change_config, ...) need only the public
+// headers. The raw protocol calls (call, call_pipelined) and a read() with
+// a mode other than linearizable speak the wire types of
+// net/client_codec.h, which is not a public header (it pulls in the
+// FlatBuffers frame): code that uses them includes it and links raft_net.
 #pragma once
 
 #include <chrono>
@@ -19,14 +25,21 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/core/types.h"
+#include "engine/node/api_types.h"
 #include "engine/node/errors.h"
-#include "engine/node/group.h"
 #include "engine/node/peer_table.h"
-#include "net/client_codec.h"
-#include "net/frame.h"
 
 namespace raft {
+
+namespace net {  // net/client_codec.h, net/frame.h.
+struct ClientRequest;
+struct ClientResponse;
+class FrameDecoder;
+enum class ReadMode : uint8_t;  // kLinearizable is 0 (static_assert in client.cc).
+}  // namespace net
 
 struct ClientOptions {
   uint64_t cluster_id = 1;
@@ -57,7 +70,7 @@ class Client {
 
   absl::StatusOr<ProposeResult> propose(GroupId group, std::string data);
   absl::StatusOr<std::string> read(GroupId group, std::string query,
-                                   net::ReadMode mode = net::ReadMode::kLinearizable);
+                                   net::ReadMode mode = net::ReadMode{});  // kLinearizable.
   absl::StatusOr<ConfState> change_config(GroupId group, std::vector<MemberChange> changes);
   // Reserves a node id for a node at `address` (it is added as a learner);
   // `peers`, if given, receives the members' addresses.

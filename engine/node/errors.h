@@ -7,11 +7,15 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
-#include "net/client_codec.h"
 
 namespace raft {
+
+namespace net {
+struct ClientResponse;  // net/client_codec.h (the client protocol; not public).
+}  // namespace net
 
 struct LeaderHint {
   uint64_t leader_id = 0;  // 0: no leader known.
@@ -56,7 +60,8 @@ std::optional<LeaderHint> not_leader_hint(const absl::Status& status);
 bool is_not_leader(const absl::Status& status);
 
 // Between absl::Status and the client protocol's error fields (code,
-// message, leader hint for NotLeader).
+// message, leader hint for NotLeader). For code that speaks the protocol
+// itself: the response type is in net/client_codec.h.
 void set_response_error(net::ClientResponse& response, const absl::Status& status);
 absl::Status response_status(const net::ClientResponse& response);
 

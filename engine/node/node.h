@@ -22,15 +22,18 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/core/types.h"
+#include "engine/node/api_types.h"
 #include "engine/node/config.h"
 #include "engine/node/errors.h"
-#include "engine/node/group.h"
 #include "engine/node/state_machine.h"
-#include "net/reactor.h"
 
 namespace raft {
 
-class ShardRuntime;
+namespace net {
+class Reactor;  // net/reactor.h: a shard's io_uring loop (run_on_shard).
+}  // namespace net
+
 class NodeImpl;
 
 // Makes the state machine of each group hosted here (called once per group,
@@ -90,7 +93,9 @@ class Node {
   void group_status_json(GroupId group, ReadCallback done);
 
   // ---- Embedding: run code on a shard's reactor thread, for servers that
-  // share the node's reactors (memstore's HTTP API). False if refused.
+  // share the node's reactors (memstore's HTTP API). False if refused. The
+  // Reactor is declared only: code that uses it includes net/reactor.h
+  // (not a public header) and links raft_net.
   bool run_on_shard(uint32_t shard, absl::AnyInvocable<void(net::Reactor&)> fn);
   uint32_t shard_count() const;
 

@@ -17,6 +17,7 @@
 
 #include "engine/node/client.h"
 #include "engine/node/node.h"
+#include "net/client_codec.h"
 #include "storage/log_env.h"
 #include "tests/node/test_cluster.h"
 

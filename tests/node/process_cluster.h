@@ -34,6 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/node/client.h"
+#include "engine/node/config.h"
 #include "tests/node/test_cluster.h"
 
 #ifndef RINGRAFT_TEST_NODE_PATH

@@ -17,6 +17,7 @@
 #include "engine/node/client.h"
 #include "engine/node/errors.h"
 #include "examples/memstore/kv_state_machine.h"
+#include "net/client_codec.h"
 
 namespace raft::testing {
 
