@@ -37,7 +37,6 @@ uint64_t process_incarnation() {
 // this many payload bytes (well below the frame cap).
 constexpr uint64_t kMaxRaftFrameBytes = 8 << 20;
 // Snapshot chunks sent per tick per stream; chunks are about 1 MiB.
-constexpr int kSnapshotChunksPerTick = 16;
 
 uint64_t approx_bytes(const Message& m) {
   // FlatBuffers adds about 56 bytes per entry (table, vtable offset, the
@@ -55,7 +54,23 @@ ShardRuntime::ShardRuntime(NodeImpl& node, net::Shard& shard, std::unique_ptr<st
       shard_(shard),
       config_(node.config()),
       env_(std::move(env)),
-      pipeline_(*env_, shard.id(), metrics_, pipeline_callbacks()) {}
+      pipeline_(*env_, shard.id(), metrics_, pipeline_callbacks()),
+      streams_(node.node_id(), config_.snapshot_chunk_bytes, env_->snapshot_dir(), metrics_,
+               streams_host()) {}
+
+SnapshotStreams::Host ShardRuntime::streams_host() {
+  SnapshotStreams::Host host;
+  host.group = [this](GroupId id) { return group(id); };
+  host.send = [this](NodeId to, net::OutFrame frame) {
+    return transport_ != nullptr && transport_->send(to, std::move(frame)).ok();
+  };
+  host.dirty = [this](Group* g) { mark_dirty(g); };
+  host.run_blocking = [this](absl::AnyInvocable<absl::StatusOr<std::string>()> work,
+                             absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) {
+    run_blocking(std::move(work), std::move(done));
+  };
+  return host;
+}
 
 WritePipeline::Callbacks ShardRuntime::pipeline_callbacks() {
   WritePipeline::Callbacks cb;
@@ -143,8 +158,7 @@ void ShardRuntime::shutdown() {
   if (tick_timer_) tick_timer_->cancel();
   pipeline_.stop();
   if (transport_) transport_->shutdown();
-  outgoing_snapshots_.clear();
-  incoming_snapshots_.clear();
+  streams_.clear();
   for (BackgroundJob& job : background_) job.thread.join();
   background_.clear();
 }
@@ -184,7 +198,7 @@ void ShardRuntime::tick() {
     g->tick();
     dirty_.insert(g.get());
   }
-  pump_snapshots();
+  streams_.pump();
   expire_forwards();
   // An idle shard writes its lazy commit indexes (WritePipeline::tick).
   pipeline_.tick();
@@ -334,7 +348,7 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
       return;
     }
     case fbs::FrameBody::SnapshotChunk:
-      on_snapshot_chunk(*frame.frame->body_as_SnapshotChunk(), frame);
+      streams_.on_chunk(*frame.frame->body_as_SnapshotChunk(), frame);
       return;
     default:
       return;
@@ -372,181 +386,8 @@ void ShardRuntime::discard(GroupId group, const StoredSnapshot& snapshot) {
 }
 
 void ShardRuntime::send_snapshot(const Message& m, const StoredSnapshot& snapshot) {
-  Group* g = group(m.group);
-  for (const OutgoingSnapshot& o : outgoing_snapshots_) {
-    if (o.group == m.group && o.announce.to == m.to) return;  // Already streaming.
-  }
-  const uint64_t file_checksum = snapshot.file_checksum;
-  auto reader = storage::SnapshotFileReader::open(snapshot_path(m.group, snapshot),
-                                                  snapshot.file_bytes, file_checksum);
-  if (!reader.ok()) {
-    spdlog::error("group {}: cannot stream snapshot to {}: {}", m.group, m.to,
-                  reader.status().ToString());
-    if (g) g->snapshot_sent(m.to, false);
-    return;
-  }
-  OutgoingSnapshot o;
-  o.group = m.group;
-  o.announce = m;
-  o.reader = std::move(*reader);
-  o.checksum = file_checksum;
-  outgoing_snapshots_.push_back(std::move(o));
-  pump_snapshots();
-}
-
-void ShardRuntime::pump_snapshots() {
-  for (auto it = outgoing_snapshots_.begin(); it != outgoing_snapshots_.end();) {
-    OutgoingSnapshot& o = *it;
-    Group* g = group(o.group);
-    bool finished = false;
-    bool ok = true;
-    for (int i = 0; i < kSnapshotChunksPerTick && !finished; ++i) {
-      const uint64_t offset = o.reader->offset();
-      auto chunk = o.reader->next_chunk(config_.snapshot_chunk_bytes);
-      if (!chunk.ok()) {
-        spdlog::error("group {}: snapshot stream to {}: {}", o.group, o.announce.to,
-                      chunk.status().ToString());
-        ok = false;
-        finished = true;
-        break;
-      }
-      const bool last = o.reader->done();
-      flatbuffers::FlatBufferBuilder b(chunk->size() + 1024);
-      auto data = b.CreateVector(reinterpret_cast<const uint8_t*>(chunk->data()), chunk->size());
-      flatbuffers::Offset<fbs::SnapshotMeta> meta = 0;
-      if (offset == 0) meta = encode_snapshot_meta(b, o.announce.snapshot->meta);
-      fbs::SnapshotChunkBuilder cb(b);
-      cb.add_group(o.group);
-      cb.add_from(o.announce.from);
-      cb.add_to(o.announce.to);
-      cb.add_term(o.announce.term);
-      cb.add_snapshot_index(o.announce.snapshot->meta.index);
-      cb.add_snapshot_term(o.announce.snapshot->meta.term);
-      cb.add_offset(offset);
-      cb.add_data(data);
-      cb.add_last(last);
-      if (offset == 0) cb.add_meta(meta);
-      if (last) cb.add_checksum(o.checksum);
-      auto chunk_off = cb.Finish();
-      b.Finish(fbs::CreateFrame(b, fbs::FrameBody::SnapshotChunk, chunk_off.Union()));
-      if (!transport_->send(o.announce.to, net::frame_from_builder(b)).ok()) {
-        ok = false;
-        finished = true;
-        break;
-      }
-      if (last) finished = true;
-    }
-    if (finished) {
-      if (ok) bump(metrics_.snapshots_sent);
-      if (g) {
-        g->snapshot_sent(o.announce.to, ok);
-        dirty_.insert(g);
-      }
-      it = outgoing_snapshots_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  streams_.send(m, snapshot_path(m.group, snapshot), snapshot);
   if (!dirty_.empty()) schedule_process();
-}
-
-void ShardRuntime::on_snapshot_chunk(const fbs::SnapshotChunk& c, const net::ReceivedFrame& frame) {
-  Group* g = group(c.group());
-  if (g == nullptr || c.to() != node_.node_id()) return;
-  auto key = std::make_pair(c.group(), c.from());
-  auto it = incoming_snapshots_.find(key);
-  if (c.offset() == 0) {
-    if (c.meta() == nullptr) return;
-    // One stream per group: a new start abandons any other, also one from a
-    // sender that died mid-stream (the same snapshot would share its file).
-    for (auto o = incoming_snapshots_.begin(); o != incoming_snapshots_.end();) {
-      o = o->first.first == c.group() ? incoming_snapshots_.erase(o) : std::next(o);
-    }
-    // A duplicate of a snapshot the group already covers, or of one still
-    // being finished, is not received: its file name is the same
-    // (group-index-term), so writing it would truncate or replace a file in
-    // use. The leader's probe goes on after the stream.
-    if (!g->wants_snapshot(c.snapshot_index()) ||
-        finishing_snapshots_.contains(
-            std::make_tuple(c.group(), c.snapshot_index(), c.snapshot_term()))) {
-      return;
-    }
-    auto writer = storage::SnapshotFileWriter::create(env_->snapshot_dir(), c.group(),
-                                                      c.snapshot_index(), c.snapshot_term());
-    if (!writer.ok()) {
-      spdlog::error("group {}: cannot receive snapshot: {}", c.group(), writer.status().ToString());
-      return;
-    }
-    IncomingSnapshot in;
-    in.group = c.group();
-    in.from = c.from();
-    in.index = c.snapshot_index();
-    in.term = c.snapshot_term();
-    in.writer = std::move(*writer);
-    in.announce.type = MessageType::kSnapshot;
-    in.announce.group = c.group();
-    in.announce.from = c.from();
-    in.announce.to = c.to();
-    in.announce.term = c.term();
-    in.announce.snapshot = Snapshot{decode_snapshot_meta(c.meta()), Slice()};
-    it = incoming_snapshots_.emplace(key, std::move(in)).first;
-  }
-  if (it == incoming_snapshots_.end()) return;  // Middle of a stream we did not see start.
-  IncomingSnapshot& in = it->second;
-  if (c.snapshot_index() != in.index || c.offset() != in.next_offset) {
-    // A chunk was lost (dropped frame): give up; the leader retries.
-    incoming_snapshots_.erase(it);
-    return;
-  }
-  Slice data = frame.slice_of(c.data());
-  if (absl::Status s = in.writer->write(data.view()); !s.ok()) {
-    spdlog::error("group {}: writing received snapshot: {}", c.group(), s.ToString());
-    incoming_snapshots_.erase(it);
-    return;
-  }
-  in.next_offset += data.size();
-  if (!c.last()) return;
-  // fsync and rename off the loop, then hand the file to the group.
-  const uint64_t expected_checksum = c.checksum();
-  const uint64_t bytes = in.next_offset;
-  const Index in_index = in.index;
-  const Term in_term = in.term;
-  Message announce = in.announce;
-  std::shared_ptr<storage::SnapshotFileWriter> writer(std::move(in.writer));
-  incoming_snapshots_.erase(it);
-  const auto finishing = std::make_tuple(announce.group, in_index, in_term);
-  finishing_snapshots_.insert(finishing);
-  auto info = std::make_shared<storage::SnapshotFileInfo>();
-  run_blocking(
-      [writer, info]() -> absl::StatusOr<std::string> {
-        auto r = writer->finish();
-        if (!r.ok()) return r.status();
-        *info = *r;
-        return r->path;
-      },
-      [this, announce, expected_checksum, bytes, info,
-       finishing](absl::StatusOr<std::string> path) {
-        finishing_snapshots_.erase(finishing);
-        Group* g = group(announce.group);
-        if (!path.ok() || g == nullptr) {
-          if (!path.ok()) {
-            spdlog::error("group {}: finishing received snapshot: {}", announce.group,
-                          path.status().ToString());
-          }
-          return;
-        }
-        if (info->checksum != expected_checksum || info->bytes != bytes) {
-          spdlog::error("group {}: received snapshot {} has a bad checksum; dropped",
-                        announce.group, *path);
-          ::unlink(path->c_str());
-          return;
-        }
-        bump(metrics_.snapshots_received);
-        g->snapshot_received(announce,
-                             StoredSnapshot{announce.snapshot->meta, info->bytes, info->checksum});
-        dirty_.insert(g);
-        schedule_process();
-      });
 }
 
 void ShardRuntime::write(GroupId group, Index index, Term term, std::string image,

@@ -32,6 +32,7 @@
 #include "engine/node/config.h"
 #include "engine/node/group.h"
 #include "engine/node/metrics.h"
+#include "engine/node/snapshot_streams.h"
 #include "engine/node/write_pipeline.h"
 #include "net/connection.h"
 #include "net/peer_transport.h"
@@ -97,29 +98,12 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
  public:
  private:
   std::string snapshot_path(GroupId group, const StoredSnapshot& snapshot) const;
-  struct OutgoingSnapshot {
-    GroupId group = 0;
-    Message announce;
-    std::unique_ptr<storage::SnapshotFileReader> reader;
-    uint64_t checksum = 0;
-  };
-  struct IncomingSnapshot {
-    GroupId group = 0;
-    NodeId from = kNoNode;
-    Index index = 0;
-    Term term = 0;
-    uint64_t next_offset = 0;
-    Message announce;
-    std::unique_ptr<storage::SnapshotFileWriter> writer;
-  };
-
   void schedule_process();
   void process_dirty();
   void flush_outbox();
   WritePipeline::Callbacks pipeline_callbacks();
   void tick();
-  void pump_snapshots();
-  void on_snapshot_chunk(const fbs::SnapshotChunk& chunk, const net::ReceivedFrame& frame);
+  SnapshotStreams::Host streams_host();
   // Runs `work` on a background thread, then `done` with its result on this
   // shard's loop. Used for fsyncs, which must never block the reactor.
   void run_blocking(absl::AnyInvocable<absl::StatusOr<std::string>()> work,
@@ -132,6 +116,7 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   std::map<GroupId, std::unique_ptr<Group>> groups_;
   ShardMetrics metrics_;
   WritePipeline pipeline_;  // The groups' LogWriter.
+  SnapshotStreams streams_;
 
   std::unique_ptr<net::PeerTransport> transport_;
   absl::flat_hash_map<NodeId, std::string> peer_addresses_;
@@ -151,13 +136,6 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   void expire_forwards();
   absl::flat_hash_map<uint64_t, Forwarded> forwarded_;
   uint64_t next_forward_id_ = 1;
-
-  std::deque<OutgoingSnapshot> outgoing_snapshots_;
-  std::map<std::pair<GroupId, NodeId>, IncomingSnapshot> incoming_snapshots_;
-  // Received snapshots being fsynced and renamed off the loop: (group,
-  // index, term). A second stream of the same snapshot would reopen (and
-  // truncate) the same temporary file under the first one.
-  std::set<std::tuple<GroupId, Index, Term>> finishing_snapshots_;
 
   struct BackgroundJob {
     std::thread thread;
