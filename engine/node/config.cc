@@ -227,6 +227,9 @@ absl::Status NodeConfig::validate() const {
   if (peer_send_queue_frames == 0)
     return invalid("network.peer_send_queue_frames", "must be positive");
   if (request_timeout_ms == 0) return invalid("client.request_timeout_ms", "must be positive");
+  if (max_pending_requests == 0) {
+    return invalid("client.max_pending_requests", "must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -298,6 +301,7 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   TableReader client(sub_table(root, "client", &status), "client.");
   client.boolean("forward_to_leader", &c.forward_to_leader);
   client.integer("request_timeout_ms", &c.request_timeout_ms);
+  client.integer("max_pending_requests", &c.max_pending_requests);
   if (auto s = client.finish(); !s.ok()) return s;
   if (!status.ok()) return status;
 

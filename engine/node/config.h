@@ -75,6 +75,10 @@ struct NodeConfig {
   // --- client requests ---
   bool forward_to_leader = true;  // Else followers answer NotLeader with a hint.
   uint32_t request_timeout_ms = 5000;
+  // Per group: proposals, reads and leader transfers waiting for their
+  // answer on this node. Over it, new ones are refused (ResourceExhausted)
+  // until some complete, so a flood cannot grow memory without bound.
+  uint32_t max_pending_requests = 100000;
 
   // Returns the first problem found, naming the field, or OK.
   absl::Status validate() const;

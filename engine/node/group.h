@@ -173,6 +173,10 @@ class Group {
   void start_snapshot(IndexCallback done);
   std::string snapshot_image(Index index, Term term, const ConfState& cs, absl::Status* status);
   int64_t request_deadline() const;
+  size_t pending_requests() const;
+  // OK while fewer than NodeConfig::max_pending_requests requests wait;
+  // else the refusal to answer a new one with.
+  absl::Status request_slot() const;
   // Finishes the pending proposal at `index` (unknown outcome): this
   // leader's new entry took its place in the log.
   void replaced_in_own_log(Index index);

@@ -22,6 +22,17 @@ int64_t Group::request_deadline() const {
   return ticks_ + std::max<int64_t>(1, config_.request_timeout_ms / config_.tick_interval_ms);
 }
 
+size_t Group::pending_requests() const {
+  return proposals_.size() + reads_.size() + transfers_.size();
+}
+
+absl::Status Group::request_slot() const {
+  if (pending_requests() < config_.max_pending_requests) return absl::OkStatus();
+  return refused(absl::ResourceExhaustedError(
+      absl::StrCat("group ", id_, " has ", pending_requests(),
+                   " requests waiting on this node (max_pending_requests); retry later")));
+}
+
 std::string Group::address_of(NodeId node) const {
   auto it = peers_.find(node);
   return it == peers_.end() ? std::string() : it->second;
@@ -34,6 +45,7 @@ void Group::propose(Slice data, ProposeCallback done) {
   }
   if (data.empty()) return done(failed(absl::InvalidArgumentError("empty proposal")));
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
+  if (absl::Status s = request_slot(); !s.ok()) return done(s);
   // The core refuses before appending anything (backpressure, a transfer in
   // progress, leadership lost within this turn).
   if (absl::Status s = raw_->propose(std::move(data)); !s.ok()) return done(refused(s));
@@ -44,6 +56,7 @@ void Group::propose(Slice data, ProposeCallback done) {
 
 void Group::read(std::string query, ReadConsistency consistency, ReadCallback done) {
   if (consistency == ReadConsistency::kStale) return done(fsm_->query(query));
+  if (absl::Status s = request_slot(); !s.ok()) return done(s);
   uint64_t id = next_read_id_++;
   PendingRead& r = reads_[id];
   r.query = std::move(query);
@@ -105,6 +118,7 @@ absl::Status Group::campaign() { return raw_->campaign(); }
 
 void Group::propose_conf_change(ConfChange cc, ConfCallback done) {
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
+  if (absl::Status s = request_slot(); !s.ok()) return done(s);
   // Refused by the core: another change is pending, or backpressure.
   if (absl::Status s = raw_->propose_conf_change(cc); !s.ok()) return done(refused(s));
   Index index = raw_->last_index();
@@ -140,6 +154,7 @@ void Group::reserve_id(const std::string& address,
 
 void Group::transfer_leader(NodeId target, DoneCallback done) {
   if (target == leader() && target != kNoNode) return done(absl::OkStatus());
+  if (absl::Status s = request_slot(); !s.ok()) return done(s);
   // Unavailable (no leader) is a refusal, a target that cannot lead a failure.
   if (absl::Status s = raw_->transfer_leader(target); !s.ok()) return done(s);
   transfers_.push_back(

@@ -1,0 +1,107 @@
+// FakePorts: a group driver's ports (engine/node/ports.h) over a real
+// LogEnv, for tests that drive one Group directly: no threads, no timers,
+// no network. The open batch is written synchronously by flush(); sent
+// messages are recorded.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/node/group.h"
+#include "engine/node/lmdb_log_storage.h"
+#include "storage/log_env.h"
+#include "storage/snapshot_file.h"
+#include "storage/write_batch.h"
+
+namespace raft {
+
+// The shard side of a group (its ports), reduced to what this test needs:
+// the open batch is written synchronously by flush(); messages are recorded.
+class FakePorts : public LogWriter, public Outbox, public SnapshotStore {
+ public:
+  explicit FakePorts(storage::LogEnv* env) : env_(env) {}
+
+  GroupPorts ports() { return GroupPorts{this, this, this}; }
+
+  std::unique_ptr<GroupLog> open_log(GroupId group, const ConfState& initial) override {
+    return std::make_unique<LmdbLogStorage>(env_, group, initial);
+  }
+  absl::Status bootstrap(GroupId group, const std::vector<Entry>& entries,
+                         const HardState& hs) override {
+    storage::WriteBatch batch;
+    batch.append(group, entries);
+    batch.set_hard_state(group, hs);
+    return env_->write(batch);
+  }
+  uint64_t open_seq() const override { return seq_; }
+  void append(GroupId group, const std::vector<Entry>& entries) override {
+    batch_.append(group, entries);
+  }
+  void set_hard_state(GroupId group, const HardState& hs) override {
+    batch_.set_hard_state(group, hs);
+  }
+  void set_lazy_hard_state(GroupId group, const HardState& hs) override {
+    batch_.set_hard_state(group, hs);
+  }
+  void install_snapshot(GroupId group, const StoredSnapshot& snapshot) override {
+    batch_.group(group).apply_snapshot = snapshot;
+  }
+  void save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index) override {
+    batch_.save_snapshot(group, snapshot);
+  }
+
+  void send(const Message& m) override { sent.push_back(m); }
+  void send_snapshot(const Message&, const StoredSnapshot&) override {}
+  void peer_address(NodeId, const std::string&) override {}
+
+  std::optional<StoredSnapshot> held(GroupId group) const override { return env_->snapshot(group); }
+  absl::StatusOr<std::string> read(GroupId group, const StoredSnapshot& snap) override {
+    auto reader = storage::SnapshotFileReader::open(path_of(group, snap), snap.file_bytes,
+                                                    snap.file_checksum);
+    if (!reader.ok()) return reader.status();
+    std::string image;
+    while (!(*reader)->done()) {
+      auto chunk = (*reader)->next_chunk(1 << 20);
+      if (!chunk.ok()) return chunk.status();
+      image.append(*chunk);
+    }
+    return image;
+  }
+  void write(GroupId, Index, Term, std::string,
+             absl::AnyInvocable<void(absl::Status)> done) override {
+    done(absl::UnavailableError("not in this test"));
+  }
+  void discard(GroupId group, const StoredSnapshot& snap) override {
+    std::filesystem::remove(path_of(group, snap));
+  }
+
+  std::string snapshot_dir() const { return env_->snapshot_dir(); }
+  std::string path_of(GroupId group, const StoredSnapshot& snap) const {
+    return storage::snapshot_file_path(env_->snapshot_dir(), group, snap.meta.index,
+                                       snap.meta.term);
+  }
+
+  // Makes the open batch durable and tells the group.
+  void flush(Group& g) {
+    if (!batch_.empty()) {
+      ASSERT_TRUE(env_->write(batch_).ok());
+    }
+    batch_ = storage::WriteBatch();
+    g.on_durable(seq_++);
+    g.process();
+  }
+
+  std::vector<Message> sent;
+
+ private:
+  storage::LogEnv* env_;
+  storage::WriteBatch batch_;
+  uint64_t seq_ = 1;
+};
+
+}  // namespace raft
