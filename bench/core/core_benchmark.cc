@@ -11,6 +11,7 @@
 
 #include "common/check.h"
 #include "engine/core/raw_node.h"
+#include "tests/core/sync_ready.h"
 
 namespace raft {
 namespace {
@@ -30,6 +31,12 @@ class BenchCluster {
       c.max_size_per_msg = 64 << 20;
       nodes_.push_back(std::make_unique<RawNode>(c, storages_.back().get()));
     }
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      core_test::ReadyHooks hooks;
+      hooks.send = [this](Message&& m) { queue_.push_back(std::move(m)); };
+      hooks.committed = [this, i](const Entry&) { ++applied_[i]; };
+      hooks_.push_back(std::move(hooks));
+    }
     RAFT_CHECK(leader().campaign().ok());
     settle();
     RAFT_CHECK(leader().role() == Role::kLeader);
@@ -45,15 +52,7 @@ class BenchCluster {
         RawNode& n = *nodes_[i];
         if (!n.has_ready()) continue;
         moved = true;
-        Ready rd = n.ready();
-        MemoryLogStorage& s = *storages_[i];
-        if (!rd.entries.empty()) RAFT_CHECK(s.append(rd.entries).ok());
-        if (rd.hard_state) s.set_hard_state(*rd.hard_state);
-        if (rd.must_persist()) n.on_persisted(rd.persist_index(), rd.persist_term());
-        for (Message& m : rd.messages) queue_.push_back(std::move(m));
-        for (Message& m : rd.persisted_messages) queue_.push_back(std::move(m));
-        applied_[i] += rd.committed_entries.size();
-        n.advance(rd);
+        RAFT_CHECK(core_test::take_ready(n, *storages_[i], hooks_[i]).ok());
       }
       if (!queue_.empty()) {
         moved = true;
@@ -84,6 +83,7 @@ class BenchCluster {
   std::vector<Message> queue_;
   std::vector<Message> inbox_;
   uint64_t applied_[3] = {0, 0, 0};
+  std::vector<core_test::ReadyHooks> hooks_;  // One per node, made once.
 };
 
 void BM_ProposeToCommit(benchmark::State& state) {

@@ -21,6 +21,7 @@
 
 #include "engine/core/raw_node.h"
 #include "gtest/gtest.h"
+#include "tests/core/sync_ready.h"
 
 namespace raft {
 namespace {
@@ -145,21 +146,14 @@ class PaperNode {
   void drain() {
     for (int rounds = 0; node_->has_ready(); ++rounds) {
       ASSERT_LT(rounds, 1000) << "the core keeps producing Readies";
-      Ready rd = node_->ready();
-      if (rd.snapshot) {
-        ASSERT_TRUE(storage_->apply_snapshot(*rd.snapshot).ok());
-      }
-      if (!rd.entries.empty()) {
-        ASSERT_TRUE(storage_->append(rd.entries).ok());
-        unstable_.insert(unstable_.end(), rd.entries.begin(), rd.entries.end());
-      }
-      if (rd.hard_state) storage_->set_hard_state(*rd.hard_state);
-      for (Message& m : rd.messages) outbox_.push_back(std::move(m));
-      if (rd.must_persist()) node_->on_persisted(rd.persist_index(), rd.persist_term());
-      for (Message& m : rd.persisted_messages) outbox_.push_back(std::move(m));
-      committed_.insert(committed_.end(), rd.committed_entries.begin(), rd.committed_entries.end());
-      read_states_.insert(read_states_.end(), rd.read_states.begin(), rd.read_states.end());
-      node_->advance(rd);
+      core_test::ReadyHooks hooks;
+      hooks.appended = [this](const std::vector<Entry>& entries) {
+        unstable_.insert(unstable_.end(), entries.begin(), entries.end());
+      };
+      hooks.send = [this](Message&& m) { outbox_.push_back(std::move(m)); };
+      hooks.committed = [this](const Entry& e) { committed_.push_back(e); };
+      hooks.read_state = [this](const ReadState& r) { read_states_.push_back(r); };
+      ASSERT_TRUE(core_test::take_ready(*node_, *storage_, hooks).ok());
     }
   }
 

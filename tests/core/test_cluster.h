@@ -14,6 +14,7 @@
 
 #include "engine/core/raw_node.h"
 #include "gtest/gtest.h"
+#include "tests/core/sync_ready.h"
 
 namespace raft::test {
 
@@ -186,30 +187,16 @@ class TestCluster {
 
   void handle_ready(NodeId id) {
     TestNode& n = *nodes_.at(id);
-    Ready rd = n.node->ready();
     ++readies_;
-    if (rd.snapshot) {
-      absl::Status s = n.storage->apply_snapshot(*rd.snapshot);
-      EXPECT_TRUE(s.ok()) << s;
-      n.snapshot_index = rd.snapshot->meta.index;
+    core_test::ReadyHooks hooks;
+    hooks.send = [this](Message&& m) { queue_.push_back(std::move(m)); };
+    hooks.snapshot = [&n](const Snapshot& snapshot) {
+      n.snapshot_index = snapshot.meta.index;
       // The state machine restores from the snapshot: its data holds the
       // applied payloads joined by '\n' (see snapshot_data()).
-      n.applied = split_snapshot(rd.snapshot->data.view());
-    }
-    if (!rd.entries.empty()) {
-      absl::Status s = n.storage->append(rd.entries);
-      EXPECT_TRUE(s.ok()) << s;
-    }
-    if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
-    for (Message& m : rd.messages) queue_.push_back(std::move(m));
-    if (n.auto_persist) {
-      if (rd.must_persist()) n.node->on_persisted(rd.persist_index(), rd.persist_term());
-      for (Message& m : rd.persisted_messages) queue_.push_back(std::move(m));
-    } else {
-      held_.push_back({id, rd.must_persist(), rd.persist_index(), rd.persist_term(),
-                       std::move(rd.persisted_messages)});
-    }
-    for (const Entry& e : rd.committed_entries) {
+      n.applied = split_snapshot(snapshot.data.view());
+    };
+    hooks.committed = [&n](const Entry& e) {
       n.applied_entries.push_back(e);
       if (e.type == EntryType::kConfChange) {
         absl::StatusOr<ConfChange> cc = decode_conf_change(e.data.view());
@@ -218,9 +205,16 @@ class TestCluster {
       } else if (!e.data.empty()) {
         n.applied.push_back(e.data.to_string());
       }
+    };
+    hooks.read_state = [&n](const ReadState& r) { n.read_states.push_back(r); };
+    if (!n.auto_persist) {
+      hooks.hold = [this, id](bool must_persist, Index index, Term term,
+                              std::vector<Message>&& messages) {
+        held_.push_back({id, must_persist, index, term, std::move(messages)});
+      };
     }
-    for (ReadState& r : rd.read_states) n.read_states.push_back(r);
-    n.node->advance(rd);
+    absl::Status s = core_test::take_ready(*n.node, *n.storage, hooks);
+    EXPECT_TRUE(s.ok()) << s;
   }
 
   // Releases the persistence held back for nodes with auto_persist off.
