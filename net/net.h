@@ -17,7 +17,6 @@
 // Slice keeps the bytes alive (`slice_of(entry->data())` for zero copy).
 #pragma once
 
-#include "net/client_codec.h"
 #include "net/connection.h"
 #include "net/frame.h"
 #include "net/handshake.h"

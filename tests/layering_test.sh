@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The include rules of ARCHITECTURE.md section 2, checked on every source
-# file: each layer includes only the project folders below it, engine/core
+# file: each layer includes only the project folders below it (net never
+# includes protocol/, protocol includes only net/frame.h of net), engine/core
 # includes nothing that does IO (sockets, files, threads, clocks, randomness)
 # and never its own facade (raw_node.h), no library or program includes
 # examples/, cli/, bench/ or tests/, and the public headers
@@ -33,8 +34,27 @@ check common '^common/' "common/ is the base layer"
 check engine/core '^(common|engine/core)/' "the core includes only the base layer and itself"
 check storage '^(common|storage)/|^engine/core/(types|status)\.h$' \
   "storage knows LMDB and files, and only the core's vocabulary (raft_types: types.h, status.h)"
-check net '^(common|net|fbs)/' "net knows sockets and frames, not Raft or the runtime"
-check engine/node '^(common|engine/core|engine/node|storage|net|fbs)/' \
+check net '^(common|net|fbs)/' "net knows sockets and frames, not Raft, the protocol or the runtime"
+# protocol/: every wire encoding. It may use net's frame type (net/frame.h)
+# but nothing else of net (no reactor, connections or transport), the
+# core's vocabulary (types.h) and the public API's vocabulary
+# (api_types.h, errors.h, peer_table.h), never a runtime header.
+# protocol/records/ (raft_protocol_records, linked by the group driver)
+# uses neither FlatBuffers nor net.
+PROTOCOL_VOCABULARY='^engine/core/types\.h$|^engine/node/(api_types|errors|peer_table)\.h$'
+if [[ -d protocol ]]; then
+  check protocol "^(common|protocol|fbs)/|^net/frame\.h\$|$PROTOCOL_VOCABULARY" \
+    "protocol uses net's frames and the API's vocabulary, not the reactor or the runtime"
+fi
+if [[ -d protocol/records ]]; then
+  check protocol/records "^(common|protocol/records)/|$PROTOCOL_VOCABULARY" \
+    "protocol/records needs neither FlatBuffers nor net (the driver links it)"
+  while IFS= read -r hit; do
+    echo "$hit (protocol/records needs neither FlatBuffers nor net)"
+    status=1
+  done < <(grep -rnH '^#include "flatbuffers/' protocol/records --include='*.h' --include='*.cc')
+fi
+check engine/node '^(common|engine/core|engine/node|storage|net|protocol|fbs)/' \
   "the runtime is the top library layer"
 
 # The core does no IO and reads no clock or random source.
@@ -98,8 +118,8 @@ fi
 while IFS= read -r hit; do
   echo "$hit (a library must not include programs, benchmarks or tests)"
   status=1
-done < <(grep -rnE '^#include "(examples|cli|bench|tests)/' common engine storage net \
-  --include='*.h' --include='*.cc')
+done < <(grep -rnE '^#include "(examples|cli|bench|tests)/' common engine storage net protocol \
+  --include='*.h' --include='*.cc' 2>/dev/null)
 
 if ((status == 0)); then echo "layering: every include follows the rules"; fi
 exit $status

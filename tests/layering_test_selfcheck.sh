@@ -29,6 +29,11 @@ put engine/node/errors.h '#pragma once' '#include <string>' '#include "absl/stat
 put engine/node/node.h '#pragma once' '#include <memory>' '#include "engine/node/errors.h"' \
   '#include "engine/core/types.h"'
 put include/ringraft/ringraft.h '#pragma once' '#include "engine/node/node.h"'
+put protocol/client_codec.h '#pragma once' '#include "net/frame.h"' '#include "fbs/client_generated.h"' \
+  '#include "engine/node/api_types.h"' '#include "engine/node/errors.h"' '#include "engine/core/types.h"'
+put protocol/records/snapshot_envelope.h '#pragma once' '#include "engine/node/peer_table.h"' \
+  '#include "absl/status/statusor.h"'
+put engine/node/client_service.h '#pragma once' '#include "protocol/client_codec.h"'
 put include/public_headers.txt '# public' ringraft/ringraft.h common/slice.h engine/core/types.h \
   engine/node/errors.h engine/node/node.h
 
@@ -47,6 +52,11 @@ put engine/node/node.h '#pragma once' '#include <memory>' '#include "engine/node
 put engine/node/errors.h '#pragma once' '#include <string>' '#  include "engine/node/group.h"' \
   '#include "flatbuffers/flatbuffers.h"' '#include <sys/uio.h>'
 put engine/node/bad.cc '#include "tests/helper.h"'
+put protocol/bad.cc '#include "net/reactor.h"' '#include "engine/node/group.h"' '#include "storage/log_env.h"'
+put protocol/records/bad.cc '#include "net/frame.h"' '#include "flatbuffers/flatbuffers.h"' \
+  '#include "protocol/client_codec.h"'
+put net/bad.cc '#include "protocol/client_codec.h"'
+put storage/bad.cc '#include "protocol/records/snapshot_envelope.h"'
 printf 'engine/node/missing.h\n' >>"$d/include/public_headers.txt"
 
 out="$(bash "$CHECK" "$d" 2>&1)"
@@ -67,6 +77,14 @@ expect=(
   'engine/node/errors.h:5: includes <sys/uio.h> (a public header'
   'engine/node/bad.cc:1:#include "tests/helper.h" (a library'
   'lists engine/node/missing.h, which does not exist'
+  'protocol/bad.cc:1: includes "net/reactor.h" (protocol uses'
+  'protocol/bad.cc:2: includes "engine/node/group.h" (protocol uses'
+  'protocol/bad.cc:3: includes "storage/log_env.h" (protocol uses'
+  'protocol/records/bad.cc:1: includes "net/frame.h" (protocol/records needs'
+  'protocol/records/bad.cc:2:#include "flatbuffers/flatbuffers.h" (protocol/records needs'
+  'protocol/records/bad.cc:3: includes "protocol/client_codec.h" (protocol/records needs'
+  'net/bad.cc:1: includes "protocol/client_codec.h"'
+  'storage/bad.cc:1: includes "protocol/records/snapshot_envelope.h"'
 )
 for e in "${expect[@]}"; do
   if ! grep -qF -- "$e" <<<"$out"; then
@@ -76,7 +94,8 @@ for e in "${expect[@]}"; do
 done
 # Allowed includes stay unreported.
 for e in 'engine/core/raw_node.cc' 'engine/node/group.h:' 'engine/node/node.h:3:' \
-  'include/ringraft/ringraft.h' 'errors.h:2:' 'storage/log_env.h:2:'; do
+  'include/ringraft/ringraft.h' 'errors.h:2:' 'storage/log_env.h:2:' 'protocol/client_codec.h:' \
+  'protocol/records/snapshot_envelope.h:' 'engine/node/client_service.h:'; do
   if grep -qF -- "$e" <<<"$out"; then
     echo "FAIL: reported although allowed: $e"
     fail=1

@@ -80,10 +80,10 @@
 #include "common/trace.h"
 #include "engine/node/client.h"
 #include "examples/memstore/kv_state_machine.h"
-#include "net/client_codec.h"
 #include "net/frame.h"
 #include "net/handshake.h"
 #include "net/socket.h"
+#include "protocol/client_codec.h"
 #include "storage/log_env.h"
 
 namespace raft::bench {
@@ -813,14 +813,14 @@ class LoadRunner {
       Slice all{std::string(arena_)};
       requests_.resize(n);
       for (size_t k = 0; k < n; ++k) {
-        net::ClientRequest& r = requests_[k];
+        protocol::ClientRequest& r = requests_[k];
         r.request_id = c.queued[pos + k] + 1;
         r.group = c.group;
-        r.kind = net::RequestKind::kPropose;
+        r.kind = protocol::RequestKind::kPropose;
         r.timeout_ms = 0;
         r.data = all.sub(offsets_[k], offsets_[k + 1] - offsets_[k]);
       }
-      net::OutFrame f = net::encode_client_requests(requests_);
+      net::OutFrame f = protocol::encode_client_requests(requests_);
       c.out.append(reinterpret_cast<const char*>(f.header), net::kFrameHeaderBytes);
       c.out.append(f.payload.view());
       c.out.append(reinterpret_cast<const char*>(net::kFramePadding), f.padding);
@@ -887,12 +887,12 @@ class LoadRunner {
       std::string bad;
       auto e = c.decoder->decode([&](const net::ReceivedFrame& f) {
         if (f.frame->body_type() != fbs::FrameBody::ClientResponseBatch) return true;
-        auto rs = net::decode_client_responses(f);
+        auto rs = protocol::decode_client_responses(f);
         if (!rs.ok()) {
           bad = std::string(rs.status().message());
           return false;
         }
-        for (const net::ClientResponse& r : *rs) on_response(r, now, refill);
+        for (const protocol::ClientResponse& r : *rs) on_response(r, now, refill);
         return true;
       });
       if (e != net::FrameError::kNone || !bad.empty()) {
@@ -902,13 +902,13 @@ class LoadRunner {
     }
   }
 
-  void on_response(const net::ClientResponse& r, uint64_t now, bool refill) {
+  void on_response(const protocol::ClientResponse& r, uint64_t now, bool refill) {
     auto it = pending_.find(r.request_id);
     if (it == pending_.end()) return;
     Pending p = it->second;
     pending_.erase(it);
     GroupTally& t = res_->groups[conns_[p.conn].group - 1];
-    if (r.error == net::ClientError::kOk) {
+    if (r.error == protocol::ClientError::kOk) {
       ++t.acked;
       ++res_->total_acked;
       t.digest += key_digest(key_of(o_, p.seq));
@@ -929,8 +929,9 @@ class LoadRunner {
       ++res_->total_refused;
       std::string msg = r.message.substr(0, 60);
       ++res_->errors[absl::StrCat("code ", static_cast<int>(r.error), ": ", msg)];
-      if (r.error == net::ClientError::kDeadlineExceeded ||
-          r.error == net::ClientError::kCancelled || r.error == net::ClientError::kUnknown) {
+      if (r.error == protocol::ClientError::kDeadlineExceeded ||
+          r.error == protocol::ClientError::kCancelled ||
+          r.error == protocol::ClientError::kUnknown) {
         // Refusals of these kinds do not say the put was not applied.
         --t.refused;
         --res_->total_refused;
@@ -957,7 +958,7 @@ class LoadRunner {
   std::vector<std::pair<GroupId, uint64_t>> sample_;
   std::string arena_;
   std::vector<size_t> offsets_;
-  std::vector<net::ClientRequest> requests_;
+  std::vector<protocol::ClientRequest> requests_;
   RunResult* res_ = nullptr;
 };
 
@@ -971,7 +972,7 @@ struct Verification {
 };
 
 std::optional<BenchCounts> read_counts(Client& client, GroupId g, std::string* why) {
-  auto r = client.read(g, std::string(kCountQuery), net::ReadMode::kLinearizable);
+  auto r = client.read(g, std::string(kCountQuery), ReadConsistency::kLinearizable);
   if (!r.ok()) {
     *why = std::string(r.status().message());
     return std::nullopt;
@@ -1024,7 +1025,7 @@ Verification verify(const Options& o, const RunResult& res,
   uint64_t good = 0, unsupported = 0, bad = 0;
   std::string first_bad;
   for (const auto& [g, seq] : res.sample) {
-    auto r = client.read(g, key_of(o, seq), net::ReadMode::kLinearizable);
+    auto r = client.read(g, key_of(o, seq), ReadConsistency::kLinearizable);
     if (!r.ok()) {
       if (r.status().code() == absl::StatusCode::kUnimplemented) {
         ++unsupported;

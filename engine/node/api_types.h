@@ -1,7 +1,9 @@
 // The vocabulary of the public API: what a proposal returns, how a read is
-// served, what a membership change is, and the callbacks the asynchronous
-// calls take. No runtime, storage or network types: client.h, node.h and the
-// runtime all use these.
+// served, what a membership change is, a member's role, and the callbacks the
+// asynchronous calls take. No runtime, storage or network types: client.h,
+// node.h, config.h, the runtime and the client protocol (protocol/) all use
+// these; the wire has no enum of its own for them (protocol/client_codec.cc
+// maps them to and from fbs/client.fbs).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +22,8 @@ struct ProposeResult {
   std::string result;  // What StateMachine::apply returned.
 };
 
+// How one read is served. Linearizable reads are confirmed the way the
+// serving node's NodeConfig::read_mode says (ReadIndex or lease).
 enum class ReadConsistency : uint8_t {
   kLinearizable,  // ReadIndex (or lease, per NodeConfig::read_mode).
   kStale,         // Whatever this node has applied.
@@ -31,7 +35,14 @@ struct MemberChange {
   MemberChangeKind kind = MemberChangeKind::kAddVoter;
   NodeId node = kNoNode;
   std::string address;  // Required for kAddVoter / kAddLearner of a new node.
+  friend bool operator==(const MemberChange&, const MemberChange&) = default;
 };
+
+// A member's role in a group's configuration. A configured peer
+// (PeerConfig::role, NodeConfig::join_as) is kVoter or kLearner; the other
+// two name the sets of a joint configuration (ConfState::voters_outgoing,
+// learners_next), as a member list read from the cluster may report them.
+enum class PeerRole : uint8_t { kVoter, kLearner, kVoterOutgoing, kLearnerNext };
 
 using ProposeCallback = absl::AnyInvocable<void(absl::StatusOr<ProposeResult>)>;
 using ReadCallback = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;

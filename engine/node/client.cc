@@ -12,17 +12,13 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "engine/node/codec.h"
-#include "net/client_codec.h"
 #include "net/frame.h"
 #include "net/handshake.h"
 #include "net/socket.h"
+#include "protocol/client_codec.h"
+#include "protocol/client_errors.h"
 
 namespace raft {
-
-// client.h declares net::ReadMode opaquely; its default read mode is the
-// value 0.
-static_assert(net::ReadMode{} == net::ReadMode::kLinearizable);
 
 namespace {
 
@@ -168,18 +164,18 @@ absl::Status Client::write_all(const std::string& bytes) {
   return absl::OkStatus();
 }
 
-absl::Status Client::read_replies(std::vector<net::ClientResponse>& out, size_t count,
+absl::Status Client::read_replies(std::vector<protocol::ClientResponse>& out, size_t count,
                                   SteadyClock::time_point deadline) {
   while (out.size() < count) {
     absl::Status bad;
     net::FrameError e = decoder_->decode([&](const net::ReceivedFrame& f) {
       if (f.frame->body_type() != fbs::FrameBody::ClientResponseBatch) return true;
-      auto rs = net::decode_client_responses(f);
+      auto rs = protocol::decode_client_responses(f);
       if (!rs.ok()) {
         bad = rs.status();
         return false;
       }
-      for (net::ClientResponse& r : *rs) out.push_back(std::move(r));
+      for (protocol::ClientResponse& r : *rs) out.push_back(std::move(r));
       return true;
     });
     if (e != net::FrameError::kNone) {
@@ -204,8 +200,8 @@ absl::Status Client::read_replies(std::vector<net::ClientResponse>& out, size_t 
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<net::ClientResponse>> Client::call_pipelined(
-    std::vector<net::ClientRequest> calls) {
+absl::StatusOr<std::vector<protocol::ClientResponse>> Client::call_pipelined(
+    std::vector<protocol::ClientRequest> calls) {
   if (auto s = ensure_connected(); !s.ok()) return s;
   absl::flat_hash_map<uint64_t, size_t> position;
   for (size_t i = 0; i < calls.size(); ++i) {
@@ -213,25 +209,25 @@ absl::StatusOr<std::vector<net::ClientResponse>> Client::call_pipelined(
     position[calls[i].request_id] = i;
   }
   // From the first byte sent on, a failure leaves the outcome unknown.
-  if (auto s = write_all(net::frame_to_string(net::encode_client_requests(calls))); !s.ok()) {
+  if (auto s = write_all(net::frame_to_string(protocol::encode_client_requests(calls))); !s.ok()) {
     disconnect();
     return unknown(s);
   }
-  std::vector<net::ClientResponse> got;
+  std::vector<protocol::ClientResponse> got;
   auto deadline = SteadyClock::now() + options_.request_timeout;
   if (auto s = read_replies(got, calls.size(), deadline); !s.ok()) {
     disconnect();
     return unknown(s);
   }
-  std::vector<net::ClientResponse> ordered(calls.size());
-  for (net::ClientResponse& r : got) {
+  std::vector<protocol::ClientResponse> ordered(calls.size());
+  for (protocol::ClientResponse& r : got) {
     auto it = position.find(r.request_id);
     if (it != position.end()) ordered[it->second] = std::move(r);
   }
   return ordered;
 }
 
-absl::StatusOr<net::ClientResponse> Client::call(net::ClientRequest call) {
+absl::StatusOr<protocol::ClientResponse> Client::call(protocol::ClientRequest call) {
   auto backoff = options_.backoff_initial;
   absl::Status last;
   int hops = 0;  // Leader hints followed without waiting.
@@ -251,14 +247,16 @@ absl::StatusOr<net::ClientResponse> Client::call(net::ClientRequest call) {
     if (!replies.ok()) {
       // Sent, but no answer: a read or status may be retried, a change not.
       last = replies.status();
-      if (call.kind == net::RequestKind::kRead || call.kind == net::RequestKind::kStatus ||
-          call.kind == net::RequestKind::kLeader || call.kind == net::RequestKind::kPeers) {
+      if (call.kind == protocol::RequestKind::kRead ||
+          call.kind == protocol::RequestKind::kStatus ||
+          call.kind == protocol::RequestKind::kLeader ||
+          call.kind == protocol::RequestKind::kPeers) {
         continue;
       }
       return last;
     }
-    net::ClientResponse& r = (*replies)[0];
-    absl::Status status = response_status(r);
+    protocol::ClientResponse& r = (*replies)[0];
+    absl::Status status = protocol::response_status(r);
     if (status.ok() || !retryable(status)) return r;
     if (!is_not_leader(status)) hops = 0;
     last = status;
@@ -279,59 +277,58 @@ absl::StatusOr<net::ClientResponse> Client::call(net::ClientRequest call) {
   return last.ok() ? refused(absl::UnavailableError("gave up")) : last;
 }
 
-absl::StatusOr<net::ClientResponse> Client::checked(absl::StatusOr<net::ClientResponse> r) {
+absl::StatusOr<protocol::ClientResponse> Client::checked(
+    absl::StatusOr<protocol::ClientResponse> r) {
   if (!r.ok()) return r.status();
-  if (absl::Status s = response_status(*r); !s.ok()) return s;
+  if (absl::Status s = protocol::response_status(*r); !s.ok()) return s;
   return r;
 }
 
 namespace {
-net::ClientRequest request(net::RequestKind kind, GroupId group) {
-  net::ClientRequest c;
+protocol::ClientRequest request(protocol::RequestKind kind, GroupId group) {
+  protocol::ClientRequest c;
   c.kind = kind;
   c.group = group;
   return c;
 }
 
-PeerAddresses addresses_of(const std::vector<net::PeerInfo>& peers) {
+PeerAddresses addresses_of(const std::vector<protocol::PeerInfo>& peers) {
   PeerAddresses out;
-  for (const net::PeerInfo& p : peers) out[p.id] = p.address;
+  for (const protocol::PeerInfo& p : peers) out[p.id] = p.address;
   return out;
 }
 
 }  // namespace
 
 absl::StatusOr<ProposeResult> Client::propose(GroupId group, std::string data) {
-  net::ClientRequest c = request(net::RequestKind::kPropose, group);
+  protocol::ClientRequest c = request(protocol::RequestKind::kPropose, group);
   c.data = Slice(std::move(data));
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
   return ProposeResult{r->index, r->term, r->result.to_string()};
 }
 
-absl::StatusOr<std::string> Client::read(GroupId group, std::string query, net::ReadMode mode) {
-  net::ClientRequest c = request(net::RequestKind::kRead, group);
+absl::StatusOr<std::string> Client::read(GroupId group, std::string query,
+                                         ReadConsistency consistency) {
+  protocol::ClientRequest c = request(protocol::RequestKind::kRead, group);
   c.data = Slice(std::move(query));
-  c.read_mode = mode;
+  c.consistency = consistency;
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
   return r->result.to_string();
 }
 
 absl::StatusOr<ConfState> Client::change_config(GroupId group, std::vector<MemberChange> changes) {
-  net::ClientRequest c = request(net::RequestKind::kChangeConfig, group);
-  for (const MemberChange& ch : changes) {
-    c.changes.push_back(
-        net::ConfChangeItem{static_cast<net::ConfChangeKind>(ch.kind), ch.node, ch.address});
-  }
+  protocol::ClientRequest c = request(protocol::RequestKind::kChangeConfig, group);
+  c.changes = std::move(changes);
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return response_conf_state(*r);
+  return protocol::response_conf_state(*r);
 }
 
 absl::StatusOr<NodeId> Client::request_id(GroupId group, std::string address,
                                           PeerAddresses* peers) {
-  net::ClientRequest c = request(net::RequestKind::kRequestId, group);
+  protocol::ClientRequest c = request(protocol::RequestKind::kRequestId, group);
   c.address = std::move(address);
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
@@ -341,49 +338,49 @@ absl::StatusOr<NodeId> Client::request_id(GroupId group, std::string address,
 
 absl::StatusOr<ConfState> Client::join(GroupId group, NodeId node, std::string address,
                                        bool as_learner) {
-  net::ClientRequest c = request(net::RequestKind::kJoin, group);
+  protocol::ClientRequest c = request(protocol::RequestKind::kJoin, group);
   c.node_id = node;
   c.address = std::move(address);
   c.as_learner = as_learner;
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return response_conf_state(*r);
+  return protocol::response_conf_state(*r);
 }
 
 absl::StatusOr<ConfState> Client::leave(GroupId group, NodeId node) {
-  net::ClientRequest c = request(net::RequestKind::kLeave, group);
+  protocol::ClientRequest c = request(protocol::RequestKind::kLeave, group);
   c.node_id = node;
   auto r = checked(call(std::move(c)));
   if (!r.ok()) return r.status();
-  return response_conf_state(*r);
+  return protocol::response_conf_state(*r);
 }
 
 absl::Status Client::transfer_leader(GroupId group, NodeId target) {
-  net::ClientRequest c = request(net::RequestKind::kTransferLeader, group);
+  protocol::ClientRequest c = request(protocol::RequestKind::kTransferLeader, group);
   c.node_id = target;
   return checked(call(std::move(c))).status();
 }
 
 absl::StatusOr<Index> Client::snapshot(GroupId group) {
-  auto r = checked(call(request(net::RequestKind::kSnapshot, group)));
+  auto r = checked(call(request(protocol::RequestKind::kSnapshot, group)));
   if (!r.ok()) return r.status();
   return r->index;
 }
 
 absl::StatusOr<std::string> Client::status(GroupId group) {
-  auto r = checked(call(request(net::RequestKind::kStatus, group)));
+  auto r = checked(call(request(protocol::RequestKind::kStatus, group)));
   if (!r.ok()) return r.status();
   return std::move(r->json);
 }
 
 absl::StatusOr<LeaderHint> Client::leader(GroupId group) {
-  auto r = checked(call(request(net::RequestKind::kLeader, group)));
+  auto r = checked(call(request(protocol::RequestKind::kLeader, group)));
   if (!r.ok()) return r.status();
   return LeaderHint{r->leader_id, r->leader_address};
 }
 
 absl::StatusOr<PeerAddresses> Client::peers(GroupId group) {
-  auto r = checked(call(request(net::RequestKind::kPeers, group)));
+  auto r = checked(call(request(protocol::RequestKind::kPeers, group)));
   if (!r.ok()) return r.status();
   return addresses_of(r->peers);
 }

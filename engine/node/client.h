@@ -12,10 +12,11 @@
 // Blocking, one thread at a time per Client; make one Client per thread.
 //
 // The typed calls (propose, read, change_config, ...) need only the public
-// headers. The raw protocol calls (call, call_pipelined) and a read() with
-// a mode other than linearizable speak the wire types of
-// net/client_codec.h, which is not a public header (it pulls in the
-// FlatBuffers frame): code that uses them includes it and links raft_net.
+// headers. The raw protocol calls (call, call_pipelined) speak the wire
+// types of protocol/client_codec.h (and protocol/client_errors.h for
+// response_status), which are not public headers (they pull in the
+// FlatBuffers frame): code that uses them includes them; raft_node links
+// raft_protocol.
 #pragma once
 
 #include <chrono>
@@ -34,11 +35,12 @@
 
 namespace raft {
 
-namespace net {  // net/client_codec.h, net/frame.h.
+namespace protocol {  // protocol/client_codec.h.
 struct ClientRequest;
 struct ClientResponse;
+}  // namespace protocol
+namespace net {  // net/frame.h.
 class FrameDecoder;
-enum class ReadMode : uint8_t;  // kLinearizable is 0 (static_assert in client.cc).
 }  // namespace net
 
 struct ClientOptions {
@@ -60,17 +62,17 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // One request, following leader hints and retrying Unavailable. The
-  // returned response may still carry an error (response_status()).
-  absl::StatusOr<net::ClientResponse> call(net::ClientRequest request);
+  // returned response may still carry an error (protocol::response_status()).
+  absl::StatusOr<protocol::ClientResponse> call(protocol::ClientRequest request);
   // Sends every request on the current connection, then reads every
   // response (matched by request id; returned in the requests' order). No
   // retries. Request ids are assigned here.
-  absl::StatusOr<std::vector<net::ClientResponse>> call_pipelined(
-      std::vector<net::ClientRequest> requests);
+  absl::StatusOr<std::vector<protocol::ClientResponse>> call_pipelined(
+      std::vector<protocol::ClientRequest> requests);
 
   absl::StatusOr<ProposeResult> propose(GroupId group, std::string data);
   absl::StatusOr<std::string> read(GroupId group, std::string query,
-                                   net::ReadMode mode = net::ReadMode{});  // kLinearizable.
+                                   ReadConsistency consistency = ReadConsistency::kLinearizable);
   absl::StatusOr<ConfState> change_config(GroupId group, std::vector<MemberChange> changes);
   // Reserves a node id for a node at `address` (it is added as a learner);
   // `peers`, if given, receives the members' addresses.
@@ -93,9 +95,9 @@ class Client {
   void disconnect();
   absl::Status write_all(const std::string& bytes);
   // Reads frames until a reply for every id in `want` arrived.
-  absl::Status read_replies(std::vector<net::ClientResponse>& out, size_t count,
+  absl::Status read_replies(std::vector<protocol::ClientResponse>& out, size_t count,
                             std::chrono::steady_clock::time_point deadline);
-  absl::StatusOr<net::ClientResponse> checked(absl::StatusOr<net::ClientResponse> r);
+  absl::StatusOr<protocol::ClientResponse> checked(absl::StatusOr<protocol::ClientResponse> r);
 
   std::vector<std::string> addresses_;
   size_t next_address_ = 0;

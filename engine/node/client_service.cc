@@ -3,36 +3,36 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "engine/node/codec.h"
 #include "engine/node/errors.h"
 #include "engine/node/node_impl.h"
 #include "engine/node/shard_runtime.h"
+#include "protocol/client_errors.h"
 
 namespace raft {
 namespace {
 
-std::vector<net::PeerInfo> peer_infos(const Group& g) {
+std::vector<protocol::PeerInfo> peer_infos(const Group& g) {
   ConfState cs = g.conf_state();
-  std::vector<net::PeerInfo> out;
+  std::vector<protocol::PeerInfo> out;
   for (const auto& [id, address] : g.peers()) {
-    net::PeerRole role = net::PeerRole::kVoter;
+    PeerRole role = PeerRole::kVoter;
     if (std::find(cs.learners.begin(), cs.learners.end(), id) != cs.learners.end()) {
-      role = net::PeerRole::kLearner;
+      role = PeerRole::kLearner;
     }
-    out.push_back(net::PeerInfo{id, address, role});
+    out.push_back(protocol::PeerInfo{id, address, role});
   }
   return out;
 }
 
 }  // namespace
 
-void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::ClientRequest req,
+void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, protocol::ClientRequest req,
                             ClientReply reply, bool may_forward) {
-  net::ClientResponse r;
+  protocol::ClientResponse r;
   r.request_id = req.request_id;
   r.kind = req.kind;
   auto fail = [&](const absl::Status& s) {
-    set_response_error(r, s);
+    protocol::set_response_error(r, s);
     reply(std::move(r));
   };
   if (rt == nullptr) return fail(refused(absl::UnavailableError("node is overloaded or stopping")));
@@ -41,21 +41,22 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::Cli
     return fail(
         failed(absl::NotFoundError(absl::StrCat("group ", req.group, " is not hosted here"))));
   }
-  const bool writes = req.kind == net::RequestKind::kPropose ||
-                      req.kind == net::RequestKind::kChangeConfig ||
-                      req.kind == net::RequestKind::kJoin || req.kind == net::RequestKind::kLeave ||
-                      req.kind == net::RequestKind::kRequestId;
+  const bool writes = req.kind == protocol::RequestKind::kPropose ||
+                      req.kind == protocol::RequestKind::kChangeConfig ||
+                      req.kind == protocol::RequestKind::kJoin ||
+                      req.kind == protocol::RequestKind::kLeave ||
+                      req.kind == protocol::RequestKind::kRequestId;
   if (writes && may_forward && node.config().forward_to_leader && !g->is_leader() &&
       g->leader() != kNoNode && g->leader() != node.node_id()) {
     // The leader answers; its answer (the state machine's result included)
     // comes back over the peer connections.
-    if (req.kind == net::RequestKind::kLeave && req.node_id == kNoNode)
+    if (req.kind == protocol::RequestKind::kLeave && req.node_id == kNoNode)
       req.node_id = node.node_id();
     rt->forward(g->leader(), std::move(req), std::move(reply));
     return;
   }
   switch (req.kind) {
-    case net::RequestKind::kPropose: {
+    case protocol::RequestKind::kPropose: {
       bump(rt->metrics().proposals);
       g->propose(std::move(req.data),
                  [r, reply = std::move(reply), rt](absl::StatusOr<ProposeResult> res) mutable {
@@ -65,39 +66,33 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::Cli
                      r.result = Slice(std::move(res->result));
                    } else {
                      bump(rt->metrics().proposals_failed);
-                     set_response_error(r, res.status());
+                     protocol::set_response_error(r, res.status());
                    }
                    reply(std::move(r));
                  });
       rt->mark_dirty(g);
       return;
     }
-    case net::RequestKind::kRead: {
+    case protocol::RequestKind::kRead: {
       bump(rt->metrics().reads);
-      ReadConsistency c = req.read_mode == net::ReadMode::kStale ? ReadConsistency::kStale
-                                                                 : ReadConsistency::kLinearizable;
-      g->read(req.data.to_string(), c,
+      g->read(req.data.to_string(), req.consistency,
               [r, reply = std::move(reply), g](absl::StatusOr<std::string> res) mutable {
                 r.index = g->applied();
                 if (res.ok()) {
                   r.result = Slice(std::move(*res));
                 } else {
-                  set_response_error(r, res.status());
+                  protocol::set_response_error(r, res.status());
                 }
                 reply(std::move(r));
               });
       rt->mark_dirty(g);
       return;
     }
-    case net::RequestKind::kChangeConfig:
-    case net::RequestKind::kJoin:
-    case net::RequestKind::kLeave: {
-      std::vector<MemberChange> changes;
-      for (const net::ConfChangeItem& it : req.changes) {
-        changes.push_back(
-            MemberChange{static_cast<MemberChangeKind>(it.kind), it.node_id, it.address});
-      }
-      if (req.kind == net::RequestKind::kJoin) {
+    case protocol::RequestKind::kChangeConfig:
+    case protocol::RequestKind::kJoin:
+    case protocol::RequestKind::kLeave: {
+      std::vector<MemberChange> changes = std::move(req.changes);
+      if (req.kind == protocol::RequestKind::kJoin) {
         ConfState cs = g->conf_state();
         const bool learner =
             std::find(cs.learners.begin(), cs.learners.end(), req.node_id) != cs.learners.end();
@@ -105,26 +100,26 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::Cli
                                 : learner      ? MemberChangeKind::kPromote
                                                : MemberChangeKind::kAddVoter;
         changes.push_back(MemberChange{kind, req.node_id, req.address});
-      } else if (req.kind == net::RequestKind::kLeave) {
+      } else if (req.kind == protocol::RequestKind::kLeave) {
         changes.push_back(MemberChange{MemberChangeKind::kRemove,
                                        req.node_id ? req.node_id : node.node_id(), ""});
       }
       g->change_membership(std::move(changes),
                            [r, reply = std::move(reply), g](absl::StatusOr<ConfState> res) mutable {
                              if (res.ok()) {
-                               set_response_conf_state(r, *res);
+                               protocol::set_response_conf_state(r, *res);
                                r.index = g->applied();
                                r.node_id = g->self();
                                r.peers = peer_infos(*g);
                              } else {
-                               set_response_error(r, res.status());
+                               protocol::set_response_error(r, res.status());
                              }
                              reply(std::move(r));
                            });
       rt->mark_dirty(g);
       return;
     }
-    case net::RequestKind::kRequestId:
+    case protocol::RequestKind::kRequestId:
       if (req.address.empty())
         return fail(failed(absl::InvalidArgumentError("request_id: no address")));
       g->reserve_id(req.address,
@@ -133,41 +128,41 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::Cli
                         r.node_id = *id;
                         r.peers = peer_infos(*g);
                       } else {
-                        set_response_error(r, id.status());
+                        protocol::set_response_error(r, id.status());
                       }
                       reply(std::move(r));
                     });
       rt->mark_dirty(g);
       return;
-    case net::RequestKind::kTransferLeader:
+    case protocol::RequestKind::kTransferLeader:
       g->transfer_leader(req.node_id, [r, reply = std::move(reply), g](absl::Status s) mutable {
-        set_response_error(r, s);
+        protocol::set_response_error(r, s);
         r.leader_id = g->leader();
         reply(std::move(r));
       });
       rt->mark_dirty(g);
       return;
-    case net::RequestKind::kSnapshot:
+    case protocol::RequestKind::kSnapshot:
       g->make_snapshot([r, reply = std::move(reply)](absl::StatusOr<Index> index) mutable {
         if (index.ok()) {
           r.index = *index;
         } else {
-          set_response_error(r, index.status());
+          protocol::set_response_error(r, index.status());
         }
         reply(std::move(r));
       });
       rt->mark_dirty(g);
       return;
-    case net::RequestKind::kStatus:
+    case protocol::RequestKind::kStatus:
       r.json = g->status_json();
       return reply(std::move(r));
-    case net::RequestKind::kLeader:
+    case protocol::RequestKind::kLeader:
       r.leader_id = g->leader();
       r.leader_address =
           g->leader() == node.node_id() ? node.bound_address() : g->address_of(g->leader());
       r.term = g->term();
       return reply(std::move(r));
-    case net::RequestKind::kPeers:
+    case protocol::RequestKind::kPeers:
       r.peers = peer_infos(*g);
       return reply(std::move(r));
   }

@@ -5,14 +5,14 @@
 
 #include "absl/functional/any_invocable.h"
 #include "engine/node/group.h"
-#include "net/client_codec.h"
+#include "protocol/client_codec.h"
 
 namespace raft {
 
 class NodeImpl;
 class ShardRuntime;
 
-using ClientReply = absl::AnyInvocable<void(net::ClientResponse)>;
+using ClientReply = absl::AnyInvocable<void(protocol::ClientResponse)>;
 
 // Runs on `rt`'s shard thread (`rt` null: the shard refused the task; `g`
 // null: the group is not hosted here). `reply` runs on the same thread, now
@@ -20,7 +20,7 @@ using ClientReply = absl::AnyInvocable<void(net::ClientResponse)>;
 // a membership change forwards it to the leader when the config says so.
 // `may_forward` is false for requests that were forwarded to this node
 // already (they are never forwarded twice).
-void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, net::ClientRequest req,
+void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, protocol::ClientRequest req,
                             ClientReply reply, bool may_forward = true);
 
 }  // namespace raft

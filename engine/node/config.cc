@@ -166,6 +166,9 @@ absl::Status NodeConfig::validate() const {
       return invalid("node.join", std::string(s.message()));
     }
   }
+  if (join_as != PeerRole::kVoter && join_as != PeerRole::kLearner) {
+    return invalid("node.join_as", "must be voter or learner");
+  }
   if (!peers.empty() && !join_address.empty()) {
     return invalid("peers", "give either a static peer list or node.join, not both");
   }
@@ -188,6 +191,9 @@ absl::Status NodeConfig::validate() const {
         return invalid("peers", absl::StrCat("entry for this node (id ", p.id, ") has address ",
                                              p.address, " but node.address is ", address));
       }
+    }
+    if (p.role != PeerRole::kVoter && p.role != PeerRole::kLearner) {
+      return invalid(absl::StrCat("peers[id=", p.id, "].role"), "must be voter or learner");
     }
     if (p.role == PeerRole::kVoter) ++voters;
   }

@@ -11,15 +11,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/node/api_types.h"
 
 namespace raft {
-
-enum class PeerRole : uint8_t { kVoter, kLearner };
 
 struct PeerConfig {
   uint64_t id = 0;      // Non-zero and unique in the cluster.
   std::string address;  // "host:port" of the peer's listener (Raft and clients share it).
-  PeerRole role = PeerRole::kVoter;
+  PeerRole role = PeerRole::kVoter;  // kVoter or kLearner (api_types.h).
 };
 
 enum class ReadMode : uint8_t {

@@ -4,7 +4,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "net/client_codec.h"
 
 namespace raft {
 namespace {
@@ -27,13 +26,6 @@ Outcome outcome_from_code(absl::StatusCode code) {
       return Outcome::kFailed;
   }
 }
-
-// The wire's outcome values are Outcome's, with 0 for "not said".
-static_assert(static_cast<int>(net::ClientOutcome::kRefused) ==
-              static_cast<int>(Outcome::kRefused));
-static_assert(static_cast<int>(net::ClientOutcome::kUnknown) ==
-              static_cast<int>(Outcome::kUnknown));
-static_assert(static_cast<int>(net::ClientOutcome::kFailed) == static_cast<int>(Outcome::kFailed));
 }  // namespace
 
 const char* outcome_name(Outcome outcome) {
@@ -84,36 +76,5 @@ std::optional<LeaderHint> not_leader_hint(const absl::Status& status) {
 }
 
 bool is_not_leader(const absl::Status& status) { return not_leader_hint(status).has_value(); }
-
-void set_response_error(net::ClientResponse& response, const absl::Status& status) {
-  if (status.ok()) {
-    response.error = net::ClientError::kOk;
-    return;
-  }
-  response.message = std::string(status.message());
-  response.outcome = static_cast<net::ClientOutcome>(outcome_of(status));
-  if (std::optional<LeaderHint> hint = not_leader_hint(status)) {
-    response.error = net::ClientError::kNotLeader;
-    response.leader_id = hint->leader_id;
-    response.leader_address = hint->address;
-    return;
-  }
-  response.error = static_cast<net::ClientError>(status.code());
-}
-
-absl::Status response_status(const net::ClientResponse& response) {
-  if (response.error == net::ClientError::kOk) return absl::OkStatus();
-  if (response.error == net::ClientError::kNotLeader) {
-    return not_leader_error(response.leader_id, response.leader_address);
-  }
-  auto code = static_cast<int>(response.error);
-  if (code < 0 || code > 16) code = static_cast<int>(absl::StatusCode::kUnknown);
-  absl::Status status(static_cast<absl::StatusCode>(code), response.message);
-  // The decoder maps values it does not know to kUnspecified.
-  const Outcome outcome = response.outcome == net::ClientOutcome::kUnspecified
-                              ? outcome_of(status)
-                              : static_cast<Outcome>(response.outcome);
-  return with_outcome(std::move(status), outcome);
-}
 
 }  // namespace raft

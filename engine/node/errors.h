@@ -1,7 +1,8 @@
 // Errors the runtime returns, beyond plain absl codes: NotLeader carries the
 // leader's id and address (as a Status payload) so that a caller can retry
-// there; every error says its Outcome (also a payload); and both map to and
-// from the wire's fbs::Error.
+// there; and every error says its Outcome (also a payload). Their form on
+// the wire (fbs::Error) is the client protocol's business:
+// protocol/client_errors.h maps them to and from it.
 #pragma once
 
 #include <cstdint>
@@ -12,10 +13,6 @@
 #include "absl/status/status.h"
 
 namespace raft {
-
-namespace net {
-struct ClientResponse;  // net/client_codec.h (the client protocol; not public).
-}  // namespace net
 
 struct LeaderHint {
   uint64_t leader_id = 0;  // 0: no leader known.
@@ -58,11 +55,5 @@ absl::Status not_leader_error(uint64_t leader_id, const std::string& address);
 // The hint carried by a not_leader_error, if `status` is one.
 std::optional<LeaderHint> not_leader_hint(const absl::Status& status);
 bool is_not_leader(const absl::Status& status);
-
-// Between absl::Status and the client protocol's error fields (code,
-// message, leader hint for NotLeader). For code that speaks the protocol
-// itself: the response type is in net/client_codec.h.
-void set_response_error(net::ClientResponse& response, const absl::Status& status);
-absl::Status response_status(const net::ClientResponse& response);
 
 }  // namespace raft

@@ -10,7 +10,8 @@
 #include "common/trace.h"
 #include "engine/node/errors.h"
 #include "engine/node/group_rules.h"
-#include "engine/node/snapshot_envelope.h"
+#include "protocol/records/peer_addresses.h"
+#include "protocol/records/snapshot_envelope.h"
 #include "spdlog/spdlog.h"
 
 namespace raft {
@@ -69,7 +70,7 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
       ConfChange cc = single_change(
           p.role == PeerRole::kVoter ? ConfChangeType::kAddVoter : ConfChangeType::kAddLearner,
           p.id);
-      cc.context = encode_peer_addresses({{p.id, p.address}});
+      cc.context = protocol::encode_peer_addresses({{p.id, p.address}});
       entries.push_back(
           Entry{1, entries.size() + 1, EntryType::kConfChange, Slice(encode_conf_change(cc))});
     }
@@ -122,7 +123,7 @@ absl::Status Group::restore(const StoredSnapshot& snapshot) {
   if (!image.ok()) {
     return absl::Status(image.status().code(), absl::StrCat(name, ": ", image.status().message()));
   }
-  auto envelope = decode_snapshot_image(*image);
+  auto envelope = protocol::decode_snapshot_image(*image);
   if (!envelope.ok()) {
     return absl::DataLossError(absl::StrCat(name, ": ", envelope.status().message()));
   }

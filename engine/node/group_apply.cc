@@ -10,7 +10,8 @@
 #include "engine/node/errors.h"
 #include "engine/node/group.h"
 #include "engine/node/group_rules.h"
-#include "engine/node/snapshot_envelope.h"
+#include "protocol/records/peer_addresses.h"
+#include "protocol/records/snapshot_envelope.h"
 #include "spdlog/spdlog.h"
 
 namespace raft {
@@ -66,7 +67,7 @@ void Group::apply_conf_change_entry(const Entry& e) {
     finish_proposal(e.index, e.term, failed(cc.status()));
     return;
   }
-  absl::StatusOr<PeerAddresses> added = decode_peer_addresses(cc->context);
+  absl::StatusOr<PeerAddresses> added = protocol::decode_peer_addresses(cc->context);
   if (added.ok()) {
     for (const auto& [node, address] : *added) {
       peers_[node] = address;
@@ -112,7 +113,7 @@ std::string Group::snapshot_image(Index index, Term term, const ConfState& cs,
   (void)index;
   (void)term;
   (void)cs;
-  std::string image = encode_snapshot_header(peers_, max_id_seen_);
+  std::string image = protocol::encode_snapshot_header(peers_, max_id_seen_);
   StringSnapshotWriter writer(&image);
   *status = fsm_->snapshot(writer);
   return image;

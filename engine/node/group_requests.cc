@@ -9,6 +9,7 @@
 #include "engine/node/errors.h"
 #include "engine/node/group.h"
 #include "engine/node/group_rules.h"
+#include "protocol/records/peer_addresses.h"
 #include "spdlog/spdlog.h"
 
 namespace raft {
@@ -110,7 +111,7 @@ void Group::change_membership(std::vector<MemberChange> changes, ConfCallback do
         break;
     }
   }
-  cc.context = encode_peer_addresses(addresses);
+  cc.context = protocol::encode_peer_addresses(addresses);
   propose_conf_change(std::move(cc), std::move(done));
 }
 

@@ -14,8 +14,8 @@
 #include "common/trace.h"
 #include "engine/node/client.h"
 #include "engine/node/client_service.h"
-#include "engine/node/codec.h"
 #include "engine/node/node_impl.h"
+#include "protocol/client_errors.h"
 #include "spdlog/spdlog.h"
 
 namespace raft {
@@ -268,7 +268,7 @@ class ReplyBatcher : public std::enable_shared_from_this<ReplyBatcher> {
   ReplyBatcher(net::Reactor& reactor, std::weak_ptr<net::FrameConnection> conn)
       : reactor_(reactor), conn_(std::move(conn)) {}
 
-  void add(net::ClientResponse response) {
+  void add(protocol::ClientResponse response) {
     pending_bytes_ += 64 + response.result.size() + response.message.size() + response.json.size() +
                       response.leader_address.size() + 32 * response.peers.size();
     pending_.push_back(std::move(response));
@@ -291,7 +291,7 @@ class ReplyBatcher : public std::enable_shared_from_this<ReplyBatcher> {
     RAFT_TRACE_POINT("client_reply");
     if (auto conn = conn_.lock()) {
       // Out with this turn's submit, not one deferred turn later.
-      if (conn->send(net::encode_client_responses(pending_)).ok()) conn->flush_now();
+      if (conn->send(protocol::encode_client_responses(pending_)).ok()) conn->flush_now();
     }
     pending_.clear();
     pending_bytes_ = 0;
@@ -299,7 +299,7 @@ class ReplyBatcher : public std::enable_shared_from_this<ReplyBatcher> {
 
   net::Reactor& reactor_;
   std::weak_ptr<net::FrameConnection> conn_;
-  std::vector<net::ClientResponse> pending_;
+  std::vector<protocol::ClientResponse> pending_;
   size_t pending_bytes_ = 0;
   bool scheduled_ = false;
 };
@@ -313,15 +313,15 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
   conn->set_frame_handler(
       [this, home, replies](net::FrameConnection& c, const net::ReceivedFrame& frame) {
         RAFT_TRACE_POINT("client_recv");
-        auto requests = net::decode_client_requests(frame);
+        auto requests = protocol::decode_client_requests(frame);
         if (!requests.ok()) {
           c.close(absl::InvalidArgumentError(
               absl::StrCat("bad client request: ", requests.status().message())));
           return;
         }
-        for (net::ClientRequest& req : *requests) {
+        for (protocol::ClientRequest& req : *requests) {
           // Replies go back on the connection's own shard.
-          ClientReply reply_home = [this, home, replies](net::ClientResponse response) {
+          ClientReply reply_home = [this, home, replies](protocol::ClientResponse response) {
             on_shard(home, [replies, response = std::move(response)]() mutable {
               replies->add(std::move(response));
             });
@@ -435,15 +435,15 @@ absl::StatusOr<T> wait_for(const NodeConfig& config, Start start) {
 void Node::propose(GroupId group, std::string data, ProposeCallback done) {
   // Through the client service, so that a follower forwards to the leader
   // (NodeConfig::forward_to_leader) and the result still comes back here.
-  net::ClientRequest req;
-  req.kind = net::RequestKind::kPropose;
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kPropose;
   req.group = group;
   req.data = Slice(std::move(data));
   impl_->with_group(group, [this, req = std::move(req), done = std::move(done)](ShardRuntime* rt,
                                                                                 Group* g) mutable {
     execute_client_request(*impl_, rt, g, std::move(req),
-                           [done = std::move(done)](net::ClientResponse r) mutable {
-                             absl::Status s = response_status(r);
+                           [done = std::move(done)](protocol::ClientResponse r) mutable {
+                             absl::Status s = protocol::response_status(r);
                              if (!s.ok()) return done(s);
                              done(ProposeResult{r.index, r.term, r.result.to_string()});
                            });
@@ -462,20 +462,17 @@ void Node::read(GroupId group, std::string query, ReadConsistency consistency, R
 }
 
 void Node::change_membership(GroupId group, std::vector<MemberChange> changes, ConfCallback done) {
-  net::ClientRequest req;
-  req.kind = net::RequestKind::kChangeConfig;
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kChangeConfig;
   req.group = group;
-  for (const MemberChange& ch : changes) {
-    req.changes.push_back(
-        net::ConfChangeItem{static_cast<net::ConfChangeKind>(ch.kind), ch.node, ch.address});
-  }
+  req.changes = std::move(changes);
   impl_->with_group(group, [this, req = std::move(req), done = std::move(done)](ShardRuntime* rt,
                                                                                 Group* g) mutable {
     execute_client_request(*impl_, rt, g, std::move(req),
-                           [done = std::move(done)](net::ClientResponse r) mutable {
-                             absl::Status s = response_status(r);
+                           [done = std::move(done)](protocol::ClientResponse r) mutable {
+                             absl::Status s = protocol::response_status(r);
                              if (!s.ok()) return done(s);
-                             done(response_conf_state(r));  // Joint-config fields too.
+                             done(protocol::response_conf_state(r));  // Joint-config fields too.
                            });
   });
 }

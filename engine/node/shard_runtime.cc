@@ -10,11 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/trace.h"
-#include "engine/node/codec.h"
 #include "engine/node/errors.h"
 #include "engine/node/node_impl.h"
 #include "fbs/frame_generated.h"
 #include "net/frame.h"
+#include "protocol/client_errors.h"
+#include "protocol/raft_codec.h"
 #include "spdlog/spdlog.h"
 
 namespace raft {
@@ -237,7 +238,7 @@ void ShardRuntime::flush_outbox() {
   for (auto& [peer, messages] : outbox_) {
     if (messages.empty()) continue;
     flatbuffers::FlatBufferBuilder b(outbox_bytes_[peer] + 1024);
-    auto batch = encode_raft_batch(b, messages);
+    auto batch = protocol::encode_raft_batch(b, messages);
     b.Finish(fbs::CreateFrame(b, fbs::FrameBody::RaftBatch, batch.Union()));
     net::OutFrame frame = net::frame_from_builder(b);
     RAFT_TRACE_POINT("peer_send");
@@ -254,21 +255,23 @@ void ShardRuntime::flush_outbox() {
   outbox_bytes_.clear();
 }
 
-void ShardRuntime::forward(NodeId leader, net::ClientRequest request, ClientReply reply) {
+void ShardRuntime::forward(NodeId leader, protocol::ClientRequest request, ClientReply reply) {
   const uint64_t id = next_forward_id_++;
   Forwarded f;
   f.original_id = request.request_id;
   f.deadline = shard_.reactor().now() + std::chrono::milliseconds(config_.request_timeout_ms);
   f.reply = std::move(reply);
   request.request_id = id;
-  absl::Status sent = transport_ ? transport_->send(leader, net::encode_client_requests({request}))
-                                 : absl::UnavailableError("stopping");
+  absl::Status sent = transport_
+                          ? transport_->send(leader, protocol::encode_client_requests({request}))
+                          : absl::UnavailableError("stopping");
   if (!sent.ok()) {
-    net::ClientResponse r;
+    protocol::ClientResponse r;
     r.request_id = f.original_id;
     r.kind = request.kind;
-    set_response_error(r, refused(absl::UnavailableError(absl::StrCat(
-                              "cannot forward to leader ", leader, ": ", sent.message()))));
+    protocol::set_response_error(
+        r, refused(absl::UnavailableError(
+               absl::StrCat("cannot forward to leader ", leader, ": ", sent.message()))));
     f.reply(std::move(r));
     return;
   }
@@ -282,9 +285,9 @@ void ShardRuntime::expire_forwards() {
       ++it;
       continue;
     }
-    net::ClientResponse r;
+    protocol::ClientResponse r;
     r.request_id = it->second.original_id;
-    set_response_error(
+    protocol::set_response_error(
         r,
         unknown(absl::DeadlineExceededError("no answer from the leader; the outcome is unknown")));
     ClientReply reply = std::move(it->second.reply);
@@ -301,24 +304,24 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
   switch (frame.frame->body_type()) {
     case fbs::FrameBody::ClientRequestBatch: {
       // Requests a follower forwarded to us; answers go back to it.
-      auto requests = net::decode_client_requests(frame);
+      auto requests = protocol::decode_client_requests(frame);
       if (!requests.ok()) return;
-      for (net::ClientRequest& req : *requests) {
+      for (protocol::ClientRequest& req : *requests) {
         Group* g = group(req.group);
         execute_client_request(
             node_, this, g, std::move(req),
-            [this, from](net::ClientResponse response) {
+            [this, from](protocol::ClientResponse response) {
               if (transport_)
-                (void)transport_->send(from, net::encode_client_responses({response}));
+                (void)transport_->send(from, protocol::encode_client_responses({response}));
             },
             /*may_forward=*/false);
       }
       return;
     }
     case fbs::FrameBody::ClientResponseBatch: {
-      auto responses = net::decode_client_responses(frame);
+      auto responses = protocol::decode_client_responses(frame);
       if (!responses.ok()) return;
-      for (net::ClientResponse& r : *responses) {
+      for (protocol::ClientResponse& r : *responses) {
         auto it = forwarded_.find(r.request_id);
         if (it == forwarded_.end()) continue;  // Expired meanwhile.
         r.request_id = it->second.original_id;
@@ -333,7 +336,7 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
       const fbs::RaftBatch* batch = frame.frame->body_as_RaftBatch();
       if (batch->messages() == nullptr) return;
       for (const fbs::Message* fm : *batch->messages()) {
-        auto m = decode_message(*fm, frame.payload.owner());
+        auto m = protocol::decode_message(*fm, frame.payload.owner());
         if (!m.ok()) {
           SPDLOG_DEBUG("shard {}: bad raft message: {}", shard_.id(), m.status().ToString());
           continue;

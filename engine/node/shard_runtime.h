@@ -79,7 +79,7 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   void on_peer_dialled(NodeId peer);
   // Sends a client request to `leader` over the peer connection and calls
   // `reply` with its answer (DeadlineExceeded if none comes in time).
-  void forward(NodeId leader, net::ClientRequest request, ClientReply reply);
+  void forward(NodeId leader, protocol::ClientRequest request, ClientReply reply);
   // Marks a group for processing at the end of this loop turn.
   void mark_dirty(Group* g);
 

@@ -2,9 +2,9 @@
 
 #include <unistd.h>
 
-#include "engine/node/codec.h"
 #include "fbs/frame_generated.h"
 #include "net/frame.h"
+#include "protocol/raft_codec.h"
 #include "spdlog/spdlog.h"
 
 namespace raft {
@@ -65,7 +65,7 @@ void SnapshotStreams::pump() {
       flatbuffers::FlatBufferBuilder b(chunk->size() + 1024);
       auto data = b.CreateVector(reinterpret_cast<const uint8_t*>(chunk->data()), chunk->size());
       flatbuffers::Offset<fbs::SnapshotMeta> meta = 0;
-      if (offset == 0) meta = encode_snapshot_meta(b, o.announce.snapshot->meta);
+      if (offset == 0) meta = protocol::encode_snapshot_meta(b, o.announce.snapshot->meta);
       fbs::SnapshotChunkBuilder cb(b);
       cb.add_group(o.group);
       cb.add_from(o.announce.from);
@@ -137,7 +137,7 @@ void SnapshotStreams::on_chunk(const fbs::SnapshotChunk& c, const net::ReceivedF
     in.announce.from = c.from();
     in.announce.to = c.to();
     in.announce.term = c.term();
-    in.announce.snapshot = Snapshot{decode_snapshot_meta(c.meta()), Slice()};
+    in.announce.snapshot = Snapshot{protocol::decode_snapshot_meta(c.meta()), Slice()};
     it = incoming_.emplace(key, std::move(in)).first;
   }
   if (it == incoming_.end()) return;  // Middle of a stream we did not see start.

@@ -6,6 +6,7 @@
 #include "tests/fuzz/fuzz_walk.h"
 
 using namespace raft::net;
+using namespace raft::protocol;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0 || size > (1 << 16)) return 0;
@@ -37,8 +38,8 @@ std::vector<std::string> fuzz_seed_corpus() {
     r.node_id = 5;
     r.address = "127.0.0.1:9";
     if (r.kind == RequestKind::kChangeConfig) {
-      r.changes = {{ConfChangeKind::kAddLearner, 5, "127.0.0.1:9"},
-                   {ConfChangeKind::kRemove, 2, ""}};
+      r.changes = {{MemberChangeKind::kAddLearner, 5, "127.0.0.1:9"},
+                   {MemberChangeKind::kRemove, 2, ""}};
     }
     if (r.kind != RequestKind::kPropose && r.kind != RequestKind::kRead) r.data = Slice();
     if (r.kind != RequestKind::kJoin && r.kind != RequestKind::kRequestId) r.address.clear();

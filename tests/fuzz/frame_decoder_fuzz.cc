@@ -14,6 +14,7 @@
 #include "tests/net/net_test_util.h"
 
 using namespace raft::net;
+using namespace raft::protocol;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
@@ -78,7 +79,7 @@ std::vector<std::string> fuzz_seed_corpus() {
   ClientRequest change;
   change.kind = RequestKind::kChangeConfig;
   change.request_id = 2;
-  change.changes = {{ConfChangeKind::kAddVoter, 4, "127.0.0.1:1"}};
+  change.changes = {{MemberChangeKind::kAddVoter, 4, "127.0.0.1:1"}};
   frames.push_back(encode_client_requests({propose, change}));
   ClientResponse not_leader;
   not_leader.error = ClientError::kNotLeader;

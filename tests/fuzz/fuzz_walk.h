@@ -4,10 +4,10 @@
 
 #include <cstdint>
 
-#include "net/client_codec.h"
-#include "net/fbs_read.h"
 #include "net/frame.h"
 #include "net/handshake.h"
+#include "protocol/client_codec.h"
+#include "protocol/fbs_read.h"
 
 namespace raft::net::fuzz {
 
@@ -19,12 +19,12 @@ inline uint64_t walk_bytes(const flatbuffers::Vector<uint8_t>* v) {
   return sum;
 }
 
-// Through read_u64_vector, as the codecs read them: the Verifier lets a
+// Through protocol::read_u64_vector, as the codecs read them: the Verifier lets a
 // [ulong]'s elements sit at 4 mod 8, so iterating the vector in place is a
 // misaligned load (regressions/frame_decoder_fuzz/misaligned-conf-state-vector).
 inline uint64_t walk_ids(const flatbuffers::Vector<uint64_t>* v) {
   uint64_t sum = 0;
-  for (uint64_t x : read_u64_vector(v)) sum += x;
+  for (uint64_t x : protocol::read_u64_vector(v)) sum += x;
   return sum;
 }
 
@@ -78,14 +78,15 @@ inline uint64_t walk_frame(const ReceivedFrame& f) {
       break;
     }
     case fbs::FrameBody::ClientRequestBatch: {
-      auto r = decode_client_requests(f);
+      auto r = protocol::decode_client_requests(f);
       if (r.ok()) {
-        for (const ClientRequest& q : *r) sum += q.request_id + q.data.size() + q.changes.size();
+        for (const protocol::ClientRequest& q : *r)
+          sum += q.request_id + q.data.size() + q.changes.size();
         // Re-encoding what was decoded must decode to the same requests.
-        OutFrame again = encode_client_requests(*r);
+        OutFrame again = protocol::encode_client_requests(*r);
         FrameDecoder d;
         d.feed(frame_to_string(again), [&](const ReceivedFrame& g) {
-          auto r2 = decode_client_requests(g);
+          auto r2 = protocol::decode_client_requests(g);
           fuzz_check(r2.ok() && *r2 == *r);
           return true;
         });
@@ -93,9 +94,10 @@ inline uint64_t walk_frame(const ReceivedFrame& f) {
       break;
     }
     case fbs::FrameBody::ClientResponseBatch: {
-      auto r = decode_client_responses(f);
+      auto r = protocol::decode_client_responses(f);
       if (r.ok()) {
-        for (const ClientResponse& q : *r) sum += q.request_id + q.result.size() + q.peers.size();
+        for (const protocol::ClientResponse& q : *r)
+          sum += q.request_id + q.result.size() + q.peers.size();
       }
       break;
     }

@@ -20,9 +20,10 @@
 #include "engine/node/client.h"
 #include "engine/node/errors.h"
 #include "fbs/frame_generated.h"
-#include "net/client_codec.h"
 #include "net/frame.h"
 #include "net/handshake.h"
+#include "protocol/client_codec.h"
+#include "protocol/client_errors.h"
 
 namespace raft {
 namespace {
@@ -88,23 +89,23 @@ class ScriptedNode {
           out.push_back(net::frame_to_string(net::encode_handshake(hello)));
           return true;
         }
-        auto requests = net::decode_client_requests(f);
+        auto requests = protocol::decode_client_requests(f);
         if (!requests.ok()) return false;
-        std::vector<net::ClientResponse> responses;
-        for (const net::ClientRequest& req : *requests) {
+        std::vector<protocol::ClientResponse> responses;
+        for (const protocol::ClientRequest& req : *requests) {
           const int n = requests_++;
           const Step& step = script_[std::min<size_t>(n, script_.size() - 1)];
           if (step.action == Action::kClose) {
             closed = true;
             return false;
           }
-          net::ClientResponse r;
+          protocol::ClientResponse r;
           r.request_id = req.request_id;
           r.kind = req.kind;
-          set_response_error(r, step.status);
+          protocol::set_response_error(r, step.status);
           responses.push_back(std::move(r));
         }
-        out.push_back(net::frame_to_string(net::encode_client_responses(responses)));
+        out.push_back(net::frame_to_string(protocol::encode_client_responses(responses)));
         return true;
       });
       if (e != net::FrameError::kNone) return;
@@ -134,9 +135,9 @@ ClientOptions fast_options() {
   return o;
 }
 
-net::ClientRequest propose_request() {
-  net::ClientRequest req;
-  req.kind = net::RequestKind::kPropose;
+protocol::ClientRequest propose_request() {
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kPropose;
   req.group = 1;
   req.data = Slice(std::string("x"));
   return req;
@@ -147,9 +148,9 @@ TEST(ClientOutcome, RefusedIsRetriedUntilAnswered) {
                      {Action::kAnswer, refused(absl::ResourceExhaustedError("full"))},
                      {Action::kAnswer, absl::OkStatus()}});
   Client client({node.address()}, fast_options());
-  absl::StatusOr<net::ClientResponse> r = client.call(propose_request());
+  absl::StatusOr<protocol::ClientResponse> r = client.call(propose_request());
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(response_status(*r).ok()) << response_status(*r);
+  EXPECT_TRUE(protocol::response_status(*r).ok()) << protocol::response_status(*r);
   EXPECT_EQ(node.requests(), 3);
 }
 
@@ -165,9 +166,9 @@ TEST(ClientOutcome, UnknownIsNeverRetried) {
   for (const absl::Status& answer : answers) {
     ScriptedNode node({{Action::kAnswer, answer}, {Action::kAnswer, absl::OkStatus()}});
     Client client({node.address()}, fast_options());
-    absl::StatusOr<net::ClientResponse> r = client.call(propose_request());
+    absl::StatusOr<protocol::ClientResponse> r = client.call(propose_request());
     ASSERT_TRUE(r.ok()) << r.status();
-    absl::Status got = response_status(*r);
+    absl::Status got = protocol::response_status(*r);
     EXPECT_EQ(outcome_of(got), Outcome::kUnknown) << got;
     EXPECT_EQ(got.code(), answer.code()) << got;
     EXPECT_EQ(node.requests(), 1) << answer;
@@ -178,16 +179,16 @@ TEST(ClientOutcome, FailedIsNotRetried) {
   ScriptedNode node({{Action::kAnswer, failed(absl::InvalidArgumentError("empty proposal"))},
                      {Action::kAnswer, absl::OkStatus()}});
   Client client({node.address()}, fast_options());
-  absl::StatusOr<net::ClientResponse> r = client.call(propose_request());
+  absl::StatusOr<protocol::ClientResponse> r = client.call(propose_request());
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(outcome_of(response_status(*r)), Outcome::kFailed);
+  EXPECT_EQ(outcome_of(protocol::response_status(*r)), Outcome::kFailed);
   EXPECT_EQ(node.requests(), 1);
 }
 
 TEST(ClientOutcome, ConnectionLostAfterAProposeIsUnknownAndNotRetried) {
   ScriptedNode node({{Action::kClose, {}}, {Action::kAnswer, absl::OkStatus()}});
   Client client({node.address()}, fast_options());
-  absl::StatusOr<net::ClientResponse> r = client.call(propose_request());
+  absl::StatusOr<protocol::ClientResponse> r = client.call(propose_request());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(outcome_of(r.status()), Outcome::kUnknown) << r.status();
   EXPECT_EQ(node.requests(), 1);
@@ -196,12 +197,12 @@ TEST(ClientOutcome, ConnectionLostAfterAProposeIsUnknownAndNotRetried) {
 TEST(ClientOutcome, ConnectionLostDuringAReadIsRetried) {
   ScriptedNode node({{Action::kClose, {}}, {Action::kAnswer, absl::OkStatus()}});
   Client client({node.address()}, fast_options());
-  net::ClientRequest req;
-  req.kind = net::RequestKind::kRead;
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kRead;
   req.group = 1;
-  absl::StatusOr<net::ClientResponse> r = client.call(req);
+  absl::StatusOr<protocol::ClientResponse> r = client.call(req);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(response_status(*r).ok());
+  EXPECT_TRUE(protocol::response_status(*r).ok());
   EXPECT_EQ(node.requests(), 2);
 }
 
@@ -209,30 +210,30 @@ TEST(ClientOutcome, NoNodeToReachIsRefused) {
   ClientOptions o = fast_options();
   o.max_attempts = 2;
   Client client({"127.0.0.1:1"}, o);  // Nothing listens on port 1.
-  absl::StatusOr<net::ClientResponse> r = client.call(propose_request());
+  absl::StatusOr<protocol::ClientResponse> r = client.call(propose_request());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(outcome_of(r.status()), Outcome::kRefused) << r.status();
 }
 
 TEST(Outcome, TravelsOverTheWire) {
   for (Outcome o : {Outcome::kRefused, Outcome::kUnknown, Outcome::kFailed}) {
-    net::ClientResponse r;
+    protocol::ClientResponse r;
     r.request_id = 7;
     // A code whose default outcome differs from every tag.
-    set_response_error(r, with_outcome(absl::DataLossError("x"), o));
-    net::OutFrame frame = net::encode_client_responses({r});
+    protocol::set_response_error(r, with_outcome(absl::DataLossError("x"), o));
+    net::OutFrame frame = protocol::encode_client_responses({r});
     net::FrameDecoder decoder;
-    std::vector<net::ClientResponse> got;
+    std::vector<protocol::ClientResponse> got;
     ASSERT_EQ(decoder.feed(net::frame_to_string(frame),
                            [&](const net::ReceivedFrame& f) {
-                             auto rs = net::decode_client_responses(f);
+                             auto rs = protocol::decode_client_responses(f);
                              EXPECT_TRUE(rs.ok());
                              if (rs.ok()) got = *rs;
                              return true;
                            }),
               net::FrameError::kNone);
     ASSERT_EQ(got.size(), 1u);
-    absl::Status s = response_status(got[0]);
+    absl::Status s = protocol::response_status(got[0]);
     EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
     EXPECT_EQ(outcome_of(s), o) << s;
   }
@@ -241,9 +242,9 @@ TEST(Outcome, TravelsOverTheWire) {
 TEST(Outcome, NotLeaderIsRefusedAndKeepsItsHint) {
   absl::Status s = not_leader_error(2, "127.0.0.1:7002");
   EXPECT_EQ(outcome_of(s), Outcome::kRefused);
-  net::ClientResponse r;
-  set_response_error(r, s);
-  absl::Status back = response_status(r);
+  protocol::ClientResponse r;
+  protocol::set_response_error(r, s);
+  absl::Status back = protocol::response_status(r);
   EXPECT_EQ(outcome_of(back), Outcome::kRefused);
   ASSERT_TRUE(not_leader_hint(back).has_value());
   EXPECT_EQ(not_leader_hint(back)->leader_id, 2u);

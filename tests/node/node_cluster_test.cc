@@ -17,7 +17,8 @@
 
 #include "engine/node/client.h"
 #include "engine/node/node.h"
-#include "net/client_codec.h"
+#include "protocol/client_codec.h"
+#include "protocol/client_errors.h"
 #include "storage/log_env.h"
 #include "tests/node/test_cluster.h"
 
@@ -273,10 +274,10 @@ TEST(NodeCluster, ClientFollowsLeaderAndPipelines) {
     auto r = client.propose(1, absl::StrCat("c", i, "=", i));
     ASSERT_TRUE(r.ok()) << r.status();
   }
-  std::vector<net::ClientRequest> batch;
+  std::vector<protocol::ClientRequest> batch;
   for (int i = 0; i < 100; ++i) {
-    net::ClientRequest req;
-    req.kind = net::RequestKind::kPropose;
+    protocol::ClientRequest req;
+    req.kind = protocol::RequestKind::kPropose;
     req.group = 1;
     req.data = Slice(absl::StrCat("p", i, "=", i));
     batch.push_back(std::move(req));
@@ -285,8 +286,8 @@ TEST(NodeCluster, ClientFollowsLeaderAndPipelines) {
   ASSERT_TRUE(replies.ok()) << replies.status();
   ASSERT_EQ(replies->size(), 100u);
   uint64_t last_index = 0;
-  for (const net::ClientResponse& r : *replies) {
-    ASSERT_TRUE(response_status(r).ok()) << response_status(r);
+  for (const protocol::ClientResponse& r : *replies) {
+    ASSERT_TRUE(protocol::response_status(r).ok()) << protocol::response_status(r);
     EXPECT_GT(r.index, last_index);  // Pipelined proposals keep their order.
     last_index = r.index;
   }

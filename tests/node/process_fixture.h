@@ -47,7 +47,7 @@ class ProcessTest : public ::testing::Test {
       int64_t n = -1;
       EXPECT_TRUE(eventually(
           [&] {
-            n = kv_count_matching(*probe, group, kvs, net::ReadMode::kStale);
+            n = kv_count_matching(*probe, group, kvs, ReadConsistency::kStale);
             return n == static_cast<int64_t>(kvs.size());
           },
           std::chrono::seconds(20)))
@@ -64,7 +64,7 @@ class ProcessTest : public ::testing::Test {
     // first entry not committed): retry until the deadline.
     EXPECT_TRUE(eventually(
         [&] {
-          n = kv_count_matching(*probe, group, kvs, net::ReadMode::kLinearizable);
+          n = kv_count_matching(*probe, group, kvs, ReadConsistency::kLinearizable);
           return n >= 0;
         },
         std::chrono::seconds(20)))

@@ -17,7 +17,8 @@
 #include "engine/node/client.h"
 #include "engine/node/errors.h"
 #include "examples/memstore/kv_state_machine.h"
-#include "net/client_codec.h"
+#include "protocol/client_codec.h"
+#include "protocol/client_errors.h"
 
 namespace raft::testing {
 
@@ -39,17 +40,17 @@ inline absl::Status kv_put_many(Client& client, GroupId group,
   constexpr size_t kChunk = 200;
   for (size_t begin = 1; begin < kvs.size(); begin += kChunk) {
     const size_t end = std::min(kvs.size(), begin + kChunk);
-    std::vector<net::ClientRequest> batch;
+    std::vector<protocol::ClientRequest> batch;
     for (size_t i = begin; i < end; ++i) {
-      net::ClientRequest req;
-      req.kind = net::RequestKind::kPropose;
+      protocol::ClientRequest req;
+      req.kind = protocol::RequestKind::kPropose;
       req.group = group;
       req.data = Slice(memstore::encode_put(kvs[i].first, kvs[i].second));
       batch.push_back(std::move(req));
     }
     auto replies = client.call_pipelined(std::move(batch));
     for (size_t i = begin; i < end; ++i) {
-      if (replies.ok() && response_status((*replies)[i - begin]).ok()) continue;
+      if (replies.ok() && protocol::response_status((*replies)[i - begin]).ok()) continue;
       // Puts are idempotent here: writing the same value again is harmless.
       if (auto s = kv_put(client, group, kvs[i].first, kvs[i].second); !s.ok()) return s;
     }
@@ -66,25 +67,25 @@ inline std::vector<std::pair<std::string, std::string>> make_kvs(const std::stri
 // Reads every key (pipelined in chunks on the client's connection). Absent
 // keys map to nullopt; any other error fails the whole read.
 inline absl::StatusOr<std::map<std::string, std::optional<std::string>>> kv_read_many(
-    Client& client, GroupId group, const std::vector<std::string>& keys, net::ReadMode mode) {
+    Client& client, GroupId group, const std::vector<std::string>& keys, ReadConsistency mode) {
   std::map<std::string, std::optional<std::string>> out;
   constexpr size_t kChunk = 500;
   for (size_t begin = 0; begin < keys.size(); begin += kChunk) {
     const size_t end = std::min(keys.size(), begin + kChunk);
-    std::vector<net::ClientRequest> batch;
+    std::vector<protocol::ClientRequest> batch;
     for (size_t i = begin; i < end; ++i) {
-      net::ClientRequest req;
-      req.kind = net::RequestKind::kRead;
+      protocol::ClientRequest req;
+      req.kind = protocol::RequestKind::kRead;
       req.group = group;
-      req.read_mode = mode;
+      req.consistency = mode;
       req.data = Slice(keys[i]);
       batch.push_back(std::move(req));
     }
     auto replies = client.call_pipelined(std::move(batch));
     if (!replies.ok()) return replies.status();
     for (size_t i = begin; i < end; ++i) {
-      const net::ClientResponse& r = (*replies)[i - begin];
-      absl::Status s = response_status(r);
+      const protocol::ClientResponse& r = (*replies)[i - begin];
+      absl::Status s = protocol::response_status(r);
       if (s.ok()) {
         out[keys[i]] = r.result.to_string();
       } else if (absl::IsNotFound(s)) {
@@ -101,7 +102,7 @@ inline absl::StatusOr<std::map<std::string, std::optional<std::string>>> kv_read
 // a read error).
 inline int64_t kv_count_matching(Client& client, GroupId group,
                                  const std::vector<std::pair<std::string, std::string>>& kvs,
-                                 net::ReadMode mode) {
+                                 ReadConsistency mode) {
   std::vector<std::string> keys;
   for (const auto& kv : kvs) keys.push_back(kv.first);
   auto got = kv_read_many(client, group, keys, mode);

@@ -18,8 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "engine/node/group.h"
 #include "engine/node/lmdb_log_storage.h"
-#include "engine/node/snapshot_envelope.h"
 #include "examples/memstore/kv_state_machine.h"
+#include "protocol/records/snapshot_envelope.h"
 #include "storage/log_env.h"
 #include "storage/snapshot_file.h"
 #include "tests/node/fake_ports.h"
@@ -73,7 +73,7 @@ TEST(SnapshotDuplicate, StaleDuplicateKeepsTheInstalledSnapshotFile) {
   constexpr Index kIndex = 100;
   constexpr Term kTerm = 3;
   memstore::KvStateMachine source;
-  std::string image = encode_snapshot_header({{1, "127.0.0.1:1"}, {2, "127.0.0.1:2"}}, 2);
+  std::string image = protocol::encode_snapshot_header({{1, "127.0.0.1:1"}, {2, "127.0.0.1:2"}}, 2);
   StringSnapshotWriter writer(&image);
   ASSERT_TRUE(source.snapshot(writer).ok());
   Message announce;

@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   int64_t found = -1;
   eventually(
       [&] {
-        found = kv_count_matching(*client, 1, acked, net::ReadMode::kLinearizable);
+        found = kv_count_matching(*client, 1, acked, ReadConsistency::kLinearizable);
         return found >= 0;
       },
       std::chrono::seconds(30));

@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/checksum.h"
 #include "engine/core/conf_change.h"
-#include "engine/node/peer_table.h"
+#include "protocol/records/peer_addresses.h"
 #include "tests/sim/cluster.h"
 #include "tests/sim/sim_node.h"
 #include "tests/sim/sim_util.h"
@@ -194,7 +194,7 @@ void Cluster::random_conf_change() {
   for (const ConfChangeSingle& c : cc.changes) {
     if (c.type != ConfChangeType::kRemoveNode) added[c.node] = absl::StrCat("sim:", c.node);
   }
-  cc.context = encode_peer_addresses(added);
+  cc.context = protocol::encode_peer_addresses(added);
   std::string what = cc.changes.empty() ? "leave-joint" : "";
   for (const auto& c : cc.changes) {
     absl::StrAppend(&what,

@@ -1,9 +1,13 @@
-// The runtime's snapshot image: what a snapshot file holds. Besides the
-// state machine's bytes it carries the group's peer addresses and the highest
-// node id ever seen, which Raft's ConfState does not hold but a node restored
-// from the snapshot (or a follower that installs it) needs.
+// The runtime's snapshot image: what a snapshot file holds, and what a leader
+// streams to a follower in SnapshotChunk frames. Besides the state machine's
+// bytes it carries the group's peer addresses and the highest node id ever
+// seen, which Raft's ConfState does not hold but a node restored from the
+// snapshot (or a follower that installs it) needs.
 //
 //   "RRSNAP01" | u32 peer-table bytes | peer table | u64 max id seen | fsm bytes
+//
+// (little-endian; the peer table as in peer_addresses.h). Target
+// raft_protocol_records: no FlatBuffers, no frames, no net.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "engine/node/peer_table.h"
 
-namespace raft {
+namespace raft::protocol {
 
 struct SnapshotEnvelope {
   PeerAddresses peers;
@@ -25,4 +29,4 @@ std::string encode_snapshot_header(const PeerAddresses& peers, uint64_t max_id_s
 // DataLoss on a malformed image.
 absl::StatusOr<SnapshotEnvelope> decode_snapshot_image(std::string_view image);
 
-}  // namespace raft
+}  // namespace raft::protocol

@@ -3,7 +3,6 @@
 // that messages of many groups share one frame; decoding reads a verified
 // buffer and references entry payloads in place (Slices sharing the received
 // buffer), so a payload is not copied between the socket and the log.
-// Also: the ConfState carried by client answers (net/client_codec.h).
 #pragma once
 
 #include <memory>
@@ -12,9 +11,8 @@
 #include "absl/status/statusor.h"
 #include "engine/core/types.h"
 #include "fbs/raft_generated.h"
-#include "net/client_codec.h"
 
-namespace raft {
+namespace raft::protocol {
 
 flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder& builder,
                                                  const Message& message);
@@ -36,9 +34,4 @@ absl::StatusOr<Message> decode_message(const fbs::Message& message,
 ConfState decode_conf_state(const fbs::ConfState* conf_state);
 SnapshotMeta decode_snapshot_meta(const fbs::SnapshotMeta* meta);
 
-// The configuration in a kChangeConfig / kJoin / kLeave client answer: every
-// field, joint-consensus sets and auto_leave included.
-void set_response_conf_state(net::ClientResponse& response, const ConfState& conf_state);
-ConfState response_conf_state(const net::ClientResponse& response);
-
-}  // namespace raft
+}  // namespace raft::protocol

@@ -1,10 +1,11 @@
-#include "engine/node/snapshot_envelope.h"
+#include "protocol/records/snapshot_envelope.h"
 
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "protocol/records/peer_addresses.h"
 
-namespace raft {
+namespace raft::protocol {
 namespace {
 constexpr std::string_view kMagic = "RRSNAP01";
 }  // namespace
@@ -42,4 +43,4 @@ absl::StatusOr<SnapshotEnvelope> decode_snapshot_image(std::string_view image) {
   return env;
 }
 
-}  // namespace raft
+}  // namespace raft::protocol

@@ -1,4 +1,6 @@
-#include "engine/node/codec.h"
+#include "protocol/raft_codec.h"
+
+#include "protocol/client_codec.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace raft {
+namespace raft::protocol {
 namespace {
 
 Slice random_bytes(std::mt19937_64& rng, size_t max_len) {
@@ -139,30 +141,29 @@ TEST(Codec, MembershipAnswersCarryTheWholeConfState) {
   ConfState simple;
   simple.voters = {1, 2, 3};
   simple.learners = {9};
-  std::vector<net::ClientResponse> sent;
-  for (net::RequestKind kind :
-       {net::RequestKind::kChangeConfig, net::RequestKind::kJoin, net::RequestKind::kLeave}) {
+  std::vector<ClientResponse> sent;
+  for (RequestKind kind : {RequestKind::kChangeConfig, RequestKind::kJoin, RequestKind::kLeave}) {
     for (const ConfState* cs : {&joint, &simple}) {
-      net::ClientResponse& r = sent.emplace_back();
+      ClientResponse& r = sent.emplace_back();
       r.request_id = sent.size();
       r.kind = kind;
-      if (kind != net::RequestKind::kJoin) r.index = 40 + sent.size();  // Join has none.
+      if (kind != RequestKind::kJoin) r.index = 40 + sent.size();  // Join has none.
       set_response_conf_state(r, *cs);
       EXPECT_EQ(response_conf_state(r), *cs);
     }
   }
   net::FrameDecoder decoder;
   int frames = 0;
-  ASSERT_EQ(decoder.feed(net::frame_to_string(net::encode_client_responses(sent)),
+  ASSERT_EQ(decoder.feed(net::frame_to_string(encode_client_responses(sent)),
                          [&](const net::ReceivedFrame& f) {
                            ++frames;
-                           auto got = net::decode_client_responses(f);
+                           auto got = decode_client_responses(f);
                            EXPECT_TRUE(got.ok()) << got.status();
                            if (!got.ok()) return true;
                            EXPECT_EQ(got->size(), sent.size());
                            for (size_t i = 0; i < got->size() && i < sent.size(); ++i) {
-                             const net::ClientResponse& r = (*got)[i];
-                             SCOPED_TRACE(net::request_kind_name(sent[i].kind));
+                             const ClientResponse& r = (*got)[i];
+                             SCOPED_TRACE(request_kind_name(sent[i].kind));
                              EXPECT_EQ(r.kind, sent[i].kind);
                              EXPECT_EQ(response_conf_state(r), response_conf_state(sent[i]));
                              EXPECT_EQ(r, sent[i]);
@@ -174,4 +175,4 @@ TEST(Codec, MembershipAnswersCarryTheWholeConfState) {
 }
 
 }  // namespace
-}  // namespace raft
+}  // namespace raft::protocol

@@ -14,7 +14,7 @@
 
 #include "flatbuffers/flatbuffers.h"
 
-namespace raft::net {
+namespace raft::protocol {
 
 // FlatBuffers stores scalars little-endian; the copy below relies on the
 // host being little-endian too.
@@ -28,4 +28,4 @@ inline std::vector<uint64_t> read_u64_vector(const flatbuffers::Vector<uint64_t>
   return out;
 }
 
-}  // namespace raft::net
+}  // namespace raft::protocol

@@ -1,7 +1,15 @@
 // The client protocol (fbs/client.fbs) in plain C++: encode requests and
 // responses into frames, and decode (and validate) them from verified
 // frames. The node's client service and the client library both use it;
-// the runtime maps ClientError codes to and from absl::Status.
+// client_errors.h maps ClientError codes and outcomes to and from
+// absl::Status.
+//
+// The requests and answers speak the public API's vocabulary
+// (engine/node/api_types.h: MemberChange, ReadConsistency, PeerRole;
+// engine/node/errors.h: Outcome). The wire's own enums (fbs::ConfChangeKind,
+// fbs::ReadMode, fbs::PeerRole, fbs::Outcome) never leave client_codec.cc,
+// which converts with explicit switches; a value the API has no name for is
+// refused when decoding (or, for an outcome, left unsaid).
 //
 // Decoding never trusts the sender beyond the Verifier: a union tag without
 // its table, a config change without changes or without an address where one
@@ -11,14 +19,19 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/slice.h"
+#include "engine/core/types.h"
+#include "engine/node/api_types.h"
+#include "engine/node/errors.h"
 #include "net/frame.h"
 
-namespace raft::net {
+namespace raft::protocol {
 
 enum class RequestKind : uint8_t {
   kPropose,
@@ -35,17 +48,6 @@ enum class RequestKind : uint8_t {
 };
 const char* request_kind_name(RequestKind kind);
 
-enum class ReadMode : uint8_t { kLinearizable = 0, kLease = 1, kStale = 2 };
-enum class ConfChangeKind : uint8_t { kAddVoter = 0, kAddLearner = 1, kPromote = 2, kRemove = 3 };
-enum class PeerRole : uint8_t { kVoter = 0, kLearner = 1, kVoterOutgoing = 2, kLearnerNext = 3 };
-
-struct ConfChangeItem {
-  ConfChangeKind kind = ConfChangeKind::kAddVoter;
-  uint64_t node_id = 0;
-  std::string address;
-  friend bool operator==(const ConfChangeItem&, const ConfChangeItem&) = default;
-};
-
 struct PeerInfo {
   uint64_t id = 0;
   std::string address;
@@ -59,8 +61,10 @@ struct ClientRequest {
   uint32_t timeout_ms = 0;
   RequestKind kind = RequestKind::kStatus;
   Slice data;  // kPropose: the command; kRead: the query.
-  ReadMode read_mode = ReadMode::kLinearizable;
-  std::vector<ConfChangeItem> changes;  // kChangeConfig.
+  // kRead. The wire's Lease mode decodes as kLinearizable: the serving
+  // node's NodeConfig::read_mode decides how a linearizable read is confirmed.
+  ReadConsistency consistency = ReadConsistency::kLinearizable;
+  std::vector<MemberChange> changes;  // kChangeConfig.
   uint64_t node_id = 0;     // kJoin (0: not assigned yet), kLeave, kTransferLeader (target).
   std::string address;      // kRequestId, kJoin.
   bool as_learner = false;  // kJoin.
@@ -89,14 +93,13 @@ enum class ClientError : uint16_t {
   kNotLeader = 100,
 };
 
-// As in fbs::Outcome: what a failed request did (see engine/node/errors.h).
-enum class ClientOutcome : uint8_t { kUnspecified = 0, kRefused = 1, kUnknown = 2, kFailed = 3 };
-
 struct ClientResponse {
   uint64_t request_id = 0;
   ClientError error = ClientError::kOk;
-  ClientOutcome outcome = ClientOutcome::kUnspecified;  // With an error.
-  std::string message;                                  // With an error.
+  // With an error; nullopt: not said (fbs::Outcome::Unspecified, an older
+  // sender, or a value this build does not know).
+  std::optional<Outcome> outcome;
+  std::string message;                      // With an error.
   uint64_t leader_id = 0;                   // kNotLeader hint; kLeader and kTransferLeader answers.
   std::string leader_address;               // kNotLeader hint; kLeader answer.
   RequestKind kind = RequestKind::kStatus;  // Which answer (when error == kOk).
@@ -116,11 +119,17 @@ struct ClientResponse {
   friend bool operator==(const ClientResponse&, const ClientResponse&) = default;
 };
 
-OutFrame encode_client_requests(const std::vector<ClientRequest>& requests);
-OutFrame encode_client_responses(const std::vector<ClientResponse>& responses);
+net::OutFrame encode_client_requests(const std::vector<ClientRequest>& requests);
+net::OutFrame encode_client_responses(const std::vector<ClientResponse>& responses);
 
 // `frame` must carry a ClientRequestBatch (else InvalidArgument).
-absl::StatusOr<std::vector<ClientRequest>> decode_client_requests(const ReceivedFrame& frame);
-absl::StatusOr<std::vector<ClientResponse>> decode_client_responses(const ReceivedFrame& frame);
+absl::StatusOr<std::vector<ClientRequest>> decode_client_requests(const net::ReceivedFrame& frame);
+absl::StatusOr<std::vector<ClientResponse>> decode_client_responses(
+    const net::ReceivedFrame& frame);
 
-}  // namespace raft::net
+// The configuration in a kChangeConfig / kJoin / kLeave answer: every
+// field, joint-consensus sets and auto_leave included.
+void set_response_conf_state(ClientResponse& response, const ConfState& conf_state);
+ConfState response_conf_state(const ClientResponse& response);
+
+}  // namespace raft::protocol

@@ -1,8 +1,8 @@
-#include "engine/node/peer_table.h"
+#include "protocol/records/peer_addresses.h"
 
 #include <cstring>
 
-namespace raft {
+namespace raft::protocol {
 namespace {
 
 template <typename T>
@@ -59,4 +59,4 @@ absl::StatusOr<PeerAddresses> decode_peer_addresses(std::string_view in) {
   return peers;
 }
 
-}  // namespace raft
+}  // namespace raft::protocol

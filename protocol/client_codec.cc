@@ -1,15 +1,128 @@
-#include "net/client_codec.h"
+#include "protocol/client_codec.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
-#include "net/fbs_read.h"
+#include "protocol/fbs_read.h"
 
-namespace raft::net {
+namespace raft::protocol {
 
 namespace {
 
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
+using net::OutFrame;
+using net::ReceivedFrame;
+
+// The API's enums and the wire's: explicit in both directions, so that
+// neither depends on the other's numbering. Decoding returns nullopt for a
+// wire value the API has no name for.
+
+fbs::ReadMode wire_read_mode(ReadConsistency c) {
+  switch (c) {
+    case ReadConsistency::kLinearizable:
+      return fbs::ReadMode::Linearizable;
+    case ReadConsistency::kStale:
+      return fbs::ReadMode::Stale;
+  }
+  RAFT_CHECK_MSG(false, "unknown read consistency");
+}
+
+// Lease is a linearizable read too; how the serving node confirms it is its
+// own NodeConfig::read_mode, whatever the client asked for.
+std::optional<ReadConsistency> read_consistency_of(fbs::ReadMode m) {
+  switch (m) {
+    case fbs::ReadMode::Linearizable:
+    case fbs::ReadMode::Lease:
+      return ReadConsistency::kLinearizable;
+    case fbs::ReadMode::Stale:
+      return ReadConsistency::kStale;
+  }
+  return std::nullopt;
+}
+
+fbs::ConfChangeKind wire_change_kind(MemberChangeKind k) {
+  switch (k) {
+    case MemberChangeKind::kAddVoter:
+      return fbs::ConfChangeKind::AddVoter;
+    case MemberChangeKind::kAddLearner:
+      return fbs::ConfChangeKind::AddLearner;
+    case MemberChangeKind::kPromote:
+      return fbs::ConfChangeKind::Promote;
+    case MemberChangeKind::kRemove:
+      return fbs::ConfChangeKind::Remove;
+  }
+  RAFT_CHECK_MSG(false, "unknown member change kind");
+}
+
+std::optional<MemberChangeKind> change_kind_of(fbs::ConfChangeKind k) {
+  switch (k) {
+    case fbs::ConfChangeKind::AddVoter:
+      return MemberChangeKind::kAddVoter;
+    case fbs::ConfChangeKind::AddLearner:
+      return MemberChangeKind::kAddLearner;
+    case fbs::ConfChangeKind::Promote:
+      return MemberChangeKind::kPromote;
+    case fbs::ConfChangeKind::Remove:
+      return MemberChangeKind::kRemove;
+  }
+  return std::nullopt;
+}
+
+fbs::PeerRole wire_peer_role(PeerRole r) {
+  switch (r) {
+    case PeerRole::kVoter:
+      return fbs::PeerRole::Voter;
+    case PeerRole::kLearner:
+      return fbs::PeerRole::Learner;
+    case PeerRole::kVoterOutgoing:
+      return fbs::PeerRole::VoterOutgoing;
+    case PeerRole::kLearnerNext:
+      return fbs::PeerRole::LearnerNext;
+  }
+  RAFT_CHECK_MSG(false, "unknown peer role");
+}
+
+std::optional<PeerRole> peer_role_of(fbs::PeerRole r) {
+  switch (r) {
+    case fbs::PeerRole::Voter:
+      return PeerRole::kVoter;
+    case fbs::PeerRole::Learner:
+      return PeerRole::kLearner;
+    case fbs::PeerRole::VoterOutgoing:
+      return PeerRole::kVoterOutgoing;
+    case fbs::PeerRole::LearnerNext:
+      return PeerRole::kLearnerNext;
+  }
+  return std::nullopt;
+}
+
+fbs::Outcome wire_outcome(std::optional<Outcome> o) {
+  if (!o) return fbs::Outcome::Unspecified;
+  switch (*o) {
+    case Outcome::kRefused:
+      return fbs::Outcome::Refused;
+    case Outcome::kUnknown:
+      return fbs::Outcome::Unknown;
+    case Outcome::kFailed:
+      return fbs::Outcome::Failed;
+  }
+  return fbs::Outcome::Unspecified;
+}
+
+// Unspecified, or a value this build does not know: not said.
+std::optional<Outcome> outcome_of_wire(fbs::Outcome o) {
+  switch (o) {
+    case fbs::Outcome::Refused:
+      return Outcome::kRefused;
+    case fbs::Outcome::Unknown:
+      return Outcome::kUnknown;
+    case fbs::Outcome::Failed:
+      return Outcome::kFailed;
+    case fbs::Outcome::Unspecified:
+      break;
+  }
+  return std::nullopt;
+}
 
 Offset<flatbuffers::Vector<uint8_t>> bytes(FlatBufferBuilder& b, const Slice& s) {
   return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
@@ -24,7 +137,7 @@ Offset<flatbuffers::Vector<Offset<fbs::Peer>>> peers(FlatBufferBuilder& b,
   std::vector<Offset<fbs::Peer>> out;
   out.reserve(list.size());
   for (const PeerInfo& p : list) {
-    out.push_back(fbs::CreatePeer(b, p.id, str(b, p.address), static_cast<fbs::PeerRole>(p.role)));
+    out.push_back(fbs::CreatePeer(b, p.id, str(b, p.address), wire_peer_role(p.role)));
   }
   return b.CreateVector(out);
 }
@@ -44,13 +157,12 @@ std::pair<fbs::Request, Offset<void>> request_body(FlatBufferBuilder& b, const C
       return {fbs::Request::ProposeRequest, fbs::CreateProposeRequest(b, bytes(b, r.data)).Union()};
     case RequestKind::kRead:
       return {fbs::Request::ReadRequest,
-              fbs::CreateReadRequest(b, static_cast<fbs::ReadMode>(r.read_mode), bytes(b, r.data))
-                  .Union()};
+              fbs::CreateReadRequest(b, wire_read_mode(r.consistency), bytes(b, r.data)).Union()};
     case RequestKind::kChangeConfig: {
       std::vector<Offset<fbs::ConfChangeItem>> items;
-      for (const ConfChangeItem& c : r.changes) {
-        items.push_back(fbs::CreateConfChangeItem(b, static_cast<fbs::ConfChangeKind>(c.kind),
-                                                  c.node_id, str(b, c.address)));
+      for (const MemberChange& c : r.changes) {
+        items.push_back(
+            fbs::CreateConfChangeItem(b, wire_change_kind(c.kind), c.node, str(b, c.address)));
       }
       return {fbs::Request::ChangeConfigRequest,
               fbs::CreateChangeConfigRequest(b, b.CreateVector(items)).Union()};
@@ -124,14 +236,19 @@ absl::Status invalid(uint64_t request_id, const char* what) {
 
 std::string string_of(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
-std::vector<PeerInfo> peers_of(const flatbuffers::Vector<Offset<fbs::Peer>>* list) {
-  std::vector<PeerInfo> out;
-  if (list == nullptr) return out;
+absl::Status peers_of(const flatbuffers::Vector<Offset<fbs::Peer>>* list, uint64_t request_id,
+                      std::vector<PeerInfo>& out) {
+  if (list == nullptr) return absl::OkStatus();
   out.reserve(list->size());
   for (const fbs::Peer* p : *list) {
-    out.push_back({p->id(), string_of(p->address()), static_cast<PeerRole>(p->role())});
+    std::optional<PeerRole> role = peer_role_of(p->role());
+    if (!role) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("response ", request_id, ": peer ", p->id(), " has an unknown role"));
+    }
+    out.push_back({p->id(), string_of(p->address()), *role});
   }
-  return out;
+  return absl::OkStatus();
 }
 
 // Absent (an older sender) leaves the configuration empty.
@@ -156,9 +273,10 @@ absl::Status decode_request_body(const fbs::ClientRequest& in, const ReceivedFra
     }
     case fbs::Request::ReadRequest: {
       const auto* r = in.body_as_ReadRequest();
-      if (r->mode() > fbs::ReadMode::MAX) return invalid(id, "unknown read mode");
+      std::optional<ReadConsistency> consistency = read_consistency_of(r->mode());
+      if (!consistency) return invalid(id, "unknown read mode");
       out.kind = RequestKind::kRead;
-      out.read_mode = static_cast<ReadMode>(r->mode());
+      out.consistency = *consistency;
       out.data = frame.slice_of(r->query());
       return absl::OkStatus();
     }
@@ -169,12 +287,12 @@ absl::Status decode_request_body(const fbs::ClientRequest& in, const ReceivedFra
         return invalid(id, "change config without changes");
       }
       for (const fbs::ConfChangeItem* c : *r->changes()) {
-        if (c->kind() > fbs::ConfChangeKind::MAX) return invalid(id, "unknown change kind");
+        std::optional<MemberChangeKind> kind = change_kind_of(c->kind());
+        if (!kind) return invalid(id, "unknown change kind");
         if (c->node_id() == 0) return invalid(id, "change config for node 0");
-        ConfChangeItem item{static_cast<ConfChangeKind>(c->kind()), c->node_id(),
-                            string_of(c->address())};
+        MemberChange item{*kind, c->node_id(), string_of(c->address())};
         bool adds =
-            item.kind == ConfChangeKind::kAddVoter || item.kind == ConfChangeKind::kAddLearner;
+            item.kind == MemberChangeKind::kAddVoter || item.kind == MemberChangeKind::kAddLearner;
         if (adds && item.address.empty()) return invalid(id, "adding a node needs its address");
         out.changes.push_back(std::move(item));
       }
@@ -250,14 +368,12 @@ absl::Status decode_response_body(const fbs::ClientResponse& in, const ReceivedF
     case fbs::Response::RequestIdResponse:
       out.kind = RequestKind::kRequestId;
       out.node_id = in.body_as_RequestIdResponse()->node_id();
-      out.peers = peers_of(in.body_as_RequestIdResponse()->peers());
-      return absl::OkStatus();
+      return peers_of(in.body_as_RequestIdResponse()->peers(), in.request_id(), out.peers);
     case fbs::Response::JoinResponse:
       out.kind = RequestKind::kJoin;
       out.node_id = in.body_as_JoinResponse()->node_id();
-      out.peers = peers_of(in.body_as_JoinResponse()->peers());
       read_conf_state(in.body_as_JoinResponse()->conf_state(), out);
-      return absl::OkStatus();
+      return peers_of(in.body_as_JoinResponse()->peers(), in.request_id(), out.peers);
     case fbs::Response::LeaveResponse:
       out.kind = RequestKind::kLeave;
       out.index = in.body_as_LeaveResponse()->index();
@@ -286,8 +402,7 @@ absl::Status decode_response_body(const fbs::ClientResponse& in, const ReceivedF
     }
     case fbs::Response::PeersResponse:
       out.kind = RequestKind::kPeers;
-      out.peers = peers_of(in.body_as_PeersResponse()->peers());
-      return absl::OkStatus();
+      return peers_of(in.body_as_PeersResponse()->peers(), in.request_id(), out.peers);
     case fbs::Response::NONE:
       break;
   }
@@ -337,7 +452,7 @@ OutFrame encode_client_requests(const std::vector<ClientRequest>& requests) {
   }
   auto batch = fbs::CreateClientRequestBatch(b, b.CreateVector(out));
   b.Finish(fbs::CreateFrame(b, fbs::FrameBody::ClientRequestBatch, batch.Union()));
-  return frame_from_builder(b);
+  return net::frame_from_builder(b);
 }
 
 OutFrame encode_client_responses(const std::vector<ClientResponse>& responses) {
@@ -349,9 +464,8 @@ OutFrame encode_client_responses(const std::vector<ClientResponse>& responses) {
     fbs::Response type = fbs::Response::NONE;
     Offset<void> body = 0;
     if (r.error != ClientError::kOk) {
-      error =
-          fbs::CreateError(b, static_cast<fbs::ErrorCode>(r.error), str(b, r.message), r.leader_id,
-                           str(b, r.leader_address), static_cast<fbs::Outcome>(r.outcome));
+      error = fbs::CreateError(b, static_cast<fbs::ErrorCode>(r.error), str(b, r.message),
+                               r.leader_id, str(b, r.leader_address), wire_outcome(r.outcome));
     } else {
       std::tie(type, body) = response_body(b, r);
     }
@@ -359,7 +473,7 @@ OutFrame encode_client_responses(const std::vector<ClientResponse>& responses) {
   }
   auto batch = fbs::CreateClientResponseBatch(b, b.CreateVector(out));
   b.Finish(fbs::CreateFrame(b, fbs::FrameBody::ClientResponseBatch, batch.Union()));
-  return frame_from_builder(b);
+  return net::frame_from_builder(b);
 }
 
 absl::StatusOr<std::vector<ClientRequest>> decode_client_requests(const ReceivedFrame& frame) {
@@ -398,10 +512,7 @@ absl::StatusOr<std::vector<ClientResponse>> decode_client_responses(const Receiv
       r.message = string_of(e->message());
       r.leader_id = e->leader_id();
       r.leader_address = string_of(e->leader_address());
-      auto outcome = static_cast<uint8_t>(e->outcome());
-      r.outcome = outcome <= static_cast<uint8_t>(ClientOutcome::kFailed)
-                      ? static_cast<ClientOutcome>(outcome)
-                      : ClientOutcome::kUnspecified;
+      r.outcome = outcome_of_wire(e->outcome());
     } else {
       if (in->body() == nullptr) {
         return absl::InvalidArgumentError(
@@ -415,4 +526,22 @@ absl::StatusOr<std::vector<ClientResponse>> decode_client_responses(const Receiv
   return out;
 }
 
-}  // namespace raft::net
+void set_response_conf_state(ClientResponse& r, const ConfState& cs) {
+  r.voters = cs.voters;
+  r.learners = cs.learners;
+  r.voters_outgoing = cs.voters_outgoing;
+  r.learners_next = cs.learners_next;
+  r.auto_leave = cs.auto_leave;
+}
+
+ConfState response_conf_state(const ClientResponse& r) {
+  ConfState cs;
+  cs.voters = r.voters;
+  cs.learners = r.learners;
+  cs.voters_outgoing = r.voters_outgoing;
+  cs.learners_next = r.learners_next;
+  cs.auto_leave = r.auto_leave;
+  return cs;
+}
+
+}  // namespace raft::protocol

@@ -1,16 +1,17 @@
-#include "engine/node/codec.h"
+#include "protocol/raft_codec.h"
 
 #include <string_view>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "net/fbs_read.h"
+#include "protocol/fbs_read.h"
 
-namespace raft {
+namespace raft::protocol {
 namespace {
 
-flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bytes(flatbuffers::FlatBufferBuilder& b,
-                                                        const Slice& s) {
+// Empty: the field is left out.
+flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bytes_or_absent(flatbuffers::FlatBufferBuilder& b,
+                                                                  const Slice& s) {
   if (s.empty()) return 0;
   return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
@@ -77,7 +78,7 @@ flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder&
     std::vector<flatbuffers::Offset<fbs::Entry>> offsets;
     offsets.reserve(m.entries.size());
     for (const Entry& e : m.entries) {
-      auto data = bytes(b, e.data);
+      auto data = bytes_or_absent(b, e.data);
       offsets.push_back(
           fbs::CreateEntry(b, e.term, e.index, static_cast<fbs::EntryType>(e.type), data));
     }
@@ -86,10 +87,10 @@ flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder&
   flatbuffers::Offset<fbs::Snapshot> snapshot = 0;
   if (m.snapshot) {
     auto meta = encode_snapshot_meta(b, m.snapshot->meta);
-    auto data = bytes(b, m.snapshot->data);
+    auto data = bytes_or_absent(b, m.snapshot->data);
     snapshot = fbs::CreateSnapshot(b, meta, data);
   }
-  auto context = bytes(b, m.context);
+  auto context = bytes_or_absent(b, m.context);
   fbs::MessageBuilder mb(b);
   mb.add_type(static_cast<uint8_t>(m.type));
   mb.add_group(m.group);
@@ -118,10 +119,10 @@ flatbuffers::Offset<fbs::RaftBatch> encode_raft_batch(flatbuffers::FlatBufferBui
 ConfState decode_conf_state(const fbs::ConfState* cs) {
   ConfState out;
   if (cs == nullptr) return out;
-  out.voters = net::read_u64_vector(cs->voters());
-  out.learners = net::read_u64_vector(cs->learners());
-  out.voters_outgoing = net::read_u64_vector(cs->voters_outgoing());
-  out.learners_next = net::read_u64_vector(cs->learners_next());
+  out.voters = read_u64_vector(cs->voters());
+  out.learners = read_u64_vector(cs->learners());
+  out.voters_outgoing = read_u64_vector(cs->voters_outgoing());
+  out.learners_next = read_u64_vector(cs->learners_next());
   out.auto_leave = cs->auto_leave();
   return out;
 }
@@ -170,22 +171,4 @@ absl::StatusOr<Message> decode_message(const fbs::Message& in,
   return m;
 }
 
-void set_response_conf_state(net::ClientResponse& r, const ConfState& cs) {
-  r.voters = cs.voters;
-  r.learners = cs.learners;
-  r.voters_outgoing = cs.voters_outgoing;
-  r.learners_next = cs.learners_next;
-  r.auto_leave = cs.auto_leave;
-}
-
-ConfState response_conf_state(const net::ClientResponse& r) {
-  ConfState cs;
-  cs.voters = r.voters;
-  cs.learners = r.learners;
-  cs.voters_outgoing = r.voters_outgoing;
-  cs.learners_next = r.learners_next;
-  cs.auto_leave = r.auto_leave;
-  return cs;
-}
-
-}  // namespace raft
+}  // namespace raft::protocol
