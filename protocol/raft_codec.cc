@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "fbs/frame_generated.h"
 #include "protocol/fbs_read.h"
 
 namespace raft::protocol {
@@ -169,6 +170,36 @@ absl::StatusOr<Message> decode_message(const fbs::Message& in,
   }
   m.context = slice_of(in.context(), owner);
   return m;
+}
+
+net::OutFrame encode_raft_batch_frame(std::span<const Message> messages, size_t size_hint) {
+  flatbuffers::FlatBufferBuilder b(size_hint + 1024);
+  auto batch = encode_raft_batch(b, messages);
+  b.Finish(fbs::CreateFrame(b, fbs::FrameBody::RaftBatch, batch.Union()));
+  return net::frame_from_builder(b);
+}
+
+net::OutFrame encode_snapshot_chunk_frame(const Message& announce, uint64_t offset,
+                                          std::string_view data, bool last, uint64_t checksum) {
+  flatbuffers::FlatBufferBuilder b(data.size() + 1024);
+  auto bytes = b.CreateVector(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  flatbuffers::Offset<fbs::SnapshotMeta> meta = 0;
+  if (offset == 0) meta = encode_snapshot_meta(b, announce.snapshot->meta);
+  fbs::SnapshotChunkBuilder cb(b);
+  cb.add_group(announce.group);
+  cb.add_from(announce.from);
+  cb.add_to(announce.to);
+  cb.add_term(announce.term);
+  cb.add_snapshot_index(announce.snapshot->meta.index);
+  cb.add_snapshot_term(announce.snapshot->meta.term);
+  cb.add_offset(offset);
+  cb.add_data(bytes);
+  cb.add_last(last);
+  if (offset == 0) cb.add_meta(meta);
+  if (last) cb.add_checksum(checksum);
+  auto chunk = cb.Finish();
+  b.Finish(fbs::CreateFrame(b, fbs::FrameBody::SnapshotChunk, chunk.Union()));
+  return net::frame_from_builder(b);
 }
 
 }  // namespace raft::protocol

@@ -7,10 +7,12 @@
 
 #include <memory>
 #include <span>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "engine/core/types.h"
 #include "fbs/raft_generated.h"
+#include "net/frame.h"
 
 namespace raft::protocol {
 
@@ -24,6 +26,16 @@ flatbuffers::Offset<fbs::ConfState> encode_conf_state(flatbuffers::FlatBufferBui
                                                       const ConfState& conf_state);
 flatbuffers::Offset<fbs::SnapshotMeta> encode_snapshot_meta(flatbuffers::FlatBufferBuilder& builder,
                                                             const SnapshotMeta& meta);
+
+// A frame of Raft messages (of any groups) to one peer; `size_hint` is the
+// expected encoded size, so the builder does not reallocate.
+net::OutFrame encode_raft_batch_frame(std::span<const Message> messages, size_t size_hint);
+
+// One frame of a snapshot stream behind the announce `announce` (a
+// kSnapshot message): `data` at `offset` of the file; the snapshot's meta
+// travels on the first chunk (offset 0), the file's checksum on the last.
+net::OutFrame encode_snapshot_chunk_frame(const Message& announce, uint64_t offset,
+                                          std::string_view data, bool last, uint64_t checksum);
 
 // `message` must come from a buffer that passed the FlatBuffers Verifier and
 // that `owner` keeps alive. InvalidArgument for an unknown message or entry

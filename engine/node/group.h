@@ -93,7 +93,7 @@ class Group {
   void change_membership(std::vector<MemberChange> changes, ConfCallback done);
   // Proposes a conf change as the core takes it (joint transitions, leaving
   // a joint configuration). The addresses of added nodes go in cc.context
-  // (encode_peer_addresses). Leader only; change_membership builds on it.
+  // (protocol::encode_peer_addresses). Leader only; change_membership builds on it.
   void propose_conf_change(ConfChange cc, ConfCallback done);
   // Starts an election now (RawNode::campaign).
   absl::Status campaign();

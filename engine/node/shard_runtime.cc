@@ -237,10 +237,7 @@ void ShardRuntime::flush_outbox() {
   if (!transport_) return;
   for (auto& [peer, messages] : outbox_) {
     if (messages.empty()) continue;
-    flatbuffers::FlatBufferBuilder b(outbox_bytes_[peer] + 1024);
-    auto batch = protocol::encode_raft_batch(b, messages);
-    b.Finish(fbs::CreateFrame(b, fbs::FrameBody::RaftBatch, batch.Union()));
-    net::OutFrame frame = net::frame_from_builder(b);
+    net::OutFrame frame = protocol::encode_raft_batch_frame(messages, outbox_bytes_[peer]);
     RAFT_TRACE_POINT("peer_send");
     absl::Status s = transport_->send(peer, std::move(frame));
     if (s.ok()) {

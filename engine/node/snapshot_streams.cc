@@ -62,25 +62,9 @@ void SnapshotStreams::pump() {
         break;
       }
       const bool last = o.reader->done();
-      flatbuffers::FlatBufferBuilder b(chunk->size() + 1024);
-      auto data = b.CreateVector(reinterpret_cast<const uint8_t*>(chunk->data()), chunk->size());
-      flatbuffers::Offset<fbs::SnapshotMeta> meta = 0;
-      if (offset == 0) meta = protocol::encode_snapshot_meta(b, o.announce.snapshot->meta);
-      fbs::SnapshotChunkBuilder cb(b);
-      cb.add_group(o.group);
-      cb.add_from(o.announce.from);
-      cb.add_to(o.announce.to);
-      cb.add_term(o.announce.term);
-      cb.add_snapshot_index(o.announce.snapshot->meta.index);
-      cb.add_snapshot_term(o.announce.snapshot->meta.term);
-      cb.add_offset(offset);
-      cb.add_data(data);
-      cb.add_last(last);
-      if (offset == 0) cb.add_meta(meta);
-      if (last) cb.add_checksum(o.checksum);
-      auto chunk_off = cb.Finish();
-      b.Finish(fbs::CreateFrame(b, fbs::FrameBody::SnapshotChunk, chunk_off.Union()));
-      if (!host_.send(o.announce.to, net::frame_from_builder(b))) {
+      net::OutFrame frame =
+          protocol::encode_snapshot_chunk_frame(o.announce, offset, *chunk, last, o.checksum);
+      if (!host_.send(o.announce.to, std::move(frame))) {
         ok = false;
         finished = true;
         break;
