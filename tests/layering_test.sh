@@ -3,7 +3,9 @@
 # file: each layer includes only the project folders below it (net never
 # includes protocol/, protocol includes only net/frame.h of net), engine/core
 # includes nothing that does IO (sockets, files, threads, clocks, randomness)
-# and never its own facade (raw_node.h), no library or program includes
+# and never its own facade (raw_node.h), the runtime below the node
+# (shard runtime, client service, group driver) never includes node_impl.h
+# or node.h, no library or program includes
 # examples/, cli/, bench/ or tests/, and the public headers
 # (include/public_headers.txt) include only the standard library, Abseil and
 # each other. Prints every violation (file:line: include) and fails if there
@@ -56,6 +58,19 @@ if [[ -d protocol/records ]]; then
 fi
 check engine/node '^(common|engine/core|engine/node|storage|net|protocol|fbs)/' \
   "the runtime is the top library layer"
+
+# Below the node, nothing includes it: the shard runtime and what it is
+# made of (write_pipeline, snapshot_streams), the client service, the
+# metrics text, the group driver (group*) and NodeContext itself see the
+# node only through NodeContext (node_context.h), never through NodeImpl
+# (node_impl.h) or Node (node.h), which sit on top of them.
+BELOW_NODE='^engine/node/(shard_runtime|client_service|write_pipeline|snapshot_streams|metrics_text|node_context|group)[^/]*\.(h|cc)$'
+while IFS= read -r hit; do
+  [[ "${hit%%:*}" =~ $BELOW_NODE ]] || continue
+  echo "$hit (the runtime below the node sees it only through NodeContext, node_context.h)"
+  status=1
+done < <(grep -rnHE '^#[[:space:]]*include "engine/node/(node_impl|node)\.h"' engine/node \
+  --include='*.h' --include='*.cc' 2>/dev/null)
 
 # The core does no IO and reads no clock or random source.
 while IFS= read -r hit; do

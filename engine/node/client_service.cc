@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/node/errors.h"
-#include "engine/node/node_impl.h"
 #include "engine/node/shard_runtime.h"
 #include "protocol/client_errors.h"
 
@@ -26,8 +25,8 @@ std::vector<protocol::PeerInfo> peer_infos(const Group& g) {
 
 }  // namespace
 
-void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, protocol::ClientRequest req,
-                            ClientReply reply, bool may_forward) {
+void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
+                            protocol::ClientRequest req, ClientReply reply, bool may_forward) {
   protocol::ClientResponse r;
   r.request_id = req.request_id;
   r.kind = req.kind;
@@ -46,12 +45,12 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, protocol
                       req.kind == protocol::RequestKind::kJoin ||
                       req.kind == protocol::RequestKind::kLeave ||
                       req.kind == protocol::RequestKind::kRequestId;
-  if (writes && may_forward && node.config().forward_to_leader && !g->is_leader() &&
-      g->leader() != kNoNode && g->leader() != node.node_id()) {
+  if (writes && may_forward && node.config.forward_to_leader && !g->is_leader() &&
+      g->leader() != kNoNode && g->leader() != node.node_id) {
     // The leader answers; its answer (the state machine's result included)
     // comes back over the peer connections.
     if (req.kind == protocol::RequestKind::kLeave && req.node_id == kNoNode)
-      req.node_id = node.node_id();
+      req.node_id = node.node_id;
     rt->forward(g->leader(), std::move(req), std::move(reply));
     return;
   }
@@ -101,8 +100,8 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, protocol
                                                : MemberChangeKind::kAddVoter;
         changes.push_back(MemberChange{kind, req.node_id, req.address});
       } else if (req.kind == protocol::RequestKind::kLeave) {
-        changes.push_back(MemberChange{MemberChangeKind::kRemove,
-                                       req.node_id ? req.node_id : node.node_id(), ""});
+        changes.push_back(
+            MemberChange{MemberChangeKind::kRemove, req.node_id ? req.node_id : node.node_id, ""});
       }
       g->change_membership(std::move(changes),
                            [r, reply = std::move(reply), g](absl::StatusOr<ConfState> res) mutable {
@@ -159,7 +158,7 @@ void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, protocol
     case protocol::RequestKind::kLeader:
       r.leader_id = g->leader();
       r.leader_address =
-          g->leader() == node.node_id() ? node.bound_address() : g->address_of(g->leader());
+          g->leader() == node.node_id ? node.bound_address : g->address_of(g->leader());
       r.term = g->term();
       return reply(std::move(r));
     case protocol::RequestKind::kPeers:

@@ -5,11 +5,11 @@
 
 #include "absl/functional/any_invocable.h"
 #include "engine/node/group.h"
+#include "engine/node/node_context.h"
 #include "protocol/client_codec.h"
 
 namespace raft {
 
-class NodeImpl;
 class ShardRuntime;
 
 using ClientReply = absl::AnyInvocable<void(protocol::ClientResponse)>;
@@ -20,7 +20,8 @@ using ClientReply = absl::AnyInvocable<void(protocol::ClientResponse)>;
 // a membership change forwards it to the leader when the config says so.
 // `may_forward` is false for requests that were forwarded to this node
 // already (they are never forwarded twice).
-void execute_client_request(NodeImpl& node, ShardRuntime* rt, Group* g, protocol::ClientRequest req,
-                            ClientReply reply, bool may_forward = true);
+void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
+                            protocol::ClientRequest req, ClientReply reply,
+                            bool may_forward = true);
 
 }  // namespace raft

@@ -1,6 +1,12 @@
 // NodeImpl: the machinery behind Node (engine/node/node.h): the shard set,
 // one ShardRuntime per shard, the listener on shard 0 and the routing of
 // calls and client connections to the shard that owns a group.
+//
+// Its code is in three files: node_startup.cc (opening the data dir, the
+// node_id file, the envs, starting the shards and the listener),
+// node_impl.cc (routing calls and connections to shards, stop) and, for the
+// public API on top, node.cc. The node's identity is a NodeContext
+// (node_context.h), which is all the shards see of it.
 #pragma once
 
 #include <map>
@@ -11,6 +17,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "engine/node/node.h"
+#include "engine/node/node_context.h"
 #include "engine/node/shard_runtime.h"
 #include "net/handshake.h"
 #include "net/listener.h"
@@ -20,17 +27,19 @@ namespace raft {
 
 class NodeImpl {
  public:
+  // node_startup.cc.
   static absl::StatusOr<std::unique_ptr<NodeImpl>> start(NodeConfig config,
                                                          StateMachineFactory factory);
   ~NodeImpl();
   void stop();
 
-  const NodeConfig& config() const { return config_; }
-  NodeId node_id() const { return node_id_; }
-  const std::string& bound_address() const { return bound_address_; }
-  net::HandshakeInfo handshake_for(uint32_t shard) const;
-  uint32_t shard_of(GroupId group) const { return static_cast<uint32_t>(group % shard_count()); }
-  uint32_t shard_count() const { return config_.shards; }
+  const NodeContext& context() const { return context_; }
+  const NodeConfig& config() const { return context_.config; }
+  NodeId node_id() const { return context_.node_id; }
+  const std::string& bound_address() const { return context_.bound_address; }
+  net::HandshakeInfo handshake_for(uint32_t shard) const { return context_.handshake_for(shard); }
+  uint32_t shard_of(GroupId group) const { return context_.shard_of(group); }
+  uint32_t shard_count() const { return context_.shard_count(); }
 
   // Runs `fn` on the shard owning `group`, with the group (nullptr if this
   // node does not host it). Runs inline when called on that shard already.
@@ -45,15 +54,20 @@ class NodeImpl {
 
  private:
   explicit NodeImpl(NodeConfig config);
+  // Startup (node_startup.cc).
   absl::Status open_data_dir();
+  absl::Status open_envs();
   absl::Status start_shards(StateMachineFactory factory);
+  absl::Status open_groups(ShardRuntime& rt, StateMachineFactory& factory, std::mutex& factory_mu);
+  absl::Status start_listener(net::Shard& shard);
+  // Connections (node_impl.cc): the listener's, on shard 0, and the ones it
+  // routes to their target shard.
+  void route_connection(net::DetachedConnection detached);
   void attach_peer_connection(ShardRuntime& rt, const std::shared_ptr<net::FrameConnection>& conn);
   void attach_client_connection(ShardRuntime& rt,
                                 const std::shared_ptr<net::FrameConnection>& conn);
 
-  NodeConfig config_;
-  NodeId node_id_ = kNoNode;
-  std::string bound_address_;
+  NodeContext context_;  // Config, id (after open_data_dir), bound address.
   std::unique_ptr<net::ShardSet> shards_;
   std::vector<std::unique_ptr<ShardRuntime>> runtimes_;
   std::vector<std::unique_ptr<storage::LogEnv>> envs_;  // Until handed to runtimes.

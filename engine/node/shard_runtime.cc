@@ -11,7 +11,6 @@
 #include "common/check.h"
 #include "common/trace.h"
 #include "engine/node/errors.h"
-#include "engine/node/node_impl.h"
 #include "fbs/frame_generated.h"
 #include "net/frame.h"
 #include "protocol/client_errors.h"
@@ -50,13 +49,14 @@ uint64_t approx_bytes(const Message& m) {
 
 }  // namespace
 
-ShardRuntime::ShardRuntime(NodeImpl& node, net::Shard& shard, std::unique_ptr<storage::LogEnv> env)
+ShardRuntime::ShardRuntime(const NodeContext& node, net::Shard& shard,
+                           std::unique_ptr<storage::LogEnv> env)
     : node_(node),
       shard_(shard),
-      config_(node.config()),
+      config_(node.config),
       env_(std::move(env)),
       pipeline_(*env_, shard.id(), metrics_, pipeline_callbacks()),
-      streams_(node.node_id(), config_.snapshot_chunk_bytes, env_->snapshot_dir(), metrics_,
+      streams_(node.node_id, config_.snapshot_chunk_bytes, env_->snapshot_dir(), metrics_,
                streams_host()) {}
 
 SnapshotStreams::Host ShardRuntime::streams_host() {
@@ -100,7 +100,7 @@ ShardRuntime::~ShardRuntime() {
 absl::Status ShardRuntime::open_group(GroupId id, std::unique_ptr<StateMachine> fsm,
                                       const std::vector<PeerConfig>& bootstrap) {
   GroupOptions options;
-  options.self = node_.node_id();
+  options.self = node_.node_id;
   options.group = id;
   options.config = &config_;
   options.incarnation = process_incarnation();
@@ -129,7 +129,7 @@ void ShardRuntime::start() {
   topt.connection.max_frame_bytes = static_cast<uint32_t>(config_.max_frame_bytes);
   topt.connection.max_send_queue_frames = config_.peer_send_queue_frames;
   topt.connect_timeout = std::chrono::milliseconds(config_.connect_timeout_ms);
-  topt.seed = node_.node_id() * 7919 + shard_.id();
+  topt.seed = node_.node_id * 7919 + shard_.id();
   net::PeerTransport::Callbacks cb;
   cb.on_unreachable = [this](uint64_t peer, [[maybe_unused]] const absl::Status& status) {
     SPDLOG_DEBUG("shard {}: peer {} unreachable: {}", shard_.id(), peer, status.ToString());
@@ -145,7 +145,7 @@ void ShardRuntime::start() {
   };
   transport_ = std::make_unique<net::PeerTransport>(shard_.reactor(), topt, std::move(cb));
   for (const auto& [node, address] : peer_addresses_) {
-    if (node != node_.node_id()) (void)transport_->add_peer(node, address, shard_.id());
+    if (node != node_.node_id) (void)transport_->add_peer(node, address, shard_.id());
   }
 
   tick_timer_ = std::make_unique<net::Timer>(shard_.reactor(), [this] { tick(); });
@@ -210,7 +210,7 @@ void ShardRuntime::tick() {
 // Raft messages.
 
 void ShardRuntime::peer_address(NodeId node, const std::string& address) {
-  if (node == node_.node_id()) return;
+  if (node == node_.node_id) return;
   auto it = peer_addresses_.find(node);
   if (it != peer_addresses_.end() && it->second == address) return;
   peer_addresses_[node] = address;
@@ -222,7 +222,7 @@ void ShardRuntime::peer_address(NodeId node, const std::string& address) {
 }
 
 void ShardRuntime::send(const Message& m) {
-  if (m.to == node_.node_id()) return;
+  if (m.to == node_.node_id) return;
   uint64_t& bytes = outbox_bytes_[m.to];
   std::vector<Message>& q = outbox_[m.to];
   const uint64_t size = approx_bytes(m);
@@ -340,7 +340,7 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
         }
         bump(metrics_.messages_received);
         Group* g = group(m->group);
-        if (g == nullptr || m->to != node_.node_id()) continue;
+        if (g == nullptr || m->to != node_.node_id) continue;
         g->step(std::move(*m));
         dirty_.insert(g);
       }

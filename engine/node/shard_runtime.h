@@ -32,6 +32,7 @@
 #include "engine/node/config.h"
 #include "engine/node/group.h"
 #include "engine/node/metrics.h"
+#include "engine/node/node_context.h"
 #include "engine/node/snapshot_streams.h"
 #include "engine/node/write_pipeline.h"
 #include "net/connection.h"
@@ -43,14 +44,13 @@
 
 namespace raft {
 
-class NodeImpl;
-
 // The shard gives its groups their ports (ports.h): the log writer is its
 // WritePipeline over the LMDB env; the shard itself is the outbox (over the
 // peer transport) and the snapshot store (files in the env's directory).
+// `node` (the node's id, config and handshakes) outlives the runtime.
 class ShardRuntime final : public Outbox, public SnapshotStore {
  public:
-  ShardRuntime(NodeImpl& node, net::Shard& shard, std::unique_ptr<storage::LogEnv> env);
+  ShardRuntime(const NodeContext& node, net::Shard& shard, std::unique_ptr<storage::LogEnv> env);
   ~ShardRuntime() override;
   ShardRuntime(const ShardRuntime&) = delete;
   ShardRuntime& operator=(const ShardRuntime&) = delete;
@@ -109,7 +109,7 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   void run_blocking(absl::AnyInvocable<absl::StatusOr<std::string>()> work,
                     absl::AnyInvocable<void(absl::StatusOr<std::string>)> done);
 
-  NodeImpl& node_;
+  const NodeContext& node_;
   net::Shard& shard_;
   const NodeConfig& config_;
   std::unique_ptr<storage::LogEnv> env_;
