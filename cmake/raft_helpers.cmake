@@ -1,6 +1,8 @@
 # raft_test(NAME <name> LABEL <label> SOURCES <files...> LIBS <targets...> [TIMEOUT <s>] [ARGS <args...>])
 # Builds one GoogleTest binary and registers it with ctest under a layer label,
-# so that `ctest -L <label>` runs one layer's tests.
+# so that `ctest -L <label>` runs one layer's tests. Each binary is also a
+# dependency of the target raft_tests_<label>, so that a build can make one
+# layer's tests and nothing else (the TSan build: `./dev build tsan`).
 function(raft_test)
   cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS;ARGS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
@@ -10,6 +12,10 @@ function(raft_test)
     set(T_TIMEOUT 300)
   endif()
   set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})
+  if(NOT TARGET raft_tests_${T_LABEL})
+    add_custom_target(raft_tests_${T_LABEL})
+  endif()
+  add_dependencies(raft_tests_${T_LABEL} ${T_NAME})
 endfunction()
 
 # raft_flatc(<target> <schema.fbs>...): generates C++ headers from schemas at
