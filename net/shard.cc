@@ -64,7 +64,10 @@ void ShardSet::thread_main(Shard& s, absl::AnyInvocable<void(Shard&)>& init, std
   ready.count_down();
   reactor.run();
   if (fini_) fini_(s);
-  s.live_reactor_.store(nullptr, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(s.wake_mu_);
+    s.live_reactor_.store(nullptr, std::memory_order_release);
+  }
   while (s.inbox_.try_pop()) {
   }
   s.reactor_.reset();
@@ -78,6 +81,7 @@ bool ShardSet::send(uint32_t to, Task task) {
     s.rejected_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  std::lock_guard<std::mutex> lock(s.wake_mu_);
   if (Reactor* r = s.live_reactor_.load(std::memory_order_acquire)) r->wake();
   return true;
 }
@@ -87,6 +91,7 @@ void ShardSet::stop(absl::AnyInvocable<void(Shard&)> fini) {
   started_ = false;
   fini_ = std::move(fini);
   for (auto& s : shards_) {
+    std::lock_guard<std::mutex> lock(s->wake_mu_);
     if (Reactor* r = s->live_reactor_.load(std::memory_order_acquire)) r->stop();
   }
   for (auto& s : shards_) {

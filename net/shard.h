@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <latch>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -50,6 +51,11 @@ class Shard {
   std::atomic<uint64_t> rejected_{0};
   std::thread thread_;
   std::atomic<Reactor*> live_reactor_{nullptr};
+  // Held by other threads while they wake or stop the live reactor, and by
+  // the shard thread while it retires it: the reactor (and its wake fd) is
+  // never destroyed under a wake in progress (ThreadSanitizer found the
+  // shard closing the eventfd while ShardSet::stop wrote to it).
+  std::mutex wake_mu_;
 };
 
 class ShardSet {
