@@ -241,4 +241,21 @@ absl::Status verify_snapshot_file(const std::string& path, uint64_t bytes, uint6
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> read_snapshot_file(const std::string& path, uint64_t bytes,
+                                               uint64_t checksum) {
+  auto reader = SnapshotFileReader::open(path, bytes, checksum);
+  if (!reader.ok()) return reader.status();
+  std::string image;
+  image.reserve((*reader)->size());
+  while (!(*reader)->done()) {
+    auto chunk = (*reader)->next_chunk(1 << 20);
+    if (!chunk.ok()) {
+      return absl::Status(chunk.status().code(),
+                          absl::StrCat(path, ": ", chunk.status().message()));
+    }
+    image.append(*chunk);
+  }
+  return image;
+}
+
 }  // namespace raft::storage

@@ -113,4 +113,9 @@ class SnapshotFileReader {
 // Reads a whole file and checks its size and checksum.
 absl::Status verify_snapshot_file(const std::string& path, uint64_t bytes, uint64_t checksum);
 
+// Reads a whole snapshot file, checked against its size and checksum like
+// verify_snapshot_file; read errors name the file.
+absl::StatusOr<std::string> read_snapshot_file(const std::string& path, uint64_t bytes,
+                                               uint64_t checksum);
+
 }  // namespace raft::storage

@@ -49,6 +49,7 @@ void WriteBatch::apply_snapshot(GroupId group, const StoredSnapshot& snapshot) {
   }
   es.erase(es.begin(), es.begin() + static_cast<ptrdiff_t>(drop));
   entry_count_ -= drop;
+  w.save_snapshot.reset();
   w.apply_snapshot = snapshot;
 }
 

@@ -58,7 +58,11 @@ class WriteBatch {
   void append(GroupId group, std::vector<Entry>&& entries);
   void set_hard_state(GroupId group, const HardState& hs) { this->group(group).hard_state = hs; }
   void set_conf_state(GroupId group, const ConfState& cs) { this->group(group).conf_state = cs; }
-  // Drops the batch's entries of the group that the snapshot covers.
+  // Drops the batch's entries of the group that the snapshot covers, and a
+  // save_snapshot of the group already in the batch: that one is older (a
+  // received snapshot is installed only above the commit index, a node's own
+  // is at most its applied index), and recording it after the install would
+  // fail the batch.
   void apply_snapshot(GroupId group, const StoredSnapshot& snapshot);
   void save_snapshot(GroupId group, const StoredSnapshot& snapshot) {
     this->group(group).save_snapshot = snapshot;

@@ -219,12 +219,8 @@ void Group::handle_ready(Ready& rd) {
       RAFT_CHECK_MSG(false, std::string(s.message()).c_str());
     }
     applied_ = rd.snapshot->meta.index;
-    if (removed_ && is_member(rd.snapshot->meta.conf_state, self_)) {
-      // Removed, then added back while this node was away: the snapshot
-      // carries the membership that has it again.
-      removed_ = false;
-      spdlog::info("group {}: node {} is a member again (snapshot at {})", id_, self_, applied_);
-    }
+    // A node added back while it was away learns it from the snapshot.
+    note_membership(/*was_member=*/false, rd.snapshot->meta.conf_state, applied_);
     applied_term_ = rd.snapshot->meta.term;
     last_snapshot_index_ = applied_;
     // Proposals covered by the snapshot were decided elsewhere; their

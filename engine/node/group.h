@@ -165,6 +165,8 @@ class Group {
   void send_all(std::vector<Message>& messages);
   void apply_entries(const std::vector<Entry>& entries);
   void apply_conf_change_entry(const Entry& e);
+  // Updates removed_ after the membership became `cs` at index `at`.
+  void note_membership(bool was_member, const ConfState& cs, Index at);
   void finish_proposal(Index index, Term term, absl::StatusOr<ProposeResult> result);
   void serve_reads();
   void expire_requests();

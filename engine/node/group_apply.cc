@@ -58,6 +58,22 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
   maybe_auto_snapshot();
 }
 
+// The one place removed_ changes: set when this node leaves the membership,
+// cleared when a membership (a conf change or an installed snapshot) has it
+// again. Before the flag was cleared here, a node removed and then added
+// back refused every proposal as removed, even as leader (the simulator
+// found both ways back).
+void Group::note_membership(bool was_member, const ConfState& cs, Index at) {
+  const bool member = is_member(cs, self_);
+  if (was_member && !member) {
+    removed_ = true;
+    spdlog::info("group {}: node {} was removed from the group at index {}", id_, self_, at);
+  } else if (removed_ && member) {
+    removed_ = false;
+    spdlog::info("group {}: node {} is a member again from index {}", id_, self_, at);
+  }
+}
+
 void Group::apply_conf_change_entry(const Entry& e) {
   absl::StatusOr<ConfChange> cc = decode_conf_change(e.data.view());
   if (!cc.ok()) {
@@ -80,15 +96,7 @@ void Group::apply_conf_change_entry(const Entry& e) {
   for (auto it = peers_.begin(); it != peers_.end();) {
     it = is_member(cs, it->first) ? std::next(it) : peers_.erase(it);
   }
-  if (was_member && !is_member(cs, self_)) {
-    removed_ = true;
-    spdlog::info("group {}: node {} was removed from the group at index {}", id_, self_, e.index);
-  } else if (removed_ && is_member(cs, self_)) {
-    // Added back (the simulator found a re-added leader refusing every
-    // proposal because this flag stayed set).
-    removed_ = false;
-    spdlog::info("group {}: node {} is a member again from index {}", id_, self_, e.index);
-  }
+  note_membership(was_member, cs, e.index);
   auto it = proposals_.find(e.index);
   if (it != proposals_.end() && it->second.term == e.term && it->second.conf_done) {
     ConfCallback cb = std::move(it->second.conf_done);

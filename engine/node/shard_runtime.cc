@@ -364,20 +364,8 @@ std::string ShardRuntime::snapshot_path(GroupId group, const StoredSnapshot& sna
 }
 
 absl::StatusOr<std::string> ShardRuntime::read(GroupId group, const StoredSnapshot& snapshot) {
-  const std::string path = snapshot_path(group, snapshot);
-  auto reader =
-      storage::SnapshotFileReader::open(path, snapshot.file_bytes, snapshot.file_checksum);
-  if (!reader.ok()) return reader.status();
-  std::string image;
-  image.reserve((*reader)->size());
-  while (!(*reader)->done()) {
-    auto chunk = (*reader)->next_chunk(1 << 20);
-    if (!chunk.ok())
-      return absl::Status(chunk.status().code(),
-                          absl::StrCat(path, ": ", chunk.status().message()));
-    image.append(*chunk);
-  }
-  return image;
+  return storage::read_snapshot_file(snapshot_path(group, snapshot), snapshot.file_bytes,
+                                     snapshot.file_checksum);
 }
 
 void ShardRuntime::discard(GroupId group, const StoredSnapshot& snapshot) {
@@ -387,7 +375,6 @@ void ShardRuntime::discard(GroupId group, const StoredSnapshot& snapshot) {
 
 void ShardRuntime::send_snapshot(const Message& m, const StoredSnapshot& snapshot) {
   streams_.send(m, snapshot_path(m.group, snapshot), snapshot);
-  if (!dirty_.empty()) schedule_process();
 }
 
 void ShardRuntime::write(GroupId group, Index index, Term term, std::string image,

@@ -15,10 +15,7 @@ namespace {
 void append_writes(storage::WriteBatch& into, const storage::WriteBatch& later) {
   for (const storage::GroupWrite& w : later.groups()) {
     storage::GroupWrite& dst = into.group(w.group);
-    if (w.apply_snapshot) {
-      dst.save_snapshot.reset();  // Older (see LogWriter::install_snapshot).
-      into.apply_snapshot(w.group, *w.apply_snapshot);
-    }
+    if (w.apply_snapshot) into.apply_snapshot(w.group, *w.apply_snapshot);
     if (!w.entries.empty()) into.append(w.group, w.entries);
     if (w.hard_state) dst.hard_state = w.hard_state;
     if (w.conf_state) dst.conf_state = w.conf_state;
@@ -77,8 +74,7 @@ void WritePipeline::set_lazy_hard_state(GroupId group, const HardState& hs) {
 
 void WritePipeline::install_snapshot(GroupId group, const StoredSnapshot& snapshot) {
   open_urgent_ = true;
-  open_batch_.group(group).save_snapshot.reset();  // Older than this one (see LogWriter).
-  open_batch_.apply_snapshot(group, snapshot);
+  open_batch_.apply_snapshot(group, snapshot);  // Drops an older save (see LogWriter).
 }
 
 void WritePipeline::save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index compact_to) {

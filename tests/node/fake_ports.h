@@ -61,16 +61,7 @@ class FakePorts : public LogWriter, public Outbox, public SnapshotStore {
 
   std::optional<StoredSnapshot> held(GroupId group) const override { return env_->snapshot(group); }
   absl::StatusOr<std::string> read(GroupId group, const StoredSnapshot& snap) override {
-    auto reader = storage::SnapshotFileReader::open(path_of(group, snap), snap.file_bytes,
-                                                    snap.file_checksum);
-    if (!reader.ok()) return reader.status();
-    std::string image;
-    while (!(*reader)->done()) {
-      auto chunk = (*reader)->next_chunk(1 << 20);
-      if (!chunk.ok()) return chunk.status();
-      image.append(*chunk);
-    }
-    return image;
+    return storage::read_snapshot_file(path_of(group, snap), snap.file_bytes, snap.file_checksum);
   }
   void write(GroupId, Index, Term, std::string,
              absl::AnyInvocable<void(absl::Status)> done) override {

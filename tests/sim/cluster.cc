@@ -322,20 +322,25 @@ void Cluster::complete_batch(Node& n) {
   Batch done = std::move(b);
   n.submitted.pop_front();
   trace(7, n.id, done.seq, done.entries.size());
-  if (absl::Status s = n.disk.apply(done); !s.ok()) {
+  if (!make_durable(n, done)) return;
+  n.group->on_durable(done.seq);
+  settle(n);
+}
+
+bool Cluster::make_durable(Node& n, const Batch& b) {
+  if (absl::Status s = n.disk.apply(b); !s.ok()) {
     // The shard would retry this batch forever, and the group would stall.
-    fail(absl::StrCat("node ", n.id, ": storage refuses batch ", done.seq, ": ", s.ToString()));
-    return;
+    fail(absl::StrCat("node ", n.id, ": storage refuses batch ", b.seq, ": ", s.ToString()));
+    return false;
   }
-  if (done.install) {
-    const SnapshotMeta& meta = done.install->meta;
+  if (b.install) {
+    const SnapshotMeta& meta = b.install->meta;
     RAFT_CHECK(meta.index < committed_hashes_.size());  // Checked by on_install.
     n.durable_log.install(meta.index, meta.term, committed_hashes_[meta.index]);
   }
-  n.durable_log.append(done.entries);
-  if (done.compact_to > n.durable_log.base_index()) n.durable_log.compact(done.compact_to);
-  n.group->on_durable(done.seq);
-  settle(n);
+  n.durable_log.append(b.entries);
+  if (b.compact_to > n.durable_log.base_index()) n.durable_log.compact(b.compact_to);
+  return true;
 }
 
 void Cluster::complete_file(Node& n) {
@@ -369,17 +374,7 @@ void Cluster::crash(NodeId id, std::optional<size_t> surviving_batches) {
                          " survive)"));
   n.group.reset();
   for (size_t i = 0; i < kept; ++i) {
-    const Batch& b = n.submitted[i];
-    if (absl::Status s = n.disk.apply(b); !s.ok()) {
-      fail(absl::StrCat("node ", n.id, ": storage refuses batch ", b.seq, ": ", s.ToString()));
-      return;
-    }
-    if (b.install) {
-      n.durable_log.install(b.install->meta.index, b.install->meta.term,
-                            committed_hashes_[b.install->meta.index]);
-    }
-    n.durable_log.append(b.entries);
-    if (b.compact_to > n.durable_log.base_index()) n.durable_log.compact(b.compact_to);
+    if (!make_durable(n, n.submitted[i])) return;
   }
   n.submitted.clear();
   n.open = Batch{};

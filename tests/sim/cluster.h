@@ -160,6 +160,9 @@ class Cluster {
   void deliver(Delivery d);
   void complete_batch(Node& n);
   void complete_file(Node& n);
+  // Applies a batch to the node's disk and its durable shadow log; false
+  // (and the run fails) if storage refuses it.
+  bool make_durable(Node& n, const Batch& b);
   void tick_node(Node& n);
   void chaos_action();
   // After an input to a node: the driver's process(), then the end of the

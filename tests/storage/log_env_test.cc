@@ -229,6 +229,26 @@ TEST_F(LogEnvTest, ApplySnapshotReplacesLog) {
   expect_entries(3, 21, 24, [](Index) -> Term { return 3; });
 }
 
+// A received snapshot installed into a batch that already records one of
+// the node's own older snapshots: the older save goes (recording it after
+// the install would fail the whole batch), the install is durable.
+TEST_F(LogEnvTest, InstallInTheSameBatchSupersedesAnOlderSave) {
+  ASSERT_TRUE(env_->append(3, make_entries(3, 1, 10, 1)).ok());
+  StoredSnapshot own;
+  own.meta.index = 5;
+  own.meta.term = 1;
+  StoredSnapshot received;
+  received.meta.index = 20;
+  received.meta.term = 3;
+  WriteBatch batch;
+  batch.save_snapshot(3, own);
+  batch.apply_snapshot(3, received);
+  EXPECT_FALSE(batch.groups()[0].save_snapshot.has_value());
+  ASSERT_TRUE(env_->write(batch).ok());
+  EXPECT_EQ(env_->snapshot(3), received);
+  EXPECT_EQ(env_->first_index(3), 21u);
+}
+
 // One batch, one group: snapshot first, then the entries after it, then the
 // hard state; a second batch appends, records a local snapshot and compacts.
 TEST_F(LogEnvTest, BatchAppliesGroupWritesInDocumentedOrder) {
