@@ -145,6 +145,11 @@ absl::StatusOr<DataDir> open_data_dir(const std::string& dir) {
     o.dir = absl::StrCat(dir, "/shard-", s);
     o.shard = s;
     o.shard_count = count;
+    // A node's shard has a journal: opening replays what LMDB lacks (as the
+    // node would at its next start), with the segments it has (none added).
+    std::error_code ec;
+    o.journal = std::filesystem::exists(o.dir + "/journal", ec);
+    o.journal_segments = 0;
     auto env = storage::LogEnv::open(o);
     if (!env.ok()) {
       return absl::Status(env.status().code(),

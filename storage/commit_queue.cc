@@ -13,8 +13,8 @@
 
 namespace raft::storage {
 
-CommitQueue::CommitQueue(std::string name, size_t capacity)
-    : name_(std::move(name)), capacity_(capacity) {}
+CommitQueue::CommitQueue(std::string name, size_t capacity, std::chrono::microseconds linger)
+    : name_(std::move(name)), capacity_(capacity), linger_(linger) {}
 
 CommitQueue::~CommitQueue() {
   stop();
@@ -121,6 +121,10 @@ CommitQueue::Turn CommitQueue::take(std::vector<Pending>& taken, size_t& untried
   std::unique_lock l(queue_mu_);
   queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty() || idle_pending_; });
   if (queue_.empty()) return stopping_ ? Turn::kStop : Turn::kIdle;
+  if (linger_.count() > 0) {
+    queue_cv_.wait_until(l, last_commit_ + linger_, [&] { return stopping_; });
+    last_commit_ = std::chrono::steady_clock::now();
+  }
   // Every waiting batch goes into the next transaction.
   while (!queue_.empty()) {
     Pending& p = queue_.front();

@@ -22,6 +22,7 @@
 // done_mu_ the completions.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -58,7 +59,10 @@ class CommitQueue {
 
   // `name` (the shard dir) goes into error messages; `capacity` bounds the
   // batches waiting besides those being committed.
-  CommitQueue(std::string name, size_t capacity);
+  // `linger`: the writer starts a commit no sooner than this after the
+  // previous one began (the batches arriving meanwhile join it).
+  CommitQueue(std::string name, size_t capacity,
+              std::chrono::microseconds linger = std::chrono::microseconds(0));
   ~CommitQueue();  // stop()
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
@@ -100,7 +104,9 @@ class CommitQueue {
 
   const std::string name_;
   const size_t capacity_;
+  const std::chrono::microseconds linger_;
   Hooks hooks_;
+  std::chrono::steady_clock::time_point last_commit_{};  // Writer thread only.
 
   mutable std::mutex queue_mu_;
   std::condition_variable queue_cv_;

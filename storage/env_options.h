@@ -29,6 +29,20 @@ struct EnvOptions {
   // running owner or not; no writer thread, no owner lock, and every write
   // is FailedPrecondition. LMDB forbids opening one env twice in a process.
   bool read_only = false;
+  // The journal (journal.h): the shard's reactor makes each batch durable
+  // with one write to <dir>/journal/, and the writer thread commits the
+  // batches to LMDB behind it, with MDB_NOMETASYNC (the journal holds every
+  // batch until a forced sync of LMDB covers it). Open replays the records
+  // LMDB does not hold yet. A writable env refuses to open without it when
+  // the directory has a journal.
+  bool journal = false;
+  uint64_t journal_segment_bytes = uint64_t{16} << 20;
+  uint32_t journal_segments = 4;
+  // The writer commits at most once per this interval (µs; 0: at once),
+  // taking every batch that waits into one transaction. With the journal
+  // the commit is off the write's latency path, and fewer, larger LMDB
+  // transactions cost the disk less.
+  uint32_t commit_interval_us = 0;
 };
 
 }  // namespace raft::storage

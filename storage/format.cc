@@ -247,6 +247,12 @@ std::string encode_compacted(std::string_view key, const CompactedMark& mark) {
   return w.finish(key);
 }
 
+std::string encode_journal_mark(std::string_view key, uint64_t seq) {
+  BodyWriter w;
+  w.u64(seq);
+  return w.finish(key);
+}
+
 std::string log_table_name(uint32_t stripe) {
   char name[8];
   std::snprintf(name, sizeof(name), "log.%02u", stripe);
@@ -319,6 +325,14 @@ absl::StatusOr<FormatRecord> decode_format(std::string_view key, std::string_vie
                                             std::string(kFormatMagic), "'"));
   }
   return f;
+}
+
+absl::StatusOr<uint64_t> decode_journal_mark(std::string_view key, std::string_view value) {
+  auto r = open_record(key, value, "journal mark");
+  if (!r.ok()) return r.status();
+  const uint64_t seq = r->u64();
+  if (auto s = check_done(*r, key, "journal mark"); !s.ok()) return s;
+  return seq;
 }
 
 }  // namespace raft::storage

@@ -8,7 +8,11 @@
 //                      value = le64 checksum | le64 term | u8 type | payload
 // Meta table ("meta"): key = be64 group | u8 kind                     (9 bytes)
 //                      value = le64 checksum | u8 record version | fields
-// Info table ("info"): key = "format", value = FormatRecord.
+// Info table ("info"): key = "format", value = FormatRecord;
+//                      key = "journal", value = le64 checksum | u8 record
+//                      version | le64 seq: the newest journal record whose
+//                      batch this env holds (written with every commit of
+//                      journaled batches, see journal.h).
 //
 // A record's checksum is XXH3 over the record's key and body (everything after
 // the checksum), so a record that moved to another key is caught as well as a
@@ -33,7 +37,10 @@
 
 namespace raft::storage {
 
-inline constexpr uint32_t kFormatVersion = 2;  // 2: striped log tables.
+// 2: striped log tables. 3: a journal of each shard's batches in front of
+// LMDB (journal.h), and the "journal" info record.
+inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr std::string_view kJournalMarkKey = "journal";
 inline constexpr uint32_t kLogStripes = 16;
 inline uint32_t log_stripe(GroupId group) { return static_cast<uint32_t>(group % kLogStripes); }
 // The LMDB name of a log table: "log.00" .. "log.15".
@@ -103,6 +110,7 @@ std::string encode_conf_state(std::string_view key, const ConfState& conf_state)
 std::string encode_snapshot(std::string_view key, const StoredSnapshot& snapshot);
 std::string encode_compacted(std::string_view key, const CompactedMark& mark);
 std::string encode_format(std::string_view key, const FormatRecord& format);
+std::string encode_journal_mark(std::string_view key, uint64_t seq);
 
 // Each verifies the checksum and the record's length; DataLoss naming the
 // group and kind on any mismatch.
@@ -111,5 +119,6 @@ absl::StatusOr<ConfState> decode_conf_state(std::string_view key, std::string_vi
 absl::StatusOr<StoredSnapshot> decode_snapshot(std::string_view key, std::string_view value);
 absl::StatusOr<CompactedMark> decode_compacted(std::string_view key, std::string_view value);
 absl::StatusOr<FormatRecord> decode_format(std::string_view key, std::string_view value);
+absl::StatusOr<uint64_t> decode_journal_mark(std::string_view key, std::string_view value);
 
 }  // namespace raft::storage

@@ -58,7 +58,10 @@ absl::Status LmdbEnv::open_locked() {
   if (rc != 0) return mdb_status(rc, "mdb_env_create", file_);
   mdb_env_set_maxdbs(env_, 2 + kLogStripes);
   rc = mdb_env_set_mapsize(env_, map_bytes_.load());
-  const unsigned flags = MDB_NOTLS | (options_.read_only ? MDB_RDONLY : 0);
+  // With the journal, a commit needs no meta-page sync of its own: every
+  // batch stays in the journal until force_sync() covered it (journal.h).
+  const unsigned flags = MDB_NOTLS | (options_.read_only ? MDB_RDONLY : 0) |
+                         (options_.journal && !options_.read_only ? MDB_NOMETASYNC : 0);
   if (rc == 0) rc = mdb_env_open(env_, options_.dir.c_str(), flags, 0644);
   if (rc != 0) {
     absl::Status s = mdb_status(rc, "opening the LMDB env", file_);
@@ -208,6 +211,32 @@ absl::Status LmdbEnv::reopen() {
   reopen_needed_ = false;
   close();
   return open_locked();
+}
+
+absl::StatusOr<uint64_t> LmdbEnv::read_journal_mark() const {
+  auto map_lock = lock_shared();
+  if (env_ == nullptr) return absl::UnavailableError(absl::StrCat(file_, " is closed"));
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return mdb_status(rc, "beginning a read transaction", file_);
+  MDB_val key = mdb_val(kJournalMarkKey);
+  MDB_val val;
+  rc = mdb_get(txn, info_dbi_, &key, &val);
+  absl::StatusOr<uint64_t> out = uint64_t{0};
+  if (rc == 0) {
+    out = decode_journal_mark(kJournalMarkKey, view_of(val));
+    if (!out.ok()) out = absl::DataLossError(absl::StrCat(file_, ": ", out.status().message()));
+  } else if (rc != MDB_NOTFOUND) {
+    out = mdb_status(rc, "reading the journal mark", file_);
+  }
+  mdb_txn_abort(txn);
+  return out;
+}
+
+absl::Status LmdbEnv::force_sync() const {
+  auto map_lock = lock_shared();
+  if (env_ == nullptr) return absl::UnavailableError(absl::StrCat(file_, " is closed"));
+  return mdb_status(mdb_env_sync(env_, 1), "syncing the env", file_);
 }
 
 unsigned LmdbEnv::flags() const {

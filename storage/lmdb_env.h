@@ -25,6 +25,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "engine/core/types.h"
 #include "storage/env_options.h"
 #include "storage/format.h"
@@ -59,6 +60,13 @@ class LmdbEnv {
   const MDB_dbi* log_dbis() const { return log_dbis_; }  // kLogStripes tables.
   MDB_dbi log_dbi(GroupId group) const { return log_dbis_[log_stripe(group)]; }
   MDB_dbi meta_dbi() const { return meta_dbi_; }
+  MDB_dbi info_dbi() const { return info_dbi_; }
+  // The journal mark ("journal" info record, format.h): the newest journal
+  // record this env holds; 0 without one. DataLoss if it is damaged.
+  absl::StatusOr<uint64_t> read_journal_mark() const;
+  // A forced sync (mdb_env_sync(force)): with MDB_NOMETASYNC, what makes the
+  // newest commit's meta page durable.
+  absl::Status force_sync() const;
 
   const std::string& file() const { return file_; }  // <dir>/data.mdb
   std::string snapshot_dir() const { return options_.dir + "/snapshots"; }

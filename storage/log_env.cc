@@ -5,9 +5,11 @@
 #include "storage/log_env.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "storage/journal_batch_codec.h"
 #include "storage/lmdb_util.h"
 #include "storage/snapshot_file.h"
 
@@ -56,7 +58,10 @@ LogEnv::LogEnv(const EnvOptions& options)
     : options_(options),
       lmdb_(options),
       garbage_(options.compacted_records_per_commit),
-      queue_(options.dir, options.queue_capacity) {}
+      // With the journal, the batches waiting for LMDB are bounded by the
+      // journal's size (its writer refuses a record when it is full).
+      queue_(options.dir, options.journal ? size_t{1} << 20 : options.queue_capacity,
+             std::chrono::microseconds(options.commit_interval_us)) {}
 
 absl::StatusOr<std::unique_ptr<LogEnv>> LogEnv::open(const EnvOptions& options) {
   if (options.shard_count == 0 || options.shard >= options.shard_count) {
@@ -67,6 +72,9 @@ absl::StatusOr<std::unique_ptr<LogEnv>> LogEnv::open(const EnvOptions& options) 
   if (auto s = env->lmdb_.open(); !s.ok()) return s;
   if (auto s = env->recover(); !s.ok()) return s;
   if (options.read_only) return env;  // No writer thread, no file removal.
+  // Before stale snapshot files go: a replayed install may name a file
+  // newer than the one LMDB holds.
+  if (auto s = env->open_journal(); !s.ok()) return s;
   remove_stale_snapshot_files(env->snapshot_dir(), [&](GroupId g) {
     auto snap = env->snapshot(g);
     return snap ? snap->meta.index : 0;
@@ -75,7 +83,9 @@ absl::StatusOr<std::unique_ptr<LogEnv>> LogEnv::open(const EnvOptions& options) 
   CommitQueue::Hooks hooks;
   hooks.commit = [e](const std::vector<const WriteBatch*>& batches, BatchEnds& ends) {
     WorkStates work;
-    return e->commit(batches, work, &ends);
+    absl::Status s = e->commit(batches, work, &ends);
+    if (s.ok()) e->maybe_force_sync();
+    return s;
   };
   hooks.idle = [e] {  // Deletes compacted records in a transaction of their own.
     WorkStates work;
@@ -83,6 +93,68 @@ absl::StatusOr<std::unique_ptr<LogEnv>> LogEnv::open(const EnvOptions& options) 
   };
   if (auto s = env->queue_.start(std::move(hooks)); !s.ok()) return s;
   return env;
+}
+
+absl::Status LogEnv::open_journal() {
+  const std::string dir = options_.dir + "/journal";
+  if (!options_.journal) {
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(options_.dir, " has a journal (", dir,
+                                                        "); it must be opened with the journal"));
+    }
+    return absl::OkStatus();
+  }
+  auto covered = lmdb_.read_journal_mark();
+  if (!covered.ok()) return covered.status();
+  std::vector<JournalRecord> records;
+  JournalOptions jo{dir, options_.journal_segment_bytes, options_.journal_segments};
+  auto journal = Journal::open(jo, *covered, &records);
+  if (!journal.ok()) return journal.status();
+  uint64_t last = *covered;
+  if (!records.empty()) {
+    std::vector<WriteBatch> batches;
+    batches.reserve(records.size());
+    for (const JournalRecord& r : records) {
+      auto b = decode_batch(r.payload);
+      if (!b.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("journal record ", r.seq, " in ", dir, ": ", b.status().message()));
+      }
+      b->set_journal_seq(r.seq);
+      batches.push_back(std::move(*b));
+      last = r.seq;
+    }
+    std::vector<const WriteBatch*> ptrs;
+    for (const WriteBatch& b : batches) ptrs.push_back(&b);
+    WorkStates work;
+    if (auto s = commit(ptrs, work); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("replaying the journal ", dir, ": ", s.message()));
+    }
+    journal_replayed_ = records.size();
+  }
+  // The mark read above may still be only in the page cache (a process
+  // crash, not a power cut): make it durable before segments below it are
+  // reused.
+  if (auto s = lmdb_.force_sync(); !s.ok()) return s;
+  committed_journal_seq_.store(last);
+  synced_journal_seq_.store(last);
+  (*journal)->checkpoint(last);
+  journal_ = std::move(*journal);
+  return absl::OkStatus();
+}
+
+void LogEnv::maybe_force_sync() {
+  const uint64_t committed = committed_journal_seq_.load(std::memory_order_acquire);
+  if (!options_.journal || committed == synced_journal_seq_.load(std::memory_order_relaxed)) {
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (queue_.queued() != 0 && now - last_forced_sync_ < std::chrono::milliseconds(100)) return;
+  last_forced_sync_ = now;
+  if (!lmdb_.force_sync().ok()) return;  // Tried again after the next commit.
+  forced_syncs_.fetch_add(1, std::memory_order_relaxed);
+  synced_journal_seq_.store(committed, std::memory_order_release);
 }
 
 LogEnv::~LogEnv() {
@@ -145,6 +217,11 @@ void LogEnv::after_commit(const std::vector<const WriteBatch*>& batches, WorkSta
     empty = empty && b->empty();
   }
   (empty ? garbage_commits_ : commits_).fetch_add(1, std::memory_order_relaxed);
+  for (const WriteBatch* b : batches) {
+    if (b->journal_seq() > committed_journal_seq_.load(std::memory_order_relaxed)) {
+      committed_journal_seq_.store(b->journal_seq(), std::memory_order_release);
+    }
+  }
   entries_written_.fetch_add(entries, std::memory_order_relaxed);
   {
     std::lock_guard l(state_mu_);
@@ -165,7 +242,11 @@ void LogEnv::after_commit(const std::vector<const WriteBatch*>& batches, WorkSta
 
 absl::Status LogEnv::write(const WriteBatch& batch) {
   WorkStates work;
-  return commit(batch, work);
+  absl::Status s = commit(batch, work);
+  // With MDB_NOMETASYNC the commit alone is not durable; a synchronous
+  // write still is when it returns.
+  if (s.ok() && options_.journal) s = lmdb_.force_sync();
+  return s;
 }
 
 absl::Status LogEnv::append(GroupId group, const std::vector<Entry>& entries) {
@@ -396,6 +477,10 @@ EnvStats LogEnv::stats() const {
   for (size_t i = 0; i < s.commit_latency.size(); ++i)
     s.commit_latency[i] = commit_latency_[i].load(std::memory_order_relaxed);
   s.map_bytes = lmdb_.map_bytes();
+  s.forced_syncs = forced_syncs_.load(std::memory_order_relaxed);
+  s.journal_replayed = journal_replayed_;
+  s.journal_committed_seq = committed_journal_seq_.load(std::memory_order_relaxed);
+  s.journal_synced_seq = synced_journal_seq_.load(std::memory_order_relaxed);
   {
     std::lock_guard l(state_mu_);
     for (const auto& [group, state] : groups_) s.garbage_groups += state.garbage_first != 0;

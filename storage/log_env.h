@@ -24,9 +24,16 @@
 // - The synchronous writes (write, append, ...) run a transaction and its
 //   full sync on the calling thread; they serialize with the writer thread.
 //
-// Durability: every commit uses LMDB's default full sync (data fdatasync,
-// then the meta page with O_DSYNC). The env never sets MDB_NOSYNC,
-// MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP.
+// Durability: without the journal every commit uses LMDB's default full
+// sync (data fdatasync, then the meta page with O_DSYNC). With the journal
+// (EnvOptions::journal) a batch is durable once its journal record is, the
+// writer commits batches behind it with MDB_NOMETASYNC and records the
+// newest journal sequence each commit holds; the writer then forces a sync
+// (at the end of a burst, and at least every 100 ms under load) and
+// publishes synced_journal_seq(), below which the journal may reuse its
+// segments. Open replays the journal records after LMDB's mark, in order,
+// in one fully synced transaction. The env never sets MDB_NOSYNC,
+// MDB_MAPASYNC or MDB_WRITEMAP.
 //
 // Errors from the world are Statuses: DataLoss for a checksum mismatch (it
 // names group and index) or a damaged env file (it names the file),
@@ -44,6 +51,7 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -61,6 +69,7 @@
 #include "storage/env_options.h"
 #include "storage/format.h"
 #include "storage/group_state.h"
+#include "storage/journal.h"
 #include "storage/lmdb_env.h"
 #include "storage/write_batch.h"
 
@@ -82,6 +91,12 @@ struct EnvStats {
   uint64_t map_resizes = 0;
   uint64_t map_bytes = 0;
   uint64_t garbage_groups = 0;  // Groups with compacted records not yet deleted.
+  // With the journal: forced syncs, records replayed at open, and the
+  // newest journal sequence committed and synced.
+  uint64_t forced_syncs = 0;
+  uint64_t journal_replayed = 0;
+  uint64_t journal_committed_seq = 0;
+  uint64_t journal_synced_seq = 0;
   // Where the writer's time goes: building transactions (puts, deletes) and
   // committing them (page writes, fdatasync, meta page write with O_DSYNC).
   uint64_t txn_build_ns = 0;
@@ -161,11 +176,21 @@ class LogEnv {
   // Where snapshot files of this shard live (see snapshot_file.h).
   std::string snapshot_dir() const;
   const std::string& dir() const { return options_.dir; }
+  const EnvOptions& options() const { return options_; }
   std::string data_file() const { return options_.dir + "/data.mdb"; }
+  // With EnvOptions::journal: the shard's journal, for its one writing thread
+  // (the reactor); nullptr otherwise.
+  Journal* journal() { return journal_.get(); }
+  // The newest journal sequence durably in LMDB (after a forced sync): the
+  // journal may reuse segments up to it (Journal::checkpoint). Any thread.
+  uint64_t synced_journal_seq() const {
+    return synced_journal_seq_.load(std::memory_order_acquire);
+  }
   EnvStats stats() const;
   // The LMDB env's flags (mdb_env_get_flags), 0 while the env is closed after
-  // a failure. Never MDB_NOSYNC, MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP:
-  // each can lose a write that was reported durable.
+  // a failure. Never MDB_NOSYNC, MDB_MAPASYNC or MDB_WRITEMAP: each can lose
+  // a write that was reported durable (or corrupt the env); MDB_NOMETASYNC
+  // only with the journal in front.
   unsigned lmdb_flags() const { return lmdb_.flags(); }
 
  private:
@@ -173,6 +198,12 @@ class LogEnv {
 
   explicit LogEnv(const EnvOptions& options);
   absl::Status recover();  // recovery.cc
+  // Opens the journal and replays what LMDB lacks (or refuses a journal the
+  // options do not ask for).
+  absl::Status open_journal();
+  // Writer thread, after a commit of journaled batches: a forced sync when
+  // due, then synced_journal_seq_.
+  void maybe_force_sync();
   // The group's compaction mark and last index as `txn` sees them (the
   // published bounds may lag a commit that readers already see).
   absl::StatusOr<std::pair<CompactedMark, Index>> txn_bounds(MDB_txn* txn, MDB_cursor* log,
@@ -196,6 +227,7 @@ class LogEnv {
   absl::Status apply_batches(MDB_txn* txn, const std::vector<const WriteBatch*>& batches,
                              WorkStates& work, bool& map_full, BatchEnds* ends);
   void record_commit_latency(uint64_t commit_ns);
+  absl::Status put_journal_mark(MDB_txn* txn, const std::vector<const WriteBatch*>& batches);
   absl::Status reopen_after_failure();
   void after_commit(const std::vector<const WriteBatch*>& batches, WorkStates& work);
   // Tells the writer whether idle deletion of compacted records is due.
@@ -212,6 +244,13 @@ class LogEnv {
   CompactedGarbage garbage_;  // Under write_mu_ (or before the writer starts).
   // The queue of submitted batches and the writer thread (commit_queue.h).
   CommitQueue queue_;
+  std::unique_ptr<Journal> journal_;
+  // Newest journal sequence committed (writer, write_mu_) and synced.
+  std::atomic<uint64_t> committed_journal_seq_{0};
+  std::atomic<uint64_t> synced_journal_seq_{0};
+  std::chrono::steady_clock::time_point last_forced_sync_{};  // Writer thread.
+  std::atomic<uint64_t> forced_syncs_{0};
+  uint64_t journal_replayed_ = 0;  // Set at open.
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> garbage_commits_{0};

@@ -11,6 +11,7 @@
 #include "storage/compacted_garbage.h"
 #include "storage/lmdb_util.h"
 #include "storage/log_env.h"
+#include "storage/state_rules.h"
 
 namespace raft::storage {
 namespace {
@@ -138,36 +139,15 @@ class TxnApplier {
   }
 
   absl::Status append(GroupId group, const std::vector<Entry>& entries, GroupState& s) {
-    for (size_t i = 1; i < entries.size(); ++i) {
-      if (entries[i].index != entries[0].index + i) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "group ", group, ": appended entries are not contiguous at ", entries[i - 1].index));
-      }
-    }
-    size_t skip = 0;  // Entries already covered by compaction.
-    while (skip < entries.size() && entries[skip].index <= s.compacted.index) ++skip;
-    if (skip == entries.size()) return absl::OkStatus();
-    Index k = entries[skip].index;
-    if (k > s.last_index + 1) {
-      return absl::InvalidArgumentError(absl::StrCat("group ", group, ": append at index ", k,
-                                                     " leaves a gap after last index ",
-                                                     s.last_index));
-    }
-    Term prev = *s.term(k - 1);
-    for (size_t i = skip; i < entries.size(); ++i) {
-      if (entries[i].term < prev) {
-        return absl::InvalidArgumentError(absl::StrCat("group ", group, ": entry ",
-                                                       entries[i].index, " has term ",
-                                                       entries[i].term, " below ", prev));
-      }
-      prev = entries[i].term;
-    }
+    auto skip = check_append(group, entries, s);
+    if (!skip.ok()) return skip.status();
+    if (*skip == entries.size()) return absl::OkStatus();
+    const Index k = entries[*skip].index;
     if (k <= s.last_index) {
       if (auto st = delete_range(group, k, s.last_index); !st.ok()) return st;
-      s.truncate_after(k - 1);
     }
     char key_buf[kLogKeyBytes];
-    for (size_t i = skip; i < entries.size(); ++i) {
+    for (size_t i = *skip; i < entries.size(); ++i) {
       const Entry& e = entries[i];
       encode_log_key(group, e.index, key_buf);
       std::string_view key(key_buf, kLogKeyBytes);
@@ -181,61 +161,40 @@ class TxnApplier {
       int rc = mdb_cursor_put(cursor_, &kv, &vv, flags);
       if (rc != 0) return check(rc, "appending a log record");
       encode_entry_value(key, e, static_cast<char*>(vv.mv_data));
-      s.push(e.term);
     }
+    append_to_state(entries, *skip, s);
     return absl::OkStatus();
   }
 
   absl::Status apply_snapshot(GroupId group, const StoredSnapshot& snap, GroupState& s) {
-    if (snap.meta.index <= s.compacted.index) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("group ", group, ": snapshot at index ", snap.meta.index,
-                       " is out of date (log compacted through ", s.compacted.index, ")"));
-    }
+    if (auto st = check_install(group, snap, s); !st.ok()) return st;
     // Entries above the snapshot go now (new ones will take their keys); the
     // ones it covers become garbage, deleted a bounded number per commit.
     if (s.last_index > snap.meta.index) {
       Index from = std::max(s.first_index(), snap.meta.index + 1);
       if (auto st = delete_range(group, from, s.last_index); !st.ok()) return st;
     }
-    if (!s.log_empty() && s.garbage_first == 0) s.garbage_first = s.first_index();
-    s.reset_to(snap.meta.index, snap.meta.term);
+    install_in_state(snap, s);
     if (auto st = put_compacted(group, s); !st.ok()) return st;
-    HardState hs = s.hard_state;
-    hs.commit = std::max(hs.commit, snap.meta.index);
-    if (auto st = put_hard_state(group, hs, s); !st.ok()) return st;
-    if (auto st = put_conf_state(group, snap.meta.conf_state, s); !st.ok()) return st;
+    if (auto st = put_hard_state(group, s.hard_state, s); !st.ok()) return st;
+    if (auto st = put_conf_state(group, s.conf_state, s); !st.ok()) return st;
     return put_snapshot(group, snap, s);
   }
 
   absl::Status save_snapshot(GroupId group, const StoredSnapshot& snap, GroupState& s) {
-    std::optional<Term> t = s.term(snap.meta.index);
-    if (!t || *t != snap.meta.term) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "group ", group, ": snapshot (index ", snap.meta.index, ", term ", snap.meta.term,
-          ") does not match the log (", s.first_index(), "..", s.last_index, ")"));
-    }
-    if (s.snapshot && snap.meta.index < s.snapshot->meta.index) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("group ", group, ": snapshot at index ", snap.meta.index,
-                       " is older than the saved one at ", s.snapshot->meta.index));
-    }
+    if (auto st = check_save(group, snap, s); !st.ok()) return st;
     return put_snapshot(group, snap, s);
   }
 
   // A compaction at or below the current point is a no-op: the batch path
-  // must not fail every group of the batch for a stale request.
+  // must not fail every group of the batch for a stale request. The records
+  // go later, a bounded number per commit (CompactedGarbage): deleting 100k
+  // records in one transaction takes LMDB ~0.3 s.
   absl::Status compact(GroupId group, Index index, GroupState& s) {
-    if (index <= s.compacted.index) return absl::OkStatus();
-    if (index > s.last_index) {
-      return absl::InvalidArgumentError(absl::StrCat("group ", group, ": compact(", index,
-                                                     ") is beyond last index ", s.last_index));
-    }
-    Term t = *s.term(index);
-    // The records go later, a bounded number per commit (CompactedGarbage):
-    // deleting 100k records in one transaction takes LMDB ~0.3 s.
-    if (s.garbage_first == 0) s.garbage_first = s.first_index();
-    s.compact_to(index, t);
+    auto change = check_compact(group, index, s);
+    if (!change.ok()) return change.status();
+    if (!*change) return absl::OkStatus();
+    compact_state(index, s);
     return put_compacted(group, s);
   }
 
@@ -265,6 +224,18 @@ void LogEnv::record_commit_latency(uint64_t commit_ns) {
                                        (commit_ns + 999) / 1000) -
                       latency_bounds_us_.begin();
   commit_latency_[bucket].fetch_add(1, std::memory_order_relaxed);
+}
+
+// Records the newest journal sequence of `batches`, if any is journaled.
+absl::Status LogEnv::put_journal_mark(MDB_txn* txn, const std::vector<const WriteBatch*>& batches) {
+  uint64_t seq = 0;
+  for (const WriteBatch* b : batches) seq = std::max(seq, b->journal_seq());
+  if (seq == 0) return absl::OkStatus();
+  std::string value = encode_journal_mark(kJournalMarkKey, seq);
+  MDB_val k = mdb_val(kJournalMarkKey);
+  MDB_val v = mdb_val(value);
+  return mdb_status(mdb_put(txn, lmdb_.info_dbi(), &k, &v, 0), "writing the journal mark",
+                    lmdb_.file());
 }
 
 // Applies every batch, then deletes some compacted records, in `txn`.
@@ -297,6 +268,7 @@ absl::Status LogEnv::apply_batches(MDB_txn* txn, const std::vector<const WriteBa
     }
   }
   if (!st.ok()) return st;
+  if (auto mark = put_journal_mark(txn, batches); !mark.ok()) return mark;
   return garbage_.collect(batches, [&](GroupId group, size_t budget) -> absl::StatusOr<size_t> {
     GroupState& s = state_of(group);
     if (s.garbage_first == 0) return size_t{0};

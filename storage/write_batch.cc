@@ -58,6 +58,49 @@ void WriteBatch::clear() {
   slot_.clear();
   entry_count_ = 0;
   payload_bytes_ = 0;
+  journal_seq_ = 0;
+}
+
+std::vector<WriteBatch> split_batch(WriteBatch batch, uint64_t max_bytes) {
+  constexpr uint64_t kEntryCost = 64;   // Beside its payload, an upper bound.
+  constexpr uint64_t kGroupCost = 512;  // States and snapshot records.
+  std::vector<WriteBatch> parts;
+  if (batch.payload_bytes() + batch.entry_count() * kEntryCost +
+          batch.groups().size() * kGroupCost <=
+      max_bytes) {
+    parts.push_back(std::move(batch));
+    return parts;
+  }
+  parts.emplace_back();
+  uint64_t bytes = 0;
+  auto take = [&](uint64_t cost) {
+    if (bytes > 0 && bytes + cost > max_bytes) {
+      parts.emplace_back();
+      bytes = 0;
+    }
+    bytes += cost;
+  };
+  for (const GroupWrite& w : batch.groups()) {
+    take(kGroupCost);
+    if (w.apply_snapshot) parts.back().apply_snapshot(w.group, *w.apply_snapshot);
+    std::vector<Entry> run;
+    for (const Entry& e : w.entries) {
+      const size_t before = parts.size();
+      take(e.data.size() + kEntryCost);
+      if (parts.size() != before && !run.empty()) {
+        parts[before - 1].append(w.group, std::move(run));
+        run = {};
+      }
+      run.push_back(e);
+    }
+    if (!run.empty()) parts.back().append(w.group, std::move(run));
+    GroupWrite& last = parts.back().group(w.group);
+    last.hard_state = w.hard_state;
+    last.conf_state = w.conf_state;
+    last.save_snapshot = w.save_snapshot;
+    last.compact_to = w.compact_to;
+  }
+  return parts;
 }
 
 }  // namespace raft::storage

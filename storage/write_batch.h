@@ -73,6 +73,11 @@ class WriteBatch {
   bool empty() const { return groups_.empty(); }
   size_t entry_count() const { return entry_count_; }
   uint64_t payload_bytes() const { return payload_bytes_; }
+  // The journal record that holds this batch (0: none). A transaction that
+  // commits journaled batches records the newest of their sequence numbers,
+  // so that recovery replays only the records after it.
+  uint64_t journal_seq() const { return journal_seq_; }
+  void set_journal_seq(uint64_t seq) { journal_seq_ = seq; }
   void clear();
 
  private:
@@ -80,7 +85,15 @@ class WriteBatch {
   absl::flat_hash_map<GroupId, size_t> slot_;
   size_t entry_count_ = 0;
   uint64_t payload_bytes_ = 0;
+  uint64_t journal_seq_ = 0;
 };
+
+// Splits `batch` into batches of about `max_bytes` of entry payload each
+// (at least one entry each), in order: applied one after the other they do
+// what `batch` does. A group's snapshot install goes with its first part,
+// its hard state, conf state, save and compaction with its last. The
+// journal writes a batch too large for one record this way.
+std::vector<WriteBatch> split_batch(WriteBatch batch, uint64_t max_bytes);
 
 // One per group per batch, in the order of the batch's groups.
 struct Completion {

@@ -1137,7 +1137,7 @@ void report(const Options& o, const RunResult& r, const Verification& v,
     node_wb += wb[i];
   }
   size_t mf = 0, me = 0, mb = 0;
-  const double fsyncs = metric_delta(r, "ringraft_fsync_commits_total", &mf);
+  const double fsyncs = metric_delta(r, "ringraft_journal_writes_total", &mf);
   const double entries = metric_delta(r, "ringraft_entries_persisted_total", &me);
   const double batches = metric_delta(r, "ringraft_write_batches_total", &mb);
   const double ops = static_cast<double>(r.measured_ops);

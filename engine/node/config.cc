@@ -227,6 +227,11 @@ absl::Status NodeConfig::validate() const {
   if (snapshot_chunk_bytes == 0 || snapshot_chunk_bytes + 4096 > max_frame_bytes) {
     return invalid("snapshot.chunk_bytes", "must be positive and below network.max_frame_bytes");
   }
+  if (journal_segment_bytes < (64u << 10) || journal_segment_bytes % 4096 != 0) {
+    return invalid("storage.journal_segment_bytes",
+                   "must be a multiple of 4096 and at least 64 KiB");
+  }
+  if (journal_segments < 2) return invalid("storage.journal_segments", "must be at least 2");
   if (lmdb_map_size_bytes < (1u << 20)) {
     return invalid("storage.lmdb_map_size_bytes", "must be at least 1 MiB");
   }
@@ -295,6 +300,9 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
 
   TableReader storage(sub_table(root, "storage", &status), "storage.");
   storage.integer("lmdb_map_size_bytes", &c.lmdb_map_size_bytes);
+  storage.integer("journal_segment_bytes", &c.journal_segment_bytes);
+  storage.integer("journal_segments", &c.journal_segments);
+  storage.integer("lmdb_commit_interval_us", &c.lmdb_commit_interval_us);
   if (auto s = storage.finish(); !s.ok()) return s;
 
   TableReader net(sub_table(root, "network", &status), "network.");

@@ -64,6 +64,13 @@ struct NodeConfig {
 
   // --- storage and network bounds ---
   uint64_t lmdb_map_size_bytes = 1ull << 30;  // Grown on MDB_MAP_FULL while the disk allows.
+  // Each shard's journal (storage/journal.h): `journal_segments` files of
+  // `journal_segment_bytes`, written in full when created. Its size bounds
+  // how far LMDB may fall behind; when full, proposals are refused.
+  uint64_t journal_segment_bytes = 8ull << 20;
+  uint32_t journal_segments = 4;
+  // LMDB commits behind the journal at most once per this interval (µs).
+  uint32_t lmdb_commit_interval_us = 5000;
   uint64_t max_frame_bytes = 64ull << 20;
   uint32_t peer_send_queue_frames = 4096;
   uint32_t connect_timeout_ms = 1000;

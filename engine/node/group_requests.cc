@@ -47,6 +47,7 @@ void Group::propose(Slice data, ProposeCallback done) {
   if (data.empty()) return done(failed(absl::InvalidArgumentError("empty proposal")));
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
   if (absl::Status s = request_slot(); !s.ok()) return done(s);
+  if (absl::Status s = writer_.backlog(); !s.ok()) return done(refused(s));
   // The core refuses before appending anything (backpressure, a transfer in
   // progress, leadership lost within this turn).
   if (absl::Status s = raw_->propose(std::move(data)); !s.ok()) return done(refused(s));

@@ -26,6 +26,24 @@ struct ShardMetrics {
   Counter snapshots_received{0};
   Counter snapshots_made{0};
   Counter client_requests{0};
+  // The journal (storage/journal.h): writes completed, their bytes and
+  // summed latency (submit to durable completion), failures, times it was
+  // full (proposals refused), checkpoints (segments released after LMDB
+  // synced them), and failed LMDB commits behind it.
+  Counter journal_writes{0};
+  Counter journal_bytes{0};
+  Counter journal_write_us{0};
+  Counter journal_write_failures{0};
+  Counter journal_full{0};
+  Counter journal_checkpoints{0};
+  Counter lmdb_commit_failures{0};
+  // Journal write latency, per bucket of storage::commit_latency_bounds_us()
+  // (the last counts the rest).
+  std::array<Counter, 72> journal_write_latency{};
+  // Gauges: what the journal holds that LMDB has not committed yet.
+  Counter lmdb_lag_batches{0};
+  Counter lmdb_lag_entries{0};
+  Counter lmdb_lag_bytes{0};
   // Entries per write transaction, in power-of-two buckets: bucket i counts
   // batches with [2^i, 2^(i+1)) entries (bucket 0 also counts empty ones).
   std::array<Counter, 20> entries_per_batch{};

@@ -22,6 +22,20 @@ void add_shard_counters(const ShardMetrics& s, MetricsSnapshot& m) {
   m.snapshots_received += read_counter(s.snapshots_received);
   m.snapshots_made += read_counter(s.snapshots_made);
   m.client_requests += read_counter(s.client_requests);
+  m.journal_writes += read_counter(s.journal_writes);
+  m.journal_bytes += read_counter(s.journal_bytes);
+  m.journal_write_us += read_counter(s.journal_write_us);
+  m.journal_write_failures += read_counter(s.journal_write_failures);
+  m.journal_full += read_counter(s.journal_full);
+  m.journal_checkpoints += read_counter(s.journal_checkpoints);
+  m.lmdb_commit_failures += read_counter(s.lmdb_commit_failures);
+  m.lmdb_lag_batches += read_counter(s.lmdb_lag_batches);
+  m.lmdb_lag_entries += read_counter(s.lmdb_lag_entries);
+  m.lmdb_lag_bytes += read_counter(s.lmdb_lag_bytes);
+  for (size_t b = 0; b < m.journal_write_latency.size() && b < s.journal_write_latency.size();
+       ++b) {
+    m.journal_write_latency[b] += read_counter(s.journal_write_latency[b]);
+  }
   for (size_t b = 0; b < m.entries_per_batch.size(); ++b) {
     m.entries_per_batch[b] += read_counter(s.entries_per_batch[b]);
   }
@@ -46,6 +60,7 @@ void add_net_and_env(ShardRuntime& rt, MetricsSnapshot& m) {
   m.commits += es.commits;
   m.failed_commits += es.failed_commits;
   m.commit_ns += es.txn_commit_ns;
+  m.forced_syncs += es.forced_syncs;
   for (size_t i = 0; i < m.commit_latency.size() && i < es.commit_latency.size(); ++i) {
     m.commit_latency[i] += es.commit_latency[i];
   }
@@ -89,8 +104,23 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
   append_counter(out, "handshake_timeouts_total",
                  "Accepted connections closed for sending no handshake in time.",
                  m.handshake_timeouts);
-  append_counter(out, "fsync_commits_total", "LMDB write transactions committed with full sync.",
-                 m.commits);
+  append_counter(out, "lmdb_commits_total",
+                 "LMDB write transactions committed (behind the journal).", m.commits);
+  append_counter(out, "lmdb_forced_syncs_total",
+                 "Forced LMDB syncs, after which the journal may reuse segments.", m.forced_syncs);
+  append_counter(out, "lmdb_commit_failures_total",
+                 "Batches whose LMDB commit behind the journal failed (retried).",
+                 m.lmdb_commit_failures);
+  append_counter(out, "journal_writes_total", "Journal writes (one per durable batch part).",
+                 m.journal_writes);
+  append_counter(out, "journal_bytes_total", "Bytes written to the journal.", m.journal_bytes);
+  append_counter(out, "journal_write_failures_total", "Journal writes that failed (retried).",
+                 m.journal_write_failures);
+  append_counter(out, "journal_full_total",
+                 "Times the journal was full (LMDB behind; proposals refused).", m.journal_full);
+  append_counter(out, "journal_checkpoints_total",
+                 "Checkpoints: journal segments released once LMDB synced them.",
+                 m.journal_checkpoints);
   // Per transaction, which may have held several batches; batches failed
   // untried behind a failure were in none.
   append_counter(out, "write_batches_failed_total", "Storage write transactions that failed.",
@@ -111,6 +141,32 @@ void render_gauges(const MetricsSnapshot& m, std::string& out) {
   gauge("last_index", "Last log index.", &G::last_index);
   gauge("leader_id", "Known leader (0: none).", &G::leader);
   gauge("is_leader", "1 if this node leads the group.", &G::is_leader);
+  auto node_gauge = [&](const char* name, const char* help, uint64_t v) {
+    append_help_type(out, name, help, "gauge");
+    absl::StrAppend(&out, "ringraft_", name, " ", v, "\n");
+  };
+  node_gauge("lmdb_lag_batches", "Journaled batches LMDB has not committed yet.",
+             m.lmdb_lag_batches);
+  node_gauge("lmdb_lag_entries", "Journaled entries LMDB has not committed yet.",
+             m.lmdb_lag_entries);
+  node_gauge("lmdb_lag_bytes", "Journal bytes LMDB has not committed yet.", m.lmdb_lag_bytes);
+}
+
+// A latency histogram in seconds: `counts` per bucket of `bounds_us` (then
+// +Inf), not cumulative.
+void append_latency(std::string& out, const char* name, const char* help,
+                    const std::vector<uint32_t>& bounds_us, const std::vector<uint64_t>& counts,
+                    double sum_seconds) {
+  append_help_type(out, name, help, "histogram");
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < counts.size(); ++b) {
+    cumulative += counts[b];
+    const std::string le =
+        b < bounds_us.size() ? absl::StrCat(static_cast<double>(bounds_us[b]) / 1e6) : "+Inf";
+    absl::StrAppend(&out, "ringraft_", name, "_bucket{le=\"", le, "\"} ", cumulative, "\n");
+  }
+  absl::StrAppend(&out, "ringraft_", name, "_sum ", sum_seconds, "\n", "ringraft_", name, "_count ",
+                  cumulative, "\n");
 }
 
 void render_histograms(const MetricsSnapshot& m, std::string& out) {
@@ -124,20 +180,12 @@ void render_histograms(const MetricsSnapshot& m, std::string& out) {
   absl::StrAppend(&out, "ringraft_entries_per_batch_bucket{le=\"+Inf\"} ", cumulative, "\n",
                   "ringraft_entries_per_batch_sum ", m.entries_persisted, "\n",
                   "ringraft_entries_per_batch_count ", m.batches_submitted, "\n");
-  append_help_type(out, "commit_latency_seconds",
-                   "LMDB commit (page writes and syncs) of each write transaction.", "histogram");
-  cumulative = 0;
-  const std::vector<uint32_t>& bounds = m.commit_latency_bounds_us;
-  for (size_t b = 0; b < m.commit_latency.size(); ++b) {
-    cumulative += m.commit_latency[b];
-    const std::string le =
-        b < bounds.size() ? absl::StrCat(static_cast<double>(bounds[b]) / 1e6) : "+Inf";
-    absl::StrAppend(&out, "ringraft_commit_latency_seconds_bucket{le=\"", le, "\"} ", cumulative,
-                    "\n");
-  }
-  absl::StrAppend(&out, "ringraft_commit_latency_seconds_sum ",
-                  static_cast<double>(m.commit_ns) / 1e9, "\n",
-                  "ringraft_commit_latency_seconds_count ", cumulative, "\n");
+  append_latency(out, "commit_latency_seconds",
+                 "LMDB commit (page writes and syncs) of each write transaction.",
+                 m.commit_latency_bounds_us, m.commit_latency, m.commit_ns * 1e-9);
+  append_latency(out, "journal_write_latency_seconds",
+                 "Journal write, submit to durable completion.", m.commit_latency_bounds_us,
+                 m.journal_write_latency, m.journal_write_us * 1e-6);
 }
 
 }  // namespace
@@ -146,6 +194,7 @@ MetricsSnapshot collect_metrics(const std::vector<ShardRuntime*>& runtimes) {
   MetricsSnapshot m;
   m.commit_latency_bounds_us = storage::commit_latency_bounds_us();
   m.commit_latency.assign(m.commit_latency_bounds_us.size() + 1, 0);
+  m.journal_write_latency.assign(m.commit_latency_bounds_us.size() + 1, 0);
   for (ShardRuntime* rt : runtimes) {
     if (rt == nullptr) continue;
     add_shard_counters(rt->metrics(), m);

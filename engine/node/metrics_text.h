@@ -32,6 +32,17 @@ struct MetricsSnapshot {
   uint64_t snapshots_received = 0;
   uint64_t snapshots_made = 0;
   uint64_t client_requests = 0;
+  uint64_t journal_writes = 0;
+  uint64_t journal_bytes = 0;
+  uint64_t journal_write_us = 0;
+  uint64_t journal_write_failures = 0;
+  uint64_t journal_full = 0;
+  uint64_t journal_checkpoints = 0;
+  uint64_t lmdb_commit_failures = 0;
+  uint64_t lmdb_lag_batches = 0;  // Gauges.
+  uint64_t lmdb_lag_entries = 0;
+  uint64_t lmdb_lag_bytes = 0;
+  std::vector<uint64_t> journal_write_latency;  // Buckets as commit_latency's.
   std::array<uint64_t, std::tuple_size_v<decltype(ShardMetrics::entries_per_batch)>>
       entries_per_batch{};  // Not cumulative.
   // The groups' counters (GroupGauges), summed over the groups.
@@ -43,6 +54,7 @@ struct MetricsSnapshot {
   uint64_t commits = 0;
   uint64_t failed_commits = 0;
   uint64_t commit_ns = 0;
+  uint64_t forced_syncs = 0;
   std::vector<uint32_t> commit_latency_bounds_us;  // storage::commit_latency_bounds_us().
   std::vector<uint64_t> commit_latency;            // One per bound, then +Inf; not cumulative.
   // Each group's gauges, in shard order, then by group id.

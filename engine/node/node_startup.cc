@@ -156,7 +156,10 @@ absl::Status NodeImpl::open_envs() {
     eo.shard = s;
     eo.shard_count = config.shards;
     eo.initial_map_bytes = config.lmdb_map_size_bytes;
-    eo.queue_capacity = WritePipeline::kMaxBatchesInFlight;
+    eo.journal = true;
+    eo.journal_segment_bytes = config.journal_segment_bytes;
+    eo.journal_segments = config.journal_segments;
+    eo.commit_interval_us = config.lmdb_commit_interval_us;
     auto env = storage::LogEnv::open(eo);
     if (!env.ok()) return env.status();
     envs_.push_back(std::move(*env));

@@ -72,6 +72,10 @@ class LogWriter {
   // A snapshot this node made is durable in the SnapshotStore: record it as
   // the newest, and delete entries below `compact_to` (0: none).
   virtual void save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index compact_to) = 0;
+  // ResourceExhausted while the writer cannot take more (its journal is
+  // full because the log store behind it is behind): the driver refuses new
+  // proposals instead of queueing without bound.
+  virtual absl::Status backlog() const { return absl::OkStatus(); }
 };
 
 // Raft messages out, best effort (Raft tolerates loss).

@@ -86,8 +86,7 @@ WritePipeline::Callbacks ShardRuntime::pipeline_callbacks() {
   };
   cb.before_submit = [this] {
     if (!transport_) return;
-    transport_->flush_now();
-    shard_.reactor().submit();
+    transport_->flush_now();  // The pipeline submits the sends with its write.
   };
   cb.wake = [this] { schedule_process(); };
   return cb;

@@ -1,31 +1,45 @@
-// WritePipeline: the shard's log writer (the LogWriter port of ports.h over
-// its LMDB env). It owns the open batch the groups write into, submits it to
-// the env's writer thread (group commit), takes the completions back from
-// the env's eventfd and retries failed batches in order.
+// WritePipeline: the shard's log writer (the LogWriter port of ports.h) over
+// its journal and LMDB env (storage/journal.h, storage/log_env.h).
 //
-// Batches are submitted without waiting for the ones before them (up to
-// kMaxBatchesInFlight); the writer thread takes every batch waiting into its
-// next transaction. Completions come back in order. A failed batch fails the
-// ones behind it too (LogEnv fails them untried); all of them are retried
-// together, in order, ahead of the open batch and after a backoff (50 ms,
-// doubling to 2 s), so the log never becomes durable out of order.
+// The write path, all on the shard thread:
+//   1. the groups write into the open batch;
+//   2. at the end of a loop turn, submit() checks the batch against the
+//      groups' durable states (storage/state_rules.h), encodes it as one
+//      journal record and writes it with one io_uring write on the shard's
+//      own ring (the journal's files are O_DSYNC: the completion is the
+//      durability point). One journal write is in flight at a time; the
+//      next batch fills meanwhile and goes when it completes;
+//   3. on completion the batch is staged into each group's JournalLog (the
+//      core's read view), Callbacks::durable reports its sequence, and the
+//      batch goes to the env's writer thread, which commits it to LMDB
+//      behind the journal (group commit, off the latency path);
+//   4. LMDB's completions (the env's eventfd) release the staged entries
+//      and, once LMDB synced them, let the journal reuse its segments.
 //
-// Everything runs on the shard thread. The shard tells the pipeline when a
-// turn ends (submit) and when a tick passes (tick); the pipeline tells the
-// shard what became durable or failed through Callbacks.
+// Failures: a journal write that fails (ENOSPC, EIO, a short write) is
+// reported once through Callbacks::failed, and the batch is retried ahead
+// of the open batch after a backoff (50 ms doubling to 2 s), so nothing
+// becomes durable out of order. A failed LMDB commit is retried behind the
+// journal (the journal keeps the batches meanwhile). When the journal is
+// full (LMDB is behind), backlog() turns ResourceExhausted and the open
+// batch waits for a checkpoint.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "engine/node/journal_log.h"
 #include "engine/node/metrics.h"
 #include "engine/node/ports.h"
 #include "net/reactor.h"
+#include "storage/journal.h"
 #include "storage/log_env.h"
 #include "storage/write_batch.h"
 
@@ -39,14 +53,14 @@ class WritePipeline final : public LogWriter {
     // A batch failed; nothing of it or of those behind it is durable (they
     // will be retried). Called once per failure episode.
     absl::AnyInvocable<void(const absl::Status&)> failed;
-    // About to wake the writer: a chance to put queued sends on the wire.
+    // About to write: a chance to put queued sends on the wire first (they
+    // go to the kernel in the same submission).
     absl::AnyInvocable<void()> before_submit;
     // Something changed that the shard's loop must look at.
     absl::AnyInvocable<void()> wake;
   };
 
-  static constexpr size_t kMaxBatchesInFlight = 16;
-
+  // `env` must have been opened with EnvOptions::journal.
   WritePipeline(storage::LogEnv& env, uint32_t shard_id, ShardMetrics& metrics,
                 Callbacks callbacks);
   WritePipeline(const WritePipeline&) = delete;
@@ -54,15 +68,16 @@ class WritePipeline final : public LogWriter {
 
   // Starts polling the env's completions and arms the retry timer on `reactor`.
   void start(net::Reactor& reactor);
+  // Stops writing. The journal write in flight (if any) is left to finish:
+  // keep the pipeline alive until the reactor stopped.
   void stop();
 
-  // End of a loop turn: submits the open batch if it holds a write that must
-  // be durable (or anything at all when `lazy_too`), the env's queue has
-  // room and no failed batch waits for its retry.
+  // End of a loop turn: writes the open batch if it holds a write that must
+  // be durable (or anything at all when `lazy_too`), no journal write is in
+  // flight and no failed batch waits for its retry.
   void submit(bool lazy_too = false);
   // A tick passed: a shard that stayed idle for a whole tick writes its lazy
-  // commit indexes. A busy one carries them with its next batch anyway, and
-  // a sync of its own here would delay the next write behind it.
+  // commit indexes, and checkpoints are looked at.
   void tick();
 
   // ---- LogWriter.
@@ -75,35 +90,77 @@ class WritePipeline final : public LogWriter {
   void set_lazy_hard_state(GroupId group, const HardState& hs) override;
   void install_snapshot(GroupId group, const StoredSnapshot& snapshot) override;
   void save_snapshot(GroupId group, const StoredSnapshot& snapshot, Index compact_to) override;
+  absl::Status backlog() const override;
 
  private:
-  struct Submitted {
-    uint64_t seq = 0;
-    storage::WriteBatch batch;  // Kept to retry after a failure.
+  // A batch durable in the journal, waiting for LMDB.
+  struct Behind {
+    uint64_t journal_seq = 0;
+    storage::WriteBatch batch;
+    size_t entries = 0;
+    uint64_t bytes = 0;
   };
 
-  void on_completion();
-  // Every failed batch came back: their writes go ahead of the open batch's,
-  // which is retried after the backoff.
-  void requeue_failed();
+  // The batch being written: one journal record per part (split_batch),
+  // one write in flight at a time; durable once every part is.
+  struct Current {
+    uint64_t seq = 0;                       // The driver's batch sequence.
+    std::deque<storage::WriteBatch> parts;  // Not yet written; front next.
+    std::vector<Behind> done;               // Written, in order.
+    uint64_t journal_seq = 0;               // Of the front part's write.
+    size_t size = 0;                        // Its bytes.
+    net::Clock::time_point started{}, part_started{};
+  };
+
+  // Checks the open batch against the groups' durable states.
+  absl::Status check_open_batch() const;
+  void write_next_part();
+  void on_journal_write(int32_t result, uint32_t flags);
+  void record_write_latency(net::Clock::time_point started, size_t bytes);
+  void journal_failed(const absl::Status& status);
+  void stage(const Behind& b);
+  void submit_to_lmdb(Behind behind);
+  void on_lmdb_completion();
+  void retry_lmdb();
+  void checkpoint();
+  void update_lag_metrics();
 
   storage::LogEnv& env_;
+  storage::Journal& journal_;
   uint32_t shard_id_;
   ShardMetrics& metrics_;
   Callbacks callbacks_;
+  net::Reactor* reactor_ = nullptr;
   std::unique_ptr<net::Timer> retry_timer_;
+  std::unique_ptr<net::Timer> lmdb_retry_timer_;
   std::unique_ptr<net::FdPoller> completion_poller_;
+  net::MemberOperation<WritePipeline, &WritePipeline::on_journal_write> write_op_{this};
   bool stopping_ = false;
+  std::shared_ptr<JournalLogs> logs_ = std::make_shared<JournalLogs>();
 
   storage::WriteBatch open_batch_;
   bool open_urgent_ = false;  // The open batch holds more than lazy hard states.
   uint64_t open_seq_ = 1;
-  uint64_t seq_at_last_tick_ = 0;    // open_seq_ at the previous tick.
-  std::deque<Submitted> in_flight_;  // Submitted and not yet completed, oldest first.
-  bool write_failed_ = false;
-  storage::WriteBatch failed_writes_;  // Of the failed batches, in order.
+  uint64_t seq_at_last_tick_ = 0;  // open_seq_ at the previous tick.
+  std::optional<Current> current_;
+  std::string record_;  // The encoded part in flight (reused).
+  // A record's payload at most (a quarter segment: a batch larger than
+  // that is split).
+  uint64_t max_record_bytes_;
+  bool journal_full_ = false;
+  bool full_reported_ = false;  // Reported as a write failure (LMDB failing).
+  absl::Status lmdb_error_;     // The last failed LMDB commit's.
+  bool write_failed_ = false;   // A failed batch waits for its retry.
   bool backing_off_ = false;
   net::Clock::duration retry_backoff_ = std::chrono::milliseconds(50);
+
+  // Batches handed to LMDB, oldest first, with the env's batch ids.
+  std::deque<std::pair<uint64_t, Behind>> lmdb_pending_;
+  std::deque<Behind> lmdb_failed_;  // Waiting for their retry, in order.
+  uint64_t lag_entries_ = 0;        // Entries and bytes of both lists.
+  uint64_t lag_bytes_ = 0;
+  bool lmdb_backing_off_ = false;
+  net::Clock::duration lmdb_backoff_ = std::chrono::milliseconds(50);
   std::vector<storage::Completion> completions_;
 };
 

@@ -183,7 +183,7 @@ TEST_F(MemstoreHttpTest, InspectionRoutes) {
   for (const char* name :
        {"ringraft_term{group=\"1\"}", "ringraft_commit_index{group=\"1\"}",
         "ringraft_applied_index{group=\"1\"}", "ringraft_is_leader{group=\"1\"} 1",
-        "ringraft_proposals_total", "ringraft_fsync_commits_total",
+        "ringraft_proposals_total", "ringraft_lmdb_commits_total",
         "ringraft_entries_per_batch_bucket", "ringraft_bad_frames_total"}) {
     EXPECT_NE(m.body.find(name), std::string::npos) << name;
   }
@@ -194,7 +194,7 @@ TEST_F(MemstoreHttpTest, InspectionRoutes) {
   EXPECT_GE(metric(m.body, "ringraft_commit_index{group=\"1\"}"), put_index) << m.body;
   EXPECT_GE(metric(m.body, "ringraft_applied_index{group=\"1\"}"), put_index) << m.body;
   EXPECT_GE(metric(m.body, "ringraft_proposals_total"), 1) << m.body;
-  EXPECT_GE(metric(m.body, "ringraft_fsync_commits_total"), 1) << m.body;
+  EXPECT_GE(metric(m.body, "ringraft_lmdb_commits_total"), 1) << m.body;
   EXPECT_GE(metric(m.body, "ringraft_entries_per_batch_count"), 1) << m.body;
   EXPECT_GE(metric(m.body, "ringraft_entries_per_batch_bucket{le=\"+Inf\"}"), 1) << m.body;
   EXPECT_GE(metric(m.body, "ringraft_bad_frames_total"), 0) << m.body;

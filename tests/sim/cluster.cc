@@ -376,6 +376,22 @@ void Cluster::crash(NodeId id, std::optional<size_t> surviving_batches) {
   for (size_t i = 0; i < kept; ++i) {
     if (!make_durable(n, n.submitted[i])) return;
   }
+  // The next one may be torn: the journal writes a large batch as several
+  // records (storage::split_batch), and a prefix of them may survive: its
+  // install and a prefix of its entries, without its states, save or
+  // compaction (which go with the last record).
+  if (kept < n.submitted.size() && !surviving_batches && now_ >= n.disk_fails_until &&
+      prng_.below(4) == 0) {
+    Batch torn;
+    torn.install = n.submitted[kept].install;
+    const std::vector<Entry>& all = n.submitted[kept].entries;
+    torn.entries.assign(all.begin(),
+                        all.begin() + static_cast<ptrdiff_t>(prng_.below(all.size() + 1)));
+    log_event(absl::StrCat("node ", id, ": batch ", n.submitted[kept].seq, " torn, ",
+                           torn.entries.size(), " of ", all.size(), " entries survive"));
+    ++result_.torn_batches;
+    if (!make_durable(n, torn)) return;
+  }
   n.submitted.clear();
   n.open = Batch{};
   n.file_jobs.clear();

@@ -83,6 +83,7 @@ struct SimResult {
   uint64_t reads_checked = 0;
   uint64_t proposals_acked = 0;  // Proposals answered with their result.
   uint64_t write_failures = 0;   // Batches that failed and were retried.
+  uint64_t torn_batches = 0;     // Crashes that kept a prefix of a batch.
   uint64_t liveness_ticks = 0;   // Ticks the healed cluster needed.
   SimNetwork::Stats network;
 };

@@ -436,6 +436,7 @@ TEST(SimCluster, CountsWhatTheDriverWasPutThrough) {
     total.snapshots_installed += r.snapshots_installed;
     total.write_failures += r.write_failures;
     total.crashes += r.crashes;
+    total.torn_batches += r.torn_batches;
     total.reads_checked += r.reads_checked;
   }
   EXPECT_GT(total.proposals_acked, 1000u);
@@ -443,6 +444,7 @@ TEST(SimCluster, CountsWhatTheDriverWasPutThrough) {
   EXPECT_GT(total.snapshots_installed, 5u);
   EXPECT_GT(total.write_failures, 10u);
   EXPECT_GT(total.crashes, 50u);
+  EXPECT_GT(total.torn_batches, 5u);
   EXPECT_GT(total.reads_checked, 50u);
 }
 
