@@ -227,7 +227,8 @@ class LogEnv {
   absl::Status apply_batches(MDB_txn* txn, const std::vector<const WriteBatch*>& batches,
                              WorkStates& work, bool& map_full, BatchEnds* ends);
   void record_commit_latency(uint64_t commit_ns);
-  absl::Status put_journal_mark(MDB_txn* txn, const std::vector<const WriteBatch*>& batches);
+  absl::Status put_journal_mark(MDB_txn* txn, const std::vector<const WriteBatch*>& batches,
+                                bool& map_full);
   absl::Status reopen_after_failure();
   void after_commit(const std::vector<const WriteBatch*>& batches, WorkStates& work);
   // Tells the writer whether idle deletion of compacted records is due.

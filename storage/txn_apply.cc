@@ -227,15 +227,17 @@ void LogEnv::record_commit_latency(uint64_t commit_ns) {
 }
 
 // Records the newest journal sequence of `batches`, if any is journaled.
-absl::Status LogEnv::put_journal_mark(MDB_txn* txn, const std::vector<const WriteBatch*>& batches) {
+absl::Status LogEnv::put_journal_mark(MDB_txn* txn, const std::vector<const WriteBatch*>& batches,
+                                      bool& map_full) {
   uint64_t seq = 0;
   for (const WriteBatch* b : batches) seq = std::max(seq, b->journal_seq());
   if (seq == 0) return absl::OkStatus();
   std::string value = encode_journal_mark(kJournalMarkKey, seq);
   MDB_val k = mdb_val(kJournalMarkKey);
   MDB_val v = mdb_val(value);
-  return mdb_status(mdb_put(txn, lmdb_.info_dbi(), &k, &v, 0), "writing the journal mark",
-                    lmdb_.file());
+  const int rc = mdb_put(txn, lmdb_.info_dbi(), &k, &v, 0);
+  if (rc == MDB_MAP_FULL) map_full = true;  // The commit grows the map and retries.
+  return mdb_status(rc, "writing the journal mark", lmdb_.file());
 }
 
 // Applies every batch, then deletes some compacted records, in `txn`.
@@ -268,7 +270,7 @@ absl::Status LogEnv::apply_batches(MDB_txn* txn, const std::vector<const WriteBa
     }
   }
   if (!st.ok()) return st;
-  if (auto mark = put_journal_mark(txn, batches); !mark.ok()) return mark;
+  if (auto mark = put_journal_mark(txn, batches, map_full); !mark.ok()) return mark;
   return garbage_.collect(batches, [&](GroupId group, size_t budget) -> absl::StatusOr<size_t> {
     GroupState& s = state_of(group);
     if (s.garbage_first == 0) return size_t{0};

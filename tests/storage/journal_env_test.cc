@@ -134,6 +134,30 @@ TEST(JournalEnv, ReplayedInstallDoesNotResurrectWhatItReplaced) {
   EXPECT_FALSE((*env)->entries(kGroup, 10, 11, UINT64_MAX).ok());
 }
 
+// The journal mark is the last write of a commit: a full map there grows
+// the map and retries like any other write (the power-cut test found it
+// failing the commit instead).
+TEST(JournalEnv, AFullMapAtTheJournalMarkGrowsTheMap) {
+  TempDir dir;
+  EnvOptions o = journal_options(dir.path());
+  o.initial_map_bytes = 64 << 10;
+  auto env = LogEnv::open(o);
+  ASSERT_TRUE(env.ok()) << env.status();
+  Index next = 1;
+  for (int i = 0; i < 200; ++i) {
+    WriteBatch b;
+    b.append(kGroup, make_entries(kGroup, next, 4, 1, 200));
+    next += 4;
+    b.set_hard_state(kGroup, HardState{1, 2, next - 1});
+    commit_behind(**env, b, journal_write(**env, b));
+    if ((*env)->synced_journal_seq() > (*env)->journal()->checkpoint_seq()) {
+      (*env)->journal()->checkpoint((*env)->synced_journal_seq());
+    }
+  }
+  EXPECT_EQ((*env)->last_index(kGroup), next - 1);
+  EXPECT_GT((*env)->stats().map_bytes, uint64_t{64} << 10);
+}
+
 TEST(JournalEnv, AJournaledDirIsRefusedWithoutTheJournal) {
   TempDir dir;
   { ASSERT_TRUE(LogEnv::open(journal_options(dir.path())).ok()); }
