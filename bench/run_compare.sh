@@ -114,3 +114,14 @@ if ! skip craft; then
 fi
 
 python3 "$ROOT/bench/loadgen/compare_table.py" "$OUT" | tee "$OUT/table.md"
+
+# The same run as a PNG beside the table (writes/s against p50 and p99 for
+# each W). matplotlib comes from Debian, for the system python.
+if ! /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  log "installing python3-matplotlib for the plot"
+  sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    python3-matplotlib >>"$OUT/run.log" 2>&1 || log "python3-matplotlib could not be installed"
+fi
+/usr/bin/python3 "$ROOT/bench/plot_compare.py" "$OUT" && log "plot: $OUT/table.png" ||
+  log "no plot (see the message above)"
