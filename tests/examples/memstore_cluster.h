@@ -139,9 +139,13 @@ inline HttpResult http(const std::string& address, const std::string& method,
 // A child process whose output goes to a log file; killed by PID.
 class Process {
  public:
-  Process(std::vector<std::string> argv, const std::string& log_path) : log_(log_path) {
+  // `env`: NAME=VALUE settings added to the child's environment.
+  Process(std::vector<std::string> argv, const std::string& log_path,
+          const std::vector<std::string>& env = {})
+      : log_(log_path) {
     pid_ = ::fork();
     if (pid_ == 0) {
+      for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
       int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(fd, 1);
       ::dup2(fd, 2);
@@ -234,7 +238,8 @@ class MemstoreCluster {
   const std::string& http_address(int id) const { return http_[id - 1]; }
   Process* process(int id) { return procs_[id - 1].get(); }
 
-  void start(int id, std::vector<std::string> extra = {}) {
+  void start(int id, std::vector<std::string> extra = {},
+             const std::vector<std::string>& env = {}) {
     std::string toml =
         absl::StrCat("[node]\nid = ", id, "\naddress = \"", raft_address(id), "\"\ndata_dir = \"",
                      data_dir(id), "\"\n[raft]\ntick_interval_ms = 20\nelection_ticks = 10\n");
@@ -246,7 +251,7 @@ class MemstoreCluster {
     std::vector<std::string> argv = {MEMSTORE_BIN,     "--config",    path,  "--http",
                                      http_address(id), "--log-level", "warn"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    procs_[id - 1] = std::make_unique<Process>(argv, absl::StrCat(dir_, "/n", id, ".log"));
+    procs_[id - 1] = std::make_unique<Process>(argv, absl::StrCat(dir_, "/n", id, ".log"), env);
   }
   void start_all() {
     for (int i = 1; i <= size(); ++i) start(i);

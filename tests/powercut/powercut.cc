@@ -25,7 +25,8 @@ bool read_pod(std::ifstream& in, T& v) {
   return static_cast<bool>(in.read(reinterpret_cast<char*>(&v), sizeof(v)));
 }
 
-absl::StatusOr<std::map<std::string, std::vector<Write>>> parse(const std::string& log) {
+absl::StatusOr<std::map<std::string, std::vector<Write>>> parse(const std::string& log,
+                                                                uint64_t& uring_writes) {
   std::ifstream in(log, std::ios::binary);
   std::map<std::string, std::vector<Write>> files;
   if (!in) return files;  // Nothing written.
@@ -47,12 +48,18 @@ absl::StatusOr<std::map<std::string, std::vector<Write>>> parse(const std::strin
       for (Write& w : writes) w.durable |= w.number < offset;
       continue;
     }
-    if (kind == 'D') {
-      if (!writes.empty()) writes.back().durable = true;
+    if (kind == 'D') {  // The newest write at that offset completed.
+      for (size_t i = writes.size(); i-- > 0;) {
+        if (writes[i].offset == offset) {
+          writes[i].durable = true;
+          break;
+        }
+      }
       continue;
     }
     if (kind != 'W') return absl::DataLossError(absl::StrCat(log, ": bad record kind"));
-    (void)durable;  // Durable only once its 'D' says it returned.
+    // Durable only once its 'D' says it completed.
+    if (durable & 2) ++uring_writes;
     Write w{offset, std::string(len, '\0'), number++, false};
     // A pre-image cut by the kill: its write had not begun.
     if (!in.read(w.pre_image.data(), len)) break;
@@ -83,15 +90,15 @@ void mark(std::vector<bool>& kept, uint64_t from, uint64_t to) {
 }  // namespace
 
 std::string CutSummary::to_string() const {
-  return absl::StrCat(writes, " writes, ", volatile_writes, " not durable, ", lost, " lost, ", torn,
-                      " torn");
+  return absl::StrCat(writes, " writes (", uring_writes, " by io_uring), ", volatile_writes,
+                      " not durable, ", lost, " lost, ", torn, " torn");
 }
 
 absl::StatusOr<CutSummary> cut(const std::string& log, uint64_t seed) {
-  auto files = parse(log);
+  CutSummary s;
+  auto files = parse(log, s.uring_writes);
   if (!files.ok()) return files.status();
   std::mt19937_64 rng(seed);
-  CutSummary s;
   for (auto& [path, writes] : *files) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) continue;    // Unlinked since.

@@ -21,6 +21,7 @@ struct CutSummary {
   uint64_t volatile_writes = 0;  // Not durable at the cut.
   uint64_t lost = 0;             // Of those, put back to their pre-image.
   uint64_t torn = 0;             // Kept only in part.
+  uint64_t uring_writes = 0;     // Of the writes, io_uring requests.
   std::string to_string() const;
 };
 

@@ -10,23 +10,30 @@
 // the disk as a power cut could leave it.
 //
 // It sees writes made through libc (pwrite, write, pwritev, writev), which
-// is how LMDB and the snapshot files write. io_uring writes bypass it: the
-// tests that use it write the journal with pwrite on the same O_DSYNC fds.
+// is how LMDB and the snapshot files write, and IORING_OP_WRITE requests
+// submitted through liburing's shared library (the shard's journal writes):
+// io_uring_submit* log the pre-image of each pending write SQE on a tracked
+// fd before the kernel sees it, and io_uring_peek_batch_cqe (how the
+// reactor reaps) logs its completion. A write is durable once it completed
+// on an O_DSYNC/O_SYNC fd or with RWF_DSYNC/RWF_SYNC.
 //
 // Log record (native endianness, one process): u8 kind, u8 flag, u16 path
 // length, u32 length, u64 offset, u64 old file size, path bytes, then for
 // 'W' `length` pre-image bytes (beyond the old end of file: zeros).
-//   'W' a write is about to be made; flag: the fd is O_DSYNC/O_SYNC.
-//   'D' that write (the path's last 'W') returned `length` bytes on such an
-//       fd: it is durable. A 'W' without its 'D' was in flight at the kill.
+//   'W' a write is about to be made; flag bit 0: durable once it completes
+//       (O_DSYNC/O_SYNC fd, RWF_DSYNC), bit 1: an io_uring request.
+//   'D' the path's newest write at `offset` completed with `length` bytes
+//       on such an fd: it is durable. A 'W' without its 'D' was in flight
+//       at the kill.
 //   'S' an fsync/fdatasync of the path returned; `offset` is the number of
 //       'W' records logged before it started: those are durable.
-// Writes to tracked files are serialized (one mutex held across the real
-// call), so a 'D' follows its 'W' directly for that path.
+// Writes to tracked files through libc are serialized (one mutex held
+// across the real call).
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -54,9 +61,16 @@ static void init(void) {
   const char* dir = getenv("POWERCUT_DIR");
   const char* log = getenv("POWERCUT_LOG");
   if (dir == NULL || log == NULL) return;
-  if (realpath(dir, g_dir) == NULL) return;
+  if (realpath(dir, g_dir) == NULL) {
+    fprintf(stderr, "powercut_shim: POWERCUT_DIR %s: %s\n", dir, strerror(errno));
+    abort();  // A test that thinks it cuts power must not run unwatched.
+  }
   g_dir_len = strlen(g_dir);
   g_log = (int)syscall(SYS_openat, AT_FDCWD, log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (g_log < 0) {
+    fprintf(stderr, "powercut_shim: POWERCUT_LOG %s: %s\n", log, strerror(errno));
+    abort();
+  }
 }
 
 static void log_bytes(const void* p, size_t n) {
@@ -100,10 +114,10 @@ static void track(int fd, const char* path, int flags) {
 }
 
 // Logs the pre-image of [off, off + len) of fd's file. Caller holds g_mu.
-static void pre_image(int fd, uint64_t off, size_t len) {
+static void pre_image_flags(int fd, uint64_t off, size_t len, int flags) {
   struct stat st;
   uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-  log_header('W', g_durable[fd], g_path[fd], (uint32_t)len, off, size);
+  log_header('W', flags, g_path[fd], (uint32_t)len, off, size);
   ++g_writes;
   char buf[65536];
   size_t done = 0;
@@ -120,8 +134,15 @@ static void pre_image(int fd, uint64_t off, size_t len) {
 }
 
 // After the real write, caller holding g_mu.
-static void done(int fd, ssize_t r) {
-  if (g_durable[fd] && r > 0) log_header('D', 1, g_path[fd], (uint32_t)r, 0, 0);
+static void done_at(const char* path, uint64_t off, ssize_t r) {
+  if (r > 0) log_header('D', 1, path, (uint32_t)r, off, 0);
+}
+static void done(int fd, uint64_t off, ssize_t r) {
+  if (g_durable[fd]) done_at(g_path[fd], off, r);
+}
+
+static void pre_image(int fd, uint64_t off, size_t len) {
+  pre_image_flags(fd, off, len, g_durable[fd]);
 }
 
 static int tracked(int fd) { return g_log >= 0 && fd >= 0 && fd < MAX_FDS && g_path[fd] != NULL; }
@@ -177,7 +198,7 @@ ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
   pthread_mutex_lock(&g_mu);
   pre_image(fd, (uint64_t)off, n);
   ssize_t r = real_pwrite(fd, buf, n, off);
-  done(fd, r);
+  done(fd, (uint64_t)off, r);
   pthread_mutex_unlock(&g_mu);
   return r;
 }
@@ -190,7 +211,7 @@ ssize_t write(int fd, const void* buf, size_t n) {
   off_t off = lseek(fd, 0, SEEK_CUR);
   pre_image(fd, (uint64_t)off, n);
   ssize_t r = real_write(fd, buf, n);
-  done(fd, r);
+  done(fd, (uint64_t)off, r);
   pthread_mutex_unlock(&g_mu);
   return r;
 }
@@ -207,7 +228,7 @@ ssize_t pwritev(int fd, const struct iovec* iov, int cnt, off_t off) {
   pthread_mutex_lock(&g_mu);
   pre_image(fd, (uint64_t)off, iov_bytes(iov, cnt));
   ssize_t r = real_pwritev(fd, iov, cnt, off);
-  done(fd, r);
+  done(fd, (uint64_t)off, r);
   pthread_mutex_unlock(&g_mu);
   return r;
 }
@@ -221,7 +242,7 @@ ssize_t writev(int fd, const struct iovec* iov, int cnt) {
   off_t off = lseek(fd, 0, SEEK_CUR);
   pre_image(fd, (uint64_t)off, iov_bytes(iov, cnt));
   ssize_t r = real_writev(fd, iov, cnt);
-  done(fd, r);
+  done(fd, (uint64_t)off, r);
   pthread_mutex_unlock(&g_mu);
   return r;
 }
@@ -252,4 +273,90 @@ int fdatasync(int fd) {
   REAL(fdatasync, int, int);
   uint64_t before = writes_so_far();
   return synced(fd, real_fdatasync(fd), before);
+}
+
+// ------------------------------------------------------------ io_uring
+
+#define MAX_URING_WRITES 256
+
+// Write requests submitted and not yet reaped, by user_data.
+static struct {
+  uint64_t user_data;
+  uint64_t offset;
+  int durable;
+  char* path;
+} g_uring[MAX_URING_WRITES];
+
+// Before the kernel sees them: the pending SQEs of `ring` (between
+// sqe_head and sqe_tail) that write a tracked fd.
+static void scan_sqes(struct io_uring* ring) {
+  if (g_log < 0) return;
+  pthread_mutex_lock(&g_mu);
+  for (unsigned i = ring->sq.sqe_head; i != ring->sq.sqe_tail; ++i) {
+    struct io_uring_sqe* sqe = &ring->sq.sqes[i & *ring->sq.kring_mask];
+    if (sqe->opcode != IORING_OP_WRITE || (sqe->flags & IOSQE_FIXED_FILE)) continue;
+    int fd = sqe->fd;
+    if (!tracked(fd)) continue;
+    int durable = g_durable[fd] || (sqe->rw_flags & (RWF_DSYNC | RWF_SYNC)) != 0;
+    pre_image_flags(fd, sqe->off, sqe->len, durable | 2);
+    int slot = -1;
+    for (int k = 0; k < MAX_URING_WRITES; ++k) {
+      if (g_uring[k].path == NULL) {
+        slot = k;
+        break;
+      }
+    }
+    if (slot < 0) abort();  // More writes in flight than this test shim expects.
+    g_uring[slot].user_data = sqe->user_data;
+    g_uring[slot].offset = sqe->off;
+    g_uring[slot].durable = durable;
+    g_uring[slot].path = strdup(g_path[fd]);
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+int io_uring_submit(struct io_uring* ring) {
+  REAL(io_uring_submit, int, struct io_uring*);
+  scan_sqes(ring);
+  return real_io_uring_submit(ring);
+}
+
+int io_uring_submit_and_wait(struct io_uring* ring, unsigned wait_nr) {
+  REAL(io_uring_submit_and_wait, int, struct io_uring*, unsigned);
+  scan_sqes(ring);
+  return real_io_uring_submit_and_wait(ring, wait_nr);
+}
+
+int io_uring_submit_and_get_events(struct io_uring* ring) {
+  REAL(io_uring_submit_and_get_events, int, struct io_uring*);
+  scan_sqes(ring);
+  return real_io_uring_submit_and_get_events(ring);
+}
+
+int io_uring_submit_and_wait_timeout(struct io_uring* ring, struct io_uring_cqe** cqe_ptr,
+                                     unsigned wait_nr, struct __kernel_timespec* ts,
+                                     sigset_t* sigmask) {
+  REAL(io_uring_submit_and_wait_timeout, int, struct io_uring*, struct io_uring_cqe**, unsigned,
+       struct __kernel_timespec*, sigset_t*);
+  scan_sqes(ring);
+  return real_io_uring_submit_and_wait_timeout(ring, cqe_ptr, wait_nr, ts, sigmask);
+}
+
+unsigned io_uring_peek_batch_cqe(struct io_uring* ring, struct io_uring_cqe** cqes,
+                                 unsigned count) {
+  REAL(io_uring_peek_batch_cqe, unsigned, struct io_uring*, struct io_uring_cqe**, unsigned);
+  unsigned n = real_io_uring_peek_batch_cqe(ring, cqes, count);
+  if (g_log < 0 || n == 0) return n;
+  pthread_mutex_lock(&g_mu);
+  for (unsigned i = 0; i < n; ++i) {
+    for (int k = 0; k < MAX_URING_WRITES; ++k) {
+      if (g_uring[k].path == NULL || g_uring[k].user_data != cqes[i]->user_data) continue;
+      if (g_uring[k].durable) done_at(g_uring[k].path, g_uring[k].offset, cqes[i]->res);
+      free(g_uring[k].path);
+      g_uring[k].path = NULL;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_mu);
+  return n;
 }
