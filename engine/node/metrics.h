@@ -44,6 +44,9 @@ struct ShardMetrics {
   Counter lmdb_lag_batches{0};
   Counter lmdb_lag_entries{0};
   Counter lmdb_lag_bytes{0};
+  // When the oldest batch LMDB has not committed became durable in the
+  // journal (steady clock, ns); 0: LMDB has everything.
+  Counter lmdb_lag_oldest_ns{0};
   // Entries per write transaction, in power-of-two buckets: bucket i counts
   // batches with [2^i, 2^(i+1)) entries (bucket 0 also counts empty ones).
   std::array<Counter, 20> entries_per_batch{};

@@ -1,5 +1,8 @@
 #include "engine/node/metrics_text.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "engine/node/shard_runtime.h"
 #include "storage/log_env.h"
@@ -32,6 +35,12 @@ void add_shard_counters(const ShardMetrics& s, MetricsSnapshot& m) {
   m.lmdb_lag_batches += read_counter(s.lmdb_lag_batches);
   m.lmdb_lag_entries += read_counter(s.lmdb_lag_entries);
   m.lmdb_lag_bytes += read_counter(s.lmdb_lag_bytes);
+  if (const uint64_t oldest = read_counter(s.lmdb_lag_oldest_ns); oldest != 0) {
+    const auto now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::steady_clock::now().time_since_epoch())
+                                               .count());
+    m.lmdb_lag_us = std::max(m.lmdb_lag_us, now > oldest ? (now - oldest) / 1000 : 0);
+  }
   for (size_t b = 0; b < m.journal_write_latency.size() && b < s.journal_write_latency.size();
        ++b) {
     m.journal_write_latency[b] += read_counter(s.journal_write_latency[b]);
@@ -150,6 +159,10 @@ void render_gauges(const MetricsSnapshot& m, std::string& out) {
   node_gauge("lmdb_lag_entries", "Journaled entries LMDB has not committed yet.",
              m.lmdb_lag_entries);
   node_gauge("lmdb_lag_bytes", "Journal bytes LMDB has not committed yet.", m.lmdb_lag_bytes);
+  append_help_type(out, "lmdb_lag_seconds",
+                   "Age of the oldest journaled batch LMDB has not committed yet.", "gauge");
+  absl::StrAppend(&out, "ringraft_lmdb_lag_seconds ", static_cast<double>(m.lmdb_lag_us) / 1e6,
+                  "\n");
 }
 
 // A latency histogram in seconds: `counts` per bucket of `bounds_us` (then

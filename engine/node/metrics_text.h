@@ -42,6 +42,7 @@ struct MetricsSnapshot {
   uint64_t lmdb_lag_batches = 0;  // Gauges.
   uint64_t lmdb_lag_entries = 0;
   uint64_t lmdb_lag_bytes = 0;
+  uint64_t lmdb_lag_us = 0;  // Age of the oldest batch LMDB lacks, over all shards.
   std::vector<uint64_t> journal_write_latency;  // Buckets as commit_latency's.
   std::array<uint64_t, std::tuple_size_v<decltype(ShardMetrics::entries_per_batch)>>
       entries_per_batch{};  // Not cumulative.

@@ -1,6 +1,7 @@
 #include "engine/node/write_pipeline.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
@@ -202,7 +203,7 @@ void WritePipeline::on_journal_write(int32_t result, uint32_t /*flags*/) {
   }
   journal_.written(c.journal_seq);
   record_write_latency(c.part_started, c.size);
-  Behind behind{c.journal_seq, std::move(c.parts.front()), 0, c.size};
+  Behind behind{c.journal_seq, std::move(c.parts.front()), 0, c.size, net::Clock::now()};
   behind.entries = behind.batch.entry_count();
   c.parts.pop_front();
   c.done.push_back(std::move(behind));
@@ -349,6 +350,18 @@ void WritePipeline::update_lag_metrics() {
                                   std::memory_order_relaxed);
   metrics_.lmdb_lag_entries.store(lag_entries_, std::memory_order_relaxed);
   metrics_.lmdb_lag_bytes.store(lag_bytes_, std::memory_order_relaxed);
+  // lmdb_pending_ is in journal order; lmdb_failed_ is sorted only at its retry.
+  std::optional<net::Clock::time_point> oldest;
+  if (!lmdb_pending_.empty()) oldest = lmdb_pending_.front().second.durable_at;
+  for (const Behind& b : lmdb_failed_) {
+    if (!oldest || b.durable_at < *oldest) oldest = b.durable_at;
+  }
+  const uint64_t ns =
+      oldest ? static_cast<uint64_t>(
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(oldest->time_since_epoch())
+                       .count())
+             : 0;
+  metrics_.lmdb_lag_oldest_ns.store(ns, std::memory_order_relaxed);
 }
 
 }  // namespace raft

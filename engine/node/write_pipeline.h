@@ -99,6 +99,7 @@ class WritePipeline final : public LogWriter {
     storage::WriteBatch batch;
     size_t entries = 0;
     uint64_t bytes = 0;
+    net::Clock::time_point durable_at{};  // Its journal write completed.
   };
 
   // The batch being written: one journal record per part (split_batch),

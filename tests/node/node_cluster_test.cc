@@ -170,6 +170,22 @@ TEST(NodeCluster, MetricsCountTheWork) {
   EXPECT_EQ(value("ringraft_bad_frames_total"), 0u);
   EXPECT_NE(text.find("ringraft_is_leader{group=\"1\"} 1"), std::string::npos) << text;
   EXPECT_NE(text.find("ringraft_entries_per_batch_count"), std::string::npos);
+  // The journal: one write per durable batch (at least one per proposal
+  // here), its bytes and latency; LMDB behind it, its lag as gauges.
+  EXPECT_GE(value("ringraft_journal_writes_total"), 25u);
+  EXPECT_GT(value("ringraft_journal_bytes_total"), 25u * 32);
+  EXPECT_EQ(value("ringraft_journal_write_failures_total"), 0u);
+  EXPECT_NE(text.find("ringraft_journal_write_latency_seconds_count"), std::string::npos) << text;
+  for (const char* g :
+       {"ringraft_lmdb_lag_batches", "ringraft_lmdb_lag_entries", "ringraft_lmdb_lag_bytes"}) {
+    EXPECT_LE(value(g), 25u * 1024) << g;  // Present (not ~0) and bounded.
+  }
+  // LMDB catches up once the writes stop: the lag drains to zero.
+  EXPECT_TRUE(eventually([&] {
+    const std::string t = c.node(leader)->metrics_text();
+    return metric_value(t, "ringraft_lmdb_lag_entries") == 0u &&
+           t.find("\nringraft_lmdb_lag_seconds 0\n") != std::string::npos;
+  }));
   // Every commit lands in one bucket of the commit latency histogram (idle
   // garbage commits too, so at least as many as the batch commits).
   const uint64_t timed = value("ringraft_commit_latency_seconds_count");
