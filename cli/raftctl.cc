@@ -2,6 +2,7 @@
 //
 //   raftctl describe logs <data-dir> [--group G] [--raw] [--from I] [--limit N]
 //   raftctl describe metadata <data-dir>
+//   raftctl describe journal <data-dir | shard-dir>
 //   raftctl describe node <address> [--group G]
 //   raftctl members list                      --cluster A[,B...] [--group G]
 //   raftctl members add <id> <address> [--learner] --cluster ...
@@ -12,13 +13,16 @@
 // Output is a readable table; --json prints JSON for scripts. The describe
 // logs/metadata commands open a data dir that no node is using (the node
 // holds a lock on each shard env); a missing or damaged dir is an error that
-// names it. Exit status: 0 ok, 1 failure, 2 usage.
+// names it. describe journal only reads: the journal files, and LMDB's
+// journal mark in a read-only env (no replay, no owner lock).
+// Exit status: 0 ok, 1 failure, 2 usage.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +35,8 @@
 #include "engine/core/conf_change.h"
 #include "engine/node/client.h"
 #include "engine/node/errors.h"
+#include "storage/journal.h"
+#include "storage/lmdb_env.h"
 #include "storage/log_env.h"
 
 namespace raft::cli {
@@ -41,6 +47,7 @@ namespace fs = std::filesystem;
 constexpr char kUsage[] = R"(usage:
   raftctl describe logs <data-dir> [--group G] [--raw] [--from I] [--limit N] [--json]
   raftctl describe metadata <data-dir> [--json]
+  raftctl describe journal <data-dir|shard-dir> [--json]
   raftctl describe node <address> [--group G] [--json]
   raftctl members list [--group G] --cluster <addr,...> [--json]
   raftctl members add <id> <address> [--learner] [--group G] --cluster <addr,...> [--json]
@@ -347,6 +354,133 @@ int describe_logs(const Args& a) {
 }
 
 // ---------------------------------------------------------------------------
+// Journals.
+
+// The shard dirs whose journal `dir` names: `dir` itself when it holds a
+// journal/ (a shard dir), else its shard-0, shard-1, ... (a node's data dir,
+// as describe logs takes).
+absl::StatusOr<std::vector<std::string>> journal_shard_dirs(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return absl::NotFoundError(dir + ": no such directory");
+  if (fs::is_directory(dir + "/journal", ec)) return std::vector<std::string>{dir};
+  std::vector<std::string> out;
+  for (uint32_t s = 0; fs::is_directory(absl::StrCat(dir, "/shard-", s), ec); ++s) {
+    out.push_back(absl::StrCat(dir, "/shard-", s));
+  }
+  if (out.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        dir, ": neither a shard dir (no journal/) nor a ringraft data dir (no shard-0/)"));
+  }
+  return out;
+}
+
+// LMDB's journal mark of a shard dir (the newest journal record LMDB holds),
+// read in a read-only env: no owner lock, no replay, a running node may hold
+// the env. nullopt without a data.mdb.
+absl::StatusOr<std::optional<uint64_t>> lmdb_journal_mark(const std::string& shard_dir) {
+  std::error_code ec;
+  if (!fs::exists(shard_dir + "/data.mdb", ec)) return std::optional<uint64_t>();
+  storage::EnvOptions o;
+  o.dir = shard_dir;
+  o.read_only = true;
+  storage::LmdbEnv env(o);
+  if (auto s = env.open(); !s.ok()) return s;
+  auto mark = env.read_journal_mark();
+  if (!mark.ok()) return mark.status();
+  return std::optional<uint64_t>(*mark);
+}
+
+std::string seq_text(uint64_t seq) { return seq == 0 ? "-" : absl::StrCat(seq); }
+
+// Whether LMDB holds a segment's records: all, none or some of them.
+std::string in_lmdb(const storage::JournalDescription::Segment& seg,
+                    const std::optional<uint64_t>& mark) {
+  if (!mark || seg.records == 0) return "-";
+  if (seg.last_seq <= *mark) return "yes";
+  if (seg.first_seq > *mark) return "no";
+  return "partly";
+}
+
+int describe_journal(const Args& a) {
+  const std::string& arg = a.positional[2];
+  auto shard_dirs = journal_shard_dirs(arg);
+  if (!shard_dirs.ok()) return fail(shard_dirs.status());
+  std::string text;
+  std::string json = absl::StrCat("{\"dir\":", quote(arg), ",\"shards\":[");
+  size_t journals = 0;
+  absl::Status mark_error;  // Reported after the journals: they are still shown.
+  for (size_t i = 0; i < shard_dirs->size(); ++i) {
+    const std::string& shard = (*shard_dirs)[i];
+    const std::string journal_dir = shard + "/journal";
+    absl::StrAppend(&json, i ? "," : "", "{\"shard_dir\":", quote(shard), ",\"journal\":");
+    std::error_code ec;
+    if (!fs::is_directory(journal_dir, ec)) {
+      absl::StrAppend(&text, "shard dir ", shard, ": no journal\n");
+      json += "null}";
+      continue;
+    }
+    ++journals;
+    auto d = storage::describe_journal(journal_dir);
+    if (!d.ok()) return fail(d.status());
+    std::optional<uint64_t> mark;
+    std::string mark_text = "no LMDB env (no data.mdb)";
+    if (auto m = lmdb_journal_mark(shard); !m.ok()) {
+      if (mark_error.ok()) mark_error = m.status();
+      mark_text = absl::StrCat("unreadable: ", m.status().message());
+    } else if (*m) {
+      mark = *m;
+      mark_text = **m == 0 ? "0 (none)" : absl::StrCat(**m);
+    }
+    uint64_t records = 0;
+    Table segs({"segment", "first", "last", "records", "bytes", "in lmdb"});
+    std::string segs_json;
+    for (const storage::JournalDescription::Segment& seg : d->segments) {
+      records += seg.records;
+      segs.add({fs::path(seg.file).filename().string(), seq_text(seg.first_seq),
+                seq_text(seg.last_seq), absl::StrCat(seg.records), absl::StrCat(seg.bytes),
+                in_lmdb(seg, mark)});
+      absl::StrAppend(&segs_json, segs_json.empty() ? "" : ",", "{\"file\":", quote(seg.file),
+                      ",\"first_seq\":", seg.first_seq, ",\"last_seq\":", seg.last_seq,
+                      ",\"records\":", seg.records, ",\"bytes\":", seg.bytes, "}");
+    }
+    Table groups({"group", "records"});
+    std::string groups_json;
+    for (const auto& [g, n] : d->records_per_group) {
+      groups.add({absl::StrCat(g), absl::StrCat(n)});
+      absl::StrAppend(&groups_json, groups_json.empty() ? "" : ",", "{\"group\":", g,
+                      ",\"records\":", n, "}");
+    }
+    const uint64_t to_replay =
+        mark && d->last_seq > *mark ? d->last_seq - std::max(*mark, d->first_seq - 1) : 0;
+    absl::StrAppend(&json, "{\"dir\":", quote(journal_dir), ",\"segment_bytes\":", d->segment_bytes,
+                    ",\"first_seq\":", d->first_seq, ",\"last_seq\":", d->last_seq,
+                    ",\"records\":", records,
+                    ",\"lmdb_journal_mark\":", mark ? absl::StrCat(*mark) : "null",
+                    ",\"to_replay\":", mark ? absl::StrCat(to_replay) : "null", ",\"segments\":[",
+                    segs_json, "],\"records_per_group\":[", groups_json, "]}}");
+    std::ostringstream tables;
+    segs.print(tables);
+    groups.print(tables);
+    absl::StrAppend(
+        &text, "shard dir ", shard, ": journal ", journal_dir, ", ", d->segments.size(),
+        " segment(s) of ", d->segment_bytes, " B\n", "records ",
+        d->first_seq == 0
+            ? "none"
+            : absl::StrCat(seq_text(d->first_seq), "..", seq_text(d->last_seq), " (", records, ")"),
+        "; LMDB journal mark: ", mark_text,
+        mark ? absl::StrCat(" (", to_replay, " record(s) to replay at the next open)") : "", "\n",
+        tables.str());
+  }
+  json += "]}";
+  if (journals == 0) {
+    return fail(
+        absl::NotFoundError(absl::StrCat(arg, ": no journal (no shard has a journal/ dir)")));
+  }
+  std::cout << (a.json ? json + "\n" : text);
+  return mark_error.ok() ? 0 : fail(mark_error);
+}
+
+// ---------------------------------------------------------------------------
 // Live nodes.
 
 int describe_node(const Args& a) {
@@ -470,11 +604,14 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (p[0] == "describe") {
-    if (p.size() != 3) return usage("describe logs|metadata <data-dir> | describe node <address>");
+    if (p.size() != 3) {
+      return usage("describe logs|metadata|journal <data-dir> | describe node <address>");
+    }
     if (p[1] == "logs") return describe_logs(*args);
     if (p[1] == "metadata") return describe_metadata(*args);
+    if (p[1] == "journal") return describe_journal(*args);
     if (p[1] == "node") return describe_node(*args);
-    return usage("describe logs|metadata|node");
+    return usage("describe logs|metadata|journal|node");
   }
   return cluster_command(*args);
 }

@@ -394,7 +394,16 @@ absl::StatusOr<JournalDescription> describe_journal(const std::string& dir) {
     if (!d.ok()) return d.status();
     data.push_back(std::move(*d));
   }
-  auto found = scan(paths, data, 0);
+  // What LMDB holds is unknown here: the oldest record still in a segment
+  // is taken as the first one (older ones were checkpointed and their
+  // segments reused); from it on, the records must follow one another as
+  // open requires.
+  uint64_t oldest = 0;
+  for (const std::string& d : data) {
+    const Chain c = scan_chain(d);
+    if (!c.records.empty() && (oldest == 0 || c.first() < oldest)) oldest = c.first();
+  }
+  auto found = scan(paths, data, oldest == 0 ? 0 : oldest - 1);
   if (!found.ok()) return found.status();
   JournalDescription out;
   out.segment_bytes = size;

@@ -7,9 +7,10 @@ at --window 1; the file with "lg_send" points is the load generator's).
 
 Every put at window 1 runs alone: from the load generator's send ("lg_send")
 to the reply's arrival ("lg_recv"). Each put is followed along its causal
-chain (client_recv, propose, the leader's batch and commit; each follower's
-peer_recv, batch, commit, durable, peer_send; the leader's peer_recv of the
-first answer, proposal_done, client_reply), each point being the first of its
+chain (client_recv, propose, the leader's journal write submitted and
+durable; each follower's peer_recv, journal_write, journal_durable,
+peer_send; the leader's peer_recv of the first answer, proposal_done,
+client_reply; LMDB's commits behind the journal are off this path), each point being the first of its
 kind after the point it follows. The table prints the median and p90 offset of
 each point from the send, in the order of the medians. The node that
 received client requests is "L"; the followers are "F1", "F2".
@@ -71,15 +72,12 @@ def main():
     # then the answer).
     followers = [labels[i] for i in range(len(nodes)) if i != leader]
     chain = [("L.client_recv", "send"), ("L.propose", "L.client_recv"),
-             ("L.peer_send", "L.propose"), ("L.batch_submit", "L.propose"),
-             ("L.commit_begin", "L.batch_submit"), ("L.commit_end", "L.commit_begin"),
-             ("L.durable_seen", "L.commit_end")]
+             ("L.peer_send", "L.propose"), ("L.journal_write", "L.propose"),
+             ("L.journal_durable", "L.journal_write")]
     for f in followers:
-        chain += [(f"{f}.peer_recv", "L.peer_send"), (f"{f}.batch_submit", f"{f}.peer_recv"),
-                  (f"{f}.commit_begin", f"{f}.batch_submit"),
-                  (f"{f}.commit_end", f"{f}.commit_begin"),
-                  (f"{f}.durable_seen", f"{f}.commit_end"),
-                  (f"{f}.peer_send", f"{f}.durable_seen")]
+        chain += [(f"{f}.peer_recv", "L.peer_send"), (f"{f}.journal_write", f"{f}.peer_recv"),
+                  (f"{f}.journal_durable", f"{f}.journal_write"),
+                  (f"{f}.peer_send", f"{f}.journal_durable")]
     chain += [("L.peer_recv", "first_ack"), ("L.proposal_done", "L.peer_recv"),
               ("L.client_reply", "L.proposal_done")]
     by_key = {}

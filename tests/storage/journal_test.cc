@@ -303,5 +303,33 @@ TEST(JournalDescribe, CountsSegmentsSeqsAndRecordsPerGroup) {
   EXPECT_EQ(d->records_per_group.at(2), 3u);
 }
 
+// A journal whose segments were reused no longer holds record 1: describe
+// starts from its oldest record (raftctl found it refusing such journals).
+TEST(JournalDescribe, AReusedJournalStartsAtItsOldestRecord) {
+  TempDir dir;
+  const std::string jd = dir.sub("journal");
+  std::string bytes;
+  encode_batch(sample_batch(), bytes);
+  uint64_t last = 0;
+  {
+    JournalOptions o = options(jd, 2);
+    auto j = open_ok(o, 0, nullptr);
+    ASSERT_NE(j, nullptr);
+    // Enough records to wrap both segments several times.
+    const uint64_t per_segment = o.segment_bytes / (bytes.size() + kJournalHeaderBytes + 8);
+    for (uint64_t i = 0; i < per_segment * 5; ++i) {
+      last = append(*j, bytes).seq;
+      j->checkpoint(last - 1);
+    }
+  }
+  auto d = describe_journal(jd);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_GT(d->first_seq, 1u);
+  EXPECT_EQ(d->last_seq, last);
+  uint64_t records = 0;
+  for (const auto& s : d->segments) records += s.records;
+  EXPECT_EQ(records, d->last_seq - d->first_seq + 1);
+}
+
 }  // namespace
 }  // namespace raft::storage
