@@ -11,8 +11,14 @@
 // changes metadata), reused forever. A record is a 32-byte header (u32
 // magic, u16 version, u16 kind, u64 seq, u32 payload length, u32 zero, u64
 // XXH3 over the header's first 24 bytes and the payload), the payload, and
-// zero padding to a multiple of 8. Records follow each other from offset 0;
-// one never spans segments; seq grows by one across segments.
+// zero padding to the next 4 KiB block (format version 2). Records follow
+// each other from offset 0, each starting on a block; one never spans
+// segments; seq grows by one across segments. Segments are opened
+// O_DSYNC | O_DIRECT (O_DSYNC alone where O_DIRECT is refused, as on tmpfs):
+// a buffered O_DSYNC write would be handed by io_uring to a kernel worker
+// thread; a direct one is issued from the reactor (storage_benchmark
+// measures both). A record never shares a block with another, so a torn
+// write can only damage the record being written.
 //
 // Recovery (open): per segment, the chain is the valid records from offset
 // 0 with consecutive seqs. Chains wholly at or below `covered_seq` (what
@@ -49,6 +55,10 @@ struct JournalOptions {
 };
 
 inline constexpr size_t kJournalHeaderBytes = 32;
+// Records start on block boundaries and are zero-padded to the next one, so
+// that a record is never rewritten by a later write and O_DIRECT can write
+// it as it is.
+inline constexpr uint64_t kJournalBlock = 4096;
 
 struct JournalRecord {
   uint64_t seq = 0;
@@ -56,7 +66,8 @@ struct JournalRecord {
 };
 
 // One write to make: `size` bytes at `data` into `fd` at `offset`. `data`
-// stays valid until the next prepare.
+// stays valid until the next prepare; data, size and offset are aligned to
+// kJournalBlock (as O_DIRECT needs).
 struct JournalWrite {
   int fd = -1;
   uint64_t offset = 0;
@@ -99,6 +110,8 @@ class Journal {
   uint32_t free_segments() const;
   // A record's payload at most.
   uint64_t max_payload_bytes() const { return segment_bytes_ - kJournalHeaderBytes; }
+  // Whether the segments were opened O_DIRECT (not on tmpfs, say).
+  bool direct() const { return direct_; }
 
  private:
   struct Segment {
@@ -117,7 +130,10 @@ class Journal {
   uint64_t offset_ = 0;  // In the current segment, after its last record.
   uint64_t next_seq_ = 1;
   uint64_t checkpoint_ = 0;
-  std::string buffer_;  // The prepared record.
+  char* buffer_ = nullptr;  // The prepared record (kJournalBlock-aligned).
+  size_t buffer_capacity_ = 0;
+  size_t buffer_size_ = 0;
+  bool direct_ = true;
   bool prepared_ = false;
   size_t prepared_segment_ = 0;
 };

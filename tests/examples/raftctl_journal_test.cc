@@ -100,10 +100,11 @@ storage::JournalWrite journal_write(storage::Journal& journal, const WriteBatch&
   return *w;
 }
 
-std::unique_ptr<storage::Journal> open_journal(const std::string& dir) {
+std::unique_ptr<storage::Journal> open_journal(const std::string& dir,
+                                               uint64_t segment_bytes = 8192) {
   storage::JournalOptions o;
   o.dir = dir;
-  o.segment_bytes = 4096;
+  o.segment_bytes = segment_bytes;
   o.segments = 4;
   std::vector<storage::JournalRecord> replay;
   auto j = storage::Journal::open(o, 0, &replay);
@@ -111,7 +112,7 @@ std::unique_ptr<storage::Journal> open_journal(const std::string& dir) {
   return j.ok() ? std::move(*j) : nullptr;
 }
 
-// Five records of about 1.6 KB, two per 4 KB segment: seg-0000 holds 1..2,
+// Five records of about 1.6 KB, two 4 KiB blocks per 8 KiB segment: seg-0000 holds 1..2,
 // seg-0001 3..4, seg-0002 5, seg-0003 nothing. Group 7 is in records 1, 3,
 // 4 and 5, group 9 in 2 and 3.
 void write_five_records(const std::string& journal_dir) {
@@ -133,11 +134,11 @@ TEST(RaftctlJournal, ShardDirShowsSegmentsSeqsAndRecordsPerGroup) {
 
   CommandResult r = raftctl("describe journal " + shard, dir);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_TRUE(contains(r.out, "journal " + shard + "/journal, 4 segment(s) of 4096 B")) << r.out;
+  EXPECT_TRUE(contains(r.out, "journal " + shard + "/journal, 4 segment(s) of 8192 B")) << r.out;
   EXPECT_TRUE(contains(r.out, "records 1..5 (5)")) << r.out;
   EXPECT_TRUE(contains(r.out, "LMDB journal mark: no LMDB env")) << r.out;
   // SEGMENT FIRST LAST RECORDS BYTES IN LMDB (bytes: the chain's, records of
-  // 8-byte aligned sizes).
+  // whole 4 KiB blocks).
   std::vector<std::string> rows;
   for (const std::string& l : lines(r.out)) {
     if (l.starts_with("seg-")) rows.push_back(l);
@@ -154,7 +155,7 @@ TEST(RaftctlJournal, ShardDirShowsSegmentsSeqsAndRecordsPerGroup) {
   r = raftctl("describe journal " + shard + " --json", dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(contains(r.out,
-                       "\"segment_bytes\":4096,\"first_seq\":1,\"last_seq\":5,\"records\":5,"
+                       "\"segment_bytes\":8192,\"first_seq\":1,\"last_seq\":5,\"records\":5,"
                        "\"lmdb_journal_mark\":null"))
       << r.out;
   EXPECT_TRUE(contains(r.out, "{\"file\":\"" + shard +
@@ -224,7 +225,7 @@ TEST(RaftctlJournal, DamagedRecordBeforeAValidOneIsDataLossNamingTheFile) {
   const std::string journal = dir.sub("shard-0/journal");
   uint64_t damaged_at = 0;
   {
-    auto j = open_journal(journal);
+    auto j = open_journal(journal, 16384);  // All three in seg-0000.
     ASSERT_NE(j, nullptr);
     journal_write(*j, batch_of({kA}, 1, 100));
     damaged_at = journal_write(*j, batch_of({kB}, 1, 100)).offset;

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "engine/node/client.h"
 #include "engine/node/node.h"
 #include "protocol/client_codec.h"
@@ -646,7 +648,20 @@ void disk_full_run(bool leader_is_victim) {
     return true;
   };
   for (uint64_t id = 1; id <= 3; ++id) {
-    EXPECT_TRUE(eventually([&] { return has_all(id); })) << "node " << id << " lost writes";
+    EXPECT_TRUE(eventually([&] { return has_all(id); })) << "node " << id
+                                                         << " lost writes; its journal and LMDB:\n"
+                                                         <<
+        [&] {  // Why it stopped, should it ever (a stuck journal, LMDB failing).
+          std::string out;
+          for (absl::string_view line : absl::StrSplit(c.node(id)->metrics_text(), '\n')) {
+            if (absl::StartsWith(line, "ringraft_journal") ||
+                absl::StartsWith(line, "ringraft_lmdb") ||
+                absl::StartsWith(line, "ringraft_write_batches")) {
+              absl::StrAppend(&out, line, "\n");
+            }
+          }
+          return out;
+        }() << c.node(id)->status_json();
   }
   // The victim's own log holds them too, with no gap: read back from its
   // data dir once it stopped (a restart would refill a gap from the others),

@@ -119,18 +119,26 @@ static void pre_image_flags(int fd, uint64_t off, size_t len, int flags) {
   uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
   log_header('W', flags, g_path[fd], (uint32_t)len, off, size);
   ++g_writes;
+  // An O_DIRECT fd reads only into aligned buffers: read through our own.
+  int rfd = fd;
+  if (fcntl(fd, F_GETFL) & O_DIRECT) {
+    rfd = (int)syscall(SYS_openat, AT_FDCWD, g_path[fd], O_RDONLY | O_CLOEXEC);
+    if (rfd < 0) abort();
+  }
   char buf[65536];
   size_t done = 0;
   while (done < len) {
     size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
     memset(buf, 0, n);
     if (off + done < size) {
-      ssize_t r = syscall(SYS_pread64, fd, buf, n, (off_t)(off + done));
-      (void)r;  // Short reads past the end leave zeros.
+      ssize_t r = syscall(SYS_pread64, rfd, buf, n, (off_t)(off + done));
+      if (r < 0) abort();  // A wrong pre-image would make the cut lie.
+      // Short reads past the end leave zeros.
     }
     log_bytes(buf, n);
     done += n;
   }
+  if (rfd != fd) syscall(SYS_close, rfd);
 }
 
 // After the real write, caller holding g_mu.
