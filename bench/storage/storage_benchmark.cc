@@ -13,18 +13,20 @@
 //   BM_RawUringWrite4K/<mode>     the same 4 KiB write through io_uring
 //                                 (submit, wait for the CQE), no journal.
 //   BM_JournalAppend/<mode>       a 1-entry append as the write pipeline
-//                                 does it: a WriteBatch of one 128-byte entry,
+//                                 does it (direct_dsync: exactly as the node,
+//                                 on the journal's own fds): a WriteBatch of
+//                                 one 128-byte entry,
 //                                 encode_batch, Journal::prepare, one io_uring
 //                                 write on a ring the benchmark owns, its CQE,
 //                                 Journal::written (checkpoint() now and then,
 //                                 without LMDB, so the journal never fills).
 // <mode> is how the write is made durable:
-//   dsync         the fd is opened O_DSYNC, buffered (the journal's own fds);
+//   dsync         the fd is opened O_DSYNC, buffered (the journal before
+//                 it used O_DIRECT: io_uring hands such a write to a worker);
 //   rwf_dsync     a plain buffered fd and RWF_DSYNC on the write;
-//   direct_dsync  O_DIRECT | O_DSYNC and a 4096-aligned buffer: the journal
-//                 records are padded to 4 KiB (the payload is zero-padded, so
-//                 those records would not decode: a benchmark only).
-// For the rwf_dsync and direct_dsync journal cases the benchmark opens the
+//   direct_dsync  O_DIRECT | O_DSYNC and a 4096-aligned buffer (the journal's
+//                 own fds: its records are whole 4 KiB blocks).
+// For the dsync and rwf_dsync journal cases the benchmark opens the
 // journal's segment files itself and writes there at the place prepare()
 // chose. The journals and the 4 KiB-write file are created once per process
 // (a benchmark function runs several times) and removed at exit.
@@ -515,7 +517,7 @@ struct JournalRig {
 
   // The fd to write where prepare() said `journal_fd`.
   int fd_for(int journal_fd) {
-    if (mode == WriteMode::kDsync) return journal_fd;
+    if (mode == WriteMode::kDirectDsync) return journal_fd;
     auto it = fd_by_journal_fd.find(journal_fd);
     if (it != fd_by_journal_fd.end()) return it->second;
     struct stat st;
@@ -556,7 +558,7 @@ JournalRig& journal_rig(WriteMode mode) {
     return rig;
   }
   rig.journal = std::move(*opened);
-  if (mode != WriteMode::kDsync) {
+  if (mode != WriteMode::kDirectDsync) {  // The journal's own fds are O_DIRECT | O_DSYNC.
     for (const auto& e : std::filesystem::directory_iterator(options.dir)) {
       const std::string path = e.path().string();
       int fd = ::open(path.c_str(), open_flags(mode));
@@ -596,8 +598,6 @@ void BM_JournalAppend(benchmark::State& state, WriteMode mode) {
     batch.append(1, std::vector<Entry>{Entry{1, rig.next_index++, EntryType::kNormal, payload}});
     encoded.clear();
     encode_batch(batch, encoded);
-    // A record of exactly 4 KiB: every record then starts 4096-aligned.
-    if (direct) encoded.resize(kBlock - kJournalHeaderBytes, '\0');
     auto w = journal.prepare(encoded);
     if (!w.ok() && absl::IsResourceExhausted(w.status())) {
       journal.checkpoint(journal.last_durable_seq());
@@ -618,8 +618,6 @@ void BM_JournalAppend(benchmark::State& state, WriteMode mode) {
         state.SkipWithError("journal record not 4 KiB at a 4096-aligned offset");
         break;
       }
-      std::memcpy(rig.block.get(), w->data, kBlock);
-      data = rig.block.get();
     }
     const int res = ring.write(fd, data, w->size, w->offset, mode == WriteMode::kRwfDsync);
     if (res != static_cast<int>(w->size)) {
