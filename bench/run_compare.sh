@@ -35,6 +35,17 @@ source "$ROOT/bench/loadgen/cluster.sh"
 trap 'cluster_stop' EXIT
 skip() { [[ " $SKIP " == *" $1 "* ]]; }
 log() { echo "[compare $(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
+# The peers and wrk come from Debian (../shared/peers/README.md): installed when missing.
+peer_pkgs=()
+command -v wrk >/dev/null || peer_pkgs+=(wrk)
+command -v etcd >/dev/null || peer_pkgs+=(etcd-server etcd-client)
+pkg-config --exists raft libuv 2>/dev/null || peer_pkgs+=(libraft-dev libuv1-dev pkg-config)
+if ((${#peer_pkgs[@]} > 0)); then
+  sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "[compare] installing ${peer_pkgs[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${peer_pkgs[@]}" >/dev/null || echo "[compare] could not install ${peer_pkgs[*]}" >&2
+fi
 [[ -x $LOADGEN && -x $BENCH_NODE ]] || { echo "build first: cmake --build $BUILD --target ringraft_loadgen bench_node memstore" >&2; exit 1; }
 log "machine: $(nproc) cores, $(uname -r), /tmp on $(findmnt -no SOURCE,FSTYPE -T /tmp); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "results in $OUT"
