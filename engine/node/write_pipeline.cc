@@ -105,6 +105,29 @@ absl::Status WritePipeline::backlog() const {
 
 void WritePipeline::tick() {
   checkpoint();
+  if (journal_full_ && !full_long_reported_ && lmdb_failed_.empty() &&
+      net::Clock::now() - full_since_ > std::chrono::seconds(2)) {
+    // Not expected: with LMDB not failing (its failures are logged), it
+    // catches up and syncs well within 2 s. Say where it stands.
+    full_long_reported_ = true;
+    spdlog::warn(
+        "shard {}: the journal has been full for over 2 s: LMDB has {} batches in flight, {} "
+        "waiting for a retry{}; LMDB synced through record {}, the journal's checkpoint is {}, "
+        "its next record {}, {} of {} segments free",
+        shard_id_, lmdb_pending_.size(), lmdb_failed_.size(),
+        lmdb_backing_off_ ? " (backing off)" : "", env_.synced_journal_seq(),
+        journal_.checkpoint_seq(), journal_.next_seq(), journal_.free_segments(),
+        journal_.segment_count());
+  }
+  if (!lmdb_failed_.empty() && lmdb_pending_.empty() && !lmdb_backing_off_ && !stopping_) {
+    // Every failed batch waits for the retry timer; it is armed when the
+    // last batch in flight completes. Should that ever be missed, the tick
+    // arms it (and says so).
+    spdlog::warn("shard {}: {} LMDB batches were waiting for a retry with none armed", shard_id_,
+                 lmdb_failed_.size());
+    lmdb_backing_off_ = true;
+    lmdb_retry_timer_->arm_after(lmdb_backoff_);
+  }
   if (open_seq_ == seq_at_last_tick_) submit(/*lazy_too=*/true);
   seq_at_last_tick_ = open_seq_;
 }
@@ -155,16 +178,11 @@ void WritePipeline::write_next_part() {
         spdlog::warn("shard {}: {}; proposals are refused until it has room", shard_id_,
                      std::string(w.status().message()));
         bump(metrics_.journal_full);
+        full_since_ = net::Clock::now();
+        full_long_reported_ = false;
       }
       journal_full_ = true;
-      if (!lmdb_failed_.empty() && !full_reported_) {
-        // Full because LMDB behind it fails (a full disk, EIO): this node
-        // cannot write, and a leader hands off as for a failed write.
-        full_reported_ = true;
-        callbacks_.failed(absl::Status(
-            lmdb_error_.code(),
-            absl::StrCat("the journal is full and LMDB behind it fails: ", lmdb_error_.message())));
-      }
+      report_full_if_lmdb_fails();
       return;
     }
     write_failed_ = true;
@@ -227,6 +245,18 @@ void WritePipeline::on_journal_write(int32_t result, uint32_t /*flags*/) {
     submit_to_lmdb(std::move(b));
   }
   callbacks_.wake();
+}
+
+// Full because LMDB behind it fails (a full disk, EIO): this node cannot
+// write, and a leader hands off as for a failed write. Checked when the
+// journal fills and when a failure comes back from LMDB: the journal may
+// fill while the failed batches are in flight again for their retry.
+void WritePipeline::report_full_if_lmdb_fails() {
+  if (!journal_full_ || full_reported_ || lmdb_failed_.empty()) return;
+  full_reported_ = true;
+  callbacks_.failed(absl::Status(
+      lmdb_error_.code(),
+      absl::StrCat("the journal is full and LMDB behind it fails: ", lmdb_error_.message())));
 }
 
 void WritePipeline::record_write_latency(net::Clock::time_point started, size_t bytes) {
@@ -311,6 +341,7 @@ void WritePipeline::on_lmdb_completion() {
     failed_now.push_back(std::move(b));
   }
   for (Behind& b : failed_now) lmdb_failed_.push_back(std::move(b));  // Sorted at the retry.
+  report_full_if_lmdb_fails();
   if (!lmdb_failed_.empty()) {
     if (lmdb_pending_.empty() && !lmdb_backing_off_ && !stopping_) {
       lmdb_backing_off_ = true;

@@ -118,6 +118,7 @@ class WritePipeline final : public LogWriter {
   void write_next_part();
   void on_journal_write(int32_t result, uint32_t flags);
   void record_write_latency(net::Clock::time_point started, size_t bytes);
+  void report_full_if_lmdb_fails();
   void journal_failed(const absl::Status& status);
   void stage(const Behind& b);
   void submit_to_lmdb(Behind behind);
@@ -150,8 +151,10 @@ class WritePipeline final : public LogWriter {
   uint64_t max_record_bytes_;
   bool journal_full_ = false;
   bool full_reported_ = false;  // Reported as a write failure (LMDB failing).
-  absl::Status lmdb_error_;     // The last failed LMDB commit's.
-  bool write_failed_ = false;   // A failed batch waits for its retry.
+  net::Clock::time_point full_since_{};
+  bool full_long_reported_ = false;  // Full for over 2 s: logged with the state.
+  absl::Status lmdb_error_;          // The last failed LMDB commit's.
+  bool write_failed_ = false;        // A failed batch waits for its retry.
   bool backing_off_ = false;
   net::Clock::duration retry_backoff_ = std::chrono::milliseconds(50);
 
