@@ -330,7 +330,6 @@ void Group::maybe_hand_off_leadership() {
   const int64_t timeout = config_.election_ticks;
   if (write_failed_tick_ < 0 || ticks_ - write_failed_tick_ < timeout) return;
   if (ticks_ < next_hand_off_tick_ || raw_->role() != Role::kLeader) return;
-  next_hand_off_tick_ = ticks_ + timeout;
   const NodeStatus st = raw_->status();
   if (st.lead_transferee != kNoNode) return;
   const PeerStatus* best = nullptr;
@@ -338,7 +337,11 @@ void Group::maybe_hand_off_leadership() {
     if (p.id == self_ || p.learner || !p.recent_active) continue;
     if (best == nullptr || p.match > best->match) best = &p;
   }
+  // No target yet: look again next tick. CheckQuorum clears recent_active
+  // once per election timeout; waiting a whole timeout here would land every
+  // try in that same gap, and the leader would never hand off.
   if (best == nullptr) return;
+  next_hand_off_tick_ = ticks_ + timeout;
   spdlog::warn(
       "group {}: this leader's writes have failed for {} ticks ({}); handing leadership "
       "to node {}",

@@ -236,8 +236,12 @@ void Cluster::random_disk_failure() {
     if (n->group) up.push_back(id);
   }
   if (up.empty()) return;
-  Node& n = node(up[prng_.below(up.size())]);
-  const uint64_t ticks = prng_.range(2, 4 * kElectionTicks);
+  const NodeId id = up[prng_.below(up.size())];
+  fail_disk(id, prng_.range(2, 4 * kElectionTicks));
+}
+
+void Cluster::fail_disk(NodeId id, uint64_t ticks) {
+  Node& n = node(id);
   n.disk_fails_until = now_ + ticks * kTickUnits;
   trace(28, n.id, ticks);
   log_event(absl::StrCat("node ", n.id, "'s disk fails for ", ticks, " ticks"));

@@ -34,6 +34,7 @@ Cluster::Cluster(const SimOptions& options)
   config_.heartbeat_ticks = 1;
   config_.pre_vote = prng_.chance(700);
   config_.check_quorum = prng_.chance(700);
+  if (options_.check_quorum) config_.check_quorum = *options_.check_quorum;
   const uint64_t sizes[] = {0, 16, 256, 1 << 20};
   config_.max_size_per_msg_bytes = sizes[prng_.below(4)];
   const uint32_t inflight[] = {1, 2, 8, 256};

@@ -54,7 +54,9 @@ struct SimOptions {
   bool crashes = true;
   bool compaction = true;     // Snapshots (manual and automatic) and log compaction.
   bool disk_failures = true;  // Periods in which a node's writes fail.
-  bool verbose = false;       // Print every event.
+  // The core's CheckQuorum; unset: chosen by the seed.
+  std::optional<bool> check_quorum;
+  bool verbose = false;  // Print every event.
 
   // The state machine each node runs (a fresh one at every start). Null:
   // the simulator's own (a counter). Every replica must produce the same
@@ -129,6 +131,8 @@ class Cluster {
   // `surviving_batches`).
   void crash(NodeId id, std::optional<size_t> surviving_batches = std::nullopt);
   void restart(NodeId id);
+  // The node's writes fail (and are retried) for the next `ticks` ticks.
+  void fail_disk(NodeId id, uint64_t ticks);
   // Proposes at `id` through the driver. OK if the driver took it (its
   // answer is checked when it comes); else the driver's immediate refusal.
   absl::Status propose(NodeId id, const std::string& data);

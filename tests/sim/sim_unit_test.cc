@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/sim/cluster.h"
 #include "tests/sim/network.h"
 #include "tests/sim/prng.h"
 #include "tests/sim/shadow_log.h"
+#include "tests/sim/sim_util.h"
 
 namespace raft::sim {
 namespace {
@@ -462,6 +464,34 @@ TEST(SimRegressions, LongRunSeedsThatOnceFailed) {
     o.steps = 2000;
     const SimResult r = run_simulation(o);
     EXPECT_TRUE(r.ok) << "nodes " << nodes << " seed " << seed << ": " << r.failure;
+  }
+}
+
+// A leader whose writes keep failing hands leadership to a caught-up voter
+// after an election timeout. With CheckQuorum on, recent_active is cleared
+// once per election timeout; the driver must not schedule its next try a
+// whole timeout later when it found no target, or every try lands in that
+// same gap and the leader keeps leadership for as long as the disk fails.
+// The failure starts at every phase of the election timer.
+TEST(SimCluster, LeaderWhoseDiskFailsHandsLeadershipOff) {
+  for (int phase = 0; phase < kElectionTicks; ++phase) {
+    SCOPED_TRACE(absl::StrCat("seed 21, phase ", phase));
+    SimOptions o = short_options(21, 3);
+    o.check_quorum = true;
+    Cluster cluster(o);
+    cluster.set_chaos(false);
+    cluster.run_ticks(50 + phase);
+    ASSERT_FALSE(cluster.failed()) << cluster.failure();
+    auto leader = cluster.leader();
+    ASSERT_TRUE(leader.has_value());
+    cluster.fail_disk(*leader, 100 * kElectionTicks);
+    ASSERT_TRUE(cluster.propose(*leader, "live-h").ok());
+    cluster.run_ticks(4 * kElectionTicks);
+    ASSERT_FALSE(cluster.failed()) << cluster.failure();
+    auto now_leader = cluster.leader();
+    ASSERT_TRUE(now_leader.has_value());
+    EXPECT_NE(*now_leader, *leader) << "the leader kept leadership with a failing disk";
+    EXPECT_NE(cluster.raw(*leader)->role(), Role::kLeader);
   }
 }
 
