@@ -159,6 +159,10 @@ if(NOT RINGRAFT_INSTALL)
 endif()
 
 # --- 3. Install rules, CMake package, pkg-config, CPack ---------------------
+# `make install` and CPack install what is built and build nothing: without
+# this, CPack's "preinstall" step builds every test and benchmark first.
+# `./dev install` / `./dev package` build the installed targets themselves.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 # How the installed package finds each external dependency (CMake) and names
 # it (pkg-config). A new dependency of the runtime must be added here.
 set(_pc_private)
@@ -267,6 +271,10 @@ if(_ringraft_tools OR _ringraft_examples)
 endif()
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# A shlibs file (libringraft 0 libringraft0 (>= <version>)) and the ldconfig
+# trigger for the runtime package.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libringraft${PROJECT_VERSION_MAJOR})
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME libringraft-dev)

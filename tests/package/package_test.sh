@@ -106,7 +106,7 @@ run() {
     return
   fi
   local needs=no
-  readelf -d "$bin" | grep -q 'NEEDED.*libringraft\.so' && needs=yes
+  grep -q 'NEEDED.*libringraft\.so' <<<"$(readelf -d "$bin")" && needs=yes
   [[ "$needs" == "$shared" ]] || bad "$name: needs libringraft.so: $needs (expected $shared)"
   local out
   if ! out="$(timeout 60 "$bin" "$work/data-$name" 2>&1)"; then
