@@ -251,6 +251,11 @@ configure_file(${PROJECT_SOURCE_DIR}/cmake/ringraft.pc.in ${CMAKE_BINARY_DIR}/ri
 install(FILES ${CMAKE_BINARY_DIR}/ringraft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
   COMPONENT development)
 
+# CPack writes its configuration into the top-level build dir: only when
+# this is the top-level project, never over a parent project's.
+if(NOT PROJECT_IS_TOP_LEVEL)
+  return()
+endif()
 # Debian packages (`./dev package`, `cpack -G DEB` in the build dir):
 #   libringraft0     libringraft.so.0; Depends computed by dpkg-shlibdeps
 #   libringraft-dev  headers, libringraft.a, the .so link, CMake package, .pc
@@ -283,6 +288,12 @@ set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 # need the other libraries' development packages.
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
   "libringraft${PROJECT_VERSION_MAJOR} (= ${PROJECT_VERSION}), libabsl-dev, liburing-dev, liblmdb-dev, libxxhash-dev, libtomlplusplus-dev, libspdlog-dev, libflatbuffers-dev, pkg-config")
+set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
+  "ringraft, a C++20 Raft engine on io_uring, TCP + FlatBuffers and LMDB: the shared library")
+set(CPACK_COMPONENT_DEVELOPMENT_DESCRIPTION
+  "ringraft, a C++20 Raft engine: headers, static library, CMake package and pkg-config file")
+set(CPACK_COMPONENT_TOOLS_DESCRIPTION
+  "ringraft, a C++20 Raft engine: raftctl (operator tool) and memstore (example key-value node)")
 set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME ringraft-tools)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SECTION net)
 include(CPack)

@@ -153,7 +153,7 @@ if ! flags="$(pkg-config --cflags --libs --static ringraft 2>&1)"; then
   bad "pkg-config --static --cflags --libs ringraft: $flags"
 else
   # Both libraries are installed; -l:libringraft.a picks the static one.
-  flags="${flags/-lringraft /-l:libringraft.a }"
+  flags="$(sed -E 's/(^| )-lringraft( |$)/\1-l:libringraft.a\2/' <<<"$flags")"
   # shellcheck disable=SC2086
   if ! out="$("${launcher[@]}" "$cxx" -std=c++20 "$src/tests/package/consumer/main.cc" \
     -o "$work/pc-static" $flags 2>&1)"; then
@@ -173,7 +173,7 @@ if ! out="$("$cmake" -S "$src/tests/package/consumer" -B "$b" -DRINGRAFT_SOURCE_
   echo "$out"
 else
   for opt in RINGRAFT_BUILD_TESTS RINGRAFT_BUILD_BENCHMARKS RINGRAFT_BUILD_EXAMPLES \
-    RINGRAFT_BUILD_TOOLS RAFT_WERROR; do
+    RINGRAFT_BUILD_TOOLS RINGRAFT_INSTALL RAFT_WERROR; do
     grep -q "^$opt:BOOL=OFF" "$b/CMakeCache.txt" || bad "as a subdirectory, $opt is not OFF"
   done
   grep -q '^CMAKE_BUILD_TYPE:STRING=$' "$b/CMakeCache.txt" ||
@@ -181,6 +181,9 @@ else
   if [[ -d "$b/ringraft/tests" || -d "$b/ringraft/bench" || -d "$b/ringraft/examples" ]]; then
     bad "as a subdirectory, tests, benchmarks or examples are configured"
   fi
+  [[ -f "$b/CPackConfig.cmake" ]] && bad "as a subdirectory, ringraft wrote the parent's CPackConfig.cmake"
+  grep -qE '^(GTest_DIR|benchmark_DIR|HTTP_PARSER_LIB):' "$b/CMakeCache.txt" &&
+    bad "as a subdirectory, ringraft looked for GTest, Google Benchmark or http-parser"
   cmd="$(grep -A3 '"file": ".*tests/package/consumer/main.cc"' "$b/compile_commands.json" |
     grep '"command"' ; grep -B3 '"file": ".*tests/package/consumer/main.cc"' \
     "$b/compile_commands.json" | grep '"command"')"
