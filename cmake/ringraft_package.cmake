@@ -25,7 +25,7 @@ include(CMakePackageConfigHelpers)
 set(_list ${PROJECT_SOURCE_DIR}/include/public_headers.txt)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_list})
 file(STRINGS ${_list} _public_headers REGEX "^[^#]")
-set(RAFT_PUBLIC_INCLUDE_DIR ${CMAKE_BINARY_DIR}/public_include CACHE INTERNAL
+set(RAFT_PUBLIC_INCLUDE_DIR ${PROJECT_BINARY_DIR}/public_include CACHE INTERNAL
   "The assembled public include directory")
 set(_copy_commands)
 set(_copy_sources)
@@ -48,7 +48,7 @@ foreach(h IN LISTS _public_headers)
       -P ${PROJECT_SOURCE_DIR}/cmake/rewrite_public_header.cmake)
   list(APPEND _copy_sources ${_src})
 endforeach()
-set(_stamp ${CMAKE_BINARY_DIR}/public_include.stamp)
+set(_stamp ${PROJECT_BINARY_DIR}/public_include.stamp)
 add_custom_command(OUTPUT ${_stamp}
   COMMAND ${CMAKE_COMMAND} -E rm -rf ${RAFT_PUBLIC_INCLUDE_DIR}
   ${_copy_commands}
@@ -133,8 +133,8 @@ foreach(_kind static shared)
     OUTPUT_NAME ringraft
     LINKER_LANGUAGE CXX
     EXPORT_NAME ringraft_${_kind}
-    ARCHIVE_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib
-    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
+    ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib
+    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib)
   add_dependencies(${_t} raft_public_include)
   target_include_directories(${_t} INTERFACE
     $<BUILD_INTERFACE:${RAFT_PUBLIC_INCLUDE_DIR}>
@@ -241,14 +241,14 @@ set(_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/ringraft)
 install(EXPORT ringraftTargets NAMESPACE ringraft:: DESTINATION ${_cmake_dir}
   COMPONENT development)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/ringraftConfig.cmake.in
-  ${CMAKE_BINARY_DIR}/ringraftConfig.cmake INSTALL_DESTINATION ${_cmake_dir})
+  ${PROJECT_BINARY_DIR}/ringraftConfig.cmake INSTALL_DESTINATION ${_cmake_dir})
 # 0.x: a minor version may break the API, so only the same minor matches.
-write_basic_package_version_file(${CMAKE_BINARY_DIR}/ringraftConfigVersion.cmake
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/ringraftConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
-install(FILES ${CMAKE_BINARY_DIR}/ringraftConfig.cmake ${CMAKE_BINARY_DIR}/ringraftConfigVersion.cmake
+install(FILES ${PROJECT_BINARY_DIR}/ringraftConfig.cmake ${PROJECT_BINARY_DIR}/ringraftConfigVersion.cmake
   DESTINATION ${_cmake_dir} COMPONENT development)
-configure_file(${PROJECT_SOURCE_DIR}/cmake/ringraft.pc.in ${CMAKE_BINARY_DIR}/ringraft.pc @ONLY)
-install(FILES ${CMAKE_BINARY_DIR}/ringraft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+configure_file(${PROJECT_SOURCE_DIR}/cmake/ringraft.pc.in ${PROJECT_BINARY_DIR}/ringraft.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/ringraft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
   COMPONENT development)
 
 # CPack writes its configuration into the top-level build dir: only when
@@ -268,7 +268,7 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
   "C++20 Raft engine on io_uring, TCP + FlatBuffers and LMDB")
 set(CPACK_PACKAGE_CONTACT "ringraft maintainers <ringraft@localhost>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_PACKAGE_DIRECTORY ${CMAKE_BINARY_DIR}/packages)
+set(CPACK_PACKAGE_DIRECTORY ${PROJECT_BINARY_DIR}/packages)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL runtime development)
 if(_ringraft_tools OR _ringraft_examples)
