@@ -90,8 +90,14 @@ function(_ringraft_walk target)
   foreach(_d IN LISTS _deps)
     string(REGEX REPLACE "^\\$<LINK_ONLY:(.*)>$" "\\1" _d "${_d}")
     if(NOT TARGET ${_d})
-      message(FATAL_ERROR "ringraft: ${target} links '${_d}', which is not a target: "
-        "link dependencies of the runtime must be targets (cmake/ringraft_package.cmake)")
+      # A system library by name (dl, rt, m) or flag (-pthread): linked as is.
+      if(_d MATCHES "^(-l)?[A-Za-z0-9_+.-]+$" AND NOT _d MATCHES "::")
+        set_property(GLOBAL APPEND PROPERTY _RINGRAFT_RAW_LINK ${_d})
+        continue()
+      endif()
+      message(FATAL_ERROR "ringraft: ${target} links '${_d}', which is neither a target nor a "
+        "system library name: the installed package could not name it "
+        "(cmake/ringraft_package.cmake)")
     endif()
     get_target_property(_aliased ${_d} ALIASED_TARGET)
     if(_aliased)
@@ -106,6 +112,10 @@ endfunction()
 _ringraft_walk(raft_node)
 get_property(RINGRAFT_OBJECT_LIBS GLOBAL PROPERTY _RINGRAFT_OBJECT_LIBS)
 get_property(RINGRAFT_EXTERNAL_DEPS GLOBAL PROPERTY _RINGRAFT_EXTERNAL_DEPS)
+get_property(RINGRAFT_RAW_LINK GLOBAL PROPERTY _RINGRAFT_RAW_LINK)
+if(RINGRAFT_RAW_LINK)
+  list(REMOVE_DUPLICATES RINGRAFT_RAW_LINK)
+endif()
 
 # What the public headers themselves need (Abseil status, statusor,
 # any_invocable): a consumer compiles and links against these.
@@ -140,7 +150,8 @@ foreach(_kind static shared)
     $<BUILD_INTERFACE:${RAFT_PUBLIC_INCLUDE_DIR}>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_compile_features(${_t} INTERFACE cxx_std_20)
-  target_link_libraries(${_t} PUBLIC ${RINGRAFT_PUBLIC_DEPS} PRIVATE ${RINGRAFT_EXTERNAL_DEPS})
+  target_link_libraries(${_t} PUBLIC ${RINGRAFT_PUBLIC_DEPS}
+    PRIVATE ${RINGRAFT_EXTERNAL_DEPS} ${RINGRAFT_RAW_LINK})
   add_library(ringraft::ringraft_${_kind} ALIAS ${_t})
 endforeach()
 set_target_properties(ringraft_shared PROPERTIES
@@ -224,6 +235,16 @@ foreach(_d IN LISTS RINGRAFT_PUBLIC_DEPS)
 endforeach()
 string(REPLACE ";" " " RINGRAFT_PC_REQUIRES "${_pc_public}")
 string(REPLACE ";" " " RINGRAFT_PC_REQUIRES_PRIVATE "${_pc_private}")
+set(RINGRAFT_PC_LIBS_PRIVATE -pthread)
+foreach(_l IN LISTS RINGRAFT_RAW_LINK)
+  if(_l MATCHES "^-")
+    list(APPEND RINGRAFT_PC_LIBS_PRIVATE ${_l})
+  else()
+    list(APPEND RINGRAFT_PC_LIBS_PRIVATE -l${_l})
+  endif()
+endforeach()
+list(REMOVE_DUPLICATES RINGRAFT_PC_LIBS_PRIVATE)
+string(REPLACE ";" " " RINGRAFT_PC_LIBS_PRIVATE "${RINGRAFT_PC_LIBS_PRIVATE}")
 # ringraft.pc finds the prefix from its own place, so the installed tree can
 # move (cmake --install --prefix, CPack's /usr).
 file(RELATIVE_PATH RINGRAFT_PC_PREFIX_FROM_PCFILEDIR
