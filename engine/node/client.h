@@ -28,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/export.h"
 #include "engine/core/types.h"
 #include "engine/node/api_types.h"
 #include "engine/node/errors.h"
@@ -54,7 +55,7 @@ struct ClientOptions {
   uint32_t max_frame_bytes = 64u << 20;
 };
 
-class Client {
+class RINGRAFT_API Client {
  public:
   Client(std::vector<std::string> addresses, ClientOptions options = {});
   ~Client();

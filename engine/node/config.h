@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/export.h"
 #include "engine/node/api_types.h"
 
 namespace raft {
@@ -26,7 +27,7 @@ enum class ReadMode : uint8_t {
   kLease,      // Linearizable under bounded clock drift; needs check_quorum.
 };
 
-struct NodeConfig {
+struct RINGRAFT_API NodeConfig {
   // --- identity ---
   uint64_t node_id = 0;     // Required unless joining (then assigned by the cluster).
   std::string address;      // Required: "host:port" this node listens on.
@@ -91,13 +92,14 @@ struct NodeConfig {
 };
 
 // Parses "host:port" (IPv4 dotted quad or "localhost"). Port must be 1..65535.
-absl::Status parse_host_port(std::string_view address, std::string* host, uint16_t* port);
+RINGRAFT_API absl::Status parse_host_port(std::string_view address, std::string* host,
+                                          uint16_t* port);
 
 // Reads a NodeConfig from TOML text. Unknown keys are errors (a typo must not
 // silently fall back to a default). The result is validated.
-absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text);
+RINGRAFT_API absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text);
 
 // Reads and parses a TOML file.
-absl::StatusOr<NodeConfig> load_config_toml(const std::string& path);
+RINGRAFT_API absl::StatusOr<NodeConfig> load_config_toml(const std::string& path);
 
 }  // namespace raft

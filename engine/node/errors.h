@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "common/export.h"
 
 namespace raft {
 
@@ -28,10 +29,10 @@ enum class Outcome : uint8_t {
 };
 
 // "refused", "unknown", "failed".
-const char* outcome_name(Outcome outcome);
+RINGRAFT_API const char* outcome_name(Outcome outcome);
 
 // `status` (not OK) with its outcome attached, replacing any earlier one.
-absl::Status with_outcome(absl::Status status, Outcome outcome);
+RINGRAFT_API absl::Status with_outcome(absl::Status status, Outcome outcome);
 inline absl::Status refused(absl::Status s) {
   return with_outcome(std::move(s), Outcome::kRefused);
 }
@@ -45,15 +46,15 @@ inline absl::Status failed(absl::Status s) { return with_outcome(std::move(s), O
 // kUnknown: Unavailable and ResourceExhausted are refusals, DeadlineExceeded,
 // Cancelled, Unknown, Internal and DataLoss may hide an applied write, the
 // rest (InvalidArgument, NotFound, FailedPrecondition, ...) are failures.
-Outcome outcome_of(const absl::Status& status);
+RINGRAFT_API Outcome outcome_of(const absl::Status& status);
 
 // FailedPrecondition "not leader; leader is <id> at <address>" with the hint
 // attached. With leader_id 0 it is Unavailable "no leader" instead. Both
 // are refusals.
-absl::Status not_leader_error(uint64_t leader_id, const std::string& address);
+RINGRAFT_API absl::Status not_leader_error(uint64_t leader_id, const std::string& address);
 
 // The hint carried by a not_leader_error, if `status` is one.
-std::optional<LeaderHint> not_leader_hint(const absl::Status& status);
-bool is_not_leader(const absl::Status& status);
+RINGRAFT_API std::optional<LeaderHint> not_leader_hint(const absl::Status& status);
+RINGRAFT_API bool is_not_leader(const absl::Status& status);
 
 }  // namespace raft

@@ -22,6 +22,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/export.h"
 #include "engine/core/types.h"
 #include "engine/node/api_types.h"
 #include "engine/node/config.h"
@@ -46,7 +47,7 @@ struct MemberInfo {
   bool voter = true;
 };
 
-class Node {
+class RINGRAFT_API Node {
  public:
   // Opens (or creates) the data dir, restores every group from its snapshot
   // and log, binds the listener and starts the shard threads. A fresh data

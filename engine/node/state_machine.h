@@ -16,19 +16,20 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/export.h"
 
 namespace raft {
 
 // Sink for a snapshot being taken. Bytes go to a file in chunks; the runtime
 // fsyncs and renames it into place after snapshot() returns OK.
-class SnapshotWriter {
+class RINGRAFT_API SnapshotWriter {
  public:
   virtual ~SnapshotWriter() = default;
   virtual absl::Status write(std::string_view bytes) = 0;
 };
 
 // Source for a snapshot being restored, read in chunks from a local file.
-class SnapshotReader {
+class RINGRAFT_API SnapshotReader {
  public:
   virtual ~SnapshotReader() = default;
   // Reads up to buffer.size() bytes; returns 0 at the end of the snapshot.
@@ -37,7 +38,7 @@ class SnapshotReader {
 
 // A SnapshotWriter that appends to a string (the runtime builds snapshot
 // images this way; handy in tests too).
-class StringSnapshotWriter : public SnapshotWriter {
+class RINGRAFT_API StringSnapshotWriter : public SnapshotWriter {
  public:
   explicit StringSnapshotWriter(std::string* out) : out_(out) {}
   absl::Status write(std::string_view bytes) override {
@@ -50,7 +51,7 @@ class StringSnapshotWriter : public SnapshotWriter {
 };
 
 // A SnapshotReader over bytes in memory; `bytes` must outlive it.
-class StringSnapshotReader : public SnapshotReader {
+class RINGRAFT_API StringSnapshotReader : public SnapshotReader {
  public:
   explicit StringSnapshotReader(std::string_view bytes) : bytes_(bytes) {}
   absl::StatusOr<size_t> read(std::span<char> buffer) override {
@@ -70,7 +71,7 @@ struct ApplyItem {
   std::string_view data;
 };
 
-class StateMachine {
+class RINGRAFT_API StateMachine {
  public:
   virtual ~StateMachine() = default;
 

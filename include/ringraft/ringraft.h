@@ -8,8 +8,11 @@
 //   raft::PeerAddresses                           (engine/node/peer_table.h)
 //   raft::NodeId, GroupId, Index, ConfState, ...  (engine/core/types.h)
 //   raft::Slice                                   (common/slice.h)
-// These headers need only the standard library and Abseil; link raft_node.
-// The list is include/public_headers.txt; no other project header is public.
+// These headers need only the standard library and Abseil. Link
+// ringraft::ringraft (find_package(ringraft), or pkg-config ringraft) when
+// installed, raft_node in this tree. The list is include/public_headers.txt;
+// no other project header is public. Installed, they live under
+// <prefix>/include/ringraft/ and include each other as "ringraft/<path>".
 #pragma once
 
 #include "common/slice.h"

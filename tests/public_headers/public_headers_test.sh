@@ -5,7 +5,9 @@
 # raft_public_include), ROOT the source tree; extra flags are -I for Abseil
 # when it is not in a system directory.
 #
-# check: PUBLIC_DIR holds exactly the headers of include/public_headers.txt;
+# check: PUBLIC_DIR holds exactly the headers of include/public_headers.txt,
+# at their installed paths (ringraft/<path>, their includes of each other
+# rewritten to match);
 # each of them compiles alone, and umbrella_test.cc (which includes only
 # ringraft/ringraft.h) compiles, with only PUBLIC_DIR on the include path.
 # Nothing from the source tree is reachable, so a public header that includes
@@ -41,7 +43,13 @@ compile() {
     -I"$poison" -I"$1" "${extra[@]}" -x c++ "$2" 2>&1
 }
 
-mapfile -t headers < <(grep -v '^#' "$root/include/public_headers.txt" | tr -d ' \t' | sed '/^$/d')
+mapfile -t listed < <(grep -v '^#' "$root/include/public_headers.txt" | tr -d ' \t' | sed '/^$/d')
+# Their paths in PUBLIC_DIR, the installed layout: ringraft/<path>, the
+# umbrella ringraft/ringraft.h as it is (cmake/ringraft_package.cmake).
+headers=()
+for h in "${listed[@]}"; do
+  [[ "$h" == ringraft/* ]] && headers+=("$h") || headers+=("ringraft/$h")
+done
 fail=0
 
 check() {
@@ -101,13 +109,13 @@ planted() {
 selfcheck() {
   printf '#include "ringraft/ringraft.h"\n#include "net/reactor.h"\n' >"$work/nonpublic.cc"
   must_fail "a file including a non-public header" "$pub" "$work/nonpublic.cc" "net/reactor.h"
-  planted "node.h including storage/log_env.h" engine/node/node.h '"storage/log_env.h"' \
+  planted "node.h including storage/log_env.h" ringraft/engine/node/node.h '"storage/log_env.h"' \
     "storage/log_env.h"
-  planted "client.h including <liburing.h>" engine/node/client.h '<liburing.h>' \
+  planted "client.h including <liburing.h>" ringraft/engine/node/client.h '<liburing.h>' \
     "<liburing.h> reached from a public header"
-  planted "errors.h including FlatBuffers" engine/node/errors.h '"flatbuffers/flatbuffers.h"' \
+  planted "errors.h including FlatBuffers" ringraft/engine/node/errors.h '"flatbuffers/flatbuffers.h"' \
     "<flatbuffers/flatbuffers.h> reached from a public header"
-  planted "types.h including <lmdb.h>" engine/core/types.h '<lmdb.h>' \
+  planted "types.h including <lmdb.h>" ringraft/engine/core/types.h '<lmdb.h>' \
     "<lmdb.h> reached from a public header"
   ((fail == 0)) && echo "public headers self-check: every planted violation fails to compile"
   return $fail
