@@ -231,8 +231,13 @@ class Group {
   // and the earliest tick of the next leadership hand-off on failing writes.
   int64_t write_failed_tick_ = -1;
   int64_t next_hand_off_tick_ = 0;
-  // Leader: each learner caught up now, with the tick since which it is.
-  std::map<NodeId, int64_t> learners_caught_up_since_;
+  // Leader, per learner: the tick since which it is caught up (-1: it is
+  // not) and the last tick the core saw it active (-1: never).
+  struct LearnerCatchUp {
+    int64_t since = -1;
+    int64_t last_active = -1;
+  };
+  std::map<NodeId, LearnerCatchUp> learners_caught_up_since_;
   GroupGauges gauges_;
 };
 

@@ -2,7 +2,8 @@
 //
 // The leader keeps, for every learner, the tick since which its progress
 // has stayed caught up: in the replicate state, heard from within the last
-// election timeout, and matched within `promote_max_lag` entries of the
+// election timeout (the core's recent_active, remembered across its periodic
+// reset), and matched within `promote_max_lag` entries of the
 // leader's last index. promote_learner proposes the promotion only when
 // that has held for a whole election timeout (so one lucky heartbeat
 // answer after a long absence does not count); before that it refuses,
@@ -16,23 +17,31 @@
 
 namespace raft {
 
-namespace {
-bool caught_up(const PeerStatus& p, Index last_index, uint64_t max_lag) {
-  return p.state == ProgressState::kReplicate && p.recent_active && p.match + max_lag >= last_index;
-}
-}  // namespace
-
 void Group::track_learner_catch_up() {
   if (!is_leader() || raw_->conf_state().learners.empty()) {
     learners_caught_up_since_.clear();
     return;
   }
   NodeStatus st = raw_->status();
-  std::map<NodeId, int64_t> next;
+  std::map<NodeId, LearnerCatchUp> next;
   for (const PeerStatus& p : st.progress) {
-    if (!p.learner || !caught_up(p, st.last_index, config_.promote_max_lag)) continue;
+    if (!p.learner) continue;
     auto it = learners_caught_up_since_.find(p.id);
-    next[p.id] = it == learners_caught_up_since_.end() ? ticks_ : it->second;
+    LearnerCatchUp t = it == learners_caught_up_since_.end() ? LearnerCatchUp{-1, -1} : it->second;
+    // The core clears recent_active every election timeout (check quorum)
+    // and sets it again on the learner's next answer: active means heard
+    // from within the last election timeout.
+    if (p.recent_active) t.last_active = ticks_;
+    const bool active = t.last_active >= 0 &&
+                        ticks_ - t.last_active <= static_cast<int64_t>(config_.election_ticks);
+    const bool within =
+        p.state == ProgressState::kReplicate && p.match + config_.promote_max_lag >= st.last_index;
+    if (!active || !within) {
+      t.since = -1;
+    } else if (t.since < 0) {
+      t.since = ticks_;
+    }
+    next[p.id] = t;
   }
   learners_caught_up_since_ = std::move(next);
 }
@@ -46,7 +55,9 @@ void Group::promote_learner(NodeId node, ConfCallback done) {
         failed(absl::FailedPreconditionError(absl::StrCat("node ", node, " is not a learner"))));
   }
   auto it = learners_caught_up_since_.find(node);
-  const int64_t held = it == learners_caught_up_since_.end() ? -1 : ticks_ - it->second;
+  const int64_t held = it == learners_caught_up_since_.end() || it->second.since < 0
+                           ? -1
+                           : ticks_ - it->second.since;
   if (held < static_cast<int64_t>(config_.election_ticks)) {
     NodeStatus st = raw_->status();
     Index match = 0;

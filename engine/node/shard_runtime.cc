@@ -236,12 +236,16 @@ void ShardRuntime::ask_for_promotion(Group& g) {
       node_, this, &g, std::move(req),
       [this, group, self](protocol::ClientResponse r) {
         auto it = promotion_asks_.find(group);
-        if (it != promotion_asks_.end()) it->second.in_flight = false;
+        uint32_t refusals = 0;
+        if (it != promotion_asks_.end()) {
+          it->second.in_flight = false;
+          refusals = it->second.refusals++;
+        }
         absl::Status s = protocol::response_status(r);
         if (s.ok()) {
           spdlog::info("group {}: node {} promoted to voter (join_as = voter)", group, self);
-        } else {
-          SPDLOG_DEBUG("group {}: promotion of node {} not yet: {}", group, self, s.ToString());
+        } else if (refusals % 20 == 0) {  // The first, then every 20th.
+          spdlog::info("group {}: node {} not promoted yet: {}", group, self, s.ToString());
         }
       },
       /*may_forward=*/true);

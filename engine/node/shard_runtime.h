@@ -135,6 +135,7 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   struct PromotionAsk {
     bool in_flight = false;
     net::Clock::time_point next{};
+    uint32_t refusals = 0;
   };
   absl::flat_hash_map<GroupId, PromotionAsk> promotion_asks_;  // Outlives forwarded_.
 
