@@ -2,7 +2,10 @@
 // loop. One worker thread per resolver, started at the first lookup, runs
 // the lookups in order and posts each result back to the loop
 // (Reactor::post), where `done` runs. A loop thread therefore never waits
-// for DNS; a slow server delays only that peer's dial.
+// for DNS. A slow lookup (getaddrinfo's own bound: resolv.conf's timeout and
+// attempts) delays the dials queued behind it on this resolver, never the
+// loop. The queue is bounded by its user: the peer transport has at most one
+// lookup per peer outstanding.
 //
 // Lifetime: create, use and destroy on the loop thread; the reactor must
 // outlive the resolver. Destroying it does not wait for a lookup in
