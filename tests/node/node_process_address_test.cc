@@ -8,7 +8,9 @@
 //     the leader sees it caught up (a lagging learner's promotion request is
 //     refused, naming the lag), and join_as = "learner" stays a learner.
 #include <netinet/in.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "tests/node/process_fixture.h"
 
@@ -26,8 +28,31 @@ bool have_ipv6_loopback() {
   return ok;
 }
 
+// Runs raftctl with `args`; its exit status and stdout.
+std::pair<int, std::string> raftctl(const std::string& args) {
+  std::string out;
+  FILE* p = ::popen((std::string(RAFTCTL_BIN) + " " + args + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, ""};
+  char buf[4096];
+  size_t n = 0;
+  while ((n = ::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 class NodeProcessAddress : public ProcessTest {
  protected:
+  // raftctl reaches the cluster through these addresses and lists 1..3.
+  void raftctl_lists_members(ProcessCluster& c) {
+    auto [status, out] =
+        raftctl(absl::StrCat("members list --json --cluster ", c.address(1), ",", c.address(2)));
+    EXPECT_EQ(status, 0) << out;
+    for (uint64_t id : {1, 2, 3}) {
+      EXPECT_NE(out.find(absl::StrCat("\"id\":", id)), std::string::npos) << out;
+      EXPECT_NE(out.find(c.address(id)), std::string::npos) << out;
+    }
+  }
+
   // Writes, reads back on every node, kills the leader, and writes and reads
   // again through the two survivors.
   void write_read_and_survive_leader_loss(ProcessCluster& c,
@@ -83,6 +108,7 @@ TEST_F(NodeProcessAddress, Ipv6Cluster) {
     return hint.ok() && hint->leader_id != 0;
   }));
   EXPECT_EQ(hint->address.rfind("[::1]:", 0), 0u) << hint->address;
+  raftctl_lists_members(c);
   write_read_and_survive_leader_loss(c);
 }
 
@@ -93,6 +119,7 @@ TEST_F(NodeProcessAddress, LocalhostNamedCluster) {
   c.define_static(3);
   ASSERT_RAFT_OK(c.start_all());
   EXPECT_EQ(c.address(1).rfind("localhost:", 0), 0u);
+  raftctl_lists_members(c);
   // A joiner dials its member by name, and is dialled back by name.
   const uint64_t leader = c.wait_leader();
   ASSERT_NE(leader, 0u);
