@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "net/address.h"
 #include "net/log.h"
 
 namespace raft::net {
@@ -37,9 +38,9 @@ Listener::~Listener() {
 
 absl::Status Listener::start() {
   RAFT_CHECK_MSG(fd_ < 0 && !accept_op_.in_flight(), "Listener started twice");
-  auto address = parse_address(options_.address);
-  if (!address.ok()) return address.status();
-  auto fd = listen_tcp_retrying(*address, options_.backlog, options_.bind_retry, "raft");
+  // A host name is resolved here, blocking: start() runs before the loop
+  // serves (like the bind retry), and binds the name's first address.
+  auto fd = listen_host_port(options_.address, options_.backlog, options_.bind_retry, "raft");
   if (!fd.ok()) return fd.status();
   fd_ = *fd;
   bound_ = local_address(fd_);

@@ -34,7 +34,10 @@
 namespace raft::net {
 
 struct ListenerOptions {
-  std::string address = "127.0.0.1:0";  // Port 0: ephemeral; see port().
+  // "ip:port", "[ipv6]:port" ("[::]:0": every address, ephemeral port) or
+  // "name:port" (resolved at start(), blocking; the first address is bound).
+  // Port 0: ephemeral; see port().
+  std::string address = "127.0.0.1:0";
   int backlog = 1024;
   HandshakeInfo local;  // Our cluster id, node id and (listener) shard.
   uint32_t shard_count = 1;

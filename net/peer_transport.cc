@@ -22,7 +22,15 @@ Clock::duration redial_delay(Clock::duration initial, Clock::duration max, uint3
 }
 
 struct PeerTransport::Peer {
-  enum class State : uint8_t { kIdle, kConnecting, kHandshaking, kConnected, kBackoff, kRemoved };
+  enum class State : uint8_t {
+    kIdle,
+    kResolving,
+    kConnecting,
+    kHandshaking,
+    kConnected,
+    kBackoff,
+    kRemoved
+  };
 
   Peer(PeerTransport& owner, uint64_t id)
       : owner(owner),
@@ -34,7 +42,13 @@ struct PeerTransport::Peer {
 
   PeerTransport& owner;
   uint64_t id;
-  SocketAddress address;
+  std::string address;  // As configured: a literal or "name:port".
+  HostPort target;
+  bool literal = false;                  // `addresses` is fixed; no lookup.
+  std::vector<SocketAddress> addresses;  // Of the current dial attempt.
+  size_t next_address = 0;               // Next one of `addresses` to connect to.
+  SocketAddress connecting;              // The address being connected to.
+  uint64_t lookup = 0;                   // Token of the lookup this peer waits for (0: none).
   uint32_t target_shard = 0;
   State state = State::kIdle;
   int fd = -1;  // While connecting.
@@ -67,18 +81,21 @@ PeerTransport::~PeerTransport() {
 absl::Status PeerTransport::add_peer(uint64_t peer, std::string_view address,
                                      uint32_t target_shard) {
   RAFT_CHECK_MSG(peer != 0 && peer != options_.local.node_id, "bad peer id");
-  auto parsed = parse_address(address);
+  auto parsed = split_host_port(address);
   if (!parsed.ok()) return parsed.status();
   auto& slot = peers_[peer];
   if (slot) {
-    if (slot->address.to_string() == parsed->to_string() && slot->target_shard == target_shard) {
-      return absl::OkStatus();
-    }
+    if (slot->address == address && slot->target_shard == target_shard) return absl::OkStatus();
     remove_peer(peer);
   }
   auto& fresh = peers_[peer];
   fresh = std::make_unique<Peer>(*this, peer);
-  fresh->address = *parsed;
+  fresh->address = std::string(address);
+  fresh->target = *std::move(parsed);
+  if (auto literal = literal_address(fresh->target)) {
+    fresh->literal = true;
+    fresh->addresses = {*literal};
+  }
   fresh->target_shard = target_shard;
   if (!shutting_down_) dial(*fresh);
   return absl::OkStatus();
@@ -116,13 +133,46 @@ void PeerTransport::reap_removed() {
 
 void PeerTransport::dial(Peer& p) {
   if (shutting_down_ || p.state == Peer::State::kRemoved) return;
-  auto fd = tcp_socket(p.address.family());
+  p.next_address = 0;
+  if (p.literal) return connect_next(p);
+  // A name: looked up again on every dial, off the loop. The peer may be
+  // removed or re-addressed meanwhile; the answer is then ignored.
+  if (!resolver_) resolver_ = std::make_unique<AsyncResolver>(reactor_);
+  p.state = Peer::State::kResolving;
+  p.lookup = next_lookup_++;
+  resolver_->resolve(p.target, [this, id = p.id, lookup = p.lookup](
+                                   absl::StatusOr<std::vector<SocketAddress>> result) {
+    auto it = peers_.find(id);
+    if (it == peers_.end() || shutting_down_) return;
+    Peer& peer = *it->second;
+    if (peer.state != Peer::State::kResolving || peer.lookup != lookup) return;
+    peer.lookup = 0;
+    if (!result.ok()) {
+      peer.stats.connect_failures++;
+      reactor_.stats().connect_failures.add();
+      return connection_lost(peer, result.status());
+    }
+    peer.addresses = *std::move(result);
+    peer.next_address = 0;
+    connect_next(peer);
+  });
+}
+
+void PeerTransport::connect_next(Peer& p) {
+  p.connecting = p.addresses.at(p.next_address++);
+  auto fd = tcp_socket(p.connecting.family());
   if (!fd.ok()) return connection_lost(p, fd.status());
   p.fd = *fd;
   p.timed_out = false;
   p.state = Peer::State::kConnecting;
-  io_uring_prep_connect(reactor_.prepare(p.connect_op), p.fd, p.address.get(), p.address.length);
+  io_uring_prep_connect(reactor_.prepare(p.connect_op), p.fd, p.connecting.get(),
+                        p.connecting.length);
   p.connect_timer.arm_after(options_.connect_timeout);
+}
+
+std::string PeerTransport::describe(const Peer& p) const {
+  if (p.literal || p.connecting.length == 0) return p.address;
+  return absl::StrCat(p.address, " (", p.connecting.to_string(), ")");
 }
 
 void PeerTransport::on_connect_timeout(Peer& p) {
@@ -146,17 +196,23 @@ void PeerTransport::on_connect(Peer& p, int32_t result) {
     p.stats.connect_failures++;
     reactor_.stats().connect_failures.add();
     absl::Status status =
-        p.timed_out ? absl::DeadlineExceededError(
-                          absl::StrCat("connect to ", p.address.to_string(), " timed out"))
-                    : absl::UnavailableError(absl::StrCat("connect to ", p.address.to_string(),
-                                                          ": ", std::strerror(-result)));
+        p.timed_out
+            ? absl::DeadlineExceededError(absl::StrCat("connect to ", describe(p), " timed out"))
+            : absl::UnavailableError(
+                  absl::StrCat("connect to ", describe(p), ": ", std::strerror(-result)));
+    // A name with several addresses: the next one, before backing off.
+    if (p.next_address < p.addresses.size()) {
+      RAFT_NET_LOG_LIMITED(spdlog::level::info, absl::StrCat("peer/", p.id), "peer {}: {}", p.id,
+                           status.ToString());
+      return connect_next(p);
+    }
     return connection_lost(p, status);
   }
   reactor_.stats().connections_dialed.add();
   int fd = p.fd;
   p.fd = -1;
   p.state = Peer::State::kHandshaking;
-  p.conn = FrameConnection::create(reactor_, fd, p.address.to_string(), options_.connection);
+  p.conn = FrameConnection::create(reactor_, fd, describe(p), options_.connection);
   p.conn->tag = p.id;
   FrameConnection::Callbacks cb;
   Peer* peer = &p;
@@ -191,7 +247,7 @@ void PeerTransport::on_connect(Peer& p, int32_t result) {
 void PeerTransport::connection_lost(Peer& p, const absl::Status& status) {
   p.state = Peer::State::kBackoff;
   RAFT_NET_LOG_LIMITED(spdlog::level::info, absl::StrCat("peer/", p.id), "peer {} ({}): {}", p.id,
-                       p.address.to_string(), status.ToString());
+                       describe(p), status.ToString());
   if (callbacks_.on_unreachable) callbacks_.on_unreachable(p.id, status);
   schedule_redial(p);
 }

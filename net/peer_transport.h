@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "net/connection.h"
 #include "net/reactor.h"
+#include "net/resolver.h"
 #include "net/socket.h"
 
 namespace raft::net {
@@ -73,7 +74,10 @@ class PeerTransport {
   PeerTransport& operator=(const PeerTransport&) = delete;
 
   // Adds (or re-addresses) a peer and dials it. `target_shard` is the shard of
-  // the peer this shard talks to.
+  // the peer this shard talks to. `address` is a literal or a host name
+  // (net/address.h); a name is looked up on every dial through an
+  // AsyncResolver, off the loop, and its addresses tried in order.
+  // InvalidArgument for an address of a bad form.
   absl::Status add_peer(uint64_t peer, std::string_view address, uint32_t target_shard);
   void remove_peer(uint64_t peer);
   // Queues a frame for `peer`. ResourceExhausted (frame dropped, counted)
@@ -98,6 +102,8 @@ class PeerTransport {
  private:
   struct Peer;
   void dial(Peer& p);
+  void connect_next(Peer& p);
+  std::string describe(const Peer& p) const;  // For logs: "name:port (ip:port)".
   void on_connect(Peer& p, int32_t result);
   void on_connect_timeout(Peer& p);
   void connection_lost(Peer& p, const absl::Status& status);
@@ -112,6 +118,8 @@ class PeerTransport {
   bool shutting_down_ = false;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Peer>> removed_;  // Waiting for their connect op to drain.
+  std::unique_ptr<AsyncResolver> resolver_;     // Made at the first peer given by name.
+  uint64_t next_lookup_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

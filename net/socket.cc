@@ -8,8 +8,8 @@
 #include <cstring>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "net/address.h"
 #include "net/log.h"
 
 namespace raft::net {
@@ -38,39 +38,15 @@ std::string SocketAddress::to_string() const {
   return absl::StrCat(host(), ":", port());
 }
 
-absl::StatusOr<SocketAddress> parse_address(std::string_view host_port_view) {
-  // Debian's Abseil has its own string_view: work on a std::string.
-  const std::string host_port(host_port_view);
-  size_t colon = host_port.rfind(':');
-  if (colon == std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("address without port: ", host_port));
+absl::StatusOr<SocketAddress> parse_address(std::string_view host_port) {
+  auto hp = split_host_port(host_port, /*allow_port_zero=*/true);
+  if (!hp.ok()) return hp.status();
+  auto literal = literal_address(*hp);
+  if (!literal) {
+    return absl::InvalidArgumentError(absl::StrCat("address \"", std::string(host_port),
+                                                   "\": not an IP address (names are resolved)"));
   }
-  std::string host(host_port.substr(0, colon));
-  uint32_t port = 0;
-  if (!absl::SimpleAtoi(host_port.substr(colon + 1), &port) || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad port in address: ", host_port));
-  }
-  if (host == "localhost" || host.empty()) host = "127.0.0.1";
-  SocketAddress a;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
-    if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("bad IPv6 address: ", host_port));
-    }
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(port));
-    a.length = sizeof(sockaddr_in6);
-    return a;
-  }
-  auto* in4 = reinterpret_cast<sockaddr_in*>(&a.storage);
-  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("bad IPv4 address (no DNS): ", host_port));
-  }
-  in4->sin_family = AF_INET;
-  in4->sin_port = htons(static_cast<uint16_t>(port));
-  a.length = sizeof(sockaddr_in);
-  return a;
+  return *literal;
 }
 
 namespace {

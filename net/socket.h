@@ -1,6 +1,6 @@
-// Socket helpers: numeric address parsing and listening sockets. Addresses
-// are "ip:port", "[ipv6]:port" or "localhost:port"; no DNS (a lookup would
-// block the reactor).
+// Socket helpers: socket addresses and listening sockets. parse_address
+// takes literals only ("ip:port", "[ipv6]:port"); host names are resolved
+// through net/address.h (blocking) or net/resolver.h (off the loop).
 #pragma once
 
 #include <netinet/in.h>
@@ -22,10 +22,12 @@ struct SocketAddress {
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
   int family() const { return storage.ss_family; }
   uint16_t port() const;
-  std::string to_string() const;  // "ip:port"
+  std::string to_string() const;  // "ip:port", "[ipv6]:port"
   std::string host() const;       // "ip", the rate-limit key for a peer.
 };
 
+// A literal "ip:port" / "[ipv6]:port" (port 0 allowed); InvalidArgument for
+// anything else, host names included.
 absl::StatusOr<SocketAddress> parse_address(std::string_view host_port);
 
 // A non-blocking listening TCP socket (SO_REUSEADDR, CLOEXEC).

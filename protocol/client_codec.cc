@@ -171,8 +171,9 @@ std::pair<fbs::Request, Offset<void>> request_body(FlatBufferBuilder& b, const C
       return {fbs::Request::RequestIdRequest,
               fbs::CreateRequestIdRequest(b, str(b, r.address)).Union()};
     case RequestKind::kJoin:
-      return {fbs::Request::JoinRequest,
-              fbs::CreateJoinRequest(b, r.node_id, str(b, r.address), r.as_learner).Union()};
+      return {fbs::Request::JoinRequest, fbs::CreateJoinRequest(b, r.node_id, str(b, r.address),
+                                                                r.as_learner, r.when_caught_up)
+                                             .Union()};
     case RequestKind::kLeave:
       return {fbs::Request::LeaveRequest, fbs::CreateLeaveRequest(b, r.node_id).Union()};
     case RequestKind::kTransferLeader:
@@ -309,6 +310,7 @@ absl::Status decode_request_body(const fbs::ClientRequest& in, const ReceivedFra
       out.node_id = r->node_id();
       out.address = string_of(r->address());
       out.as_learner = r->as_learner();
+      out.when_caught_up = r->when_caught_up();
       if (out.address.empty()) return invalid(id, "join without an address");
       return absl::OkStatus();
     }

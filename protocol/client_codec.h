@@ -68,6 +68,9 @@ struct ClientRequest {
   uint64_t node_id = 0;     // kJoin (0: not assigned yet), kLeave, kTransferLeader (target).
   std::string address;      // kRequestId, kJoin.
   bool as_learner = false;  // kJoin.
+  // kJoin of a learner as a voter: only once the leader sees it caught up
+  // (Group::promote_learner); else at once.
+  bool when_caught_up = false;
   friend bool operator==(const ClientRequest&, const ClientRequest&) = default;
 };
 

@@ -80,6 +80,7 @@
 #include "common/trace.h"
 #include "engine/node/client.h"
 #include "examples/memstore/kv_state_machine.h"
+#include "net/address.h"
 #include "net/frame.h"
 #include "net/handshake.h"
 #include "net/socket.h"
@@ -381,14 +382,15 @@ std::optional<std::string> http_get(const std::string& url) {
   size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
   std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
-  auto addr = net::parse_address(hostport);
-  if (!addr.ok()) return std::nullopt;
-  int fd = ::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto addrs = net::resolve_blocking(hostport);  // Literal or host name.
+  if (!addrs.ok()) return std::nullopt;
+  const net::SocketAddress& addr = addrs->front();
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
   timeval tv{2, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  if (::connect(fd, addr->get(), addr->length) != 0) {
+  if (::connect(fd, addr.get(), addr.length) != 0) {
     ::close(fd);
     return std::nullopt;
   }
@@ -594,10 +596,11 @@ struct GroupTally {
 
 int connect_client(const Options& o, const std::string& address,
                    std::unique_ptr<net::FrameDecoder>* decoder) {
-  auto addr = net::parse_address(address);
-  if (!addr.ok()) die(absl::StrCat("bad address ", address));
-  int fd = ::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::connect(fd, addr->get(), addr->length) != 0) {
+  auto addrs = net::resolve_blocking(address);  // Literal or host name.
+  if (!addrs.ok()) die(addrs.status().ToString());
+  const net::SocketAddress& addr = addrs->front();
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, addr.get(), addr.length) != 0) {
     die(absl::StrCat("connect to ", address, ": ", std::strerror(errno)));
   }
   net::set_nodelay(fd);

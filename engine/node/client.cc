@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "net/address.h"
 #include "net/frame.h"
 #include "net/handshake.h"
 #include "net/socket.h"
@@ -54,27 +55,14 @@ void Client::disconnect() {
 
 absl::Status Client::connect_to(const std::string& address) {
   disconnect();
-  auto addr = net::parse_address(address);
-  if (!addr.ok()) return addr.status();
-  int fd = ::socket(addr->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno_status("socket for", address);
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (::connect(fd, addr->get(), addr->length) != 0 && errno != EINPROGRESS) {
-    absl::Status s = errno_status("connect to", address);
-    ::close(fd);
-    return s;
+  // Literals, "[ipv6]:port" and host names (resolved here, on every
+  // connect, so a node that moved is found again): net/address.h.
+  auto connected = net::connect_blocking(address, options_.connect_timeout);
+  if (!connected.ok()) {
+    if (absl::IsInvalidArgument(connected.status())) return connected.status();
+    return refused(connected.status());
   }
-  pollfd p{fd, POLLOUT, 0};
-  int r = ::poll(&p, 1, static_cast<int>(options_.connect_timeout.count()));
-  int err = 0;
-  socklen_t len = sizeof(err);
-  if (r <= 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-    ::close(fd);
-    if (r == 0) return absl::UnavailableError(absl::StrCat("connect to ", address, ": timed out"));
-    errno = err;
-    return errno_status("connect to", address);
-  }
+  int fd = *connected;
   fd_ = fd;
   connected_address_ = address;
   decoder_ = std::make_unique<net::FrameDecoder>(options_.max_frame_bytes, 64 * 1024);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "engine/node/config.h"
 #include "engine/node/errors.h"
 #include "engine/node/shard_runtime.h"
 #include "protocol/client_errors.h"
@@ -39,6 +40,21 @@ void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
   if (g == nullptr) {
     return fail(
         failed(absl::NotFoundError(absl::StrCat("group ", req.group, " is not hosted here"))));
+  }
+  // An address that goes into the peer table must be one the transports can
+  // dial: refuse a bad one here, naming it, rather than log it on every shard.
+  auto check_address = [](const std::string& address) {
+    std::string host;
+    uint16_t port = 0;
+    return parse_host_port(address, &host, &port);
+  };
+  if ((req.kind == protocol::RequestKind::kRequestId || req.kind == protocol::RequestKind::kJoin) &&
+      !req.address.empty()) {
+    if (absl::Status s = check_address(req.address); !s.ok()) return fail(failed(s));
+  }
+  for (const MemberChange& ch : req.changes) {
+    if (ch.address.empty()) continue;
+    if (absl::Status s = check_address(ch.address); !s.ok()) return fail(failed(s));
   }
   const bool writes = req.kind == protocol::RequestKind::kPropose ||
                       req.kind == protocol::RequestKind::kChangeConfig ||
@@ -91,10 +107,29 @@ void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
     case protocol::RequestKind::kJoin:
     case protocol::RequestKind::kLeave: {
       std::vector<MemberChange> changes = std::move(req.changes);
+      ConfCallback answer = [r, reply = std::move(reply),
+                             g](absl::StatusOr<ConfState> res) mutable {
+        if (res.ok()) {
+          protocol::set_response_conf_state(r, *res);
+          r.index = g->applied();
+          r.node_id = g->self();
+          r.peers = peer_infos(*g);
+        } else {
+          protocol::set_response_error(r, res.status());
+        }
+        reply(std::move(r));
+      };
       if (req.kind == protocol::RequestKind::kJoin) {
         ConfState cs = g->conf_state();
         const bool learner =
             std::find(cs.learners.begin(), cs.learners.end(), req.node_id) != cs.learners.end();
+        if (!req.as_learner && req.when_caught_up) {
+          // A joiner asking for its own promotion (join_as = voter): the
+          // leader waits until it has caught up.
+          g->promote_learner(req.node_id, std::move(answer));
+          rt->mark_dirty(g);
+          return;
+        }
         MemberChangeKind kind = req.as_learner ? MemberChangeKind::kAddLearner
                                 : learner      ? MemberChangeKind::kPromote
                                                : MemberChangeKind::kAddVoter;
@@ -103,18 +138,7 @@ void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
         changes.push_back(
             MemberChange{MemberChangeKind::kRemove, req.node_id ? req.node_id : node.node_id, ""});
       }
-      g->change_membership(std::move(changes),
-                           [r, reply = std::move(reply), g](absl::StatusOr<ConfState> res) mutable {
-                             if (res.ok()) {
-                               protocol::set_response_conf_state(r, *res);
-                               r.index = g->applied();
-                               r.node_id = g->self();
-                               r.peers = peer_infos(*g);
-                             } else {
-                               protocol::set_response_error(r, res.status());
-                             }
-                             reply(std::move(r));
-                           });
+      g->change_membership(std::move(changes), std::move(answer));
       rt->mark_dirty(g);
       return;
     }

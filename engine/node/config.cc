@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "net/address.h"
 
 namespace raft {
 namespace {
@@ -116,36 +117,10 @@ const toml::table* sub_table(const toml::table& root, std::string_view name, abs
 }  // namespace
 
 absl::Status parse_host_port(std::string_view address, std::string* host, uint16_t* port) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address \"", av(address), "\" is not host:port"));
-  }
-  std::string_view port_text = address.substr(colon + 1);
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
-      value > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address \"", av(address), "\": port must be 1..65535"));
-  }
-  std::string_view h = address.substr(0, colon);
-  if (h == "localhost") h = "127.0.0.1";
-  int dots = 0;
-  for (char c : h) {
-    if (c == '.') {
-      ++dots;
-    } else if (c < '0' || c > '9') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("address \"", av(address), "\": host must be an IPv4 address or localhost"));
-    }
-  }
-  if (dots != 3) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address \"", av(address), "\": host must be an IPv4 address or localhost"));
-  }
-  *host = std::string(h);
-  *port = static_cast<uint16_t>(value);
+  auto hp = net::split_host_port(address);
+  if (!hp.ok()) return hp.status();
+  *host = std::move(hp->host);
+  *port = hp->port;
   return absl::OkStatus();
 }
 
@@ -269,6 +244,7 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   node.integer("cluster_id", &c.cluster_id);
   node.string("join", &c.join_address);
   node.role("join_as", &c.join_as);
+  node.integer("promote_max_lag", &c.promote_max_lag);
   node.integer_list("groups", &c.groups);
   node.integer("shards", &c.shards);
   node.boolean("pin_shards", &c.pin_shards);

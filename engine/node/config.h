@@ -18,7 +18,7 @@ namespace raft {
 
 struct PeerConfig {
   uint64_t id = 0;      // Non-zero and unique in the cluster.
-  std::string address;  // "host:port" of the peer's listener (Raft and clients share it).
+  std::string address;  // "host:port" ("[ipv6]:port", "name:port") of the peer's listener.
   PeerRole role = PeerRole::kVoter;  // kVoter or kLearner (api_types.h).
 };
 
@@ -29,8 +29,11 @@ enum class ReadMode : uint8_t {
 
 struct RINGRAFT_API NodeConfig {
   // --- identity ---
-  uint64_t node_id = 0;     // Required unless joining (then assigned by the cluster).
-  std::string address;      // Required: "host:port" this node listens on.
+  uint64_t node_id = 0;  // Required unless joining (then assigned by the cluster).
+  // Required: "host:port" this node listens on and is known by: an IPv4
+  // literal, "[ipv6]:port" or a host name (resolved when bound and when
+  // peers dial it; see net/address.h).
+  std::string address;
   std::string data_dir;     // Required: holds shard-<n>/ LMDB envs and snapshots.
   uint64_t cluster_id = 1;  // Connections from another cluster id are refused.
 
@@ -38,7 +41,13 @@ struct RINGRAFT_API NodeConfig {
   // node) or an address to join through. Ignored on restart from a data dir.
   std::vector<PeerConfig> peers;
   std::string join_address;  // Any member; the node asks it for an id, then joins.
+  // A joiner always enters as a learner. kLearner: it stays one. kVoter: once
+  // it is a learner, it asks the leader (every election timeout) to make it
+  // a voter; the leader does so only when its progress for the joiner has
+  // matched within `promote_max_lag` entries of the leader's last index
+  // without a break for an election timeout (Group::promote_learner).
   PeerRole join_as = PeerRole::kVoter;
+  uint64_t promote_max_lag = 1000;
 
   // --- groups and threads ---
   std::vector<uint64_t> groups = {1};  // Raft groups hosted, spread over shards.
@@ -91,7 +100,8 @@ struct RINGRAFT_API NodeConfig {
   absl::Status validate() const;
 };
 
-// Parses "host:port" (IPv4 dotted quad or "localhost"). Port must be 1..65535.
+// Parses "host:port": an IPv4 literal, "[ipv6]" in brackets, or a host name
+// (not resolved here). Port must be 1..65535. `host` is without brackets.
 RINGRAFT_API absl::Status parse_host_port(std::string_view address, std::string* host,
                                           uint16_t* port);
 

@@ -143,6 +143,7 @@ absl::Status Group::restore(const StoredSnapshot& snapshot) {
 void Group::tick() {
   ++ticks_;
   raw_->tick();
+  track_learner_catch_up();
   expire_requests();
   maybe_auto_snapshot();
   maybe_hand_off_leadership();

@@ -103,6 +103,12 @@ class Group {
   // ever seen), so the id is reserved through the log. Leader only.
   void reserve_id(const std::string& address,
                   absl::AnyInvocable<void(absl::StatusOr<NodeId>)> done);
+  // Promotes learner `node` to voter once it has caught up: its match within
+  // NodeConfig::promote_max_lag of the last index, in the replicate state
+  // and recently active, without a break for an election timeout
+  // (group_promotion.cc). Until then refused (Unavailable, naming the lag).
+  // Leader only; a node that is already a voter answers at once.
+  void promote_learner(NodeId node, ConfCallback done);
 
   // ---- Loop work.
   // Turns every pending Ready into writes, sends and applies.
@@ -172,6 +178,8 @@ class Group {
   void expire_requests();
   void maybe_auto_snapshot();
   void maybe_hand_off_leadership();
+  // Leader, every tick: learners_caught_up_since_ (group_promotion.cc).
+  void track_learner_catch_up();
   void start_snapshot(IndexCallback done);
   std::string snapshot_image(Index index, Term term, const ConfState& cs, absl::Status* status);
   int64_t request_deadline() const;
@@ -223,6 +231,13 @@ class Group {
   // and the earliest tick of the next leadership hand-off on failing writes.
   int64_t write_failed_tick_ = -1;
   int64_t next_hand_off_tick_ = 0;
+  // Leader, per learner: the tick since which it is caught up (-1: it is
+  // not) and the last tick the core saw it active (-1: never).
+  struct LearnerCatchUp {
+    int64_t since = -1;
+    int64_t last_active = -1;
+  };
+  std::map<NodeId, LearnerCatchUp> learners_caught_up_since_;
   GroupGauges gauges_;
 };
 

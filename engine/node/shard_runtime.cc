@@ -4,12 +4,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/trace.h"
+#include "engine/node/client_service.h"
 #include "engine/node/errors.h"
 #include "fbs/frame_generated.h"
 #include "net/frame.h"
@@ -196,6 +198,7 @@ void ShardRuntime::process_dirty() {
 void ShardRuntime::tick() {
   for (auto& [id, g] : groups_) {
     g->tick();
+    ask_for_promotion(*g);
     dirty_.insert(g.get());
   }
   streams_.pump();
@@ -203,6 +206,49 @@ void ShardRuntime::tick() {
   // An idle shard writes its lazy commit indexes (WritePipeline::tick).
   pipeline_.tick();
   schedule_process();
+}
+
+void ShardRuntime::ask_for_promotion(Group& g) {
+  if (config_.join_as != PeerRole::kVoter || config_.join_address.empty() || g.removed()) return;
+  const NodeId self = node_.node_id;
+  const NodeId leader = g.leader();
+  if (leader == kNoNode || leader == self) return;
+  const ConfState cs = g.conf_state();
+  if (std::find(cs.learners.begin(), cs.learners.end(), self) == cs.learners.end()) {
+    promotion_asks_.erase(g.id());
+    return;
+  }
+  PromotionAsk& ask = promotion_asks_[g.id()];
+  const net::Clock::time_point now = shard_.reactor().now();
+  if (ask.in_flight || now < ask.next) return;
+  ask.in_flight = true;
+  ask.next =
+      now + std::chrono::milliseconds(uint64_t{config_.tick_interval_ms} * config_.election_ticks);
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kJoin;
+  req.group = g.id();
+  req.node_id = self;
+  req.address = config_.address;
+  req.as_learner = false;
+  req.when_caught_up = true;
+  const GroupId group = g.id();
+  execute_client_request(
+      node_, this, &g, std::move(req),
+      [this, group, self](protocol::ClientResponse r) {
+        auto it = promotion_asks_.find(group);
+        uint32_t refusals = 0;
+        if (it != promotion_asks_.end()) {
+          it->second.in_flight = false;
+          refusals = it->second.refusals++;
+        }
+        absl::Status s = protocol::response_status(r);
+        if (s.ok()) {
+          spdlog::info("group {}: node {} promoted to voter (join_as = voter)", group, self);
+        } else if (refusals % 20 == 0) {  // The first, then every 20th.
+          spdlog::info("group {}: node {} not promoted yet: {}", group, self, s.ToString());
+        }
+      },
+      /*may_forward=*/true);
 }
 
 // ---------------------------------------------------------------------------

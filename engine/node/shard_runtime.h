@@ -128,6 +128,17 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   absl::flat_hash_set<Group*> dirty_;
   bool process_scheduled_ = false;
 
+  // join_as = voter: while this node is a learner of `g`, asks the leader
+  // every election timeout to promote it once caught up (a kJoin with
+  // when_caught_up; the leader decides, Group::promote_learner).
+  void ask_for_promotion(Group& g);
+  struct PromotionAsk {
+    bool in_flight = false;
+    net::Clock::time_point next{};
+    uint32_t refusals = 0;
+  };
+  absl::flat_hash_map<GroupId, PromotionAsk> promotion_asks_;  // Outlives forwarded_.
+
   struct Forwarded {
     uint64_t original_id = 0;
     net::Clock::time_point deadline;

@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
   std::cout << "proposed +40 at index " << r.index << ", counter = " << r.result << "\n";
 
   // 4. Join: node 2 starts with join_address; the cluster gives it an id and
-  //    adds it as a learner; then it asks to become a voter.
+  //    adds it as a learner. With join_as = kVoter (the default) the runtime
+  //    promotes it to voter once it has caught up with the leader.
   raft::NodeConfig c2;
   c2.address = absl::StrCat("127.0.0.1:", free_port());
   c2.data_dir = dir + "/node2";
@@ -121,7 +122,17 @@ int main(int argc, char** argv) {
   c2.tick_interval_ms = 20;
   auto n2 = must(raft::Node::start(c2, factory), "start node 2");
   raft::Client client({c1.address});
-  must(client.join(kGroup, n2->id(), n2->address(), /*as_learner=*/false), "promote node 2");
+  auto is_voter = [&] {
+    for (const raft::MemberInfo& m : must(n1->members(kGroup), "members")) {
+      if (m.id == n2->id()) return m.voter;
+    }
+    return false;
+  };
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!is_voter()) {
+    if (std::chrono::steady_clock::now() > deadline) return std::cerr << "not promoted\n", 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   std::cout << "node " << n2->id() << " joined; members:";
   for (const raft::MemberInfo& m : must(n1->members(kGroup), "members")) {
     std::cout << " " << m.id << (m.voter ? " (voter)" : " (learner)");

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "net/address.h"
 #include "net/socket.h"
 
 namespace raft::memstore {
@@ -231,9 +232,9 @@ HttpServer::~HttpServer() {
 }
 
 absl::Status HttpServer::start() {
-  auto address = net::parse_address(options_.address);
-  if (!address.ok()) return address.status();
-  auto fd = net::listen_tcp_retrying(*address, options_.backlog, options_.bind_retry, "http");
+  // A literal, "[ipv6]:port" or a host name (resolved here, blocking: start()
+  // runs before the loop serves).
+  auto fd = net::listen_host_port(options_.address, options_.backlog, options_.bind_retry, "http");
   if (!fd.ok()) {
     return absl::Status(fd.status().code(), absl::StrCat("http listen on ", options_.address, ": ",
                                                          fd.status().message()));

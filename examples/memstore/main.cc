@@ -54,7 +54,8 @@ constexpr char kUsage[] = R"(usage: memstore [options]
   --address HOST:PORT  Raft + client protocol listener
   --data-dir DIR       log, snapshots and node id
   --join HOST:PORT     join the cluster through any member (fresh data dir only)
-  --learner            stay a learner after joining (default: become a voter)
+  --learner            stay a learner after joining ([node] join_as = "learner";
+                       default: promoted to voter once caught up)
   --http HOST:PORT     HTTP API listener (default 127.0.0.1:0, printed at start)
   --no-forward         followers answer 421 instead of forwarding writes
   --tick-ms N          Raft tick interval (overrides the config)
@@ -210,36 +211,11 @@ absl::StatusOr<Flags> parse_flags(int argc, char** argv) {
   if (f.have_join) f.config.join_address = f.join;
   if (f.tick_ms) f.config.tick_interval_ms = f.tick_ms;
   if (!f.forward) f.config.forward_to_leader = false;
-  // A joiner is added as a learner first (it catches up without weighing on
-  // the quorum); the promotion to voter follows, below.
-  if (!f.config.join_address.empty()) f.config.join_as = PeerRole::kLearner;
+  // A joiner enters as a learner; with join_as = voter (the default) the
+  // runtime promotes it once it has caught up, --learner keeps it a learner.
+  if (f.learner) f.config.join_as = PeerRole::kLearner;
   if (auto s = f.config.validate(); !s.ok()) return s;
   return f;
-}
-
-// A node that joined as a learner asks the leader to make it a voter, once
-// it is in the configuration. Retries until `stop` or the deadline.
-void promote_when_joined(Node& node, const std::string& join_address, uint64_t cluster_id,
-                         const std::atomic<bool>& stop) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
-    auto members = node.members(1);
-    if (members.ok()) {
-      for (const MemberInfo& m : *members) {
-        if (m.id != node.id()) continue;
-        if (m.voter) return;  // Already a voter (e.g. a restart).
-        Client client({join_address, node.address()},
-                      ClientOptions{.cluster_id = cluster_id, .max_attempts = 5});
-        auto cs = client.join(1, node.id(), node.address(), /*as_learner=*/false);
-        if (cs.ok()) {
-          spdlog::info("memstore: node {} promoted to voter", node.id());
-          return;
-        }
-        spdlog::warn("memstore: promotion to voter failed: {}", cs.status().ToString());
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
 }
 
 int run(int argc, char** argv) {
@@ -260,8 +236,6 @@ int run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  const bool joining = !flags->config.join_address.empty();
-  const std::string join_address = flags->config.join_address;
   auto node =
       Node::start(flags->config, [](GroupId) { return std::make_unique<KvStateMachine>(); });
   if (!node.ok()) {
@@ -303,18 +277,9 @@ int run(int argc, char** argv) {
   std::cout << "memstore node " << (*node)->id() << " raft=" << (*node)->address()
             << " http=" << server->address() << std::endl;
 
-  std::atomic<bool> stopping{false};
-  std::thread promoter;
-  if (joining && !flags->learner) {
-    promoter = std::thread(
-        [&] { promote_when_joined(**node, join_address, flags->config.cluster_id, stopping); });
-  }
-
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   spdlog::info("memstore: signal {}, stopping", signal_number);
-  stopping = true;
-  if (promoter.joinable()) promoter.join();
 
   // Close the HTTP side on its reactor, then the helpers, then the node.
   // The server object outlives the reactor's drain (Node::stop).

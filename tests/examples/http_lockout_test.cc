@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "examples/memstore/http_server.h"
+#include "net/address.h"
 #include "tests/net/net_test_util.h"
 
 namespace raft::memstore {
@@ -43,7 +44,7 @@ class HttpLockoutTest : public ::testing::Test {
 
   // "/slow..." requests are held (answered by the test); others get 200 "ok".
   void start(HttpServerOptions options) {
-    options.address = "127.0.0.1:0";
+    options.address = address_;
     server_ = std::make_unique<HttpServer>(r_, options, [this](HttpRequest req, Responder r) {
       if (req.path.rfind("/slow", 0) == 0) {
         held_.push_back(std::move(r));
@@ -102,7 +103,50 @@ class HttpLockoutTest : public ::testing::Test {
   std::vector<Responder> held_;
   std::vector<int> fds_;
   uint16_t port_ = 0;
+  std::string address_ = "127.0.0.1:0";  // The server's listen address.
 };
+
+// memstore's HTTP listener takes the address forms the node does: an IPv6
+// literal (bound and reported in brackets) and a host name.
+TEST_F(HttpLockoutTest, ListensOnIpv6) {
+  int probe = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  const bool v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!v6) GTEST_SKIP() << "no IPv6 loopback (::1) on this host";
+  address_ = "[::1]:0";
+  start(HttpServerOptions{});
+  ASSERT_EQ(server_->address().rfind("[::1]:", 0), 0u) << server_->address();
+  auto fd = net::connect_blocking(server_->address(), 1000ms);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  fds_.push_back(*fd);
+  ASSERT_TRUE(write_all(*fd, kRequest));
+  std::string got;
+  EXPECT_TRUE(answered(*fd, &got)) << got;
+}
+
+TEST_F(HttpLockoutTest, ListensOnAHostName) {
+  address_ = "localhost:0";
+  start(HttpServerOptions{});
+  auto fd = net::connect_blocking("localhost:" + std::to_string(port_), 1000ms);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  fds_.push_back(*fd);
+  ASSERT_TRUE(write_all(*fd, kRequest));
+  std::string got;
+  EXPECT_TRUE(answered(*fd, &got)) << got;
+}
+
+TEST(HttpServerAddress, BadAddressIsRefused) {
+  net::Reactor r;
+  HttpServerOptions o;
+  o.address = "::1:8080";
+  HttpServer server(r, o, [](HttpRequest, Responder) {});
+  absl::Status s = server.start();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("brackets"), absl::string_view::npos) << s;
+}
 
 TEST_F(HttpLockoutTest, HalfSentRequestIsAnswered408AndClosedWithinTheHeaderTimeout) {
   HttpServerOptions o;

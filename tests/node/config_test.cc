@@ -77,7 +77,8 @@ TEST(Config, RefusesBadInputWithAClearMessage) {
       {"negative", "[node]\nid = -1\n", "node.id: out of range"},
       {"missing address", "[node]\nid = 1\ndata_dir = \"/d\"\n", "node.address: required"},
       {"bad port", "[node]\nid = 1\naddress = \"127.0.0.1:0\"\ndata_dir = \"/d\"\n", "port"},
-      {"bad host", "[node]\nid = 1\naddress = \"example.com:80\"\ndata_dir = \"/d\"\n", "IPv4"},
+      {"bad host", "[node]\nid = 1\naddress = \"exa mple.com:80\"\ndata_dir = \"/d\"\n",
+       "node.address: address \"exa mple.com:80\": host name with character ' '"},
       {"no id", "[node]\naddress = \"127.0.0.1:7001\"\ndata_dir = \"/d\"\n", "node.id: required"},
       {"timing", node + "[raft]\nelection_ticks = 1\nheartbeat_ticks = 1\n", "raft.election_ticks"},
       {"lease without check quorum", node + "[raft]\nread_mode = \"lease\"\ncheck_quorum = false\n",
@@ -126,12 +127,65 @@ TEST(Config, HostPortParsing) {
   std::string host;
   uint16_t port = 0;
   ASSERT_TRUE(parse_host_port("localhost:65535", &host, &port).ok());
-  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(host, "localhost");
   EXPECT_EQ(port, 65535);
+  ASSERT_TRUE(parse_host_port("[::1]:7001", &host, &port).ok());
+  EXPECT_EQ(host, "::1");
+  EXPECT_EQ(port, 7001);
+  ASSERT_TRUE(parse_host_port("db-3.example.com:80", &host, &port).ok());
+  EXPECT_EQ(host, "db-3.example.com");
+  ASSERT_TRUE(parse_host_port("10.1.2.3:1", &host, &port).ok());
+  EXPECT_EQ(host, "10.1.2.3");
   EXPECT_FALSE(parse_host_port("127.0.0.1:65536", &host, &port).ok());
   EXPECT_FALSE(parse_host_port("127.0.0.1:", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("127.0.0.1:0", &host, &port).ok());
   EXPECT_FALSE(parse_host_port(":80", &host, &port).ok());
   EXPECT_FALSE(parse_host_port("127.0.0.1:80x", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("::1:7001", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("[::1]7001", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("[]:7001", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("[1.2.3.4]:7001", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("999.1.1.1:7001", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("bad host:7001", &host, &port).ok());
+  EXPECT_FALSE(parse_host_port("7001", &host, &port).ok());
+}
+
+// A bad address is refused at load, with the key it came from in the error.
+TEST(Config, BadAddressesNameTheirKey) {
+  auto expect_error = [](const std::string& toml, const std::string& key,
+                         const std::string& detail) {
+    auto c = parse_config_toml(toml);
+    ASSERT_FALSE(c.ok()) << toml;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    const std::string msg(c.status().message());
+    EXPECT_NE(msg.find(key), std::string::npos) << msg;
+    EXPECT_NE(msg.find(detail), std::string::npos) << msg;
+  };
+  expect_error("[node]\nid = 1\naddress = \"::1:7001\"\ndata_dir = \"/tmp/x\"\n", "node.address",
+               "brackets");
+  expect_error("[node]\nid = 1\naddress = \"[::1]:70000\"\ndata_dir = \"/tmp/x\"\n", "node.address",
+               "port must be 1..65535");
+  expect_error("[node]\naddress = \"[::1]:7001\"\ndata_dir = \"/tmp/x\"\njoin = \"[fe80::zz]:1\"\n",
+               "node.join", "not an IPv6 address");
+  expect_error(
+      "[node]\nid = 1\naddress = \"[::1]:7001\"\ndata_dir = \"/tmp/x\"\n"
+      "[[peers]]\nid = 1\naddress = \"[::1]:7001\"\n"
+      "[[peers]]\nid = 2\naddress = \"no_port.example\"\n",
+      "peers[id=2].address", "no port");
+}
+
+TEST(Config, NamesAndIpv6AreAccepted) {
+  auto c = parse_config_toml(
+      "[node]\nid = 1\naddress = \"[::1]:7001\"\ndata_dir = \"/tmp/x\"\n"
+      "promote_max_lag = 50\n"
+      "[[peers]]\nid = 1\naddress = \"[::1]:7001\"\n"
+      "[[peers]]\nid = 2\naddress = \"node-2.cluster.internal:7001\"\n"
+      "[[peers]]\nid = 3\naddress = \"localhost:7003\"\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->promote_max_lag, 50u);
+  EXPECT_EQ(c->peers[1].address, "node-2.cluster.internal:7001");
+  NodeConfig defaults;
+  EXPECT_EQ(defaults.promote_max_lag, 1000u);
 }
 
 }  // namespace

@@ -51,6 +51,10 @@ struct ProcessOptions {
   uint64_t snapshot_every_entries = 10000;
   uint64_t keep_entries = 1000;
   uint32_t request_timeout_ms = 5000;
+  // Host of every node's address: "127.0.0.1", "[::1]", "localhost", ...
+  std::string host = "127.0.0.1";
+  // Extra lines for every node's [node] table (e.g. "promote_max_lag = 100").
+  std::string node_extra;
 };
 
 // ---- Small readers of the node's JSON status and Prometheus text.
@@ -134,6 +138,7 @@ class ProcessCluster {
     std::string config_path;
     std::string log_path;
     std::string join_address;  // Non-empty: a joiner without an id.
+    std::string node_extra;    // Extra lines for this node's [node] table.
     std::vector<PeerConfig> peers;
     pid_t pid = -1;
   };
@@ -209,9 +214,11 @@ class ProcessCluster {
 
   // Spawns a joiner (no id, [node] join = join_address) without waiting;
   // returns its index for finish_join().
-  absl::StatusOr<size_t> spawn_joiner(const std::string& join_address) {
+  absl::StatusOr<size_t> spawn_joiner(const std::string& join_address,
+                                      const std::string& node_extra = "") {
     Proc p = make_proc(0, new_address());
     p.join_address = join_address;
+    p.node_extra = node_extra;
     write_config(p);
     if (auto s = spawn(p); !s.ok()) return s;
     joiners_.push_back(std::move(p));
@@ -229,6 +236,13 @@ class ProcessCluster {
     p = Proc{};
     return *id;
   }
+
+  // Extra lines for node `id`'s [node] table from its next start on.
+  void set_node_extra(uint64_t id, const std::string& lines) { procs_.at(id).node_extra = lines; }
+
+  // SIGSTOP / SIGCONT: the node freezes (its peers see it as unreachable).
+  void pause(uint64_t id) { ::kill(procs_.at(id).pid, SIGSTOP); }
+  void resume(uint64_t id) { ::kill(procs_.at(id).pid, SIGCONT); }
 
   // SIGKILL and reap. No-op if not running.
   void kill9(uint64_t id) {
@@ -378,7 +392,7 @@ class ProcessCluster {
   const ProcessOptions& options() const { return options_; }
 
  private:
-  std::string new_address() { return absl::StrCat("127.0.0.1:", free_port()); }
+  std::string new_address() { return absl::StrCat(options_.host, ":", free_port()); }
 
   Proc make_proc(uint64_t id, std::string address) {
     Proc p;
@@ -398,6 +412,8 @@ class ProcessCluster {
     absl::StrAppend(&t, "address = \"", p.address, "\"\n", "data_dir = \"", p.dir, "\"\n",
                     "groups = [", absl::StrJoin(options_.groups, ", "), "]\n");
     if (!p.join_address.empty()) absl::StrAppend(&t, "join = \"", p.join_address, "\"\n");
+    absl::StrAppend(&t, options_.node_extra, options_.node_extra.empty() ? "" : "\n");
+    absl::StrAppend(&t, p.node_extra, p.node_extra.empty() ? "" : "\n");
     absl::StrAppend(&t, "\n[raft]\ntick_interval_ms = ", options_.tick_interval_ms,
                     "\nelection_ticks = ", options_.election_ticks, "\n\n[snapshot]\n",
                     "every_entries = ", options_.snapshot_every_entries,

@@ -57,6 +57,10 @@ std::vector<ClientRequest> every_request() {
   join.node_id = 9;
   join.address = "127.0.0.1:7009";
   join.as_learner = true;
+  auto& promote = add(RequestKind::kJoin);  // A joiner's own promotion request.
+  promote.node_id = 9;
+  promote.address = "[::1]:7009";
+  promote.when_caught_up = true;
   add(RequestKind::kLeave).node_id = 9;
   add(RequestKind::kTransferLeader).node_id = 2;
   add(RequestKind::kSnapshot);
@@ -68,7 +72,7 @@ std::vector<ClientRequest> every_request() {
 
 TEST(ClientCodec, EveryRequestKindRoundTrips) {
   std::vector<ClientRequest> sent = every_request();
-  ASSERT_EQ(sent.size(), 11u);
+  ASSERT_EQ(sent.size(), 12u);
   through_decoder(encode_client_requests(sent), [&](const ReceivedFrame& f) {
     auto got = decode_client_requests(f);
     ASSERT_TRUE(got.ok()) << got.status();
