@@ -28,6 +28,7 @@
 #include "engine/core/raw_node.h"
 #include "engine/node/api_types.h"
 #include "engine/node/config.h"
+#include "engine/node/group_events.h"
 #include "engine/node/peer_table.h"
 #include "engine/node/ports.h"
 #include "engine/node/state_machine.h"
@@ -224,6 +225,8 @@ class Group {
   int64_t write_failed_tick_ = -1;
   int64_t next_hand_off_tick_ = 0;
   GroupGauges gauges_;
+  // Leadership, membership and snapshot events for the state machine.
+  GroupEvents events_;
 };
 
 }  // namespace raft
