@@ -44,8 +44,16 @@ void GroupEvents::snapshot_taken(Index index, Term term) {
 }
 
 void GroupEvents::deliver(EventKind kind, Term term, Index index, NodeId leader, ConfState cs) {
-  SPDLOG_DEBUG("group {}: event {} term {} index {} leader {}", group_, event_kind_name(kind), term,
-               index, leader);
+  // Leaderships are rare and worth an operator's eye.
+  if (kind == EventKind::kLeaderStart) {
+    spdlog::info("group {}: node {} leads term {} from index {}", group_, self_, term, index);
+  } else if (kind == EventKind::kLeaderStop) {
+    spdlog::info("group {}: node {} no longer leads term {} (applied {})", group_, self_, term,
+                 index);
+  } else {
+    SPDLOG_DEBUG("group {}: event {} term {} index {} leader {}", group_, event_kind_name(kind),
+                 term, index, leader);
+  }
   Event event;
   event.kind = kind;
   event.group = group_;

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,7 +42,10 @@ class RecordingMachine : public MapStateMachine {
   }
   void on_event(const Event& event) override {
     record(Seen{true, event.index, event, std::this_thread::get_id()});
+    if (hook) hook(event);
   }
+  // Called from on_event (on the shard thread), set before the node starts.
+  std::function<void(const Event&)> hook;
 
   std::vector<Seen> seen() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -89,6 +94,7 @@ class EventCluster {
     }
     nodes_.resize(n + 1);
     fsms_.resize(n + 1);
+    for (int i = 0; i <= n; ++i) handles_.push_back(std::make_unique<std::atomic<Node*>>(nullptr));
   }
   ~EventCluster() {
     for (auto& n : nodes_) n.reset();
@@ -110,6 +116,14 @@ class EventCluster {
     // A fresh state machine per start; the old one's record is kept.
     auto fsm = std::make_shared<RecordingMachine>();
     fsms_[id] = fsm;
+    // Leader-only work, started by the event: the new leader proposes
+    // "lead<term>=<id>" through the asynchronous API, from on_event.
+    std::atomic<Node*>* handle = handles_[id].get();
+    fsm->hook = [handle, id](const Event& e) {
+      Node* self = handle->load();
+      if (e.kind != EventKind::kLeaderStart || self == nullptr) return;
+      self->propose(1, absl::StrCat("lead", e.term, "=", id), [](absl::StatusOr<ProposeResult>) {});
+    };
     auto node = Node::start(c, [fsm](GroupId) {
       struct Shared : StateMachine {
         explicit Shared(std::shared_ptr<RecordingMachine> m) : m_(std::move(m)) {}
@@ -126,11 +140,15 @@ class EventCluster {
     });
     ASSERT_TRUE(node.ok()) << node.status();
     nodes_[id] = std::move(*node);
+    handles_[id]->store(nodes_[id].get());
   }
   void start_all() {
     for (uint64_t id = 1; id < nodes_.size(); ++id) start(id);
   }
-  void stop(uint64_t id) { nodes_[id].reset(); }
+  void stop(uint64_t id) {
+    handles_[id]->store(nullptr);
+    nodes_[id].reset();
+  }
 
   // The leader every running node agrees on, or 0.
   uint64_t leader() {
@@ -158,6 +176,7 @@ class EventCluster {
   std::vector<PeerConfig> peers_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::shared_ptr<RecordingMachine>> fsms_;
+  std::vector<std::unique_ptr<std::atomic<Node*>>> handles_;
 };
 
 // The rules every node's record keeps: one thread for applies and events;
@@ -270,6 +289,16 @@ TEST(NodeEvents, LeadershipAcrossTransferAndStoppedLeader) {
   // A stopped node's state machine hears nothing at shutdown.
   EXPECT_TRUE(c.fsm(target).events(EventKind::kLeaderStop).empty());
   ASSERT_TRUE(c.node(third)->propose(1, "c=3").ok());
+  // The proposals the leaders made from kLeaderStart (t1's leader may have
+  // started before its node handle was published, so from t2 on).
+  for (uint64_t id : {third, other}) {
+    EXPECT_TRUE(eventually([&] {
+      auto contents = c.fsm(id).contents();
+      return contents[absl::StrCat("lead", t2)] == std::to_string(target) &&
+             contents[absl::StrCat("lead", t3)] == std::to_string(third);
+    })) << "node "
+        << id;
+  }
   for (uint64_t id = 1; id <= 3; ++id) expect_well_ordered(c.fsm(id), id);
 }
 
@@ -362,7 +391,10 @@ TEST(NodeEvents, SnapshotTakenAndInstalled) {
   const Event installed = c.fsm(lagging).events(EventKind::kSnapshotInstalled).front();
   EXPECT_GT(installed.index, *taken);
   EXPECT_EQ(installed.conf_state.voters.size(), 3u);
-  EXPECT_TRUE(eventually([&] { return c.fsm(lagging).contents().size() == 210; }));
+  EXPECT_TRUE(eventually([&] {
+    auto contents = c.fsm(lagging).contents();
+    return contents.count("k0") == 1 && contents.count("s199") == 1;
+  }));
   // The install replaced the state: nothing at or below its index is
   // applied after it.
   bool after = false;
