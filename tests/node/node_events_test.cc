@@ -181,8 +181,9 @@ class EventCluster {
 
 // The rules every node's record keeps: one thread for applies and events;
 // events tied to an index come after the apply of that index and before the
-// next one; kLeaderStart and kLeaderStop alternate, term by term.
-void expect_well_ordered(const RecordingMachine& fsm, uint64_t self) {
+// next one; kLeaderStart and kLeaderStop alternate, term by term. Returns
+// the term the events say this node leads now (0: none).
+Term expect_well_ordered(const RecordingMachine& fsm, uint64_t self) {
   const std::vector<Seen> seen = fsm.seen();
   Index last_apply = 0;
   Index last_tied = 0;
@@ -222,6 +223,7 @@ void expect_well_ordered(const RecordingMachine& fsm, uint64_t self) {
       last_tied = e.index;
     }
   }
+  return leading;
 }
 
 TEST(NodeEvents, LeadershipAcrossTransferAndStoppedLeader) {
@@ -232,11 +234,9 @@ TEST(NodeEvents, LeadershipAcrossTransferAndStoppedLeader) {
   // The leader was told it leads once its term's first entry was applied:
   // before the proposal's answer, which comes after that entry.
   ASSERT_TRUE(c.node(first)->propose(1, "a=1").ok());
-  std::vector<Event> starts = c.fsm(first).events(EventKind::kLeaderStart);
-  ASSERT_EQ(starts.size(), 1u);
-  const Term t1 = starts[0].term;
+  const Term t1 = expect_well_ordered(c.fsm(first), first);
   ASSERT_GT(t1, 1u);  // The bootstrap entries are term 1; an election followed.
-  // Every node learned the leader.
+  // Every node learned the leader; only the leader leads.
   for (uint64_t id = 1; id <= 3; ++id) {
     EXPECT_TRUE(eventually([&] {
       return c.fsm(id).has(EventKind::kLeaderChanged,
@@ -244,7 +244,7 @@ TEST(NodeEvents, LeadershipAcrossTransferAndStoppedLeader) {
     })) << "node "
         << id;
     if (id != first) {
-      EXPECT_TRUE(c.fsm(id).events(EventKind::kLeaderStart).empty()) << id;
+      EXPECT_EQ(expect_well_ordered(c.fsm(id), id), 0u) << "node " << id;
     }
   }
 
@@ -268,6 +268,8 @@ TEST(NodeEvents, LeadershipAcrossTransferAndStoppedLeader) {
         << id;
   }
   ASSERT_TRUE(c.node(target)->propose(1, "b=2").ok());
+  EXPECT_EQ(expect_well_ordered(c.fsm(first), first), 0u);
+  EXPECT_EQ(expect_well_ordered(c.fsm(target), target), t2);
 
   // Stop the leader: one of the other two starts leading a newer term, the
   // other learns it.
@@ -299,7 +301,9 @@ TEST(NodeEvents, LeadershipAcrossTransferAndStoppedLeader) {
     })) << "node "
         << id;
   }
-  for (uint64_t id = 1; id <= 3; ++id) expect_well_ordered(c.fsm(id), id);
+  EXPECT_EQ(expect_well_ordered(c.fsm(third), third), t3);
+  EXPECT_EQ(expect_well_ordered(c.fsm(other), other), 0u);
+  EXPECT_EQ(expect_well_ordered(c.fsm(target), target), t2);  // Stopped while leading.
 }
 
 TEST(NodeEvents, MembershipChangesAreReported) {
