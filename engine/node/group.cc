@@ -28,7 +28,8 @@ Group::Group(const GroupOptions& options, const GroupPorts& ports,
       writer_(*ports.writer),
       outbox_(*ports.outbox),
       snapshots_(*ports.snapshots),
-      fsm_(std::move(fsm)) {}
+      fsm_(std::move(fsm)),
+      events_(options.group, options.self, fsm_.get()) {}
 
 Group::~Group() {
   // Nobody will answer these any more: say so rather than dropping them.
@@ -200,6 +201,9 @@ void Group::process() {
 }
 
 void Group::handle_ready(Ready& rd) {
+  // Before this Ready's applies: a lost leadership is reported before any
+  // entry of a newer term reaches the state machine.
+  events_.on_core_state(raw_->role(), raw_->term(), raw_->leader(), applied_);
   if (rd.soft_state) {
     for (auto it = transfers_.begin(); it != transfers_.end();) {
       if (rd.soft_state->leader == it->target) {
@@ -231,6 +235,7 @@ void Group::handle_ready(Ready& rd) {
                       unknown(absl::UnknownError("outcome unknown: replaced by a snapshot")));
     }
     received_snapshot_.reset();
+    events_.snapshot_installed(rd.snapshot->meta);
   }
   // Only the commit index moved: nothing here needs an fsync of its own.
   const bool commit_only = rd.hard_state && !rd.snapshot && rd.entries.empty() &&

@@ -28,6 +28,7 @@
 #include "engine/core/raw_node.h"
 #include "engine/node/api_types.h"
 #include "engine/node/config.h"
+#include "engine/node/group_events.h"
 #include "engine/node/peer_table.h"
 #include "engine/node/ports.h"
 #include "engine/node/state_machine.h"
@@ -239,6 +240,8 @@ class Group {
   };
   std::map<NodeId, LearnerCatchUp> learners_caught_up_since_;
   GroupGauges gauges_;
+  // Leadership, membership and snapshot events for the state machine.
+  GroupEvents events_;
 };
 
 }  // namespace raft

@@ -41,9 +41,11 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
   };
   for (const Entry& e : entries) {
     if (e.index <= applied_) continue;
+    if (e.type == EntryType::kConfChange) flush();
+    applied_ = e.index;
+    applied_term_ = e.term;
     if (e.type == EntryType::kConfChange) {
-      flush();
-      apply_conf_change_entry(e);
+      apply_conf_change_entry(e);  // Its event sees it applied.
     } else if (!e.data.empty()) {
       items.push_back(ApplyItem{e.index, e.data.view()});
       run.push_back(&e);
@@ -51,8 +53,10 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
       // A leader's no-op took the index of a proposal from an older term.
       finish_proposal(e.index, e.term, replaced_error());
     }
-    applied_ = e.index;
-    applied_term_ = e.term;
+    if (events_.starts_leadership(e, raw_->role(), raw_->term())) {
+      flush();  // kLeaderStart comes after every earlier entry is applied.
+      events_.leader_started(e);
+    }
   }
   flush();
   maybe_auto_snapshot();
@@ -97,6 +101,7 @@ void Group::apply_conf_change_entry(const Entry& e) {
     it = is_member(cs, it->first) ? std::next(it) : peers_.erase(it);
   }
   note_membership(was_member, cs, e.index);
+  events_.membership_applied(e.index, e.term, cs);
   auto it = proposals_.find(e.index);
   if (it != proposals_.end() && it->second.term == e.term && it->second.conf_done) {
     ConfCallback cb = std::move(it->second.conf_done);
@@ -186,6 +191,7 @@ void Group::start_snapshot(IndexCallback done) {
         writer_.save_snapshot(id_, StoredSnapshot{SnapshotMeta{index, term, cs}, bytes, checksum},
                               index > keep && index - keep >= first ? index - keep : 0);
         last_snapshot_index_ = index;
+        events_.snapshot_taken(index, term);
         SPDLOG_INFO("group {}: snapshot at index {} ({} bytes)", id_, index, bytes);
         for (auto& w : waiters) w(index);
       });

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/export.h"
+#include "engine/node/events.h"
 
 namespace raft {
 
@@ -108,6 +109,12 @@ class RINGRAFT_API StateMachine {
   // default (nullopt) means "in memory": restore from the last snapshot and
   // re-apply everything after the snapshot.
   virtual std::optional<uint64_t> applied_index() const { return std::nullopt; }
+
+  // Leadership, membership and snapshot events of this group
+  // (engine/node/events.h), on the same thread as apply() and in log order
+  // with it. Like apply(), it must not block; from here use only the
+  // asynchronous Node calls. The default ignores them.
+  virtual void on_event(const Event& event) { (void)event; }
 };
 
 }  // namespace raft

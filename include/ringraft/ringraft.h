@@ -1,6 +1,7 @@
 // ringraft: the one header an embedder includes. It gives
 //   raft::Node, StateMachineFactory, MemberInfo   (engine/node/node.h)
 //   raft::StateMachine, SnapshotWriter/Reader     (engine/node/state_machine.h)
+//   raft::Event, EventKind (StateMachine::on_event) (engine/node/events.h)
 //   raft::NodeConfig, load_config_toml            (engine/node/config.h)
 //   raft::Client, ClientOptions                   (engine/node/client.h)
 //   raft::LeaderHint, Outcome, not_leader_hint... (engine/node/errors.h)
@@ -21,6 +22,7 @@
 #include "engine/node/client.h"
 #include "engine/node/config.h"
 #include "engine/node/errors.h"
+#include "engine/node/events.h"
 #include "engine/node/node.h"
 #include "engine/node/peer_table.h"
 #include "engine/node/state_machine.h"

@@ -132,6 +132,11 @@ void Cluster::on_applied(Node& n, Index index, const std::string& data, const st
                       n.durable_log.last_index(), ")"));
     return;
   }
+  if (index <= n.events.index) {
+    fail(absl::StrCat("node ", n.id, " applies index ", index, " after an event at index ",
+                      n.events.index, ": events and applies out of log order"));
+    return;
+  }
   const uint64_t data_sum = checksum64(data);
   const uint64_t result_sum = checksum64(result);
   const uint64_t prefix = mix_hash(mix_hash(n.fsm_hash, index), data_sum);
@@ -277,6 +282,7 @@ void Cluster::check_invariants() {
       }
     }
     n->last_commit = commit;
+    check_events(*n);
     if (ConfState cs = core.conf_state(); !(cs == n->confs.back())) n->confs.push_back(cs);
     result_.max_commit = std::max(result_.max_commit, commit);
     Index& by_term = commit_by_term_[term];

@@ -106,6 +106,9 @@ void Cluster::open_group(Node& n) {
   n.last_hard_state = n.disk.hard_state;
   n.last_commit = n.group->core().commit_index();
   n.confs = {n.group->core().conf_state()};
+  n.events = Node::EventView{};
+  n.events.conf = n.group->core().conf_state();
+  n.events.index = n.group->applied();
 }
 
 Cluster::Node& Cluster::node(NodeId id) {

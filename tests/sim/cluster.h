@@ -87,6 +87,13 @@ struct SimResult {
   uint64_t write_failures = 0;   // Batches that failed and were retried.
   uint64_t torn_batches = 0;     // Crashes that kept a prefix of a batch.
   uint64_t liveness_ticks = 0;   // Ticks the healed cluster needed.
+  // Events delivered to the state machines (StateMachine::on_event).
+  uint64_t leader_starts = 0;
+  uint64_t leader_stops = 0;
+  uint64_t leader_changes = 0;
+  uint64_t membership_events = 0;
+  uint64_t snapshot_taken_events = 0;
+  uint64_t snapshot_installed_events = 0;
   SimNetwork::Stats network;
 };
 
@@ -182,6 +189,10 @@ class Cluster {
   void on_send_snapshot(Node& n, const Message& m, const StoredSnapshot& snapshot);
   void on_applied(Node& n, Index index, const std::string& data, const std::string& result);
   void on_restored(Node& n, Index index, uint64_t hash);
+  // Events (event_checks.cc): each one as it is delivered, and what the
+  // node's events add up to after every simulator event.
+  void on_event(Node& n, const Event& e);
+  void check_events(const Node& n);
   void check_message_durability(const Node& n, const Message& m);
   void check_acknowledged(Node& n, const std::string& data, const ProposeResult& r,
                           size_t conf_from);

@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   uint64_t failures = 0, ran = 0, events = 0, ticks = 0, crashes = 0, conf_changes = 0,
            snapshots = 0, made = 0, reads = 0, leaders = 0, acked = 0, write_failures = 0,
-           max_liveness = 0;
+           max_liveness = 0, leader_starts = 0, leader_stops = 0, other_events = 0;
   raft::Index commits = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     options.seed = seed;
@@ -125,6 +125,10 @@ int main(int argc, char** argv) {
     write_failures += r.write_failures;
     reads += r.reads_checked;
     leaders += r.leaders;
+    leader_starts += r.leader_starts;
+    leader_stops += r.leader_stops;
+    other_events += r.leader_changes + r.membership_events + r.snapshot_taken_events +
+                    r.snapshot_installed_events;
     commits += r.max_commit;
     if (r.liveness_ticks > max_liveness) max_liveness = r.liveness_ticks;
     if (!r.ok) {
@@ -152,10 +156,11 @@ int main(int argc, char** argv) {
                 " ticks, %" PRIu64 " leaders, %" PRIu64 " committed, %" PRIu64 " crashes, %" PRIu64
                 " conf changes, %" PRIu64 " snapshots installed, %" PRIu64 " made, %" PRIu64
                 " proposals acknowledged, %" PRIu64 " reads checked, %" PRIu64
-                " failed writes; slowest heal %" PRIu64 " ticks\n",
+                " failed writes; events: %" PRIu64 " leader starts, %" PRIu64 " stops, %" PRIu64
+                " others; slowest heal %" PRIu64 " ticks\n",
                 options.nodes, options.steps, first, first + count - 1, ran, failures, secs, events,
                 ticks, leaders, commits, crashes, conf_changes, snapshots, made, acked, reads,
-                write_failures, max_liveness);
+                write_failures, leader_starts, leader_stops, other_events, max_liveness);
   }
   return failures == 0 ? 0 : 1;
 }

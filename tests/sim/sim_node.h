@@ -207,6 +207,17 @@ struct Cluster::Node {
   // each event (a commit is computed with the membership in effect when the
   // event began), for the quorum check of acknowledged proposals.
   std::vector<ConfState> confs;
+  // What the events (StateMachine::on_event) told this life of the node,
+  // for the checks of event_checks.cc.
+  struct EventView {
+    Term leading = 0;         // kLeaderStart delivered, kLeaderStop not yet.
+    Term last_started = 0;    // The newest term with a kLeaderStart.
+    NodeId leader = kNoNode;  // As of the last kLeaderChanged.
+    Term leader_term = 0;
+    ConfState conf;   // As of the last membership or installed snapshot.
+    Index index = 0;  // Of the last event tied to an index.
+    Index snapshot_taken = 0;
+  } events;
 };
 
 // The ports of one node's driver (engine/node/ports.h) over the simulated
@@ -325,6 +336,10 @@ class Cluster::CheckedStateMachine final : public StateMachine {
     }
     if (absl::Status s = writer.write(header); !s.ok()) return s;
     return inner_->snapshot(writer);
+  }
+  void on_event(const Event& event) override {
+    c_.on_event(n_, event);
+    inner_->on_event(event);
   }
   absl::Status restore(SnapshotReader& reader) override {
     absl::StatusOr<std::string> bytes = read_all(reader);

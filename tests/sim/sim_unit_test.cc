@@ -440,6 +440,12 @@ TEST(SimCluster, CountsWhatTheDriverWasPutThrough) {
     total.crashes += r.crashes;
     total.torn_batches += r.torn_batches;
     total.reads_checked += r.reads_checked;
+    total.leader_starts += r.leader_starts;
+    total.leader_stops += r.leader_stops;
+    total.leader_changes += r.leader_changes;
+    total.membership_events += r.membership_events;
+    total.snapshot_taken_events += r.snapshot_taken_events;
+    total.snapshot_installed_events += r.snapshot_installed_events;
   }
   EXPECT_GT(total.proposals_acked, 1000u);
   EXPECT_GT(total.snapshots_made, 10u);
@@ -448,6 +454,14 @@ TEST(SimCluster, CountsWhatTheDriverWasPutThrough) {
   EXPECT_GT(total.crashes, 50u);
   EXPECT_GT(total.torn_batches, 5u);
   EXPECT_GT(total.reads_checked, 50u);
+  // The state machines were told about leaderships (started and stopped),
+  // leader changes, memberships and snapshots, and the checks ran on them.
+  EXPECT_GT(total.leader_starts, 30u);
+  EXPECT_GT(total.leader_stops, 10u);
+  EXPECT_GT(total.leader_changes, total.leader_starts);
+  EXPECT_GT(total.membership_events, 90u);  // 3 bootstrap entries per start, at least.
+  EXPECT_GT(total.snapshot_taken_events, 10u);
+  EXPECT_GT(total.snapshot_installed_events, 5u);
 }
 
 // Seeds of the 100,000-seed long run that once failed, each for a driver
