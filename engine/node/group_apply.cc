@@ -43,7 +43,7 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
     if (e.type == EntryType::kConfChange) {
       flush();
       apply_conf_change_entry(e);
-    } else if (e.index <= fsm_ahead_until_) {
+    } else if (!e.data.empty() && e.index <= fsm_ahead_until_) {
       // The state machine persisted itself past this entry before the
       // restart: it already holds its effects.
       gauges_.skipped_entries.fetch_add(1, std::memory_order_relaxed);

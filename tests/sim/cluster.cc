@@ -355,7 +355,8 @@ void Cluster::complete_file(Node& n) {
   std::string image = std::move(job.header);
   StringSnapshotWriter writer(&image);
   if (absl::Status s = job.view->write(writer); !s.ok()) {
-    log_event(absl::StrCat("node ", n.id, " snapshot file @", job.index, " failed: ", s.ToString()));
+    log_event(
+        absl::StrCat("node ", n.id, " snapshot file @", job.index, " failed: ", s.ToString()));
     job.done(s);
     settle(n);
     return;
