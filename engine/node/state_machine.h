@@ -4,6 +4,8 @@
 // group, in log order, once entries are committed. Methods must not block on
 // other groups' threads; a slow apply slows its shard (that is the price of
 // zero hand-off latency, and the reason groups can be spread over shards).
+// The one exception is SnapshotView::write, which the runtime calls on a
+// background thread while the shard goes on applying (see snapshot_view).
 #pragma once
 
 #include <algorithm>
