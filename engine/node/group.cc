@@ -82,13 +82,12 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
   // A state machine that persists itself holds every entry up to its own
   // applied index: the snapshot is restored only if it is newer than that,
   // and only the entries after both are given to the machine again.
-  absl::StatusOr<std::optional<Index>> fsm_applied = fsm_applied_index();
-  if (!fsm_applied.ok()) return fsm_applied.status();
+  const std::optional<Index> fsm_applied = fsm_applied_index();
   const Index snap_index = snap ? snap->meta.index : 0;
-  const bool fsm_covers_snapshot = fsm_applied->has_value() && **fsm_applied >= snap_index;
-  if (fsm_covers_snapshot) fsm_ahead_until_ = **fsm_applied;
-  if (fsm_applied->has_value()) {
-    spdlog::info("group {}: the state machine holds entries up to {}{}", id_, **fsm_applied,
+  const bool fsm_covers_snapshot = fsm_applied.has_value() && *fsm_applied >= snap_index;
+  if (fsm_covers_snapshot) fsm_ahead_until_ = *fsm_applied;
+  if (fsm_applied.has_value()) {
+    spdlog::info("group {}: the state machine holds entries up to {}{}", id_, *fsm_applied,
                  snap && !fsm_covers_snapshot
                      ? absl::StrCat("; restoring the newer snapshot at ", snap_index)
                      : std::string());
@@ -130,20 +129,25 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<Index>> Group::fsm_applied_index() const {
+std::optional<Index> Group::fsm_applied_index() const {
   std::optional<uint64_t> applied = fsm_->applied_index();
-  if (!applied) return std::optional<Index>();
+  if (!applied) return std::nullopt;
   const Index last = log_->last_index();
   if (*applied > last) {
-    // Entries up to `applied` were committed when the machine applied them,
-    // and a committed entry is durable in this node's log before it is
-    // applied: a machine ahead of the log holds another log's state.
-    return absl::FailedPreconditionError(absl::StrCat(
-        "group ", id_, ": the state machine says it applied entries up to index ", *applied,
-        ", but this node's log ends at index ", last,
-        " (the state machine's files do not belong to this data dir, or the log was lost)"));
+    // Every entry a machine applies is committed, so its state up to
+    // `applied` is the cluster's. It is trusted: the entries up to it are
+    // not given to it again, whatever this log holds. The one way a correct
+    // machine gets here is a crash after it made a snapshot from the leader
+    // durable and before the install record was (the restore runs as the
+    // install is queued); the other is a machine whose files belong to
+    // another data dir, which the runtime cannot tell from this.
+    spdlog::warn(
+        "group {}: the state machine says it applied entries up to index {}, beyond this "
+        "node's log (last index {}); entries up to {} are not applied again. If the state "
+        "machine's files do not belong to this data dir, stop and remove them",
+        id_, *applied, last, *applied);
   }
-  return std::optional<Index>(*applied);
+  return Index{*applied};
 }
 
 absl::Status Group::restore(const StoredSnapshot& snapshot, bool restore_fsm) {

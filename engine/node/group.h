@@ -168,9 +168,9 @@ class Group {
   // `restore_fsm`, streams the rest into the state machine; the image is
   // never held in memory.
   absl::Status restore(const StoredSnapshot& snapshot, bool restore_fsm);
-  // The state machine's own applied index (StateMachine::applied_index),
-  // checked against the log: the state machine must not be ahead of it.
-  absl::StatusOr<std::optional<Index>> fsm_applied_index() const;
+  // The state machine's own applied index (StateMachine::applied_index);
+  // logs a warning when it is beyond the log (trusted all the same).
+  std::optional<Index> fsm_applied_index() const;
 
   void handle_ready(Ready& rd);
   void send_all(std::vector<Message>& messages);

@@ -47,6 +47,15 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
       // The state machine persisted itself past this entry before the
       // restart: it already holds its effects.
       gauges_.skipped_entries.fetch_add(1, std::memory_order_relaxed);
+      if (proposals_.contains(e.index)) {
+        // Only with a machine whose files are not this log's (a correct
+        // one's index is on a quorum, so this node would not lead): its
+        // state has another entry here, and this one is not applied.
+        finish_proposal(e.index, e.term,
+                        failed(absl::FailedPreconditionError(absl::StrCat(
+                            "not applied: the state machine already holds index ", e.index,
+                            " (its applied_index is beyond this node's log)"))));
+      }
     } else if (!e.data.empty()) {
       items.push_back(ApplyItem{e.index, e.data.view()});
       run.push_back(&e);

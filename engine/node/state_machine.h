@@ -198,10 +198,12 @@ class StateMachine {
   // (SnapshotReader::snapshot_index). When the group opens, the runtime
   // re-applies only entries after max(snapshot index, applied_index()), and
   // it does not restore a snapshot that the machine's state already covers
-  // (the snapshot's peer table is still read). A value beyond the group's
-  // last log index is an error: the group refuses to open (the machine's
-  // files belong to another log). Called once, when the group opens. The
-  // default (nullopt) means "in memory": restore from the last snapshot and
+  // (the snapshot's peer table is still read). Every entry a machine is
+  // given is committed, so the runtime trusts the value even beyond its own
+  // log (it warns: that happens after a crash right after restoring a
+  // snapshot from the leader, or with files from another data dir). Called
+  // once, when the group opens. The default (nullopt) means "in memory":
+  // restore from the last snapshot and
   // re-apply everything after it.
   virtual std::optional<uint64_t> applied_index() const { return std::nullopt; }
 };
