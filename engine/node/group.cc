@@ -165,8 +165,9 @@ absl::Status Group::restore(const StoredSnapshot& snapshot, bool restore_fsm) {
     return with_name(s, ": envelope: ");
   }
   absl::StatusOr<size_t> header_size = protocol::snapshot_header_size(header);
-  if (!header_size.ok())
+  if (!header_size.ok()) {
     return absl::DataLossError(absl::StrCat(name, ": ", header_size.status().message()));
+  }
   header.resize(*header_size);
   if (auto s = read_exactly(in, std::span<char>(header).subspan(protocol::kSnapshotHeaderPrefix));
       !s.ok()) {
@@ -177,15 +178,23 @@ absl::Status Group::restore(const StoredSnapshot& snapshot, bool restore_fsm) {
     return absl::DataLossError(absl::StrCat(name, ": ", envelope.status().message()));
   }
   if (restore_fsm) {
-    if (auto s = fsm_->restore(in); !s.ok()) return with_name(s, ": state machine restore: ");
-    // Whatever the machine left unread is read here, so the whole file's
-    // checksum is always checked.
+    // Whatever the machine left unread is read after it, so the whole
+    // file's checksum is always checked; a damaged file is named as the
+    // cause even when the machine stumbled over the damage first.
+    absl::Status restored = fsm_->restore(in);
     std::vector<char> rest(64 << 10);
+    absl::Status checked;
     for (;;) {
       absl::StatusOr<size_t> n = in.read(std::span<char>(rest));
-      if (!n.ok()) return with_name(n.status(), ": ");
-      if (*n == 0) break;
+      if (!n.ok()) checked = n.status();
+      if (!n.ok() || *n == 0) break;
     }
+    if (!checked.ok() && !restored.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          name, ": ", checked.message(), " (state machine restore: ", restored.message(), ")"));
+    }
+    if (!restored.ok()) return with_name(restored, ": state machine restore: ");
+    if (!checked.ok()) return with_name(checked, ": ");
   }
   peers_ = std::move(envelope->peers);
   max_id_seen_ = std::max(max_id_seen_, envelope->max_id_seen);

@@ -11,14 +11,20 @@ class FileSnapshotStream final : public SnapshotReader {
  public:
   FileSnapshotStream(std::unique_ptr<storage::SnapshotFileReader> file, Index index)
       : file_(std::move(file)), index_(index) {}
+  // An error sticks: a reader that swallowed it (a state machine that
+  // reported its own) still sees it when the runtime reads on.
   absl::StatusOr<size_t> read(std::span<char> buffer) override {
-    return file_->read(buffer.data(), buffer.size());
+    if (!error_.ok()) return error_;
+    absl::StatusOr<size_t> n = file_->read(buffer.data(), buffer.size());
+    if (!n.ok()) error_ = n.status();
+    return n;
   }
   uint64_t snapshot_index() const override { return index_; }
 
  private:
   std::unique_ptr<storage::SnapshotFileReader> file_;
   Index index_;
+  absl::Status error_;
 };
 
 // Gathers the state machine's writes into chunks for the file.

@@ -200,9 +200,7 @@ absl::Status KvStateMachine::restore(SnapshotReader& reader) {
     ++records;
   }
   uint64_t count = 0;
-  if (auto s = read(std::span<char>(reinterpret_cast<char*>(&count), 8)); !s.ok()) {
-    return absl::DataLossError("memstore snapshot: bad trailer");
-  }
+  if (auto s = read(std::span<char>(reinterpret_cast<char*>(&count), 8)); !s.ok()) return s;
   char extra;
   absl::StatusOr<size_t> more = reader.read(std::span<char>(&extra, 1));
   if (!more.ok()) return more.status();
