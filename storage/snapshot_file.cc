@@ -205,14 +205,12 @@ absl::StatusOr<std::unique_ptr<SnapshotFileReader>> SnapshotFileReader::open(
       new SnapshotFileReader(path, fd, expected_bytes, expected_checksum));
 }
 
-absl::StatusOr<std::string> SnapshotFileReader::next_chunk(size_t max_bytes) {
-  std::string out;
-  if (offset_ == size_) return out;
-  size_t want = static_cast<size_t>(std::min<uint64_t>(max_bytes, size_ - offset_));
-  out.resize(want);
+absl::StatusOr<size_t> SnapshotFileReader::read(char* buffer, size_t max_bytes) {
+  if (offset_ == size_) return size_t{0};
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(max_bytes, size_ - offset_));
   size_t got = 0;
   while (got < want) {
-    ssize_t n = ::pread(fd_, out.data() + got, want - got, static_cast<off_t>(offset_ + got));
+    ssize_t n = ::pread(fd_, buffer + got, want - got, static_cast<off_t>(offset_ + got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return io_error("read", path_, errno);
@@ -223,11 +221,19 @@ absl::StatusOr<std::string> SnapshotFileReader::next_chunk(size_t max_bytes) {
     }
     got += static_cast<size_t>(n);
   }
-  state_->sum.update(out);
+  state_->sum.update(std::string_view(buffer, want));
   offset_ += want;
   if (offset_ == size_ && state_->sum.digest() != expected_checksum_) {
     return absl::DataLossError(absl::StrCat("checksum mismatch in snapshot file ", path_));
   }
+  return want;
+}
+
+absl::StatusOr<std::string> SnapshotFileReader::next_chunk(size_t max_bytes) {
+  std::string out(static_cast<size_t>(std::min<uint64_t>(max_bytes, size_ - offset_)), '\0');
+  absl::StatusOr<size_t> n = read(out.data(), out.size());
+  if (!n.ok()) return n.status();
+  out.resize(*n);
   return out;
 }
 

@@ -94,6 +94,9 @@ class SnapshotFileReader {
   // the end checks the whole file's checksum: DataLoss (naming the file) on a
   // mismatch, and that chunk is not returned.
   absl::StatusOr<std::string> next_chunk(size_t max_bytes);
+  // The same into `buffer`: the number of bytes read (0 at the end), with
+  // the checksum checked by the read that reaches the end.
+  absl::StatusOr<size_t> read(char* buffer, size_t max_bytes);
   uint64_t offset() const { return offset_; }
   uint64_t size() const { return size_; }
   bool done() const { return offset_ == size_; }
@@ -113,8 +116,9 @@ class SnapshotFileReader {
 // Reads a whole file and checks its size and checksum.
 absl::Status verify_snapshot_file(const std::string& path, uint64_t bytes, uint64_t checksum);
 
-// Reads a whole snapshot file, checked against its size and checksum like
-// verify_snapshot_file; read errors name the file.
+// Reads a whole snapshot file into memory, checked against its size and
+// checksum like verify_snapshot_file; read errors name the file. For tools
+// and tests: the runtime streams snapshot files instead.
 absl::StatusOr<std::string> read_snapshot_file(const std::string& path, uint64_t bytes,
                                                uint64_t checksum);
 

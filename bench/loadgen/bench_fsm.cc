@@ -65,6 +65,39 @@ absl::StatusOr<std::string> BenchStateMachine::query(std::string_view request) c
   return absl::UnimplementedError("count mode keeps no values; only the count query");
 }
 
+namespace {
+
+// The counts header, then the key-value view (if any).
+class BenchView final : public SnapshotView {
+ public:
+  BenchView(std::string header, std::unique_ptr<SnapshotView> kv)
+      : header_(std::move(header)), kv_(std::move(kv)) {}
+  absl::Status write(SnapshotWriter& writer) override {
+    if (auto s = writer.write(header_); !s.ok()) return s;
+    return kv_ ? kv_->write(writer) : absl::OkStatus();
+  }
+
+ private:
+  std::string header_;
+  std::unique_ptr<SnapshotView> kv_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SnapshotView>> BenchStateMachine::snapshot_view() {
+  std::string header(kHeaderBytes, '\0');
+  std::memcpy(header.data(), &counts_.count, 8);
+  std::memcpy(header.data() + 8, &counts_.bytes, 8);
+  std::memcpy(header.data() + 16, &counts_.digest, 8);
+  std::unique_ptr<SnapshotView> kv;
+  if (kv_) {
+    absl::StatusOr<std::unique_ptr<SnapshotView>> v = kv_->snapshot_view();
+    if (!v.ok()) return v.status();
+    kv = std::move(*v);
+  }
+  return std::unique_ptr<SnapshotView>(new BenchView(std::move(header), std::move(kv)));
+}
+
 absl::Status BenchStateMachine::snapshot(SnapshotWriter& writer) {
   char header[kHeaderBytes];
   std::memcpy(header, &counts_.count, 8);

@@ -80,8 +80,21 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
     }
   }
 
+  // A state machine that persists itself holds every entry up to its own
+  // applied index: the snapshot is restored only if it is newer than that,
+  // and only the entries after both are given to the machine again.
+  const std::optional<Index> fsm_applied = fsm_applied_index();
+  const Index snap_index = snap ? snap->meta.index : 0;
+  const bool fsm_covers_snapshot = fsm_applied.has_value() && *fsm_applied >= snap_index;
+  if (fsm_covers_snapshot) fsm_ahead_until_ = *fsm_applied;
+  if (fsm_applied.has_value()) {
+    spdlog::info("group {}: the state machine holds entries up to {}{}", id_, *fsm_applied,
+                 snap && !fsm_covers_snapshot
+                     ? absl::StrCat("; restoring the newer snapshot at ", snap_index)
+                     : std::string());
+  }
   if (snap) {
-    if (auto s = restore(*snap); !s.ok()) return s;
+    if (auto s = restore(*snap, /*restore_fsm=*/!fsm_covers_snapshot); !s.ok()) return s;
     applied_ = snap->meta.index;
     applied_term_ = snap->meta.term;
     last_snapshot_index_ = snap->meta.index;
@@ -117,20 +130,72 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
   return absl::OkStatus();
 }
 
-absl::Status Group::restore(const StoredSnapshot& snapshot) {
+std::optional<Index> Group::fsm_applied_index() const {
+  std::optional<uint64_t> applied = fsm_->applied_index();
+  if (!applied) return std::nullopt;
+  const Index last = log_->last_index();
+  if (*applied > last) {
+    // Every entry a machine applies is committed, so its state up to
+    // `applied` is the cluster's. It is trusted: the entries up to it are
+    // not given to it again, whatever this log holds. The one way a correct
+    // machine gets here is a crash after it made a snapshot from the leader
+    // durable and before the install record was (the restore runs as the
+    // install is queued); the other is a machine whose files belong to
+    // another data dir, which the runtime cannot tell from this.
+    spdlog::warn(
+        "group {}: the state machine says it applied entries up to index {}, beyond this "
+        "node's log (last index {}); entries up to {} are not applied again. If the state "
+        "machine's files do not belong to this data dir, stop and remove them",
+        id_, *applied, last, *applied);
+  }
+  return Index{*applied};
+}
+
+absl::Status Group::restore(const StoredSnapshot& snapshot, bool restore_fsm) {
   const std::string name = absl::StrCat("group ", id_, ": snapshot at index ", snapshot.meta.index,
                                         " (term ", snapshot.meta.term, ")");
-  absl::StatusOr<std::string> image = snapshots_.read(id_, snapshot);
-  if (!image.ok()) {
-    return absl::Status(image.status().code(), absl::StrCat(name, ": ", image.status().message()));
+  auto with_name = [&name](const absl::Status& s, const char* what) {
+    return absl::Status(s.code(), absl::StrCat(name, what, s.message()));
+  };
+  absl::StatusOr<std::unique_ptr<SnapshotReader>> opened = snapshots_.open(id_, snapshot);
+  if (!opened.ok()) return with_name(opened.status(), ": ");
+  SnapshotReader& in = **opened;
+  // The envelope first: its fixed prefix gives the size of the rest.
+  std::string header(protocol::kSnapshotHeaderPrefix, '\0');
+  if (auto s = read_exactly(in, std::span<char>(header)); !s.ok()) {
+    return with_name(s, ": envelope: ");
   }
-  auto envelope = protocol::decode_snapshot_image(*image);
+  absl::StatusOr<size_t> header_size = protocol::snapshot_header_size(header);
+  if (!header_size.ok()) {
+    return absl::DataLossError(absl::StrCat(name, ": ", header_size.status().message()));
+  }
+  header.resize(*header_size);
+  if (auto s = read_exactly(in, std::span<char>(header).subspan(protocol::kSnapshotHeaderPrefix));
+      !s.ok()) {
+    return with_name(s, ": envelope: ");
+  }
+  auto envelope = protocol::decode_snapshot_image(header);
   if (!envelope.ok()) {
     return absl::DataLossError(absl::StrCat(name, ": ", envelope.status().message()));
   }
-  StringSnapshotReader fsm_reader(envelope->fsm_bytes);
-  if (auto s = fsm_->restore(fsm_reader); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat(name, ": state machine restore: ", s.message()));
+  if (restore_fsm) {
+    // Whatever the machine left unread is read after it, so the whole
+    // file's checksum is always checked; a damaged file is named as the
+    // cause even when the machine stumbled over the damage first.
+    absl::Status restored = fsm_->restore(in);
+    std::vector<char> rest(64 << 10);
+    absl::Status checked;
+    for (;;) {
+      absl::StatusOr<size_t> n = in.read(std::span<char>(rest));
+      if (!n.ok()) checked = n.status();
+      if (!n.ok() || *n == 0) break;
+    }
+    if (!checked.ok() && !restored.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          name, ": ", checked.message(), " (state machine restore: ", restored.message(), ")"));
+    }
+    if (!restored.ok()) return with_name(restored, ": state machine restore: ");
+    if (!checked.ok()) return with_name(checked, ": ");
   }
   peers_ = std::move(envelope->peers);
   max_id_seen_ = std::max(max_id_seen_, envelope->max_id_seen);
@@ -218,12 +283,13 @@ void Group::handle_ready(Ready& rd) {
     RAFT_CHECK_MSG(received_snapshot_ && received_snapshot_->meta == rd.snapshot->meta,
                    "core installs a snapshot the runtime did not receive");
     writer_.install_snapshot(id_, *received_snapshot_);
-    if (absl::Status s = restore(*received_snapshot_); !s.ok()) {
+    if (absl::Status s = restore(*received_snapshot_, /*restore_fsm=*/true); !s.ok()) {
       // The file was verified when received; failing now means the disk
       // changed under us. Continuing would diverge from the leader.
       RAFT_CHECK_MSG(false, std::string(s.message()).c_str());
     }
     applied_ = rd.snapshot->meta.index;
+    fsm_ahead_until_ = 0;  // The state machine's state is the snapshot's now.
     // A node added back while it was away learns it from the snapshot.
     note_membership(/*was_member=*/false, rd.snapshot->meta.conf_state, applied_);
     applied_term_ = rd.snapshot->meta.term;

@@ -8,8 +8,10 @@
 // Everything here runs on the owning thread. The owner feeds the group
 // ticks, messages and requests, calls process() at the end of a loop turn,
 // and calls on_durable() when a batch the group wrote to is durable. The
-// group never blocks: the only work it does inline on a snapshot image is
-// reading one to restore from.
+// group never blocks on a snapshot it makes: it takes the state machine's
+// point-in-time view inline and the snapshot store writes the bytes off the
+// thread. Restoring (at open, or installing one from the leader) streams the
+// image through the state machine inline.
 #pragma once
 
 #include <atomic>
@@ -59,6 +61,9 @@ struct GroupGauges {
   std::atomic<uint64_t> leader{0};
   std::atomic<bool> is_leader{false};
   std::atomic<uint64_t> applied_entries{0};  // Counter: entries given to the state machine.
+  // Counter: entries not given to the state machine after a restart because
+  // it had persisted them itself (StateMachine::applied_index).
+  std::atomic<uint64_t> skipped_entries{0};
   // Counter: hand-offs started because this leader's writes kept failing.
   std::atomic<uint64_t> leader_hand_offs{0};
 };
@@ -166,7 +171,13 @@ class Group {
 
   Group(const GroupOptions& options, const GroupPorts& ports, std::unique_ptr<StateMachine> fsm);
   absl::Status init(const std::vector<PeerConfig>& bootstrap);
-  absl::Status restore(const StoredSnapshot& snapshot);
+  // Reads the snapshot's envelope (peer table, highest id) and, if
+  // `restore_fsm`, streams the rest into the state machine; the image is
+  // never held in memory.
+  absl::Status restore(const StoredSnapshot& snapshot, bool restore_fsm);
+  // The state machine's own applied index (StateMachine::applied_index);
+  // logs a warning when it is beyond the log (trusted all the same).
+  std::optional<Index> fsm_applied_index() const;
 
   void handle_ready(Ready& rd);
   void send_all(std::vector<Message>& messages);
@@ -182,7 +193,6 @@ class Group {
   // Leader, every tick: learners_caught_up_since_ (group_promotion.cc).
   void track_learner_catch_up();
   void start_snapshot(IndexCallback done);
-  std::string snapshot_image(Index index, Term term, const ConfState& cs, absl::Status* status);
   int64_t request_deadline() const;
   size_t pending_requests() const;
   // OK while fewer than NodeConfig::max_pending_requests requests wait;
@@ -209,6 +219,10 @@ class Group {
   int64_t ticks_ = 0;
   Index applied_ = 0;
   Term applied_term_ = 0;
+  // A self-persisting state machine's applied index at open when it is
+  // ahead of the snapshot: the entries up to it are delivered again (conf
+  // changes are applied to the core) but not given to the state machine.
+  Index fsm_ahead_until_ = 0;
   bool removed_ = false;
 
   std::deque<PendingPersist> persist_queue_;

@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
-#include "common/checksum.h"
 #include "common/trace.h"
 #include "engine/node/errors.h"
 #include "engine/node/group.h"
@@ -46,6 +45,19 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
     applied_term_ = e.term;
     if (e.type == EntryType::kConfChange) {
       apply_conf_change_entry(e);  // Its event sees it applied.
+    } else if (!e.data.empty() && e.index <= fsm_ahead_until_) {
+      // The state machine persisted itself past this entry before the
+      // restart: it already holds its effects.
+      gauges_.skipped_entries.fetch_add(1, std::memory_order_relaxed);
+      if (proposals_.contains(e.index)) {
+        // Only with a machine whose files are not this log's (a correct
+        // one's index is on a quorum, so this node would not lead): its
+        // state has another entry here, and this one is not applied.
+        finish_proposal(e.index, e.term,
+                        failed(absl::FailedPreconditionError(absl::StrCat(
+                            "not applied: the state machine already holds index ", e.index,
+                            " (its applied_index is beyond this node's log)"))));
+      }
     } else if (!e.data.empty()) {
       items.push_back(ApplyItem{e.index, e.data.view()});
       run.push_back(&e);
@@ -121,17 +133,6 @@ void Group::maybe_auto_snapshot() {
   start_snapshot(nullptr);
 }
 
-std::string Group::snapshot_image(Index index, Term term, const ConfState& cs,
-                                  absl::Status* status) {
-  (void)index;
-  (void)term;
-  (void)cs;
-  std::string image = protocol::encode_snapshot_header(peers_, max_id_seen_);
-  StringSnapshotWriter writer(&image);
-  *status = fsm_->snapshot(writer);
-  return image;
-}
-
 void Group::start_snapshot(IndexCallback done) {
   if (done) snapshot_waiters_.push_back(std::move(done));
   if (snapshot_in_progress_) return;
@@ -147,33 +148,52 @@ void Group::start_snapshot(IndexCallback done) {
     }
     return;
   }
+  if (applied_ < fsm_ahead_until_) {
+    // The machine's own state is ahead of what the log has delivered again
+    // (a self-persisting machine after a restart, before the commit index
+    // is learnt back): a view now would hold more than index applied_.
+    std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
+    snapshot_waiters_.clear();
+    for (auto& w : waiters) {
+      w(refused(absl::UnavailableError(absl::StrCat(
+          "the state machine is at index ", fsm_ahead_until_, ", the log has delivered ", applied_,
+          " since the restart; try again once it caught up"))));
+    }
+    return;
+  }
   const Index index = applied_;
   const Term term = applied_term_;
   const ConfState cs = raw_->conf_state();
-  absl::Status status;
-  std::string image = snapshot_image(index, term, cs, &status);
-  if (!status.ok()) {
+  // Step one, here on the shard thread: a point-in-time view (cheap for a
+  // machine that overrides snapshot_view). Step two, the bytes, is written
+  // from the view off the shard thread by the snapshot store.
+  absl::StatusOr<std::unique_ptr<SnapshotView>> view = fsm_->snapshot_view();
+  if (!view.ok() || *view == nullptr) {
+    const absl::Status status =
+        !view.ok() ? view.status() : absl::InternalError("snapshot_view() returned no view");
     std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
     snapshot_waiters_.clear();
+    spdlog::error("group {}: snapshot at {} failed: {}", id_, index, status.ToString());
     for (auto& w : waiters) w(status);
     return;
   }
   snapshot_in_progress_ = true;
-  const uint64_t bytes = image.size();
-  const uint64_t checksum = checksum64(image);
   // The file is written and fsynced off the shard thread; the snapshot
   // record (and the compaction it allows) goes into a later batch.
   snapshots_.write(
-      id_, index, term, std::move(image),
-      [this, index, term, cs, bytes, checksum](absl::Status written) {
+      id_, index, term, protocol::encode_snapshot_header(peers_, max_id_seen_), std::move(*view),
+      [this, index, term, cs](absl::StatusOr<SnapshotFileSummary> written) {
         snapshot_in_progress_ = false;
         std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
         snapshot_waiters_.clear();
         if (!written.ok()) {
-          spdlog::error("group {}: snapshot at {} failed: {}", id_, index, written.ToString());
-          for (auto& w : waiters) w(written);
+          spdlog::error("group {}: snapshot at {} failed: {}", id_, index,
+                        written.status().ToString());
+          for (auto& w : waiters) w(written.status());
           return;
         }
+        const uint64_t bytes = written->bytes;
+        const uint64_t checksum = written->checksum;
         if (index <= last_snapshot_index_) {
           // A newer snapshot from the leader was installed while this one
           // was written: recording this one would go back (storage refuses

@@ -54,6 +54,7 @@ void add_groups(const ShardRuntime& rt, MetricsSnapshot& m) {
   for (const auto& [gid, g] : rt.groups()) {
     const GroupGauges& gg = g->gauges();
     m.applied_entries += read_counter(gg.applied_entries);
+    m.skipped_entries += read_counter(gg.skipped_entries);
     m.leader_hand_offs += read_counter(gg.leader_hand_offs);
     m.groups.push_back(MetricsSnapshot::Group{
         gid, read_counter(gg.term), read_counter(gg.commit), read_counter(gg.applied),
@@ -91,6 +92,10 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
   append_counter(out, "proposals_failed_total", "Proposals refused or failed.", m.proposals_failed);
   append_counter(out, "applied_entries_total", "Entries applied to state machines.",
                  m.applied_entries);
+  append_counter(out, "fsm_skipped_entries_total",
+                 "Entries not re-applied at open: the state machine had persisted them "
+                 "(StateMachine::applied_index).",
+                 m.skipped_entries);
   append_counter(out, "leader_hand_offs_total",
                  "Leadership hand-offs started because this leader's writes kept failing.",
                  m.leader_hand_offs);

@@ -48,6 +48,7 @@ struct MetricsSnapshot {
       entries_per_batch{};  // Not cumulative.
   // The groups' counters (GroupGauges), summed over the groups.
   uint64_t applied_entries = 0;
+  uint64_t skipped_entries = 0;  // Not re-applied: the state machine held them.
   uint64_t leader_hand_offs = 0;
   // The reactors' NetStats and the envs' EnvStats, summed over the shards.
   uint64_t bad_frames = 0;

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "engine/core/log_storage.h"
 #include "engine/core/types.h"
+#include "engine/node/state_machine.h"
 #include "storage/format.h"
 
 namespace raft {
@@ -90,20 +91,33 @@ class Outbox {
   virtual void peer_address(NodeId node, const std::string& address) = 0;
 };
 
-// Snapshot images, by (group, index, term).
+// What a snapshot file holds once written: its size and XXH3-64.
+struct SnapshotFileSummary {
+  uint64_t bytes = 0;
+  uint64_t checksum = 0;
+};
+
+// Snapshot images, by (group, index, term). An image is never held whole in
+// memory: it is written from a state machine's view in chunks and read back
+// as a stream.
 class SnapshotStore {
  public:
   virtual ~SnapshotStore() = default;
   // The newest durable snapshot of `group`, if any.
   virtual std::optional<StoredSnapshot> held(GroupId group) const = 0;
-  // The image of a held or received snapshot, verified against its size
-  // and checksum.
-  virtual absl::StatusOr<std::string> read(GroupId group, const StoredSnapshot& snapshot) = 0;
-  // Makes `image` durable as the snapshot (group, index, term) without
-  // blocking the caller, then calls `done` on the group's thread. It becomes
-  // held only once LogWriter::save_snapshot is durable.
-  virtual void write(GroupId group, Index index, Term term, std::string image,
-                     absl::AnyInvocable<void(absl::Status)> done) = 0;
+  // The image of a held or received snapshot as a stream, checked against
+  // its size when opened and against its checksum as its end is read (the
+  // read that reaches the end fails with DataLoss on a mismatch).
+  virtual absl::StatusOr<std::unique_ptr<SnapshotReader>> open(GroupId group,
+                                                               const StoredSnapshot& snapshot) = 0;
+  // Makes the snapshot (group, index, term) durable without blocking the
+  // caller: the image is `header` (the runtime's envelope) followed by what
+  // view->write produces, written in chunks off the caller's thread. Then
+  // calls `done` on the group's thread with the file's size and checksum.
+  // It becomes held only once LogWriter::save_snapshot is durable.
+  virtual void write(GroupId group, Index index, Term term, std::string header,
+                     std::unique_ptr<SnapshotView> view,
+                     absl::AnyInvocable<void(absl::StatusOr<SnapshotFileSummary>)> done) = 0;
   // A received snapshot the core did not take: delete its image, unless it
   // is the held one.
   virtual void discard(GroupId group, const StoredSnapshot& snapshot) = 0;

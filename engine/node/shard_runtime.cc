@@ -13,6 +13,7 @@
 #include "common/trace.h"
 #include "engine/node/client_service.h"
 #include "engine/node/errors.h"
+#include "engine/node/snapshot_io.h"
 #include "fbs/frame_generated.h"
 #include "net/frame.h"
 #include "protocol/client_errors.h"
@@ -66,6 +67,9 @@ SnapshotStreams::Host ShardRuntime::streams_host() {
   host.group = [this](GroupId id) { return group(id); };
   host.send = [this](NodeId to, net::OutFrame frame) {
     return transport_ != nullptr && transport_->send(to, std::move(frame)).ok();
+  };
+  host.queued_bytes = [this](NodeId to) -> uint64_t {
+    return transport_ != nullptr ? transport_->stats(to).queued_bytes : 0;
   };
   host.dirty = [this](Group* g) { mark_dirty(g); };
   host.run_blocking = [this](absl::AnyInvocable<absl::StatusOr<std::string>()> work,
@@ -161,6 +165,7 @@ void ShardRuntime::shutdown() {
   pipeline_.stop();
   if (transport_) transport_->shutdown();
   streams_.clear();
+  cancel_background_->store(true, std::memory_order_relaxed);
   for (BackgroundJob& job : background_) job.thread.join();
   background_.clear();
 }
@@ -408,9 +413,9 @@ std::string ShardRuntime::snapshot_path(GroupId group, const StoredSnapshot& sna
                                      snapshot.meta.term);
 }
 
-absl::StatusOr<std::string> ShardRuntime::read(GroupId group, const StoredSnapshot& snapshot) {
-  return storage::read_snapshot_file(snapshot_path(group, snapshot), snapshot.file_bytes,
-                                     snapshot.file_checksum);
+absl::StatusOr<std::unique_ptr<SnapshotReader>> ShardRuntime::open(GroupId group,
+                                                                   const StoredSnapshot& snapshot) {
+  return open_snapshot_stream(snapshot_path(group, snapshot), snapshot);
 }
 
 void ShardRuntime::discard(GroupId group, const StoredSnapshot& snapshot) {
@@ -422,26 +427,29 @@ void ShardRuntime::send_snapshot(const Message& m, const StoredSnapshot& snapsho
   streams_.send(m, snapshot_path(m.group, snapshot), snapshot);
 }
 
-void ShardRuntime::write(GroupId group, Index index, Term term, std::string image,
-                         absl::AnyInvocable<void(absl::Status)> done) {
+void ShardRuntime::write(GroupId group, Index index, Term term, std::string header,
+                         std::unique_ptr<SnapshotView> view,
+                         absl::AnyInvocable<void(absl::StatusOr<SnapshotFileSummary>)> done) {
   std::string dir = env_->snapshot_dir();
+  auto info = std::make_shared<storage::SnapshotFileInfo>();
+  // The view is written, and destroyed, on the background thread, while
+  // this shard goes on applying and serving.
   run_blocking(
-      [dir, group, index, term, image = std::move(image)]() -> absl::StatusOr<std::string> {
-        auto writer = storage::SnapshotFileWriter::create(dir, group, index, term);
-        if (!writer.ok()) return writer.status();
-        constexpr size_t kChunk = 1 << 20;
-        for (size_t off = 0; off < image.size(); off += kChunk) {
-          if (auto s = (*writer)->write(std::string_view(image).substr(off, kChunk)); !s.ok()) {
-            return s;
-          }
-        }
-        auto info = (*writer)->finish();
-        if (!info.ok()) return info.status();
-        return info->path;
+      [dir, group, index, term, header = std::move(header), view = std::move(view), info,
+       cancelled = cancel_background_]() mutable -> absl::StatusOr<std::string> {
+        auto written = write_snapshot_file(dir, group, index, term, header, *view, cancelled.get());
+        view.reset();
+        if (!written.ok()) return written.status();
+        *info = *written;
+        return written->path;
       },
-      [this, done = std::move(done)](absl::StatusOr<std::string> path) mutable {
+      [this, info, done = std::move(done)](absl::StatusOr<std::string> path) mutable {
         if (path.ok()) bump(metrics_.snapshots_made);
-        done(path.status());
+        if (path.ok()) {
+          done(SnapshotFileSummary{info->bytes, info->checksum});
+        } else {
+          done(path.status());
+        }
         for (auto& [id, g] : groups_) dirty_.insert(g.get());
         schedule_process();
       });

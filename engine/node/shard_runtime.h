@@ -90,9 +90,11 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
 
   // ---- SnapshotStore (files in the env's snapshot directory).
   std::optional<StoredSnapshot> held(GroupId group) const override { return env_->snapshot(group); }
-  absl::StatusOr<std::string> read(GroupId group, const StoredSnapshot& snapshot) override;
-  void write(GroupId group, Index index, Term term, std::string image,
-             absl::AnyInvocable<void(absl::Status)> done) override;
+  absl::StatusOr<std::unique_ptr<SnapshotReader>> open(GroupId group,
+                                                       const StoredSnapshot& snapshot) override;
+  void write(GroupId group, Index index, Term term, std::string header,
+             std::unique_ptr<SnapshotView> view,
+             absl::AnyInvocable<void(absl::StatusOr<SnapshotFileSummary>)> done) override;
   void discard(GroupId group, const StoredSnapshot& snapshot) override;
 
  public:
@@ -153,6 +155,9 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
     std::shared_ptr<std::atomic<bool>> finished;
   };
   std::vector<BackgroundJob> background_;
+  // Set at shutdown: snapshot files still being written give up.
+  std::shared_ptr<std::atomic<bool>> cancel_background_ =
+      std::make_shared<std::atomic<bool>>(false);
   bool stopping_ = false;
 };
 

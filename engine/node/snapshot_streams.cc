@@ -52,6 +52,8 @@ void SnapshotStreams::pump() {
     bool finished = false;
     bool ok = true;
     for (int i = 0; i < kChunksPerTick && !finished; ++i) {
+      // Flow control: the chunks wait in the file, not in memory.
+      if (host_.queued_bytes && host_.queued_bytes(o.announce.to) > max_queued_bytes()) break;
       const uint64_t offset = o.reader->offset();
       auto chunk = o.reader->next_chunk(chunk_bytes_);
       if (!chunk.ok()) {

@@ -1,7 +1,9 @@
 // SnapshotStreams: the snapshot transfers of one shard, both ways. Sending
-// streams a held snapshot file to a follower in SnapshotChunk frames (up to
-// kChunksPerTick chunks per stream per tick, so one stream never holds the
-// loop); receiving writes one stream per group into a temporary file, checks
+// streams a held snapshot file to a follower in SnapshotChunk frames, read
+// from the file as they go (up to kChunksPerTick chunks per stream per tick,
+// so one stream never holds the loop, and none while the peer's send queue
+// holds more than max_queued_bytes(), so the sender never holds more than a
+// few chunks in memory); receiving writes one stream per group into a temporary file, checks
 // it against the sender's XXH3, fsyncs and renames it off the loop, then
 // hands it to the group (Group::snapshot_received). A duplicate of a snapshot
 // the group covers, or of one still being finished, is not received (its
@@ -11,6 +13,7 @@
 // peer transport, background work and the dirty list through Host.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -38,6 +41,8 @@ class SnapshotStreams {
     absl::AnyInvocable<Group*(GroupId)> group;
     // Sends a frame to a peer; false if it cannot be queued.
     absl::AnyInvocable<bool(NodeId, net::OutFrame)> send;
+    // Bytes waiting in the send queue to a peer.
+    absl::AnyInvocable<uint64_t(NodeId)> queued_bytes;
     // The group has work for the end of this loop turn.
     absl::AnyInvocable<void(Group*)> dirty;
     // Runs `work` off the loop, then `done` with its result on the loop.
@@ -59,6 +64,8 @@ class SnapshotStreams {
   void on_chunk(const fbs::SnapshotChunk& chunk, const net::ReceivedFrame& frame);
   // Drops every stream (shutdown).
   void clear();
+  // A stream waits for the next tick while its peer's send queue holds more.
+  uint64_t max_queued_bytes() const { return std::max<uint64_t>(4ull * chunk_bytes_, 8u << 20); }
 
  private:
   struct Outgoing {

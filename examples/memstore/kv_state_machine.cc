@@ -1,6 +1,9 @@
 #include "examples/memstore/kv_state_machine.h"
 
+#include <atomic>
 #include <cstring>
+#include <functional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -31,7 +34,74 @@ bool get_bytes(std::string_view* in, size_t n, std::string_view* out) {
   return true;
 }
 
+// Writes the buckets in the snapshot format (records, terminator, count).
+absl::Status write_buckets(
+    const std::array<std::shared_ptr<const KvStateMachine::Map>, KvStateMachine::kBuckets>& buckets,
+    SnapshotWriter& writer) {
+  std::string buf(kSnapshotMagic);
+  uint64_t n = 0;
+  for (const auto& bucket : buckets) {
+    for (const auto& [k, v] : *bucket) {
+      put_u32(&buf, static_cast<uint32_t>(k.size()));
+      buf.append(k);
+      put_u32(&buf, static_cast<uint32_t>(v.size()));
+      buf.append(v);
+      ++n;
+      if (buf.size() >= (1 << 20)) {
+        if (auto s = writer.write(buf); !s.ok()) return s;
+        buf.clear();
+      }
+    }
+  }
+  // The count closes the file, so a truncated snapshot is detected on restore.
+  put_u32(&buf, 0xFFFFFFFFu);
+  char count[8];
+  std::memcpy(count, &n, 8);
+  buf.append(count, 8);
+  return writer.write(buf);
+}
+
+// The buckets shared at the moment the view was made; they are never
+// changed while shared (KvStateMachine::writable copies first).
+class KvView final : public SnapshotView {
+ public:
+  explicit KvView(const std::array<std::shared_ptr<const KvStateMachine::Map>,
+                                   KvStateMachine::kBuckets>& buckets)
+      : buckets_(buckets) {}
+  absl::Status write(SnapshotWriter& writer) override { return write_buckets(buckets_, writer); }
+
+ private:
+  std::array<std::shared_ptr<const KvStateMachine::Map>, KvStateMachine::kBuckets> buckets_;
+};
+
 }  // namespace
+
+KvStateMachine::KvStateMachine() {
+  for (auto& b : buckets_) b = std::make_shared<const Map>();
+}
+
+size_t KvStateMachine::bucket_of(std::string_view key) {
+  return std::hash<std::string_view>{}(key) % kBuckets;
+}
+
+KvStateMachine::Map& KvStateMachine::writable(size_t bucket) {
+  std::shared_ptr<const Map>& b = buckets_[bucket];
+  if (b.use_count() > 1) {
+    b = std::make_shared<const Map>(*b);  // A view shares it: copy on write.
+  } else {
+    // A view that let go of it did so on its own thread: see its reads
+    // before writing over them.
+    std::atomic_thread_fence(std::memory_order_acquire);
+  }
+  // Only this machine holds it now, and only views see it as const.
+  return const_cast<Map&>(*b);
+}
+
+KvStateMachine::Map KvStateMachine::map() const {
+  Map out;
+  for (const auto& b : buckets_) out.insert(b->begin(), b->end());
+  return out;
+}
 
 std::string encode_put(std::string_view key, std::string_view value) {
   std::string out;
@@ -60,11 +130,13 @@ std::string KvStateMachine::apply(uint64_t index, std::string_view data) {
   uint32_t key_len = 0;
   std::string_view key;
   if (!get_u32(&data, &key_len) || !get_bytes(&data, key_len, &key)) return "error: bad key";
+  const size_t bucket = bucket_of(key);
   if (op == kDelete) {
     if (!data.empty()) return "error: trailing bytes";
-    auto it = map_.find(key);
-    if (it == map_.end()) return "absent";
-    map_.erase(it);
+    if (!buckets_[bucket]->contains(key)) return "absent";
+    Map& map = writable(bucket);
+    map.erase(map.find(key));
+    --size_;
     return "deleted";
   }
   if (op != kPut) return "error: unknown op";
@@ -73,74 +145,76 @@ std::string KvStateMachine::apply(uint64_t index, std::string_view data) {
   if (!get_u32(&data, &value_len) || !get_bytes(&data, value_len, &value) || !data.empty()) {
     return "error: bad value";
   }
-  auto [it, inserted] = map_.try_emplace(std::string(key), value);
+  auto [it, inserted] = writable(bucket).try_emplace(std::string(key), value);
   if (!inserted) it->second.assign(value);
+  if (inserted) ++size_;
   return inserted ? "created" : "updated";
 }
 
 absl::StatusOr<std::string> KvStateMachine::query(std::string_view key) const {
-  auto it = map_.find(key);
-  if (it == map_.end()) return absl::NotFoundError("key not found");
+  const Map& map = *buckets_[bucket_of(key)];
+  auto it = map.find(key);
+  if (it == map.end()) return absl::NotFoundError("key not found");
   return it->second;
 }
 
+absl::StatusOr<std::unique_ptr<SnapshotView>> KvStateMachine::snapshot_view() {
+  return std::unique_ptr<SnapshotView>(new KvView(buckets_));
+}
+
 absl::Status KvStateMachine::snapshot(SnapshotWriter& writer) {
-  std::string buf(kSnapshotMagic);
-  for (const auto& [k, v] : map_) {
-    put_u32(&buf, static_cast<uint32_t>(k.size()));
-    buf.append(k);
-    put_u32(&buf, static_cast<uint32_t>(v.size()));
-    buf.append(v);
-    if (buf.size() >= (1 << 20)) {
-      if (auto s = writer.write(buf); !s.ok()) return s;
-      buf.clear();
-    }
-  }
-  // The count closes the file, so a truncated snapshot is detected on restore.
-  put_u32(&buf, 0xFFFFFFFFu);
-  char count[8];
-  uint64_t n = map_.size();
-  std::memcpy(count, &n, 8);
-  buf.append(count, 8);
-  return writer.write(buf);
+  return write_buckets(buckets_, writer);
 }
 
 absl::Status KvStateMachine::restore(SnapshotReader& reader) {
-  std::string data;
-  std::string chunk(1 << 16, '\0');
-  for (;;) {
-    auto n = reader.read(std::span<char>(chunk.data(), chunk.size()));
-    if (!n.ok()) return n.status();
-    if (*n == 0) break;
-    data.append(chunk.data(), *n);
-  }
-  std::string_view in = data;
-  if (in.substr(0, kSnapshotMagic.size()) != kSnapshotMagic) {
+  // Record by record from the stream: only the restored map is in memory.
+  auto read = [&reader](std::span<char> out) -> absl::Status {
+    absl::Status s = read_exactly(reader, out);
+    if (s.code() == absl::StatusCode::kDataLoss && s.message() == "snapshot ends early") {
+      return absl::DataLossError("memstore snapshot: truncated");
+    }
+    return s;
+  };
+  char magic[kSnapshotMagic.size()];
+  if (auto s = read(magic); !s.ok()) return s;
+  if (std::string_view(magic, sizeof magic) != kSnapshotMagic) {
     return absl::DataLossError("memstore snapshot: bad magic");
   }
-  in.remove_prefix(kSnapshotMagic.size());
-  std::map<std::string, std::string, std::less<>> restored;
+  std::vector<Map> restored(kBuckets);
+  size_t records = 0;
+  std::string key;
+  std::string value;
   for (;;) {
     uint32_t key_len = 0;
-    if (!get_u32(&in, &key_len)) return absl::DataLossError("memstore snapshot: truncated");
+    if (auto s = read(std::span<char>(reinterpret_cast<char*>(&key_len), 4)); !s.ok()) return s;
     if (key_len == 0xFFFFFFFFu) break;
-    std::string_view key;
-    std::string_view value;
+    if (key_len > (64u << 20)) return absl::DataLossError("memstore snapshot: bad key length");
+    key.resize(key_len);
+    if (auto s = read(key); !s.ok()) return s;
     uint32_t value_len = 0;
-    if (!get_bytes(&in, key_len, &key) || !get_u32(&in, &value_len) ||
-        !get_bytes(&in, value_len, &value)) {
-      return absl::DataLossError("memstore snapshot: truncated record");
-    }
-    restored.emplace(std::string(key), std::string(value));
+    if (auto s = read(std::span<char>(reinterpret_cast<char*>(&value_len), 4)); !s.ok()) return s;
+    if (value_len > (1u << 30)) return absl::DataLossError("memstore snapshot: bad value length");
+    value.resize(value_len);
+    if (auto s = read(value); !s.ok()) return s;
+    restored[bucket_of(key)].insert_or_assign(key, value);
+    ++records;
   }
   uint64_t count = 0;
-  if (in.size() != 8) return absl::DataLossError("memstore snapshot: bad trailer");
-  std::memcpy(&count, in.data(), 8);
-  if (count != restored.size()) {
+  if (auto s = read(std::span<char>(reinterpret_cast<char*>(&count), 8)); !s.ok()) return s;
+  char extra;
+  absl::StatusOr<size_t> more = reader.read(std::span<char>(&extra, 1));
+  if (!more.ok()) return more.status();
+  if (*more != 0) return absl::DataLossError("memstore snapshot: bad trailer");
+  if (count != records) {
     return absl::DataLossError(
-        absl::StrCat("memstore snapshot: count ", count, " but ", restored.size(), " records"));
+        absl::StrCat("memstore snapshot: count ", count, " but ", records, " records"));
   }
-  map_ = std::move(restored);
+  size_t size = 0;
+  for (size_t b = 0; b < kBuckets; ++b) {
+    size += restored[b].size();
+    buckets_[b] = std::make_shared<const Map>(std::move(restored[b]));
+  }
+  size_ = size;
   return absl::OkStatus();
 }
 

@@ -4,9 +4,20 @@
 // engine; apply returns a small result (the previous value's presence) so the
 // proposer learns what its command did. Snapshots write the whole map in a
 // length-prefixed binary format with a trailing entry count.
+//
+// The map is split into kBuckets buckets by key hash, each an immutable
+// std::map shared through a shared_ptr and copied on write: a snapshot view
+// is a copy of the bucket pointers (O(kBuckets) on the shard thread,
+// whatever the state's size), and the background thread writes the buckets
+// it shares while the shard keeps applying. The price is paid by the
+// writes: the first write to a bucket that a view still shares copies that
+// bucket (1/kBuckets of the state), so one snapshot costs at most one copy
+// of the state, spread over the writes made while it is written.
 #pragma once
 
+#include <array>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -22,18 +33,34 @@ std::string encode_delete(std::string_view key);
 // the same, so the log stays consistent).
 class KvStateMachine : public StateMachine {
  public:
+  static constexpr size_t kBuckets = 256;
+  using Map = std::map<std::string, std::string, std::less<>>;
+
+  KvStateMachine();
+
   std::string apply(uint64_t index, std::string_view data) override;
   // Query format: the key. Returns NotFound for an absent key.
   absl::StatusOr<std::string> query(std::string_view key) const override;
+  // A copy of the bucket pointers; see above.
+  absl::StatusOr<std::unique_ptr<SnapshotView>> snapshot_view() override;
+  // The same bytes, written here (tests, and machines that embed this one).
   absl::Status snapshot(SnapshotWriter& writer) override;
   absl::Status restore(SnapshotReader& reader) override;
 
-  size_t size() const { return map_.size(); }
+  size_t size() const { return size_; }
   uint64_t last_applied() const { return last_applied_; }
-  const std::map<std::string, std::string, std::less<>>& map() const { return map_; }
+  // The whole map, merged (a copy: for tests).
+  Map map() const;
 
  private:
-  std::map<std::string, std::string, std::less<>> map_;
+  using Buckets = std::array<std::shared_ptr<const Map>, kBuckets>;
+  static size_t bucket_of(std::string_view key);
+  // The bucket of `key`, made private to this machine first if a snapshot
+  // view still shares it.
+  Map& writable(size_t bucket);
+
+  Buckets buckets_;
+  size_t size_ = 0;
   uint64_t last_applied_ = 0;
 };
 

@@ -43,4 +43,21 @@ absl::StatusOr<SnapshotEnvelope> decode_snapshot_image(std::string_view image) {
   return env;
 }
 
+absl::StatusOr<size_t> snapshot_header_size(std::string_view prefix) {
+  if (prefix.size() < kSnapshotHeaderPrefix) {
+    return absl::DataLossError("snapshot image: truncated header");
+  }
+  if (prefix.substr(0, kMagic.size()) != kMagic) {
+    return absl::DataLossError("snapshot image: bad magic");
+  }
+  uint32_t len = 0;
+  std::memcpy(&len, prefix.data() + kMagic.size(), 4);
+  if (len > kMaxSnapshotPeerTableBytes) {
+    return absl::DataLossError(absl::StrCat("snapshot image: peer table of ", len,
+                                            " bytes (the cap is ", kMaxSnapshotPeerTableBytes,
+                                            ")"));
+  }
+  return kSnapshotHeaderPrefix + size_t{len} + 8;
+}
+
 }  // namespace raft::protocol

@@ -29,4 +29,13 @@ std::string encode_snapshot_header(const PeerAddresses& peers, uint64_t max_id_s
 // DataLoss on a malformed image.
 absl::StatusOr<SnapshotEnvelope> decode_snapshot_image(std::string_view image);
 
+// For reading an image as a stream: the header's first kSnapshotHeaderPrefix
+// bytes (magic and table length) give the whole header's size; the header
+// alone then decodes with decode_snapshot_image (empty fsm_bytes), and the
+// state machine's bytes follow it in the stream. DataLoss on a bad magic or
+// a peer table above kMaxSnapshotPeerTableBytes.
+inline constexpr size_t kSnapshotHeaderPrefix = 12;
+inline constexpr uint32_t kMaxSnapshotPeerTableBytes = 16u << 20;
+absl::StatusOr<size_t> snapshot_header_size(std::string_view prefix);
+
 }  // namespace raft::protocol

@@ -91,5 +91,32 @@ TEST(KvStateMachine, DamagedSnapshotIsRefusedAndStateKept) {
   }
 }
 
+// The view is the state when it was made, whatever is applied after it
+// (the background thread writes it while the shard goes on), and writes
+// after it do not change what it shares (copy on write).
+TEST(KvStateMachine, ViewIsAPointInTimeCopyOnWriteShare) {
+  KvStateMachine a;
+  for (uint64_t i = 1; i <= 300; ++i) {
+    a.apply(i, encode_put("k" + std::to_string(i), std::string(i % 17, 'v')));
+  }
+  StringWriter expected;
+  ASSERT_TRUE(a.snapshot(expected).ok());
+  const auto then = a.map();
+  auto view = a.snapshot_view();
+  ASSERT_TRUE(view.ok()) << view.status();
+  for (uint64_t i = 1; i <= 300; i += 2) a.apply(300 + i, encode_delete("k" + std::to_string(i)));
+  for (uint64_t i = 1; i <= 50; ++i) a.apply(600 + i, encode_put("k" + std::to_string(i), "new"));
+  StringWriter w;
+  ASSERT_TRUE((*view)->write(w).ok());
+  EXPECT_EQ(w.out, expected.out);
+  KvStateMachine b;
+  StringReader r(w.out);
+  ASSERT_TRUE(b.restore(r).ok());
+  EXPECT_EQ(b.map(), then);
+  EXPECT_EQ(b.size(), 300u);
+  EXPECT_NE(a.map(), then);
+  EXPECT_EQ(*a.query("k2"), "new");
+}
+
 }  // namespace
 }  // namespace raft::memstore

@@ -14,6 +14,7 @@
 
 #include "engine/node/group.h"
 #include "engine/node/lmdb_log_storage.h"
+#include "engine/node/snapshot_io.h"
 #include "storage/log_env.h"
 #include "storage/snapshot_file.h"
 #include "storage/write_batch.h"
@@ -60,12 +61,24 @@ class FakePorts : public LogWriter, public Outbox, public SnapshotStore {
   void peer_address(NodeId, const std::string&) override {}
 
   std::optional<StoredSnapshot> held(GroupId group) const override { return env_->snapshot(group); }
-  absl::StatusOr<std::string> read(GroupId group, const StoredSnapshot& snap) override {
-    return storage::read_snapshot_file(path_of(group, snap), snap.file_bytes, snap.file_checksum);
+  absl::StatusOr<std::unique_ptr<SnapshotReader>> open(GroupId group,
+                                                       const StoredSnapshot& snap) override {
+    return open_snapshot_stream(path_of(group, snap), snap);
   }
-  void write(GroupId, Index, Term, std::string,
-             absl::AnyInvocable<void(absl::Status)> done) override {
-    done(absl::UnavailableError("not in this test"));
+  // Writes the file at once (on the calling thread) when writes_files is set.
+  void write(GroupId group, Index index, Term term, std::string header,
+             std::unique_ptr<SnapshotView> view,
+             absl::AnyInvocable<void(absl::StatusOr<SnapshotFileSummary>)> done) override {
+    if (!writes_files) {
+      done(absl::UnavailableError("not in this test"));
+      return;
+    }
+    auto info = write_snapshot_file(env_->snapshot_dir(), group, index, term, header, *view);
+    if (!info.ok()) {
+      done(info.status());
+      return;
+    }
+    done(SnapshotFileSummary{info->bytes, info->checksum});
   }
   void discard(GroupId group, const StoredSnapshot& snap) override {
     std::filesystem::remove(path_of(group, snap));
@@ -88,6 +101,7 @@ class FakePorts : public LogWriter, public Outbox, public SnapshotStore {
   }
 
   std::vector<Message> sent;
+  bool writes_files = false;
 
  private:
   storage::LogEnv* env_;

@@ -62,5 +62,25 @@ TEST(SnapshotEnvelope, HeaderLayoutRoundTripAndDamage) {
   EXPECT_FALSE(decode_snapshot_image("RRSNAP02" + image.substr(8)).ok());
 }
 
+// Read as a stream: the first 12 bytes size the header, which then decodes
+// alone; a bad magic or an absurd table length is DataLoss.
+TEST(SnapshotEnvelope, HeaderSizeFromItsPrefix) {
+  const std::string header = encode_snapshot_header({{1, "127.0.0.1:1"}}, 4);
+  auto size = snapshot_header_size(std::string_view(header).substr(0, kSnapshotHeaderPrefix));
+  ASSERT_TRUE(size.ok()) << size.status();
+  EXPECT_EQ(*size, header.size());
+  auto env = decode_snapshot_image(header);
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->max_id_seen, 4u);
+  EXPECT_TRUE(env->fsm_bytes.empty());
+  EXPECT_EQ(snapshot_header_size(header.substr(0, 11)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(snapshot_header_size("RRSNAP02" + header.substr(8, 4)).status().code(),
+            absl::StatusCode::kDataLoss);
+  std::string huge = header.substr(0, kSnapshotHeaderPrefix);
+  huge[11] = '\x7f';  // Table length above the cap.
+  EXPECT_EQ(snapshot_header_size(huge).status().code(), absl::StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace raft::protocol

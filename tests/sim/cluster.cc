@@ -354,10 +354,22 @@ void Cluster::complete_file(Node& n) {
   Node::FileJob job = std::move(*it);
   n.file_jobs.erase(it);
   trace(25, n.id, job.index);
-  n.disk.files[{job.index, job.term}] = std::move(job.image);
+  // The background thread's work: the view is written now, after the node
+  // went on applying since it was made.
+  std::string image = std::move(job.header);
+  StringSnapshotWriter writer(&image);
+  if (absl::Status s = job.view->write(writer); !s.ok()) {
+    log_event(
+        absl::StrCat("node ", n.id, " snapshot file @", job.index, " failed: ", s.ToString()));
+    job.done(s);
+    settle(n);
+    return;
+  }
+  const SnapshotFileSummary summary{image.size(), checksum64(image)};
+  n.disk.files[{job.index, job.term}] = std::move(image);
   ++result_.snapshots_made;
   log_event(absl::StrCat("node ", n.id, " snapshot file @", job.index, " durable"));
-  job.done(absl::OkStatus());
+  job.done(summary);
   settle(n);
 }
 

@@ -184,8 +184,11 @@ struct Cluster::Node {
     uint64_t due = 0;
     Index index = 0;
     Term term = 0;
-    std::string image;
-    absl::AnyInvocable<void(absl::Status)> done;
+    // The header and the state machine's view, written out when the job is
+    // due (the background thread's work, while the node applies more).
+    std::string header;
+    std::unique_ptr<SnapshotView> view;
+    absl::AnyInvocable<void(absl::StatusOr<SnapshotFileSummary>)> done;
   };
   std::vector<FileJob> file_jobs;  // Snapshot files being written.
   ShadowLog durable_log;           // Mirrors the disk.
@@ -273,7 +276,7 @@ class Cluster::Host final : public LogWriter, public Outbox, public SnapshotStor
   void peer_address(NodeId, const std::string&) override {}
 
   std::optional<StoredSnapshot> held(GroupId) const override { return n_.disk.snapshot; }
-  absl::StatusOr<std::string> read(GroupId, const StoredSnapshot& s) override {
+  absl::StatusOr<std::unique_ptr<SnapshotReader>> open(GroupId, const StoredSnapshot& s) override {
     auto it = n_.disk.files.find({s.meta.index, s.meta.term});
     if (it == n_.disk.files.end()) {
       return absl::NotFoundError(absl::StrCat("no snapshot file for index ", s.meta.index));
@@ -281,12 +284,14 @@ class Cluster::Host final : public LogWriter, public Outbox, public SnapshotStor
     if (it->second.size() != s.file_bytes || checksum64(it->second) != s.file_checksum) {
       return absl::DataLossError("snapshot file does not match its record");
     }
-    return it->second;
+    return std::unique_ptr<SnapshotReader>(new OwnedSnapshotReader(it->second, s.meta.index));
   }
-  void write(GroupId, Index index, Term term, std::string image,
-             absl::AnyInvocable<void(absl::Status)> done) override {
+  void write(GroupId, Index index, Term term, std::string header,
+             std::unique_ptr<SnapshotView> view,
+             absl::AnyInvocable<void(absl::StatusOr<SnapshotFileSummary>)> done) override {
     const uint64_t due = c_.now_ + c_.persist_prng_.range(1, 3 * kTickUnits);
-    n_.file_jobs.push_back(Node::FileJob{due, index, term, std::move(image), std::move(done)});
+    n_.file_jobs.push_back(
+        Node::FileJob{due, index, term, std::move(header), std::move(view), std::move(done)});
   }
   void discard(GroupId, const StoredSnapshot& s) override {
     n_.disk.files.erase({s.meta.index, s.meta.term});
@@ -295,6 +300,21 @@ class Cluster::Host final : public LogWriter, public Outbox, public SnapshotStor
  private:
   Cluster& c_;
   Node& n_;
+};
+
+// A view writing `prefix`, then an inner view.
+class PrefixedView final : public SnapshotView {
+ public:
+  PrefixedView(std::string prefix, std::unique_ptr<SnapshotView> inner)
+      : prefix_(std::move(prefix)), inner_(std::move(inner)) {}
+  absl::Status write(SnapshotWriter& writer) override {
+    if (absl::Status s = writer.write(prefix_); !s.ok()) return s;
+    return inner_->write(writer);
+  }
+
+ private:
+  std::string prefix_;
+  std::unique_ptr<SnapshotView> inner_;
 };
 
 // Wraps the state machine a node runs: every apply, snapshot, restore and
@@ -324,7 +344,9 @@ class Cluster::CheckedStateMachine final : public StateMachine {
     n_.query_applied = n_.fsm_applied;
     return inner_->query(request);
   }
-  absl::Status snapshot(SnapshotWriter& writer) override {
+  // The checks' part of the state is copied into the view now; the inner
+  // machine's view is written when the file job is due, after more applies.
+  absl::StatusOr<std::unique_ptr<SnapshotView>> snapshot_view() override {
     std::string header;
     put_u64(&header, n_.fsm_applied);
     put_u64(&header, n_.fsm_hash);
@@ -334,8 +356,9 @@ class Cluster::CheckedStateMachine final : public StateMachine {
       header += marker;
       put_u64(&header, static_cast<uint64_t>(count));
     }
-    if (absl::Status s = writer.write(header); !s.ok()) return s;
-    return inner_->snapshot(writer);
+    absl::StatusOr<std::unique_ptr<SnapshotView>> inner = inner_->snapshot_view();
+    if (!inner.ok()) return inner.status();
+    return std::unique_ptr<SnapshotView>(new PrefixedView(std::move(header), std::move(*inner)));
   }
   void on_event(const Event& event) override {
     c_.on_event(n_, event);
@@ -358,7 +381,7 @@ class Cluster::CheckedStateMachine final : public StateMachine {
       if (!get_u64(&in, &count)) return absl::DataLossError("bad marker count");
       restored[marker] = static_cast<int>(count);
     }
-    StringSnapshotReader rest(in);
+    StringSnapshotReader rest(in, reader.snapshot_index());
     if (absl::Status s = inner_->restore(rest); !s.ok()) return s;
     n_.markers = std::move(restored);
     c_.on_restored(n_, applied, hash);

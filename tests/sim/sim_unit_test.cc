@@ -380,6 +380,8 @@ class KvMachine final : public StateMachine {
     return absl::OkStatus();
   }
 
+  const std::map<std::string, std::string>& contents() const { return map_; }
+
  protected:
   std::map<std::string, std::string> map_;
 };
@@ -397,6 +399,47 @@ class NondeterministicKv final : public StateMachine {
 
  private:
   uint64_t salt_;
+};
+
+// The same map, with a broken snapshot view: it keeps a pointer to the live
+// map and serialises it when written (in the background, after more
+// applies), so the snapshot holds entries beyond its index. The
+// simulator writes views late, as the shard's background thread does, and
+// must report the replicas' disagreement this causes.
+class LiveViewKv final : public StateMachine {
+ public:
+  std::string apply(uint64_t, std::string_view data) override {
+    const size_t eq = data.find('=');
+    std::string key(data.substr(0, eq));
+    std::string previous = map_[key];
+    map_[key] = absl::StrCat(previous, "+", std::string(data.substr(eq + 1)));
+    return previous;
+  }
+  absl::StatusOr<std::unique_ptr<SnapshotView>> snapshot_view() override {
+    return std::unique_ptr<SnapshotView>(new View(&map_));
+  }
+  absl::Status restore(SnapshotReader& reader) override {
+    KvMachine plain;
+    if (absl::Status s = plain.restore(reader); !s.ok()) return s;
+    map_ = plain.contents();
+    return absl::OkStatus();
+  }
+
+ private:
+  class View final : public SnapshotView {
+   public:
+    explicit View(const std::map<std::string, std::string>* map) : map_(map) {}
+    absl::Status write(SnapshotWriter& writer) override {
+      for (const auto& [k, v] : *map_) {
+        if (absl::Status s = writer.write(absl::StrCat(k, "=", v, "\n")); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+
+   private:
+    const std::map<std::string, std::string>* map_;
+  };
+  std::map<std::string, std::string> map_;
 };
 
 SimOptions embedder_options(uint64_t seed) {
@@ -421,6 +464,20 @@ TEST(SimEmbedder, ReportsANondeterministicStateMachine) {
   const SimResult r = run_simulation(o);
   ASSERT_FALSE(r.ok);
   EXPECT_NE(r.failure.find("not deterministic"), std::string::npos) << r.failure;
+}
+
+TEST(SimEmbedder, ReportsASnapshotViewThatIsNotPointInTime) {
+  int caught = 0;
+  for (uint64_t seed = 1; seed <= 20 && caught == 0; ++seed) {
+    SimOptions o = embedder_options(seed);
+    o.state_machine = [] { return std::make_unique<LiveViewKv>(); };
+    const SimResult r = run_simulation(o);
+    if (!r.ok) {
+      EXPECT_NE(r.failure.find("not deterministic"), std::string::npos) << r.failure;
+      ++caught;
+    }
+  }
+  EXPECT_GT(caught, 0) << "a live (not point-in-time) snapshot view went unnoticed";
 }
 
 TEST(SimCluster, CountsWhatTheDriverWasPutThrough) {

@@ -50,6 +50,19 @@ inline absl::StatusOr<std::string> read_all(SnapshotReader& reader) {
   }
 }
 
+// A SnapshotReader over its own copy of a simulated snapshot file.
+class OwnedSnapshotReader final : public SnapshotReader {
+ public:
+  OwnedSnapshotReader(std::string bytes, uint64_t index)
+      : bytes_(std::move(bytes)), reader_(bytes_, index) {}
+  absl::StatusOr<size_t> read(std::span<char> buffer) override { return reader_.read(buffer); }
+  uint64_t snapshot_index() const override { return reader_.snapshot_index(); }
+
+ private:
+  std::string bytes_;
+  StringSnapshotReader reader_;
+};
+
 inline bool contains(const std::vector<NodeId>& v, NodeId id) {
   return std::find(v.begin(), v.end(), id) != v.end();
 }
@@ -135,11 +148,12 @@ class CounterMachine final : public StateMachine {
   absl::StatusOr<std::string> query(std::string_view) const override {
     return absl::StrCat(count_);
   }
-  absl::Status snapshot(SnapshotWriter& writer) override {
+  // A copy of its small state: O(1) on the driver's thread.
+  absl::StatusOr<std::unique_ptr<SnapshotView>> snapshot_view() override {
     std::string out;
     put_u64(&out, count_);
     put_u64(&out, digest_);
-    return writer.write(out);
+    return std::unique_ptr<SnapshotView>(new BytesSnapshotView(std::move(out)));
   }
   absl::Status restore(SnapshotReader& reader) override {
     absl::StatusOr<std::string> bytes = read_all(reader);
