@@ -6,7 +6,9 @@
 // never buffer it: the peak RSS of this process, which hosts all three
 // nodes, stays far below the state's size.
 //
-// RINGRAFT_BIG_SNAPSHOT_MIB sets the synthetic size (default 1024).
+// RINGRAFT_BIG_SNAPSHOT_MIB sets the synthetic size (default 1024; 64 in
+// sanitizer builds, whose allocators and shadow memory make RSS meaningless,
+// so there the peak is printed but not checked).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -33,6 +35,18 @@ namespace {
 
 using testing::eventually;
 using Clock = std::chrono::steady_clock;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
 
 constexpr uint64_t kSeed = 0x5eed5eed12345678ull;
 constexpr size_t kChunk = 1 << 20;
@@ -244,7 +258,7 @@ class BigCluster {
 };
 
 uint64_t synthetic_mib() {
-  uint64_t mib = 1024;
+  uint64_t mib = kSanitized ? 64 : 1024;
   if (const char* env = std::getenv("RINGRAFT_BIG_SNAPSHOT_MIB")) {
     EXPECT_TRUE(absl::SimpleAtoi(env, &mib)) << "RINGRAFT_BIG_SNAPSHOT_MIB=" << env;
   }
@@ -337,6 +351,7 @@ TEST(SnapshotStream, GiBStateStreamsWithBoundedMemoryWhileWritesCommit) {
       install_seconds, restart_seconds, static_cast<unsigned long>(peak_kib >> 10),
       static_cast<unsigned long>(rss_before_kib >> 10), static_cast<unsigned long>(mib));
   EXPECT_GT(peak_kib, 0u);
+  if (kSanitized) return;
   EXPECT_LT(peak_kib, kMaxPeakKib) << "the runtime buffered the snapshot";
   if (mib >= 1024) {
     EXPECT_LT(peak_kib, size / 1024 / 4);
