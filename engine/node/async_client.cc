@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -41,8 +43,6 @@ class AsyncClient::Impl {
   // One request, from its call until its callback. Owned by reqs_ (on the
   // loop); the queues name requests by id, so a completed one is skipped.
   struct Req {
-    Req(Impl* impl, net::Reactor& reactor)
-        : timer(reactor, [impl, this] { impl->on_timer(this); }) {}
     enum class Where : uint8_t {
       kNew,      // Not placed yet (or between attempts).
       kQueued,   // Waiting on `conn` (connecting, or for this turn's frame).
@@ -56,7 +56,6 @@ class AsyncClient::Impl {
     SteadyClock::time_point deadline{};
     SteadyClock::time_point attempt_end{};  // kSent with an attempt timeout.
     SteadyClock::time_point retry_at{};     // kBackoff.
-    SteadyClock::time_point armed_for{};
     Where where = Where::kNew;
     uint64_t wire_id = 0;
     Conn* conn = nullptr;
@@ -67,8 +66,8 @@ class AsyncClient::Impl {
     std::chrono::milliseconds backoff{0};
     std::string redirect;  // The next attempt's address (a leader hint).
     absl::Status last;     // The last refusal.
-    std::string answered_by;
-    net::Timer timer;
+    const std::string* answered_by =
+        nullptr;  // A Conn's address (they live as long as the client).
   };
 
   struct Conn {
@@ -153,7 +152,7 @@ class AsyncClient::Impl {
 
   std::unique_ptr<Req> make(protocol::ClientRequest request, RawCallback done,
                             const CallOptions& options) {
-    auto r = std::make_unique<Req>(this, reactor_);
+    auto r = std::make_unique<Req>();
     r->id = next_req_id_.fetch_add(1, std::memory_order_relaxed);
     r->request = std::move(request);
     r->done = std::move(done);
@@ -179,10 +178,13 @@ class AsyncClient::Impl {
   // Loop: takes in what was submitted, then writes this turn's frames.
   void pump() {
     pump_deferred_ = false;
+    // A pool spreads by turn, not by request: what one turn sends to a
+    // node leaves in one frame on one connection (one sendmsg).
+    ++spread_;
     if (!local_.empty()) {
-      std::vector<std::unique_ptr<Req>> mine;
-      mine.swap(local_);
-      for (auto& r : mine) accept(std::move(r));
+      accepting_.swap(local_);
+      for (auto& r : accepting_) accept(std::move(r));
+      accepting_.clear();
     }
     {
       std::lock_guard<std::mutex> lock(inbox_mu_);
@@ -190,14 +192,26 @@ class AsyncClient::Impl {
     }
     for (auto& r : incoming_) accept(std::move(r));
     incoming_.clear();
-    std::vector<Conn*> dirty;
-    dirty.swap(dirty_);
-    for (Conn* c : dirty) flush(*c);
+    flushing_.swap(dirty_);
+    for (Conn* c : flushing_) flush(*c);
+    flushing_.clear();
   }
 
   void accept(std::unique_ptr<Req> owned) {
     Req* r = owned.get();
     reqs_.emplace(r->id, std::move(owned));
+    // Deadlines mostly come in order (one request_timeout for all): those
+    // go to the back of a queue, the others to the timer set.
+    for (int i = 0; i < 2 && !deadlines_.empty() && find(deadlines_.front().second) == nullptr;
+         ++i) {
+      deadlines_.pop_front();
+    }
+    if (deadlines_.empty() || r->deadline >= deadlines_.back().first) {
+      deadlines_.emplace_back(r->deadline, r->id);
+    } else {
+      timers_.emplace(r->deadline, r->id);
+    }
+    wake_at(r->deadline);
     if (shutting_down_) {
       return complete(r, refused(absl::CancelledError("client is shutting down; not sent")));
     }
@@ -229,12 +243,11 @@ class AsyncClient::Impl {
       }
     }
     if (pool.size() == 1) return *pool[0];
-    return *pool[spread_++ % pool.size()];
+    return *pool[spread_ % pool.size()];
   }
 
   void dispatch(Req* r) {
-    const SteadyClock::time_point now = SteadyClock::now();
-    if (now >= r->deadline) return expire(r);
+    if (reactor_.now() >= r->deadline) return expire(r);
     Conn& c = conn_for(target_for(*r));
     r->conn = &c;
     r->where = Where::kQueued;
@@ -245,7 +258,6 @@ class AsyncClient::Impl {
       c.waiting.push_back(r->id);
       if (c.state == Conn::State::kIdle) dial(c);
     }
-    arm_timer(r);
   }
 
   void mark_dirty(Conn& c) {
@@ -397,7 +409,7 @@ class AsyncClient::Impl {
       wire_.erase(r->wire_id);
       r->wire_id = 0;
       r->where = Where::kNew;
-      r->answered_by = c.address;
+      r->answered_by = &c.address;
       if (r->options.retry && repeatable(r->request.kind)) {
         retry_later(r, why);
       } else {
@@ -421,10 +433,8 @@ class AsyncClient::Impl {
   void flush(Conn& c) {
     c.dirty = false;
     if (c.state != Conn::State::kOpen || c.fc == nullptr) return;
-    std::vector<uint64_t> ids;
-    ids.swap(c.outq);
-    const SteadyClock::time_point now = SteadyClock::now();
-    for (uint64_t id : ids) {
+    flush_ids_.swap(c.outq);
+    for (uint64_t id : flush_ids_) {
       Req* r = find(id);
       if (r == nullptr || r->conn != &c || r->where != Where::kQueued) continue;
       if (c.state != Conn::State::kOpen || c.fc == nullptr) {
@@ -439,14 +449,16 @@ class AsyncClient::Impl {
       r->where = Where::kSent;
       ++r->sent;
       if (r->options.attempt_timeout.count() > 0) {
-        r->attempt_end = now + r->options.attempt_timeout;
-        arm_timer(r);
+        r->attempt_end = SteadyClock::now() + r->options.attempt_timeout;
+        timers_.emplace(r->attempt_end, r->id);
+        wake_at(r->attempt_end);
       }
       wire_.emplace(wire, r);
       batch_reqs_.push_back(r);
       batch_.push_back(std::move(r->request));
       if (batch_.size() >= options_.max_batch) send_batch(c);
     }
+    flush_ids_.clear();
     if (!batch_.empty()) send_batch(c);
     if (c.fc != nullptr) c.fc->flush_now();
   }
@@ -478,12 +490,12 @@ class AsyncClient::Impl {
       Req* r = it->second;
       wire_.erase(it);
       r->wire_id = 0;
-      on_answer(r, std::move(resp), c);
+      on_answer(r, resp, c);
     }
   }
 
-  void on_answer(Req* r, protocol::ClientResponse resp, Conn& c) {
-    r->answered_by = c.address;
+  void on_answer(Req* r, protocol::ClientResponse& resp, Conn& c) {
+    r->answered_by = &c.address;
     r->where = Where::kNew;
     absl::Status status = protocol::response_status(resp);
     const GroupId group = r->request.group;
@@ -517,29 +529,44 @@ class AsyncClient::Impl {
     r->retry_at = SteadyClock::now() + r->backoff / 2 + std::chrono::milliseconds(jitter(rng_) / 2);
     r->backoff = std::min(r->backoff * 2, options_.backoff_max);
     r->where = Where::kBackoff;
-    arm_timer(r);
+    timers_.emplace(r->retry_at, r->id);
+    wake_at(r->retry_at);
   }
 
-  void arm_timer(Req* r) {
-    SteadyClock::time_point at = r->deadline;
-    if (r->where == Where::kBackoff) at = std::min(at, r->retry_at);
-    if (r->where == Where::kSent && r->options.attempt_timeout.count() > 0) {
-      at = std::min(at, r->attempt_end);
-    }
-    if (r->timer.armed() && r->armed_for == at) return;
-    r->armed_for = at;
-    r->timer.arm_at(at);
+  void wake_at(SteadyClock::time_point at) {
+    if (!wake_timer_.armed() || at < wake_timer_.deadline()) wake_timer_.arm_at(at);
   }
 
-  void on_timer(Req* r) {
+  // The client's one timer: deadlines, backoffs, attempt timeouts.
+  void on_wake() {
     const SteadyClock::time_point now = SteadyClock::now();
+    while (!deadlines_.empty()) {
+      const auto [at, id] = deadlines_.front();
+      Req* r = find(id);
+      if (r != nullptr && at > now) break;
+      deadlines_.pop_front();
+      if (r != nullptr) expire(r);
+    }
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      const auto [at, id] = *timers_.begin();
+      timers_.erase(timers_.begin());
+      if (Req* r = find(id); r != nullptr) on_timer(r, at, now);
+    }
+    SteadyClock::time_point next = SteadyClock::time_point::max();
+    if (!deadlines_.empty()) next = deadlines_.front().first;
+    if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
+    if (next != SteadyClock::time_point::max()) wake_at(next);
+  }
+
+  // `at` came for `r`: one of its times, unless stale.
+  void on_timer(Req* r, SteadyClock::time_point at, SteadyClock::time_point now) {
     if (now >= r->deadline) return expire(r);
-    if (r->where == Where::kBackoff && now >= r->retry_at) {
+    if (r->where == Where::kBackoff && r->retry_at == at) {
       r->where = Where::kNew;
       return dispatch(r);
     }
     if (r->where == Where::kSent && r->options.attempt_timeout.count() > 0 &&
-        now >= r->attempt_end) {
+        r->attempt_end == at) {
       wire_.erase(r->wire_id);
       r->wire_id = 0;
       r->where = Where::kNew;
@@ -548,7 +575,6 @@ class AsyncClient::Impl {
       if (r->options.retry && repeatable(r->request.kind)) return retry_later(r, s);
       return complete(r, s);
     }
-    arm_timer(r);
   }
 
   void expire(Req* r) {
@@ -561,12 +587,13 @@ class AsyncClient::Impl {
     complete(r, on_wire ? unknown(s) : refused(s));
   }
 
-  void complete(Req* r, absl::StatusOr<protocol::ClientResponse> result) {
+  void complete(Req* r, absl::StatusOr<protocol::ClientResponse>&& result) {
     if (r->wire_id != 0) wire_.erase(r->wire_id);
     auto node = reqs_.extract(r->id);
     std::unique_ptr<Req> owned = std::move(node.mapped());
-    owned->timer.cancel();
-    CallInfo info{std::move(owned->answered_by), owned->sent};
+    CallInfo info;
+    if (owned->answered_by != nullptr) info.address = *owned->answered_by;
+    info.attempts = owned->sent;
     RawCallback done = std::move(owned->done);
     owned.reset();
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
@@ -575,6 +602,7 @@ class AsyncClient::Impl {
 
   void shutdown_on_loop() {
     shutting_down_ = true;
+    wake_timer_.cancel();
     pump();  // What was submitted completes as Cancelled.
     std::vector<uint64_t> ids;
     ids.reserve(reqs_.size());
@@ -624,11 +652,17 @@ class AsyncClient::Impl {
   uint64_t next_wire_id_ = 1;
   absl::flat_hash_map<std::string, std::vector<std::unique_ptr<Conn>>> conns_;
   std::vector<Conn*> dirty_;
+  std::vector<Conn*> flushing_;                  // dirty_, being flushed.
+  std::vector<uint64_t> flush_ids_;              // A connection's outq, being written.
+  std::vector<std::unique_ptr<Req>> accepting_;  // local_, being accepted.
   absl::flat_hash_map<GroupId, std::string> leader_;
   size_t cursor_ = 0;
   size_t spread_ = 0;
   std::vector<protocol::ClientRequest> batch_;
   std::vector<Req*> batch_reqs_;
+  std::deque<std::pair<SteadyClock::time_point, uint64_t>> deadlines_;  // Mostly in order.
+  std::set<std::pair<SteadyClock::time_point, uint64_t>> timers_;       // The others.
+  net::Timer wake_timer_{reactor_, [this] { on_wake(); }};
 };
 
 // ---------------------------------------------------------------- public

@@ -46,6 +46,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -74,8 +75,9 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_max{1000};
   uint64_t seed = 1;
   uint32_t max_frame_bytes = 64u << 20;
-  // AsyncClient: connections kept to each node (requests are spread over
-  // them round-robin; with 1, requests to a node keep their order).
+  // AsyncClient: connections kept to each node (each loop turn of the IO
+  // thread sends on the next one; with 1, requests to a node keep their
+  // order).
   uint32_t connections_per_node = 1;
   // AsyncClient: requests per frame at most.
   uint32_t max_batch = 512;
@@ -95,8 +97,10 @@ struct CallOptions {
 
 // How a raw call went.
 struct CallInfo {
-  std::string address;  // The node whose answer (or lost connection) ended it; "" if none.
-  int attempts = 0;     // Attempts sent.
+  // The node whose answer (or lost connection) ended it; empty if none.
+  // Valid during the callback.
+  std::string_view address;
+  int attempts = 0;  // Attempts sent.
 };
 
 // A node id granted by request_id, with the members' addresses.

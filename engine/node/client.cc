@@ -23,7 +23,7 @@ absl::StatusOr<protocol::ClientResponse> checked(absl::StatusOr<protocol::Client
 
 struct Answer {
   absl::StatusOr<protocol::ClientResponse> response = absl::UnknownError("no answer");
-  CallInfo info;
+  std::string address;
 };
 
 }  // namespace
@@ -51,11 +51,11 @@ absl::StatusOr<protocol::ClientResponse> Client::call(protocol::ClientRequest re
   async().call(
       std::move(request),
       [&promise](absl::StatusOr<protocol::ClientResponse> r, const CallInfo& info) {
-        promise.set_value(Answer{std::move(r), info});
+        promise.set_value(Answer{std::move(r), std::string(info.address)});
       },
       o);
   Answer a = answer.get();
-  if (!a.info.address.empty()) connected_address_ = a.info.address;
+  if (!a.address.empty()) connected_address_ = a.address;
   return std::move(a.response);
 }
 
@@ -78,7 +78,7 @@ absl::StatusOr<std::vector<protocol::ClientResponse>> Client::call_pipelined(
     answers.push_back(promises[i].get_future());
     done.push_back(
         [p = &promises[i]](absl::StatusOr<protocol::ClientResponse> r, const CallInfo& info) {
-          p->set_value(Answer{std::move(r), info});
+          p->set_value(Answer{std::move(r), std::string(info.address)});
         });
   }
   async().call_batch(std::move(calls), std::move(done), o);
@@ -87,7 +87,7 @@ absl::StatusOr<std::vector<protocol::ClientResponse>> Client::call_pipelined(
   absl::Status first_error;
   for (size_t i = 0; i < n; ++i) {
     Answer a = answers[i].get();
-    if (!a.info.address.empty()) connected_address_ = a.info.address;
+    if (!a.address.empty()) connected_address_ = a.address;
     if (!a.response.ok()) {
       if (first_error.ok()) first_error = a.response.status();
       out.emplace_back();
