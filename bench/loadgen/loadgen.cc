@@ -740,7 +740,7 @@ class LoadRunner {
     outstanding_.fetch_add(1, std::memory_order_acq_rel);
     RAFT_TRACE_POINT("lg_send");
     client_->call(std::move(r),
-                  [this, seq](absl::StatusOr<protocol::ClientResponse> resp, const CallInfo&) {
+                  [this, seq](absl::StatusOr<protocol::ClientResponse>&& resp, const CallInfo&) {
                     on_done(seq, start_ns_[seq & start_mask_], resp);
                   });
   }
@@ -760,7 +760,7 @@ class LoadRunner {
       r.data = Slice(std::move(put));
       start_ns_[seq & start_mask_] = starts[k];
       // Two words: the callback stays inside AnyInvocable (no allocation).
-      done.push_back([this, seq](absl::StatusOr<protocol::ClientResponse> resp, const CallInfo&) {
+      done.push_back([this, seq](absl::StatusOr<protocol::ClientResponse>&& resp, const CallInfo&) {
         on_done(seq, start_ns_[seq & start_mask_], resp);
       });
     }

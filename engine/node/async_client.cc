@@ -202,9 +202,11 @@ class AsyncClient::Impl {
     reqs_.emplace(r->id, std::move(owned));
     // Deadlines mostly come in order (one request_timeout for all): those
     // go to the back of a queue, the others to the timer set.
-    for (int i = 0; i < 2 && !deadlines_.empty() && find(deadlines_.front().second) == nullptr;
-         ++i) {
-      deadlines_.pop_front();
+    if ((r->id & 7) == 0) {
+      for (int i = 0; i < 16 && !deadlines_.empty() && find(deadlines_.front().second) == nullptr;
+           ++i) {
+        deadlines_.pop_front();
+      }
     }
     if (deadlines_.empty() || r->deadline >= deadlines_.back().first) {
       deadlines_.emplace_back(r->deadline, r->id);
@@ -685,7 +687,7 @@ PeerAddresses peer_addresses(const std::vector<protocol::PeerInfo>& peers) {
 // A raw callback that checks the answer and hands `convert(response)` on.
 template <typename T, typename Convert>
 RawCallback typed(absl::AnyInvocable<void(absl::StatusOr<T>)> done, Convert convert) {
-  return [done = std::move(done), convert](absl::StatusOr<protocol::ClientResponse> r,
+  return [done = std::move(done), convert](absl::StatusOr<protocol::ClientResponse>&& r,
                                            const CallInfo&) mutable {
     if (!r.ok()) return done(r.status());
     if (absl::Status s = protocol::response_status(*r); !s.ok()) return done(s);
@@ -694,7 +696,7 @@ RawCallback typed(absl::AnyInvocable<void(absl::StatusOr<T>)> done, Convert conv
 }
 
 RawCallback typed_done(DoneCallback done) {
-  return [done = std::move(done)](absl::StatusOr<protocol::ClientResponse> r,
+  return [done = std::move(done)](absl::StatusOr<protocol::ClientResponse>&& r,
                                   const CallInfo&) mutable {
     if (!r.ok()) return done(r.status());
     done(protocol::response_status(*r));

@@ -110,7 +110,7 @@ struct IdGrant {
 };
 
 using RawCallback =
-    absl::AnyInvocable<void(absl::StatusOr<protocol::ClientResponse>, const CallInfo&)>;
+    absl::AnyInvocable<void(absl::StatusOr<protocol::ClientResponse>&&, const CallInfo&)>;
 using IdCallback = absl::AnyInvocable<void(absl::StatusOr<IdGrant>)>;
 using TextCallback = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
 using LeaderCallback = absl::AnyInvocable<void(absl::StatusOr<LeaderHint>)>;

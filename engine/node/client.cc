@@ -50,7 +50,7 @@ absl::StatusOr<protocol::ClientResponse> Client::call(protocol::ClientRequest re
   std::future<Answer> answer = promise.get_future();
   async().call(
       std::move(request),
-      [&promise](absl::StatusOr<protocol::ClientResponse> r, const CallInfo& info) {
+      [&promise](absl::StatusOr<protocol::ClientResponse>&& r, const CallInfo& info) {
         promise.set_value(Answer{std::move(r), std::string(info.address)});
       },
       o);
@@ -77,7 +77,7 @@ absl::StatusOr<std::vector<protocol::ClientResponse>> Client::call_pipelined(
   for (size_t i = 0; i < n; ++i) {
     answers.push_back(promises[i].get_future());
     done.push_back(
-        [p = &promises[i]](absl::StatusOr<protocol::ClientResponse> r, const CallInfo& info) {
+        [p = &promises[i]](absl::StatusOr<protocol::ClientResponse>&& r, const CallInfo& info) {
           p->set_value(Answer{std::move(r), std::string(info.address)});
         });
   }
