@@ -381,7 +381,7 @@ class AsyncClient::Impl {
         ++it;
       }
     }
-    if (addresses_[cursor_ % addresses_.size()] == address) ++cursor_;
+    if (!addresses_.empty() && addresses_[cursor_ % addresses_.size()] == address) ++cursor_;
   }
 
   void on_closed(Conn& c, const absl::Status& status) {
