@@ -725,16 +725,27 @@ class LoadRunner {
   }
 
  private:
+  // The put of `seq` in one allocation (bytes and reference count).
+  static Slice put_slice_of(const Options& o, uint64_t seq, std::string* scratch) {
+    scratch->clear();
+    append_put(o, seq, scratch);
+    std::shared_ptr<char[]> bytes = std::make_shared<char[]>(scratch->size());
+    std::memcpy(bytes.get(), scratch->data(), scratch->size());
+    std::string_view view(bytes.get(), scratch->size());
+    return Slice(std::move(bytes), view);
+  }
+  Slice put_slice(uint64_t seq) {
+    thread_local std::string scratch;
+    return put_slice_of(o_, seq, &scratch);
+  }
+
   // One put (the closed loop's refill, from a completion).
   void send_put(uint64_t start) {
     const uint64_t seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
     protocol::ClientRequest r;
     r.group = seq % o_.groups + 1;
     r.kind = protocol::RequestKind::kPropose;
-    std::string put;
-    put.reserve(o_.size + 64);
-    append_put(o_, seq, &put);
-    r.data = Slice(std::move(put));
+    r.data = put_slice(seq);
     start_ns_[seq & start_mask_] = start;
     sent_.fetch_add(1, std::memory_order_relaxed);
     outstanding_.fetch_add(1, std::memory_order_acq_rel);
@@ -755,9 +766,7 @@ class LoadRunner {
       protocol::ClientRequest& r = requests[k];
       r.group = seq % o_.groups + 1;
       r.kind = protocol::RequestKind::kPropose;
-      std::string put;
-      append_put(o_, seq, &put);
-      r.data = Slice(std::move(put));
+      r.data = put_slice(seq);
       start_ns_[seq & start_mask_] = starts[k];
       // Two words: the callback stays inside AnyInvocable (no allocation).
       done.push_back([this, seq](absl::StatusOr<protocol::ClientResponse>&& resp, const CallInfo&) {
