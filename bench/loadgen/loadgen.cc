@@ -1,10 +1,12 @@
 // ringraft_loadgen: drives a ringraft cluster through the native client
 // protocol and reports throughput, latency, CPU, fsyncs and bytes written.
 //
-// One thread, non-blocking sockets and epoll: C connections, each bound to
-// one group and connected to that group's leader; requests are pipelined
-// and batched (every request queued on a connection during one loop turn
-// goes out in one frame).
+// The load goes through raft::AsyncClient (engine/node/async_client.h), the
+// project's client library: C connections to each node it sends to (each
+// group's puts go to that group's leader), requests pipelined and batched
+// (every request queued on a connection during one loop turn of the
+// client's IO thread goes out in one frame); refused answers are retried by
+// the client, as for any other user.
 //
 //   closed loop: --window W keeps W puts in flight (spread over the
 //                connections); a reply immediately sends the next put.
@@ -78,6 +80,7 @@
 #include "bench/loadgen/bench_fsm.h"
 #include "bench/loadgen/histogram.h"
 #include "common/trace.h"
+#include "engine/node/async_client.h"
 #include "engine/node/client.h"
 #include "examples/memstore/kv_state_machine.h"
 #include "net/address.h"
@@ -85,6 +88,7 @@
 #include "net/handshake.h"
 #include "net/socket.h"
 #include "protocol/client_codec.h"
+#include "protocol/client_errors.h"
 #include "storage/log_env.h"
 
 namespace raft::bench {
@@ -138,7 +142,7 @@ constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [op
   --groups G            keys spread over groups 1..G (each must exist on the nodes) [1]
   --window W            closed loop: W puts in flight [1]
   --rate R              open loop: R puts/s on a fixed schedule (latency from schedule)
-  --conns C             connections (>= 1 per group) [min(W,16); open loop 16]
+  --conns C             connections per node [min(W,16); open loop 16]
   --size BYTES          value bytes per put [128]
   --duration S          measured seconds (bounded: <= 600) [10]
   --warmup S            seconds before measuring [2]
@@ -228,8 +232,7 @@ Options parse_options(int argc, char** argv) {
     die("--duration must be in (0, 600], --warmup in [0, 120]");
   }
   if (o.conns == 0) o.conns = o.rate > 0 ? 16 : std::min<uint32_t>(o.window, 16);
-  o.conns = std::max(o.conns, o.groups);
-  if (o.rate <= 0) o.conns = std::min(o.conns, std::max(o.window, o.groups));
+  if (o.rate <= 0) o.conns = std::min(o.conns, o.window);
   if (o.key_prefix.empty()) {
     o.key_prefix = absl::StrCat("lg", ::getpid(), "-", std::time(nullptr) % 100000, "-");
   }
@@ -568,69 +571,12 @@ ProbeResult run_probe(const Options& o) {
 
 // ---------------------------------------------------------------- load
 
-struct Conn {
-  int fd = -1;
-  GroupId group = 0;
-  std::string address;
-  std::unique_ptr<net::FrameDecoder> decoder;
-  std::string out;  // Bytes not yet written.
-  size_t out_off = 0;
-  bool want_out = false;
-  std::vector<uint64_t> queued;  // Sequence numbers to send in the next frame.
-  uint64_t in_flight = 0;
-  bool dead = false;
-};
-
-struct Pending {
-  uint64_t seq = 0;
-  uint64_t start_ns = 0;  // Send time (closed loop) or scheduled time (open loop).
-  uint32_t conn = 0;
-};
-
 struct GroupTally {
   uint64_t acked = 0;
   uint64_t digest = 0;
   uint64_t unknown = 0;  // Outcome unknown (connection lost, timeout).
   uint64_t refused = 0;  // Answered with an error: not applied.
 };
-
-int connect_client(const Options& o, const std::string& address,
-                   std::unique_ptr<net::FrameDecoder>* decoder) {
-  auto addrs = net::resolve_blocking(address);  // Literal or host name.
-  if (!addrs.ok()) die(addrs.status().ToString());
-  const net::SocketAddress& addr = addrs->front();
-  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::connect(fd, addr.get(), addr.length) != 0) {
-    die(absl::StrCat("connect to ", address, ": ", std::strerror(errno)));
-  }
-  net::set_nodelay(fd);
-  net::HandshakeInfo hello;
-  hello.cluster_id = o.cluster_id;
-  hello.role = net::ConnectionRole::kClient;
-  std::string bytes = net::frame_to_string(net::encode_handshake(hello));
-  if (::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) {
-    die("handshake send to " + address);
-  }
-  *decoder = std::make_unique<net::FrameDecoder>(64u << 20, 256 * 1024);
-  bool got = false;
-  while (!got) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 3000) <= 0) die("handshake with " + address + " timed out");
-    size_t cap = 0;
-    char* buf = (*decoder)->prepare_write(&cap);
-    ssize_t n = ::recv(fd, buf, cap, 0);
-    if (n <= 0) die("handshake with " + address + ": closed");
-    (*decoder)->commit_write(static_cast<size_t>(n));
-    auto e = (*decoder)->decode([&](const net::ReceivedFrame& f) {
-      if (f.frame->body_type() != fbs::FrameBody::Handshake) die(address + " refused the client");
-      got = true;
-      return false;
-    });
-    if (e != net::FrameError::kNone) die("bad handshake frame from " + address);
-  }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return fd;
-}
 
 struct RunResult {
   double measured_s = 0;
@@ -648,6 +594,12 @@ struct RunResult {
   std::vector<std::string> leaders;
 };
 
+// The load goes through one raft::AsyncClient (the project's one client
+// stack): its IO thread sends, receives and runs the completions, which in
+// the closed loop send the next put at once. This thread keeps the clock:
+// the phases (warm-up, measurement, drain), the open loop's schedule and
+// the /proc samples. What the completions tally is read only after the
+// client is gone.
 class LoadRunner {
  public:
   explicit LoadRunner(const Options& o) : o_(o), rng_(o.seed) {}
@@ -655,55 +607,55 @@ class LoadRunner {
   RunResult run() {
     RunResult res;
     res.groups.resize(o_.groups);
-    // Leaders, then connections: conns spread round-robin over groups.
-    Client probe(o_.nodes, ClientOptions{.cluster_id = o_.cluster_id, .seed = o_.seed});
-    std::vector<std::string> leader_of(o_.groups + 1);
+    res_ = &res;
+    ClientOptions co;
+    co.cluster_id = o_.cluster_id;
+    co.seed = o_.seed;
+    co.connections_per_node = o_.conns;
+    co.max_batch = o_.max_batch;
+    co.request_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(std::max(10.0, o_.drain_timeout) * 1000));
+    client_ = std::make_unique<AsyncClient>(o_.nodes, co);
+    // Start times by sequence number, in a ring far longer than what can be
+    // in flight within a request timeout.
+    start_ns_.assign(size_t{1} << 21, 0);
+    start_mask_ = start_ns_.size() - 1;
+    // Leaders first: the client then sends each group's puts to its leader.
     for (GroupId g = 1; g <= o_.groups; ++g) {
       std::string addr = o_.nodes[(g - 1) % o_.nodes.size()];
       for (int attempt = 0; attempt < 50; ++attempt) {
-        auto l = probe.leader(g);
+        auto l = client_->leader(g).get();
         if (l.ok() && !l->address.empty()) {
           addr = l->address;
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      leader_of[g] = addr;
       res.leaders.push_back(addr);
     }
-    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
-    conns_.resize(o_.conns);
-    for (uint32_t i = 0; i < o_.conns; ++i) {
-      Conn& c = conns_[i];
-      c.group = i % o_.groups + 1;
-      c.address = leader_of[c.group];
-      c.fd = connect_client(o_, c.address, &c.decoder);
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u32 = i;
-      ::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
-    }
-    res_ = &res;
     const uint64_t t0 = now_ns();
     const uint64_t warm_end = t0 + static_cast<uint64_t>(o_.warmup * 1e9);
     const uint64_t meas_end = warm_end + static_cast<uint64_t>(o_.duration * 1e9);
-    measure_from_ = UINT64_MAX;
     const bool open = o_.rate > 0;
+    open_ = open;
     const double interval_ns = open ? 1e9 / o_.rate : 0;
     uint64_t scheduled = 0;  // Open loop: requests scheduled so far.
     double cpu0 = 0, busy0 = 0;
     uint64_t wall0 = 0;
-    if (!open) {
-      for (uint32_t s = 0; s < o_.window; ++s) enqueue(s % o_.conns, now_ns());
-    }
-    std::vector<epoll_event> events(256);
+    bool measuring = false;
     bool sending = true;
     uint64_t drain_deadline = 0;
     const std::vector<dev_t> devices = node_devices(o_.procs);
+    if (!open) {
+      std::vector<uint64_t> starts(o_.window, now_ns());
+      send_puts(starts);
+    }
+    std::vector<uint64_t> due_now;
     for (;;) {
       uint64_t now = now_ns();
-      if (measure_from_ == UINT64_MAX && now >= warm_end) {
+      if (!measuring && now >= warm_end) {
         // Engine counters first (it takes a few ms), then the CPU and clock.
+        measuring = true;
         res.before.resize(o_.procs.size());
         add_metrics(o_.procs, &res.before);
         std::vector<NodeSnapshot> procs = snapshot_nodes(o_.procs);
@@ -712,21 +664,23 @@ class LoadRunner {
         busy0 = machine_busy_s();
         res.disk_before = sample_disks(devices);
         wall0 = now_ns();
-        measure_from_ = wall0;
+        measure_from_.store(wall0, std::memory_order_release);
       }
       if (sending && now >= meas_end) {
         sending = false;
+        sending_.store(false, std::memory_order_release);
         const uint64_t wall1 = now_ns();
+        measure_to_.store(wall1, std::memory_order_release);
         res.after = snapshot_nodes(o_.procs);
         res.disk_after = sample_disks(devices);
         res.loadgen_cpu_s = self_cpu_s() - cpu0;
         res.machine_busy_s = machine_busy_s() - busy0;
         res.measured_s = static_cast<double>(wall1 - wall0) / 1e9;
-        measure_to_ = wall1;
         add_metrics(o_.procs, &res.after);
         drain_deadline = now_ns() + static_cast<uint64_t>(o_.drain_timeout * 1e9);
       }
-      if (!sending && (pending_.size() == 0 && backlog_ == 0)) break;
+      const uint64_t outstanding = outstanding_.load(std::memory_order_acquire);
+      if (!sending && outstanding == 0 && backlog_head_ == backlog_times_.size()) break;
       if (!sending && now_ns() >= drain_deadline) {
         res.drained = false;
         break;
@@ -738,230 +692,155 @@ class LoadRunner {
         while (scheduled < due) {
           backlog_times_.push_back(t0 + static_cast<uint64_t>(scheduled * interval_ns));
           ++scheduled;
-          ++backlog_;
         }
       }
-      while (backlog_ > 0 && pending_.size() < o_.max_outstanding) {
-        uint64_t when = backlog_times_[backlog_head_++];
-        --backlog_;
-        enqueue(next_conn_++ % o_.conns, when);
+      if (open) {
+        due_now.clear();
+        uint64_t room = o_.max_outstanding > outstanding ? o_.max_outstanding - outstanding : 0;
+        while (backlog_head_ < backlog_times_.size() && room > 0) {
+          due_now.push_back(backlog_times_[backlog_head_++]);
+          --room;
+        }
+        if (!due_now.empty()) send_puts(due_now);
         if (backlog_head_ > 4096 && backlog_head_ * 2 > backlog_times_.size()) {
           backlog_times_.erase(backlog_times_.begin(),
                                backlog_times_.begin() + static_cast<ptrdiff_t>(backlog_head_));
           backlog_head_ = 0;
         }
       }
-      for (uint32_t i = 0; i < conns_.size(); ++i) flush(i);
-      // Wait for replies, or until the next scheduled send (ns precision).
-      uint64_t wait_ns = 100000000;
+      // Sleep until the next scheduled put (open loop) or the next phase.
+      uint64_t wake = now_ns() + (open ? 2000000 : 10000000);
       if (open && sending) {
-        uint64_t next_due =
-            t0 + static_cast<uint64_t>(static_cast<double>(scheduled) * interval_ns);
-        uint64_t n2 = now_ns();
-        wait_ns = next_due > n2 ? std::min<uint64_t>(next_due - n2, wait_ns) : 0;
+        wake = std::min(wake,
+                        t0 + static_cast<uint64_t>(static_cast<double>(scheduled) * interval_ns));
       }
-      timespec ts{static_cast<time_t>(wait_ns / 1000000000),
-                  static_cast<long>(wait_ns % 1000000000)};
-      int n = ::epoll_pwait2(epfd_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
-      if (n < 0 && errno != EINTR) die("epoll_wait");
-      for (int k = 0; k < n; ++k) {
-        uint32_t i = events[k].data.u32;
-        if (events[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_conn(i, sending && !open);
-        if (events[k].events & EPOLLOUT) write_conn(i);
-      }
+      if (!measuring) wake = std::min(wake, warm_end);
+      if (sending) wake = std::min(wake, meas_end);
+      const uint64_t n2 = now_ns();
+      if (wake > n2) std::this_thread::sleep_for(std::chrono::nanoseconds(wake - n2));
     }
-    for (auto& [id, p] : pending_) {
-      ++res.groups[conns_[p.conn].group - 1].unknown;
-      ++res.total_unknown;
-    }
-    for (Conn& c : conns_) {
-      if (c.fd >= 0) ::close(c.fd);
-    }
-    ::close(epfd_);
+    // What is still in flight completes now (Cancelled, unknown if sent).
+    client_.reset();
+    res.sent = sent_.load();
     res.sample = std::move(sample_);
     return res;
   }
 
  private:
-  void enqueue(uint32_t conn, uint64_t start_ns) {
-    Conn& c = conns_[conn];
-    if (c.dead) {
-      // Pick a live connection of any group.
-      for (uint32_t k = 1; k <= conns_.size(); ++k) {
-        uint32_t j = (conn + k) % conns_.size();
-        if (!conns_[j].dead) return enqueue(j, start_ns);
-      }
-      return;
-    }
-    uint64_t seq = next_seq_++;
-    uint64_t id = seq + 1;
-    pending_.emplace(id, Pending{seq, start_ns, conn});
-    c.queued.push_back(seq);
-    ++res_->sent;
+  // The put of `seq` in one allocation (bytes and reference count).
+  static Slice put_slice_of(const Options& o, uint64_t seq, std::string* scratch) {
+    scratch->clear();
+    append_put(o, seq, scratch);
+    std::shared_ptr<char[]> bytes = std::make_shared<char[]>(scratch->size());
+    std::memcpy(bytes.get(), scratch->data(), scratch->size());
+    std::string_view view(bytes.get(), scratch->size());
+    return Slice(std::move(bytes), view);
+  }
+  Slice put_slice(uint64_t seq) {
+    thread_local std::string scratch;
+    return put_slice_of(o_, seq, &scratch);
   }
 
-  void flush(uint32_t i) {
-    Conn& c = conns_[i];
-    if (c.queued.empty() || c.dead) return;
-    size_t pos = 0;
-    while (pos < c.queued.size()) {
-      size_t n = std::min<size_t>(o_.max_batch, c.queued.size() - pos);
-      arena_.clear();
-      offsets_.clear();
-      for (size_t k = 0; k < n; ++k) {
-        offsets_.push_back(arena_.size());
-        append_put(o_, c.queued[pos + k], &arena_);
-      }
-      offsets_.push_back(arena_.size());
-      Slice all{std::string(arena_)};
-      requests_.resize(n);
-      for (size_t k = 0; k < n; ++k) {
-        protocol::ClientRequest& r = requests_[k];
-        r.request_id = c.queued[pos + k] + 1;
-        r.group = c.group;
-        r.kind = protocol::RequestKind::kPropose;
-        r.timeout_ms = 0;
-        r.data = all.sub(offsets_[k], offsets_[k + 1] - offsets_[k]);
-      }
-      net::OutFrame f = protocol::encode_client_requests(requests_);
-      c.out.append(reinterpret_cast<const char*>(f.header), net::kFrameHeaderBytes);
-      c.out.append(f.payload.view());
-      c.out.append(reinterpret_cast<const char*>(net::kFramePadding), f.padding);
-      pos += n;
-    }
-    c.queued.clear();
-    write_conn(i);
+  // One put (the closed loop's refill, from a completion).
+  void send_put(uint64_t start) {
+    const uint64_t seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+    protocol::ClientRequest r;
+    r.group = seq % o_.groups + 1;
+    r.kind = protocol::RequestKind::kPropose;
+    r.data = put_slice(seq);
+    start_ns_[seq & start_mask_] = start;
+    sent_.fetch_add(1, std::memory_order_relaxed);
+    outstanding_.fetch_add(1, std::memory_order_acq_rel);
+    RAFT_TRACE_POINT("lg_send");
+    client_->call(std::move(r),
+                  [this, seq](absl::StatusOr<protocol::ClientResponse>&& resp, const CallInfo&) {
+                    on_done(seq, start_ns_[seq & start_mask_], resp);
+                  });
   }
 
-  void write_conn(uint32_t i) {
-    Conn& c = conns_[i];
-    while (c.out_off < c.out.size()) {
-      RAFT_TRACE_POINT("lg_send");
-      ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
-      if (n > 0) {
-        c.out_off += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      if (n < 0 && errno == EINTR) continue;
-      kill_conn(i, "send failed");
-      return;
-    }
-    if (c.out_off == c.out.size()) {
-      c.out.clear();
-      c.out_off = 0;
-    }
-    bool want = c.out_off < c.out.size();
-    if (want != c.want_out) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
-      ev.data.u32 = i;
-      ::epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
-      c.want_out = want;
-    }
-  }
-
-  void kill_conn(uint32_t i, const char* why) {
-    Conn& c = conns_[i];
-    if (c.dead) return;
-    c.dead = true;
-    ++res_->errors[absl::StrCat("connection to ", c.address, " lost: ", why)];
-    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
-    ::close(c.fd);
-    c.fd = -1;
-    // Requests in flight on it: outcome unknown (counted at the end).
-  }
-
-  void read_conn(uint32_t i, bool refill) {
-    Conn& c = conns_[i];
-    for (int rounds = 0; rounds < 16 && !c.dead; ++rounds) {
-      size_t cap = 0;
-      char* buf = c.decoder->prepare_write(&cap);
-      ssize_t n = ::recv(c.fd, buf, cap, 0);
-      if (n == 0) return kill_conn(i, "closed by node");
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        if (errno == EINTR) continue;
-        return kill_conn(i, "recv failed");
-      }
-      c.decoder->commit_write(static_cast<size_t>(n));
-      RAFT_TRACE_POINT("lg_recv");
-      const uint64_t now = now_ns();
-      std::string bad;
-      auto e = c.decoder->decode([&](const net::ReceivedFrame& f) {
-        if (f.frame->body_type() != fbs::FrameBody::ClientResponseBatch) return true;
-        auto rs = protocol::decode_client_responses(f);
-        if (!rs.ok()) {
-          bad = std::string(rs.status().message());
-          return false;
-        }
-        for (const protocol::ClientResponse& r : *rs) on_response(r, now, refill);
-        return true;
+  // One put per start time, queued together.
+  void send_puts(const std::vector<uint64_t>& starts) {
+    std::vector<protocol::ClientRequest> requests(starts.size());
+    std::vector<RawCallback> done;
+    done.reserve(starts.size());
+    for (size_t k = 0; k < starts.size(); ++k) {
+      const uint64_t seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+      protocol::ClientRequest& r = requests[k];
+      r.group = seq % o_.groups + 1;
+      r.kind = protocol::RequestKind::kPropose;
+      r.data = put_slice(seq);
+      start_ns_[seq & start_mask_] = starts[k];
+      // Two words: the callback stays inside AnyInvocable (no allocation).
+      done.push_back([this, seq](absl::StatusOr<protocol::ClientResponse>&& resp, const CallInfo&) {
+        on_done(seq, start_ns_[seq & start_mask_], resp);
       });
-      if (e != net::FrameError::kNone || !bad.empty()) {
-        return kill_conn(i, e != net::FrameError::kNone ? net::frame_error_name(e) : bad.c_str());
-      }
-      if (static_cast<size_t>(n) < cap) break;
+    }
+    sent_.fetch_add(starts.size(), std::memory_order_relaxed);
+    outstanding_.fetch_add(starts.size(), std::memory_order_acq_rel);
+    RAFT_TRACE_POINT("lg_send");
+    if (requests.size() == 1) {
+      client_->call(std::move(requests[0]), std::move(done[0]));
+    } else {
+      client_->call_batch(std::move(requests), std::move(done));
     }
   }
 
-  void on_response(const protocol::ClientResponse& r, uint64_t now, bool refill) {
-    auto it = pending_.find(r.request_id);
-    if (it == pending_.end()) return;
-    Pending p = it->second;
-    pending_.erase(it);
-    GroupTally& t = res_->groups[conns_[p.conn].group - 1];
-    if (r.error == protocol::ClientError::kOk) {
+  // On the client's IO thread.
+  void on_done(uint64_t seq, uint64_t start_ns, const absl::StatusOr<protocol::ClientResponse>& r) {
+    RAFT_TRACE_POINT("lg_recv");
+    const uint64_t now = now_ns();
+    const GroupId group = seq % o_.groups + 1;
+    GroupTally& t = res_->groups[group - 1];
+    const absl::Status status = r.ok() ? protocol::response_status(*r) : r.status();
+    if (status.ok()) {
       ++t.acked;
       ++res_->total_acked;
-      t.digest += key_digest(key_of(o_, p.seq));
-      if (p.start_ns >= measure_from_ && now <= measure_to_) {
-        res_->latency.record(now - p.start_ns);
+      t.digest += key_digest(key_of(o_, seq));
+      if (start_ns >= measure_from_.load(std::memory_order_acquire) &&
+          now <= measure_to_.load(std::memory_order_acquire)) {
+        res_->latency.record(now - start_ns);
         ++res_->measured_ops;
       }
       // Reservoir sample of acknowledged keys for the verification reads.
       ++acked_seen_;
       if (sample_.size() < o_.verify_sample) {
-        sample_.emplace_back(conns_[p.conn].group, p.seq);
+        sample_.emplace_back(group, seq);
       } else if (o_.verify_sample > 0) {
         uint64_t j = std::uniform_int_distribution<uint64_t>(0, acked_seen_ - 1)(rng_);
-        if (j < sample_.size()) sample_[j] = {conns_[p.conn].group, p.seq};
+        if (j < sample_.size()) sample_[j] = {group, seq};
       }
     } else {
-      ++t.refused;
-      ++res_->total_refused;
-      std::string msg = r.message.substr(0, 60);
-      ++res_->errors[absl::StrCat("code ", static_cast<int>(r.error), ": ", msg)];
-      if (r.error == protocol::ClientError::kDeadlineExceeded ||
-          r.error == protocol::ClientError::kCancelled ||
-          r.error == protocol::ClientError::kUnknown) {
-        // Refusals of these kinds do not say the put was not applied.
-        --t.refused;
-        --res_->total_refused;
+      std::string msg(status.message().substr(0, 60));
+      ++res_->errors[absl::StrCat(absl::StatusCodeToString(status.code()), ": ", msg)];
+      if (outcome_of(status) == Outcome::kUnknown) {
+        // It may have been applied.
         ++t.unknown;
         ++res_->total_unknown;
+      } else {
+        ++t.refused;
+        ++res_->total_refused;
       }
     }
-    if (refill) enqueue(p.conn, now);
+    if (!open_ && sending_.load(std::memory_order_acquire)) send_put(now);
+    outstanding_.fetch_sub(1, std::memory_order_acq_rel);
   }
 
   const Options& o_;
-  std::mt19937_64 rng_;
-  int epfd_ = -1;
-  std::vector<Conn> conns_;
-  absl::flat_hash_map<uint64_t, Pending> pending_;
-  uint64_t next_seq_ = 0;
-  uint64_t next_conn_ = 0;
-  uint64_t measure_from_ = UINT64_MAX;
-  uint64_t measure_to_ = UINT64_MAX;
-  std::vector<uint64_t> backlog_times_;
+  std::mt19937_64 rng_;  // IO thread.
+  std::unique_ptr<AsyncClient> client_;
+  std::vector<uint64_t> start_ns_;  // [seq & start_mask_]: send (closed) or scheduled (open) time.
+  uint64_t start_mask_ = 0;
+  bool open_ = false;
+  std::atomic<bool> sending_{true};
+  std::atomic<uint64_t> outstanding_{0};
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<uint64_t> next_seq_{0};
+  std::atomic<uint64_t> measure_from_{UINT64_MAX};
+  std::atomic<uint64_t> measure_to_{UINT64_MAX};
+  std::vector<uint64_t> backlog_times_;  // Open loop: scheduled, not sent yet.
   size_t backlog_head_ = 0;
-  uint64_t backlog_ = 0;
-  uint64_t acked_seen_ = 0;
-  std::vector<std::pair<GroupId, uint64_t>> sample_;
-  std::string arena_;
-  std::vector<size_t> offsets_;
-  std::vector<protocol::ClientRequest> requests_;
+  uint64_t acked_seen_ = 0;                           // IO thread.
+  std::vector<std::pair<GroupId, uint64_t>> sample_;  // IO thread.
   RunResult* res_ = nullptr;
 };
 

@@ -1,21 +1,11 @@
 #include "engine/node/client.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <algorithm>
+#include <future>
+#include <memory>
+#include <utility>
 
-#include <cerrno>
-#include <cstring>
-#include <thread>
-
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "net/address.h"
-#include "net/frame.h"
-#include "net/handshake.h"
-#include "net/socket.h"
 #include "protocol/client_codec.h"
 #include "protocol/client_errors.h"
 
@@ -25,251 +15,88 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-int remaining_ms(SteadyClock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+absl::StatusOr<protocol::ClientResponse> checked(absl::StatusOr<protocol::ClientResponse> r) {
+  if (!r.ok()) return r.status();
+  if (absl::Status s = protocol::response_status(*r); !s.ok()) return s;
+  return r;
 }
 
-absl::Status errno_status(const char* what, const std::string& address) {
-  // Refused when connecting; call_pipelined marks a send's or a receive's unknown.
-  return refused(absl::UnavailableError(absl::StrCat(what, " ", address, ": ", strerror(errno))));
-}
-
-// Only a refusal guarantees the request did not take effect: an unknown
-// outcome is never retried (it could apply a write twice).
-bool retryable(const absl::Status& s) { return outcome_of(s) == Outcome::kRefused; }
+struct Answer {
+  absl::StatusOr<protocol::ClientResponse> response = absl::UnknownError("no answer");
+  std::string address;
+};
 
 }  // namespace
 
 Client::Client(std::vector<std::string> addresses, ClientOptions options)
-    : addresses_(std::move(addresses)), options_(options), rng_(options.seed) {}
+    : addresses_(std::move(addresses)), options_(options) {}
 
-Client::~Client() { disconnect(); }
+Client::~Client() = default;
 
-void Client::disconnect() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-  connected_address_.clear();
-  decoder_.reset();
+AsyncClient& Client::async() {
+  if (async_ == nullptr) async_ = std::make_unique<AsyncClient>(addresses_, options_);
+  return *async_;
 }
 
-absl::Status Client::connect_to(const std::string& address) {
-  disconnect();
-  // Literals, "[ipv6]:port" and host names (resolved here, on every
-  // connect, so a node that moved is found again): net/address.h.
-  auto connected = net::connect_blocking(address, options_.connect_timeout);
-  if (!connected.ok()) {
-    if (absl::IsInvalidArgument(connected.status())) return connected.status();
-    return refused(connected.status());
-  }
-  int fd = *connected;
-  fd_ = fd;
-  connected_address_ = address;
-  decoder_ = std::make_unique<net::FrameDecoder>(options_.max_frame_bytes, 64 * 1024);
-  net::HandshakeInfo hello;
-  hello.cluster_id = options_.cluster_id;
-  hello.role = net::ConnectionRole::kClient;
-  if (auto s = write_all(net::frame_to_string(net::encode_handshake(hello))); !s.ok()) {
-    disconnect();
-    return s;
-  }
-  // The node answers with its own handshake (or a reject naming the reason).
-  auto deadline = SteadyClock::now() + options_.connect_timeout;
-  bool got = false;
-  absl::Status result;
-  while (!got) {
-    pollfd rp{fd_, POLLIN, 0};
-    int pr = ::poll(&rp, 1, remaining_ms(deadline));
-    if (pr <= 0) {
-      result = absl::UnavailableError(absl::StrCat("handshake with ", address, ": timed out"));
-      break;
-    }
-    size_t cap = 0;
-    char* buf = decoder_->prepare_write(&cap);
-    ssize_t n = ::recv(fd_, buf, cap, 0);
-    if (n <= 0) {
-      result = absl::UnavailableError(absl::StrCat("handshake with ", address, ": closed"));
-      break;
-    }
-    decoder_->commit_write(static_cast<size_t>(n));
-    net::FrameError e = decoder_->decode([&](const net::ReceivedFrame& f) {
-      if (f.frame->body_type() == fbs::FrameBody::HandshakeReject) {
-        const auto* rej = f.frame->body_as_HandshakeReject();
-        result = absl::FailedPreconditionError(
-            absl::StrCat("node ", address,
-                         " refused the connection: ", rej->reason() ? rej->reason()->str() : ""));
-      } else if (f.frame->body_type() != fbs::FrameBody::Handshake) {
-        result = absl::InternalError("expected a handshake");
-      }
-      got = true;
-      return false;
-    });
-    if (e != net::FrameError::kNone) {
-      result = absl::DataLossError(
-          absl::StrCat("bad frame from ", address, ": ", net::frame_error_name(e)));
-      break;
-    }
-  }
-  if (!result.ok()) disconnect();
-  return result;
-}
-
-absl::Status Client::ensure_connected() {
-  if (fd_ >= 0) return absl::OkStatus();
-  if (!preferred_.empty()) {
-    std::string p = std::move(preferred_);
-    preferred_.clear();
-    if (connect_to(p).ok()) return absl::OkStatus();
-  }
-  absl::Status last = absl::UnavailableError("no address to connect to");
-  for (size_t i = 0; i < addresses_.size(); ++i) {
-    const std::string& a = addresses_[next_address_ % addresses_.size()];
-    ++next_address_;
-    last = connect_to(a);
-    if (last.ok()) return last;
-  }
-  return last;
-}
-
-absl::Status Client::write_all(const std::string& bytes) {
-  size_t off = 0;
-  auto deadline = SteadyClock::now() + options_.request_timeout;
-  while (off < bytes.size()) {
-    ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd_, POLLOUT, 0};
-      if (::poll(&p, 1, remaining_ms(deadline)) <= 0) {
-        return absl::UnavailableError("send timed out");
-      }
-      continue;
-    }
-    return errno_status("send to", connected_address_);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Client::read_replies(std::vector<protocol::ClientResponse>& out, size_t count,
-                                  SteadyClock::time_point deadline) {
-  while (out.size() < count) {
-    absl::Status bad;
-    net::FrameError e = decoder_->decode([&](const net::ReceivedFrame& f) {
-      if (f.frame->body_type() != fbs::FrameBody::ClientResponseBatch) return true;
-      auto rs = protocol::decode_client_responses(f);
-      if (!rs.ok()) {
-        bad = rs.status();
-        return false;
-      }
-      for (protocol::ClientResponse& r : *rs) out.push_back(std::move(r));
-      return true;
-    });
-    if (e != net::FrameError::kNone) {
-      return absl::DataLossError(
-          absl::StrCat("bad frame from ", connected_address_, ": ", net::frame_error_name(e)));
-    }
-    if (!bad.ok()) return absl::DataLossError(absl::StrCat("bad response: ", bad.message()));
-    if (out.size() >= count) break;
-    pollfd p{fd_, POLLIN, 0};
-    int pr = ::poll(&p, 1, remaining_ms(deadline));
-    if (pr <= 0) return absl::DeadlineExceededError("no reply in time; the outcome is unknown");
-    size_t cap = 0;
-    char* buf = decoder_->prepare_write(&cap);
-    ssize_t n = ::recv(fd_, buf, cap, 0);
-    if (n == 0) return absl::UnavailableError("connection closed; the outcome is unknown");
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      return errno_status("recv from", connected_address_);
-    }
-    decoder_->commit_write(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
+absl::StatusOr<protocol::ClientResponse> Client::call(protocol::ClientRequest request) {
+  // Each attempt waits request_timeout for its answer; the whole call is
+  // bounded by the attempts (connects, answers, backoffs) it may make.
+  CallOptions o;
+  o.attempt_timeout = options_.request_timeout;
+  o.deadline = SteadyClock::now() + options_.request_timeout +
+               std::max(options_.max_attempts, 1) *
+                   (options_.backoff_max + options_.connect_timeout + options_.request_timeout);
+  std::promise<Answer> promise;
+  std::future<Answer> answer = promise.get_future();
+  async().call(
+      std::move(request),
+      [&promise](absl::StatusOr<protocol::ClientResponse>&& r, const CallInfo& info) {
+        promise.set_value(Answer{std::move(r), std::string(info.address)});
+      },
+      o);
+  Answer a = answer.get();
+  if (!a.address.empty()) connected_address_ = a.address;
+  return std::move(a.response);
 }
 
 absl::StatusOr<std::vector<protocol::ClientResponse>> Client::call_pipelined(
     std::vector<protocol::ClientRequest> calls) {
-  if (auto s = ensure_connected(); !s.ok()) return s;
-  absl::flat_hash_map<uint64_t, size_t> position;
-  for (size_t i = 0; i < calls.size(); ++i) {
-    calls[i].request_id = next_request_id_++;
-    position[calls[i].request_id] = i;
+  if (calls.empty()) return std::vector<protocol::ClientResponse>{};
+  CallOptions o;
+  o.retry = false;
+  o.attempt_timeout = options_.request_timeout;
+  o.deadline =
+      SteadyClock::now() + options_.request_timeout +
+      static_cast<int64_t>(std::max<size_t>(addresses_.size(), 1)) * options_.connect_timeout;
+  const size_t n = calls.size();
+  std::vector<std::promise<Answer>> promises(n);
+  std::vector<std::future<Answer>> answers;
+  std::vector<RawCallback> done;
+  answers.reserve(n);
+  done.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    answers.push_back(promises[i].get_future());
+    done.push_back(
+        [p = &promises[i]](absl::StatusOr<protocol::ClientResponse>&& r, const CallInfo& info) {
+          p->set_value(Answer{std::move(r), std::string(info.address)});
+        });
   }
-  // From the first byte sent on, a failure leaves the outcome unknown.
-  if (auto s = write_all(net::frame_to_string(protocol::encode_client_requests(calls))); !s.ok()) {
-    disconnect();
-    return unknown(s);
-  }
-  std::vector<protocol::ClientResponse> got;
-  auto deadline = SteadyClock::now() + options_.request_timeout;
-  if (auto s = read_replies(got, calls.size(), deadline); !s.ok()) {
-    disconnect();
-    return unknown(s);
-  }
-  std::vector<protocol::ClientResponse> ordered(calls.size());
-  for (protocol::ClientResponse& r : got) {
-    auto it = position.find(r.request_id);
-    if (it != position.end()) ordered[it->second] = std::move(r);
-  }
-  return ordered;
-}
-
-absl::StatusOr<protocol::ClientResponse> Client::call(protocol::ClientRequest call) {
-  auto backoff = options_.backoff_initial;
-  absl::Status last;
-  int hops = 0;  // Leader hints followed without waiting.
-  bool wait = false;
-  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-    if (wait) {
-      std::uniform_int_distribution<int64_t> jitter(0, backoff.count());
-      std::this_thread::sleep_for(backoff / 2 + std::chrono::milliseconds(jitter(rng_) / 2));
-      backoff = std::min(backoff * 2, options_.backoff_max);
+  async().call_batch(std::move(calls), std::move(done), o);
+  std::vector<protocol::ClientResponse> out;
+  out.reserve(n);
+  absl::Status first_error;
+  for (size_t i = 0; i < n; ++i) {
+    Answer a = answers[i].get();
+    if (!a.address.empty()) connected_address_ = a.address;
+    if (!a.response.ok()) {
+      if (first_error.ok()) first_error = a.response.status();
+      out.emplace_back();
+      continue;
     }
-    wait = true;
-    if (absl::Status s = ensure_connected(); !s.ok()) {
-      last = s;
-      continue;  // Nothing was sent: safe to retry.
-    }
-    auto replies = call_pipelined({call});
-    if (!replies.ok()) {
-      // Sent, but no answer: a read or status may be retried, a change not.
-      last = replies.status();
-      if (call.kind == protocol::RequestKind::kRead ||
-          call.kind == protocol::RequestKind::kStatus ||
-          call.kind == protocol::RequestKind::kLeader ||
-          call.kind == protocol::RequestKind::kPeers) {
-        continue;
-      }
-      return last;
-    }
-    protocol::ClientResponse& r = (*replies)[0];
-    absl::Status status = protocol::response_status(r);
-    if (status.ok() || !retryable(status)) return r;
-    if (!is_not_leader(status)) hops = 0;
-    last = status;
-    if (auto hint = not_leader_hint(status); hint && !hint->address.empty()) {
-      // Go straight to the leader, without waiting.
-      // Going straight to the leader costs no wait, a few times in a row
-      // (hints can be stale during an election).
-      if (hint->address != connected_address_ && hops < 3) {
-        ++hops;
-        preferred_ = hint->address;
-        disconnect();
-        wait = false;
-        --attempt;
-        continue;
-      }
-    }
+    out.push_back(std::move(*a.response));
   }
-  return last.ok() ? refused(absl::UnavailableError("gave up")) : last;
-}
-
-absl::StatusOr<protocol::ClientResponse> Client::checked(
-    absl::StatusOr<protocol::ClientResponse> r) {
-  if (!r.ok()) return r.status();
-  if (absl::Status s = protocol::response_status(*r); !s.ok()) return s;
-  return r;
+  if (!first_error.ok()) return first_error;
+  return out;
 }
 
 namespace {

@@ -1,15 +1,18 @@
-// Client: the C++ client library for a ringraft cluster, over the native
-// protocol (frames of FlatBuffers on the nodes' port).
+// Client: the blocking C++ client library for a ringraft cluster, a thin
+// layer over AsyncClient (async_client.h): each call submits and waits.
 //
 // It connects to any member and follows NotLeader hints to the leader;
 // requests refused with Unavailable ("no leader" during an election,
-// backpressure) are retried with capped exponential backoff and jitter.
-// A request whose answer was lost with its connection is NOT retried when
-// it may have taken effect (a propose): that error says the outcome is
-// unknown. call_pipelined() sends many requests on one connection before
-// reading any answer.
+// backpressure) are retried with capped exponential backoff and jitter, up
+// to max_attempts. A request whose answer was lost with its connection, or
+// not received within request_timeout, is NOT retried when it may have
+// taken effect (a propose): that error says the outcome is unknown (reads,
+// status, leader and peers are retried). call_pipelined() sends many
+// requests at once before waiting for any answer.
 //
-// Blocking, one thread at a time per Client; make one Client per thread.
+// One thread at a time per Client (make one Client per thread, or use an
+// AsyncClient, which any number of threads may share). The AsyncClient and
+// its IO thread start with the first call.
 //
 // The typed calls (propose, read, change_config, ...) need only the public
 // headers. The raw protocol calls (call, call_pipelined) speak the wire
@@ -22,7 +25,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -31,29 +33,11 @@
 #include "common/export.h"
 #include "engine/core/types.h"
 #include "engine/node/api_types.h"
+#include "engine/node/async_client.h"
 #include "engine/node/errors.h"
 #include "engine/node/peer_table.h"
 
 namespace raft {
-
-namespace protocol {  // protocol/client_codec.h.
-struct ClientRequest;
-struct ClientResponse;
-}  // namespace protocol
-namespace net {  // net/frame.h.
-class FrameDecoder;
-}  // namespace net
-
-struct ClientOptions {
-  uint64_t cluster_id = 1;
-  std::chrono::milliseconds connect_timeout{1000};
-  std::chrono::milliseconds request_timeout{10000};
-  int max_attempts = 30;
-  std::chrono::milliseconds backoff_initial{20};
-  std::chrono::milliseconds backoff_max{1000};
-  uint64_t seed = 1;
-  uint32_t max_frame_bytes = 64u << 20;
-};
 
 class RINGRAFT_API Client {
  public:
@@ -65,9 +49,12 @@ class RINGRAFT_API Client {
   // One request, following leader hints and retrying Unavailable. The
   // returned response may still carry an error (protocol::response_status()).
   absl::StatusOr<protocol::ClientResponse> call(protocol::ClientRequest request);
-  // Sends every request on the current connection, then reads every
-  // response (matched by request id; returned in the requests' order). No
-  // retries. Request ids are assigned here.
+  // Sends every request (together, in order: to the group's leader as last
+  // heard, else to the current node), then waits for every response
+  // (returned in the requests' order). No retries and no hints followed
+  // (but a node that cannot be connected to is skipped for the next one).
+  // Request ids are assigned here. An error when any request got no
+  // response (lost connection, no reply within request_timeout).
   absl::StatusOr<std::vector<protocol::ClientResponse>> call_pipelined(
       std::vector<protocol::ClientRequest> requests);
 
@@ -87,28 +74,16 @@ class RINGRAFT_API Client {
   absl::StatusOr<LeaderHint> leader(GroupId group);
   absl::StatusOr<PeerAddresses> peers(GroupId group);
 
-  // The address of the current connection ("" when not connected).
+  // The node that answered (or lost) the last call ("" before any).
   const std::string& connected_to() const { return connected_address_; }
 
  private:
-  absl::Status ensure_connected();
-  absl::Status connect_to(const std::string& address);
-  void disconnect();
-  absl::Status write_all(const std::string& bytes);
-  // Reads frames until a reply for every id in `want` arrived.
-  absl::Status read_replies(std::vector<protocol::ClientResponse>& out, size_t count,
-                            std::chrono::steady_clock::time_point deadline);
-  absl::StatusOr<protocol::ClientResponse> checked(absl::StatusOr<protocol::ClientResponse> r);
+  AsyncClient& async();
 
   std::vector<std::string> addresses_;
-  size_t next_address_ = 0;
-  std::string preferred_;  // Leader hint.
   ClientOptions options_;
-  int fd_ = -1;
+  std::unique_ptr<AsyncClient> async_;
   std::string connected_address_;
-  std::unique_ptr<net::FrameDecoder> decoder_;
-  uint64_t next_request_id_ = 1;
-  std::mt19937_64 rng_;
 };
 
 }  // namespace raft

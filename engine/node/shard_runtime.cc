@@ -100,6 +100,12 @@ WritePipeline::Callbacks ShardRuntime::pipeline_callbacks() {
 
 ShardRuntime::~ShardRuntime() {
   for (BackgroundJob& job : background_) job.thread.join();
+  // The groups, destroyed after the transport (members go in reverse
+  // order), answer what they still hold; the answer to a request a
+  // follower forwarded goes through `transport_`, which must then read as
+  // gone, not be a destroyed object (TSan: heap-use-after-free when a leader
+  // stopped with forwarded proposals pending, node_async_client_test).
+  transport_.reset();
 }
 
 absl::Status ShardRuntime::open_group(GroupId id, std::unique_ptr<StateMachine> fsm,

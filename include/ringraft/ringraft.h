@@ -3,7 +3,8 @@
 //   raft::StateMachine, SnapshotWriter/Reader     (engine/node/state_machine.h)
 //   raft::Event, EventKind (StateMachine::on_event) (engine/node/events.h)
 //   raft::NodeConfig, load_config_toml            (engine/node/config.h)
-//   raft::Client, ClientOptions                   (engine/node/client.h)
+//   raft::AsyncClient, ClientOptions, CallOptions (engine/node/async_client.h)
+//   raft::Client (blocking)                       (engine/node/client.h)
 //   raft::LeaderHint, Outcome, not_leader_hint... (engine/node/errors.h)
 //   raft::ProposeResult, MemberChange, callbacks  (engine/node/api_types.h)
 //   raft::PeerAddresses                           (engine/node/peer_table.h)
@@ -19,6 +20,7 @@
 #include "common/slice.h"
 #include "engine/core/types.h"
 #include "engine/node/api_types.h"
+#include "engine/node/async_client.h"
 #include "engine/node/client.h"
 #include "engine/node/config.h"
 #include "engine/node/errors.h"

@@ -1,4 +1,4 @@
-// raft::Client against a scripted node: it retries only answers whose
+// raft::Client and raft::AsyncClient against a scripted node: it retries only answers whose
 // outcome is *refused*, never one that may have been applied (*unknown*),
 // and a lost connection after a propose was sent is unknown too. Also the
 // outcome's trip over the wire (fbs::Error.outcome) and the runtime's
@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
+#include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "engine/node/async_client.h"
 #include "engine/node/client.h"
 #include "engine/node/errors.h"
 #include "fbs/frame_generated.h"
@@ -29,7 +33,7 @@ namespace raft {
 namespace {
 
 // What the fake node does with the n-th request (0-based) it receives.
-enum class Action { kAnswer, kClose };
+enum class Action { kAnswer, kClose, kIgnore };
 struct Step {
   Action action = Action::kAnswer;
   absl::Status status;  // The answer's error (OK: success).
@@ -99,13 +103,16 @@ class ScriptedNode {
             closed = true;
             return false;
           }
+          if (step.action == Action::kIgnore) continue;
           protocol::ClientResponse r;
           r.request_id = req.request_id;
           r.kind = req.kind;
           protocol::set_response_error(r, step.status);
           responses.push_back(std::move(r));
         }
-        out.push_back(net::frame_to_string(protocol::encode_client_responses(responses)));
+        if (!responses.empty()) {
+          out.push_back(net::frame_to_string(protocol::encode_client_responses(responses)));
+        }
         return true;
       });
       if (e != net::FrameError::kNone) return;
@@ -213,6 +220,177 @@ TEST(ClientOutcome, NoNodeToReachIsRefused) {
   absl::StatusOr<protocol::ClientResponse> r = client.call(propose_request());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(outcome_of(r.status()), Outcome::kRefused) << r.status();
+}
+
+// ---------------------------------------------------------------- AsyncClient
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Polls `cond` until it holds or `timeout` passes.
+bool poll_until(const std::function<bool()>& cond,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return cond();
+}
+
+TEST(AsyncClientOutcome, RefusedIsRetriedUntilAnswered) {
+  ScriptedNode node({{Action::kAnswer, refused(absl::UnavailableError("no leader"))},
+                     {Action::kAnswer, refused(absl::ResourceExhaustedError("full"))},
+                     {Action::kAnswer, absl::OkStatus()}});
+  AsyncClient client({node.address()}, fast_options());
+  absl::StatusOr<ProposeResult> r = client.propose(1, "x").get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(node.requests(), 3);
+}
+
+TEST(AsyncClientOutcome, UnknownAndFailedAreNeverRetried) {
+  const absl::Status answers[] = {
+      unknown(absl::DeadlineExceededError("proposal timed out; its outcome is unknown")),
+      unknown(absl::UnavailableError("outcome unknown: replaced by a snapshot")),
+      unknown(absl::CancelledError("group is shutting down")),
+      failed(absl::InvalidArgumentError("empty proposal")),
+  };
+  for (const absl::Status& answer : answers) {
+    ScriptedNode node({{Action::kAnswer, answer}, {Action::kAnswer, absl::OkStatus()}});
+    AsyncClient client({node.address()}, fast_options());
+    absl::StatusOr<ProposeResult> r = client.propose(1, "x").get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), answer.code()) << r.status();
+    EXPECT_EQ(outcome_of(r.status()), outcome_of(answer)) << r.status();
+    EXPECT_EQ(node.requests(), 1) << answer;
+  }
+}
+
+TEST(AsyncClientOutcome, ConnectionLostIsUnknownForAProposeAndRetriedForARead) {
+  {
+    ScriptedNode node({{Action::kClose, {}}, {Action::kAnswer, absl::OkStatus()}});
+    AsyncClient client({node.address()}, fast_options());
+    absl::StatusOr<ProposeResult> r = client.propose(1, "x").get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(outcome_of(r.status()), Outcome::kUnknown) << r.status();
+    EXPECT_EQ(node.requests(), 1);
+  }
+  {
+    ScriptedNode node({{Action::kClose, {}}, {Action::kAnswer, absl::OkStatus()}});
+    AsyncClient client({node.address()}, fast_options());
+    absl::StatusOr<std::string> r = client.read(1, "k").get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(node.requests(), 2);
+  }
+}
+
+TEST(AsyncClientOutcome, EachRequestFollowsItsLeaderHint) {
+  ScriptedNode leader({{Action::kAnswer, absl::OkStatus()}});
+  ScriptedNode follower({{Action::kAnswer, not_leader_error(2, leader.address())}});
+  AsyncClient client({follower.address()}, fast_options());
+  constexpr int kFirst = 50;
+  std::vector<std::future<absl::StatusOr<ProposeResult>>> fs;
+  for (int i = 0; i < kFirst; ++i) fs.push_back(client.propose(1, absl::StrCat("x", i)));
+  for (auto& f : fs) {
+    absl::StatusOr<ProposeResult> r = f.get();
+    EXPECT_TRUE(r.ok()) << r.status();
+  }
+  EXPECT_EQ(follower.requests(), kFirst);
+  EXPECT_EQ(leader.requests(), kFirst);
+  // The hint is kept for the group: later requests go to the leader first.
+  ASSERT_TRUE(client.propose(1, "after").get().ok());
+  EXPECT_EQ(follower.requests(), kFirst);
+  EXPECT_EQ(leader.requests(), kFirst + 1);
+}
+
+TEST(AsyncClientDeadline, UnansweredIsUnknownAtItsDeadline) {
+  ScriptedNode node({{Action::kIgnore, {}}});
+  AsyncClient client({node.address()}, fast_options());
+  const auto start = SteadyClock::now();
+  CallOptions o;
+  o.deadline = start + std::chrono::milliseconds(300);
+  absl::StatusOr<ProposeResult> r = client.propose(1, "x", o).get();
+  const auto took = SteadyClock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_EQ(outcome_of(r.status()), Outcome::kUnknown) << r.status();
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::milliseconds(300 + 1500));
+  EXPECT_EQ(node.requests(), 1);
+}
+
+TEST(AsyncClientDeadline, NeverSentIsRefusedAtItsDeadline) {
+  ClientOptions opts = fast_options();
+  opts.max_attempts = 1000000;
+  opts.backoff_initial = std::chrono::milliseconds(20);
+  opts.backoff_max = std::chrono::milliseconds(50);
+  AsyncClient client({"127.0.0.1:1"}, opts);  // Nothing listens on port 1.
+  const auto start = SteadyClock::now();
+  CallOptions o;
+  o.deadline = start + std::chrono::milliseconds(300);
+  absl::StatusOr<ProposeResult> r = client.propose(1, "x", o).get();
+  const auto took = SteadyClock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_EQ(outcome_of(r.status()), Outcome::kRefused) << r.status();
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::milliseconds(300 + 1500));
+}
+
+TEST(AsyncClientShutdown, DestructionCompletesEveryRequestOnce) {
+  ScriptedNode silent({{Action::kIgnore, {}}});
+  constexpr int kSent = 200;
+  constexpr int kUnsent = 50;
+  std::vector<std::atomic<int>> calls(kSent + kUnsent);
+  std::vector<absl::Status> got(kSent + kUnsent);
+  {
+    AsyncClient sent_client({silent.address()}, fast_options());
+    ClientOptions opts = fast_options();
+    opts.max_attempts = 1000000;
+    opts.backoff_initial = std::chrono::milliseconds(50);
+    AsyncClient unsent_client({"127.0.0.1:1"}, opts);
+    for (int i = 0; i < kSent + kUnsent; ++i) {
+      AsyncClient& c = i < kSent ? sent_client : unsent_client;
+      c.propose(1, absl::StrCat("x", i), [&calls, &got, i](absl::StatusOr<ProposeResult> r) {
+        got[i] = r.status();
+        calls[i].fetch_add(1, std::memory_order_acq_rel);
+      });
+    }
+    ASSERT_TRUE(poll_until([&] { return silent.requests() == kSent; })) << silent.requests();
+    EXPECT_EQ(sent_client.in_flight(), static_cast<size_t>(kSent));
+    EXPECT_EQ(unsent_client.in_flight(), static_cast<size_t>(kUnsent));
+  }
+  for (int i = 0; i < kSent + kUnsent; ++i) {
+    ASSERT_EQ(calls[i].load(std::memory_order_acquire), 1) << i;
+    EXPECT_EQ(got[i].code(), absl::StatusCode::kCancelled) << i << " " << got[i];
+    EXPECT_EQ(outcome_of(got[i]), i < kSent ? Outcome::kUnknown : Outcome::kRefused)
+        << i << " " << got[i];
+  }
+}
+
+TEST(AsyncClientThreads, ManyThreadsPipelineOnOneConnection) {
+  ScriptedNode node({{Action::kAnswer, absl::OkStatus()}});
+  AsyncClient client({node.address()}, fast_options());
+  constexpr int kThreads = 8;
+  constexpr int kEach = 500;
+  std::vector<std::atomic<int>> calls(kThreads * kEach);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const int k = t * kEach + i;
+        client.propose(1, absl::StrCat("x", k), [&calls, &ok, k](absl::StatusOr<ProposeResult> r) {
+          if (r.ok()) ok.fetch_add(1);
+          calls[k].fetch_add(1);
+        });
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(poll_until([&] { return ok.load() == kThreads * kEach; })) << ok.load();
+  for (auto& c : calls) EXPECT_EQ(c.load(), 1);
+  EXPECT_EQ(node.requests(), kThreads * kEach);
+  EXPECT_EQ(client.in_flight(), 0u);
 }
 
 TEST(Outcome, TravelsOverTheWire) {

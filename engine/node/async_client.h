@@ -1,0 +1,185 @@
+// AsyncClient: the asynchronous C++ client library for a ringraft cluster,
+// over the native protocol (frames of FlatBuffers on the nodes' port).
+//
+// Every call returns at once; its callback runs later, exactly once, on the
+// client's IO thread (one thread per AsyncClient, running the project's
+// io_uring reactor, net/reactor.h). Each typed call also has a future form
+// (the overload without a callback). Calls are safe from any number of
+// threads, and from inside callbacks.
+//
+// Pipelining: any number of requests may be in flight. The client keeps
+// `connections_per_node` connections to each node it talks to (opened on
+// first use) and sends every request queued for a connection during one
+// loop turn in one frame (at most `max_batch` requests a frame). Replies
+// are matched by request id.
+//
+// Per request:
+//   - Leader hints: a NotLeader answer with the leader's address sends that
+//     request to the leader at once (up to 3 hops in a row without waiting);
+//     the hint is also remembered for the group, so later requests for the
+//     group go straight there (so does a `leader()` answer).
+//   - Retries: only what is safe. An answer whose outcome is *refused*
+//     (errors.h: no leader, backpressure, NotLeader) and a connection that
+//     could not be made are retried, with capped exponential backoff and
+//     jitter, up to `max_attempts`. An answer that says the outcome is
+//     *unknown* or *failed* completes the request. A connection lost after a
+//     request went out completes it as unknown, except reads, status, leader
+//     and peers, which are retried.
+//   - Deadline: CallOptions::deadline, by default now + request_timeout. A
+//     request still unanswered then completes with DeadlineExceeded, tagged
+//     *unknown* when an attempt of it is on the wire, *refused* when it is
+//     not (waiting for a connection, or backing off after a refusal).
+//
+// Destruction completes every request not yet completed with Cancelled
+// (unknown if on the wire, refused if not), exactly once, then stops the IO
+// thread. Do not destroy the client from inside one of its callbacks, and do
+// not wait on one of its futures there (the callback runs on the thread that
+// would fulfil it).
+//
+// The typed calls need only the public headers. The raw calls (`call`,
+// `call_batch`) speak the wire types of protocol/client_codec.h, which are
+// not public headers; code that uses them includes it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/export.h"
+#include "engine/core/types.h"
+#include "engine/node/api_types.h"
+#include "engine/node/errors.h"
+#include "engine/node/peer_table.h"
+
+namespace raft {
+
+namespace protocol {  // protocol/client_codec.h.
+struct ClientRequest;
+struct ClientResponse;
+}  // namespace protocol
+
+struct ClientOptions {
+  uint64_t cluster_id = 1;
+  std::chrono::milliseconds connect_timeout{1000};
+  // AsyncClient: the default deadline of a request. Client (blocking): the
+  // longest wait for the answer to one attempt.
+  std::chrono::milliseconds request_timeout{10000};
+  int max_attempts = 30;
+  std::chrono::milliseconds backoff_initial{20};
+  std::chrono::milliseconds backoff_max{1000};
+  uint64_t seed = 1;
+  uint32_t max_frame_bytes = 64u << 20;
+  // AsyncClient: connections kept to each node (each loop turn of the IO
+  // thread sends on the next one; with 1, requests to a node keep their
+  // order).
+  uint32_t connections_per_node = 1;
+  // AsyncClient: requests per frame at most.
+  uint32_t max_batch = 512;
+};
+
+struct CallOptions {
+  // When the request completes with DeadlineExceeded if not answered. The
+  // default (the epoch): now + ClientOptions::request_timeout.
+  std::chrono::steady_clock::time_point deadline{};
+  // Longest wait for the answer to one attempt once sent (0: until the
+  // deadline). It ends the attempt as unknown: reads and the like are then
+  // retried, anything else completes.
+  std::chrono::milliseconds attempt_timeout{0};
+  // false: one attempt only, no hint followed, no retry.
+  bool retry = true;
+};
+
+// How a raw call went.
+struct CallInfo {
+  // The node whose answer (or lost connection) ended it; empty if none.
+  // Valid during the callback.
+  std::string_view address;
+  int attempts = 0;  // Attempts sent.
+};
+
+// A node id granted by request_id, with the members' addresses.
+struct IdGrant {
+  NodeId id = kNoNode;
+  PeerAddresses peers;
+};
+
+using RawCallback =
+    absl::AnyInvocable<void(absl::StatusOr<protocol::ClientResponse>&&, const CallInfo&)>;
+using IdCallback = absl::AnyInvocable<void(absl::StatusOr<IdGrant>)>;
+using TextCallback = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
+using LeaderCallback = absl::AnyInvocable<void(absl::StatusOr<LeaderHint>)>;
+using PeersCallback = absl::AnyInvocable<void(absl::StatusOr<PeerAddresses>)>;
+
+class RINGRAFT_API AsyncClient {
+ public:
+  // `addresses`: any members ("host:port"); requests for a group with no
+  // known leader go to the first that accepts a connection.
+  AsyncClient(std::vector<std::string> addresses, ClientOptions options = {});
+  ~AsyncClient();
+  AsyncClient(const AsyncClient&) = delete;
+  AsyncClient& operator=(const AsyncClient&) = delete;
+
+  // One request (its request_id is assigned here). The response may still
+  // carry an error that was not retried (protocol::response_status()); the
+  // StatusOr is an error when there is no response to give: deadline,
+  // connection lost, attempts used up, cancelled.
+  void call(protocol::ClientRequest request, RawCallback done, CallOptions options = {});
+  // Requests queued together, in order (with one connection per node, those
+  // to one node leave in order in the same frames); done[i] completes
+  // requests[i]. Sizes must match.
+  void call_batch(std::vector<protocol::ClientRequest> requests, std::vector<RawCallback> done,
+                  CallOptions options = {});
+
+  void propose(GroupId group, std::string data, ProposeCallback done, CallOptions options = {});
+  void read(GroupId group, std::string query, ReadConsistency consistency, ReadCallback done,
+            CallOptions options = {});
+  void change_config(GroupId group, std::vector<MemberChange> changes, ConfCallback done,
+                     CallOptions options = {});
+  void request_id(GroupId group, std::string address, IdCallback done, CallOptions options = {});
+  void join(GroupId group, NodeId node, std::string address, bool as_learner, ConfCallback done,
+            CallOptions options = {});
+  void leave(GroupId group, NodeId node, ConfCallback done, CallOptions options = {});
+  void transfer_leader(GroupId group, NodeId target, DoneCallback done, CallOptions options = {});
+  void snapshot(GroupId group, IndexCallback done, CallOptions options = {});
+  void status(GroupId group, TextCallback done, CallOptions options = {});
+  void leader(GroupId group, LeaderCallback done, CallOptions options = {});
+  void peers(GroupId group, PeersCallback done, CallOptions options = {});
+
+  // Future forms.
+  std::future<absl::StatusOr<ProposeResult>> propose(GroupId group, std::string data,
+                                                     CallOptions options = {});
+  std::future<absl::StatusOr<std::string>> read(
+      GroupId group, std::string query,
+      ReadConsistency consistency = ReadConsistency::kLinearizable, CallOptions options = {});
+  std::future<absl::StatusOr<ConfState>> change_config(GroupId group,
+                                                       std::vector<MemberChange> changes,
+                                                       CallOptions options = {});
+  std::future<absl::StatusOr<IdGrant>> request_id(GroupId group, std::string address,
+                                                  CallOptions options = {});
+  std::future<absl::StatusOr<ConfState>> join(GroupId group, NodeId node, std::string address,
+                                              bool as_learner, CallOptions options = {});
+  std::future<absl::StatusOr<ConfState>> leave(GroupId group, NodeId node,
+                                               CallOptions options = {});
+  std::future<absl::Status> transfer_leader(GroupId group, NodeId target, CallOptions options = {});
+  std::future<absl::StatusOr<Index>> snapshot(GroupId group, CallOptions options = {});
+  std::future<absl::StatusOr<std::string>> status(GroupId group, CallOptions options = {});
+  std::future<absl::StatusOr<LeaderHint>> leader(GroupId group, CallOptions options = {});
+  std::future<absl::StatusOr<PeerAddresses>> peers(GroupId group, CallOptions options = {});
+
+  // Requests accepted and not yet completed (any thread; a snapshot).
+  size_t in_flight() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace raft
