@@ -62,22 +62,28 @@ absl::Status write_buckets(
 }
 
 // The buckets shared at the moment the view was made; they are never
-// changed while shared (KvStateMachine::writable copies first).
+// changed while shared (KvStateMachine::writable copies first). Destroyed
+// once written (on the background thread), it tells the machine it has
+// stopped reading.
 class KvView final : public SnapshotView {
  public:
-  explicit KvView(const std::array<std::shared_ptr<const KvStateMachine::Map>,
-                                   KvStateMachine::kBuckets>& buckets)
-      : buckets_(buckets) {}
+  KvView(const std::array<std::shared_ptr<const KvStateMachine::Map>, KvStateMachine::kBuckets>&
+             buckets,
+         std::shared_ptr<std::atomic<uint64_t>> alive)
+      : buckets_(buckets), alive_(std::move(alive)) {}
+  ~KvView() override { alive_->fetch_sub(1, std::memory_order_release); }
   absl::Status write(SnapshotWriter& writer) override { return write_buckets(buckets_, writer); }
 
  private:
   std::array<std::shared_ptr<const KvStateMachine::Map>, KvStateMachine::kBuckets> buckets_;
+  std::shared_ptr<std::atomic<uint64_t>> alive_;
 };
 
 }  // namespace
 
 KvStateMachine::KvStateMachine() {
   for (auto& b : buckets_) b = std::make_shared<const Map>();
+  own_.fill(true);
 }
 
 size_t KvStateMachine::bucket_of(std::string_view key) {
@@ -86,14 +92,16 @@ size_t KvStateMachine::bucket_of(std::string_view key) {
 
 KvStateMachine::Map& KvStateMachine::writable(size_t bucket) {
   std::shared_ptr<const Map>& b = buckets_[bucket];
-  if (b.use_count() > 1) {
-    b = std::make_shared<const Map>(*b);  // A view shares it: copy on write.
-  } else {
-    // A view that let go of it did so on its own thread: see its reads
-    // before writing over them.
-    std::atomic_thread_fence(std::memory_order_acquire);
+  if (!own_[bucket]) {
+    // A view took it. In place only once every view is destroyed: their
+    // release of views_alive_ (read here with acquire) orders their reads
+    // before this write. A view still alive (or still sharing the bucket):
+    // copy on write.
+    if (b.use_count() > 1 || views_alive_->load(std::memory_order_acquire) != 0) {
+      b = std::make_shared<const Map>(*b);
+    }
+    own_[bucket] = true;
   }
-  // Only this machine holds it now, and only views see it as const.
   return const_cast<Map&>(*b);
 }
 
@@ -159,7 +167,9 @@ absl::StatusOr<std::string> KvStateMachine::query(std::string_view key) const {
 }
 
 absl::StatusOr<std::unique_ptr<SnapshotView>> KvStateMachine::snapshot_view() {
-  return std::unique_ptr<SnapshotView>(new KvView(buckets_));
+  own_.fill(false);
+  views_alive_->fetch_add(1, std::memory_order_relaxed);
+  return std::unique_ptr<SnapshotView>(new KvView(buckets_, views_alive_));
 }
 
 absl::Status KvStateMachine::snapshot(SnapshotWriter& writer) {
@@ -214,6 +224,7 @@ absl::Status KvStateMachine::restore(SnapshotReader& reader) {
     size += restored[b].size();
     buckets_[b] = std::make_shared<const Map>(std::move(restored[b]));
   }
+  own_.fill(true);  // New buckets, seen by no view.
   size_ = size;
   return absl::OkStatus();
 }

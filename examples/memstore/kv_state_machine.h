@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,10 +57,17 @@ class KvStateMachine : public StateMachine {
   using Buckets = std::array<std::shared_ptr<const Map>, kBuckets>;
   static size_t bucket_of(std::string_view key);
   // The bucket of `key`, made private to this machine first if a snapshot
-  // view still shares it.
+  // view may still share it.
   Map& writable(size_t bucket);
 
   Buckets buckets_;
+  // own_[b]: bucket b was made by this machine since the last view was
+  // taken, so no view has seen it and it may be written in place.
+  std::array<bool, kBuckets> own_;
+  // Views not yet destroyed. A view decrements it (release) once it is done
+  // reading; writable() reads it (acquire) before writing a bucket a view
+  // may have read in place, which orders the view's reads before the write.
+  std::shared_ptr<std::atomic<uint64_t>> views_alive_ = std::make_shared<std::atomic<uint64_t>>(0);
   size_t size_ = 0;
   uint64_t last_applied_ = 0;
 };

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 
 namespace raft::memstore {
 namespace {
@@ -116,6 +117,39 @@ TEST(KvStateMachine, ViewIsAPointInTimeCopyOnWriteShare) {
   EXPECT_EQ(b.size(), 300u);
   EXPECT_NE(a.map(), then);
   EXPECT_EQ(*a.query("k2"), "new");
+}
+
+// As the runtime uses it: each view is written on another thread while this
+// one goes on applying; every view's bytes are the state when it was taken,
+// and writes after the view is gone go in place again (TSan would report a
+// write that is not ordered after the view's reads).
+TEST(KvStateMachine, ViewsWrittenOnAnotherThreadWhileApplying) {
+  KvStateMachine a;
+  uint64_t index = 0;
+  for (int i = 0; i < 2000; ++i) a.apply(++index, encode_put("k" + std::to_string(i), "v0"));
+  for (int round = 1; round <= 5; ++round) {
+    SCOPED_TRACE(round);
+    StringWriter expected;
+    ASSERT_TRUE(a.snapshot(expected).ok());
+    auto view = a.snapshot_view();
+    ASSERT_TRUE(view.ok()) << view.status();
+    StringWriter written;
+    absl::Status status;
+    std::thread writer([&] {
+      status = (*view)->write(written);
+      view->reset();  // Destroyed on the writing thread, as the runtime does.
+    });
+    for (int i = 0; i < 2000; i += 3) {
+      a.apply(++index, encode_put("k" + std::to_string(i), "v" + std::to_string(round)));
+    }
+    writer.join();
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_EQ(written.out, expected.out);
+    // No view left: these go in place.
+    for (int i = 1; i < 2000; i += 3) a.apply(++index, encode_delete("k" + std::to_string(i)));
+  }
+  EXPECT_EQ(*a.query("k0"), "v5");
+  EXPECT_FALSE(a.query("k1").ok());
 }
 
 }  // namespace
