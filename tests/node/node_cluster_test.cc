@@ -480,6 +480,9 @@ TEST(NodeCluster, DynamicJoinGetsDistinctIdsAndCatchesUp) {
     n.address = absl::StrCat("127.0.0.1:", testing::free_port());
     n.data_dir = absl::StrCat(dir, "/j", j);
     n.join_address = c.node(1)->address();
+    // Learners, promoted by the test below (join_as = voter would have the
+    // runtime promote them as they catch up, racing the test's promote).
+    n.join_as = PeerRole::kLearner;
     n.tick_interval_ms = 10;
     MapStateMachine* fsm = nullptr;
     auto node = Node::start(n, [&fsm](GroupId) {
@@ -704,7 +707,12 @@ namespace {
 // (will not be applied) or unknown (may have been applied).
 TEST(NodeCluster, EveryErrorPathSaysItsOutcome) {
   Cluster c(3, "outcomes", /*forward=*/false);
-  c.tweak = [](NodeConfig& cfg) { cfg.request_timeout_ms = 600; };
+  c.tweak = [](NodeConfig& cfg) {
+    cfg.request_timeout_ms = 600;
+    // 0.5-1 s: the table needs one leader throughout, and under TSan on two
+    // cores a 200 ms timeout let a follower take over mid-table.
+    cfg.election_ticks = 50;
+  };
   c.start_all();
   const uint64_t leader = c.wait_leader();
   ASSERT_NE(leader, 0u);
