@@ -91,6 +91,7 @@ void CommitQueue::set_idle_work(bool pending) {
   {
     std::lock_guard l(queue_mu_);
     idle_pending_ = pending;
+    if (pending) ++idle_calls_;
   }
   if (pending) queue_cv_.notify_one();
 }
@@ -104,7 +105,7 @@ void CommitQueue::run() {
       case Turn::kStop:
         return;
       case Turn::kIdle:
-        run_idle();
+        run_idle(idle_calls_taken_);
         continue;
       case Turn::kCommit:
         break;
@@ -120,7 +121,11 @@ CommitQueue::Turn CommitQueue::take(std::vector<Pending>& taken, size_t& untried
   untried = 0;
   std::unique_lock l(queue_mu_);
   queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty() || idle_pending_; });
-  if (queue_.empty()) return stopping_ ? Turn::kStop : Turn::kIdle;
+  if (queue_.empty()) {
+    if (stopping_) return Turn::kStop;
+    idle_calls_taken_ = idle_calls_;
+    return Turn::kIdle;
+  }
   if (linger_.count() > 0) {
     queue_cv_.wait_until(l, last_commit_ + linger_, [&] { return stopping_; });
     last_commit_ = std::chrono::steady_clock::now();
@@ -138,11 +143,11 @@ CommitQueue::Turn CommitQueue::take(std::vector<Pending>& taken, size_t& untried
 
 // Idle: one transaction of idle work (deleting compacted records). After a
 // failure it waits for the next set_idle_work(true), which follows the next
-// successful commit.
-void CommitQueue::run_idle() {
+// successful commit; a call made while the failed run was under way counts.
+void CommitQueue::run_idle(uint64_t idle_calls) {
   if (!hooks_.idle().ok()) {
     std::lock_guard l(queue_mu_);
-    idle_pending_ = false;
+    if (idle_calls_ == idle_calls) idle_pending_ = false;
   }
 }
 

@@ -53,7 +53,7 @@ class CommitQueue {
     std::function<absl::Status(const std::vector<const WriteBatch*>& batches, BatchEnds& ends)>
         commit;
     // One transaction of idle work. A failure turns idle work off until the
-    // next set_idle_work(true).
+    // next set_idle_work(true) made after the failed run began.
     std::function<absl::Status()> idle;
   };
 
@@ -96,7 +96,7 @@ class CommitQueue {
   // Waits for work. On kCommit, `taken` holds every waiting batch, of which
   // the first `untried` are to fail without a try.
   Turn take(std::vector<Pending>& taken, size_t& untried);
-  void run_idle();
+  void run_idle(uint64_t idle_calls);
   // Commits the tried batches of `taken` and appends the completions of all.
   void commit(std::vector<Pending>& taken, size_t untried, std::vector<Completion>& out);
   // Hands `completions` to the submitter and signals the eventfd.
@@ -114,6 +114,11 @@ class CommitQueue {
   size_t committing_ = 0;  // Batches taken by the writer, not yet completed.
   bool stopping_ = false;
   bool idle_pending_ = false;
+  // set_idle_work(true) calls so far: a failed run turns idle work off only
+  // when none came while it ran.
+  uint64_t idle_calls_ = 0;
+  uint64_t idle_calls_taken_ = 0;  // idle_calls_ when the writer took an idle turn
+
   uint64_t next_batch_id_ = 1;
   // After a failed commit: every batch is failed untried until the submitter
   // drained the failure (poisoned_), and then those submitted before that

@@ -709,15 +709,17 @@ TEST(NodeCluster, EveryErrorPathSaysItsOutcome) {
   Cluster c(3, "outcomes", /*forward=*/false);
   c.tweak = [](NodeConfig& cfg) {
     cfg.request_timeout_ms = 600;
-    // 0.5-1 s: the table needs one leader throughout, and under TSan on two
-    // cores a 200 ms timeout let a follower take over mid-table.
-    cfg.election_ticks = 50;
+    // The table needs one leader throughout: node 1 campaigns after 0.5-1 s,
+    // the others only after 10-20 s, longer than the test runs. (With the
+    // same timeout everywhere, a stall under TSan on two cores let a follower
+    // take over mid-table, and "propose on a follower" succeeded.)
+    cfg.election_ticks = cfg.node_id == 1 ? 50 : 1000;
   };
   c.start_all();
   const uint64_t leader = c.wait_leader();
-  ASSERT_NE(leader, 0u);
-  const uint64_t follower = leader % 3 + 1;
-  const uint64_t other = follower % 3 + 1 == leader ? leader % 3 + 1 : follower % 3 + 1;
+  ASSERT_EQ(leader, 1u);
+  const uint64_t follower = 2;
+  const uint64_t other = 3;
   ASSERT_TRUE(c.node(leader)->propose(1, "warm=1").ok());
   Node& lead = *c.node(leader);
   struct Row {

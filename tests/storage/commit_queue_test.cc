@@ -46,10 +46,14 @@ class FakeEnv {
       return absl::OkStatus();
     };
     h.idle = [this] {
-      std::lock_guard l(mu_);
+      std::unique_lock l(mu_);
       ++idle_runs_;
+      const bool fail = idle_fails_;  // Decided as the run begins.
+      if (fail) ++idle_failures_;
+      idle_entered_ = true;
       cv_.notify_all();
-      return idle_fails_ ? absl::InternalError("idle failed") : absl::OkStatus();
+      cv_.wait(l, [&] { return !hold_idle_; });
+      return fail ? absl::InternalError("idle failed") : absl::OkStatus();
     };
     return h;
   }
@@ -68,6 +72,20 @@ class FakeEnv {
     hold_ = false;
     cv_.notify_all();
   }
+  void hold_idle() {
+    std::lock_guard l(mu_);
+    hold_idle_ = true;
+    idle_entered_ = false;
+  }
+  void wait_idle_entered() {
+    std::unique_lock l(mu_);
+    cv_.wait(l, [&] { return idle_entered_; });
+  }
+  void release_idle() {
+    std::lock_guard l(mu_);
+    hold_idle_ = false;
+    cv_.notify_all();
+  }
   void fail_next(int n) {
     std::lock_guard l(mu_);
     fail_next_ = n;
@@ -79,6 +97,10 @@ class FakeEnv {
   bool wait_idle_runs(int n) {
     std::unique_lock l(mu_);
     return cv_.wait_for(l, std::chrono::seconds(10), [&] { return idle_runs_ >= n; });
+  }
+  bool wait_idle_failures(int n) {
+    std::unique_lock l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(10), [&] { return idle_failures_ >= n; });
   }
   int idle_runs() {
     std::lock_guard l(mu_);
@@ -97,6 +119,9 @@ class FakeEnv {
   int fail_next_ = 0;
   bool idle_fails_ = false;
   int idle_runs_ = 0;
+  int idle_failures_ = 0;
+  bool hold_idle_ = false;
+  bool idle_entered_ = false;
   std::vector<std::vector<GroupId>> commits_;
 };
 
@@ -195,13 +220,11 @@ TEST(CommitQueueTest, IdleWorkRunsWhilePendingAndStopsAfterAFailure) {
   ASSERT_TRUE(q.start(fake.hooks()).ok());
   q.set_idle_work(true);
   ASSERT_TRUE(fake.wait_idle_runs(3));  // Runs again and again while pending.
-  q.set_idle_work(false);
+  // The next run fails and turns idle work off: no run follows it. (The
+  // writer runs one hook at a time, so the count is final once the failing
+  // run has returned; the sleep only gives a wrong extra run time to show.)
   fake.set_idle_fails(true);
-  q.set_idle_work(true);
-  int before = fake.idle_runs();
-  ASSERT_TRUE(fake.wait_idle_runs(before + 1));
-  // A failed run turns idle work off: at most the run in progress follows.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fake.wait_idle_failures(1));
   int settled = fake.idle_runs();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(fake.idle_runs(), settled);
@@ -211,6 +234,20 @@ TEST(CommitQueueTest, IdleWorkRunsWhilePendingAndStopsAfterAFailure) {
   fake.set_idle_fails(false);
   q.set_idle_work(true);
   EXPECT_TRUE(fake.wait_idle_runs(settled + 1));
+}
+
+TEST(CommitQueueTest, IdleWorkAskedForDuringAFailingRunStaysOn) {
+  FakeEnv fake;
+  CommitQueue q("q", 8);
+  ASSERT_TRUE(q.start(fake.hooks()).ok());
+  fake.hold_idle();
+  fake.set_idle_fails(true);
+  q.set_idle_work(true);
+  fake.wait_idle_entered();
+  q.set_idle_work(true);  // Asked for while the run that fails is under way.
+  fake.set_idle_fails(false);
+  fake.release_idle();
+  EXPECT_TRUE(fake.wait_idle_runs(2));  // The failed run, then another.
 }
 
 TEST(CommitQueueTest, StopCommitsWhatIsQueued) {
