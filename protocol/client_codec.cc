@@ -154,7 +154,10 @@ Offset<fbs::ConfState> conf_state(FlatBufferBuilder& b, const ClientResponse& r)
 std::pair<fbs::Request, Offset<void>> request_body(FlatBufferBuilder& b, const ClientRequest& r) {
   switch (r.kind) {
     case RequestKind::kPropose:
-      return {fbs::Request::ProposeRequest, fbs::CreateProposeRequest(b, bytes(b, r.data)).Union()};
+      return {fbs::Request::ProposeRequest,
+              fbs::CreateProposeRequest(b, bytes(b, r.data), r.session, r.sequence, r.floor,
+                                        static_cast<fbs::SessionOp>(r.session_op))
+                  .Union()};
     case RequestKind::kRead:
       return {fbs::Request::ReadRequest,
               fbs::CreateReadRequest(b, wire_read_mode(r.consistency), bytes(b, r.data)).Union()};
@@ -268,8 +271,16 @@ absl::Status decode_request_body(const fbs::ClientRequest& in, const ReceivedFra
   uint64_t id = in.request_id();
   switch (in.body_type()) {
     case fbs::Request::ProposeRequest: {
+      const auto* p = in.body_as_ProposeRequest();
       out.kind = RequestKind::kPropose;
-      out.data = frame.slice_of(in.body_as_ProposeRequest()->data());
+      out.data = frame.slice_of(p->data());
+      out.session = p->session();
+      out.sequence = p->sequence();
+      out.floor = p->floor();
+      if (static_cast<uint8_t>(p->session_op()) > static_cast<uint8_t>(SessionOp::kClose)) {
+        return invalid(id, "unknown session operation");
+      }
+      out.session_op = static_cast<SessionOp>(p->session_op());
       return absl::OkStatus();
     }
     case fbs::Request::ReadRequest: {

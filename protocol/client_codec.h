@@ -48,6 +48,9 @@ enum class RequestKind : uint8_t {
 };
 const char* request_kind_name(RequestKind kind);
 
+// A proposal's part in a client session: none, or opening or closing one.
+enum class SessionOp : uint8_t { kNone = 0, kOpen = 1, kClose = 2 };
+
 struct PeerInfo {
   uint64_t id = 0;
   std::string address;
@@ -71,6 +74,11 @@ struct ClientRequest {
   // kJoin of a learner as a voter: only once the leader sees it caught up
   // (Group::promote_learner); else at once.
   bool when_caught_up = false;
+  // kPropose in a session (exactly-once): see Group::propose_in_session.
+  SessionOp session_op = SessionOp::kNone;
+  uint64_t session = 0;  // kPropose in a session, kCloseSession.
+  uint64_t sequence = 0;
+  uint64_t floor = 0;
   friend bool operator==(const ClientRequest&, const ClientRequest&) = default;
 };
 

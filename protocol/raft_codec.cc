@@ -157,7 +157,7 @@ absl::StatusOr<Message> decode_message(const fbs::Message& in,
   if (const auto* entries = in.entries()) {
     m.entries.reserve(entries->size());
     for (const fbs::Entry* e : *entries) {
-      if (e->type() != fbs::EntryType::Normal && e->type() != fbs::EntryType::ConfChange) {
+      if (static_cast<uint8_t>(e->type()) > static_cast<uint8_t>(kLastEntryType)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "raft message: entry ", e->index(), " has unknown type ", static_cast<int>(e->type())));
       }

@@ -207,7 +207,7 @@ absl::StatusOr<EntryView> decode_entry_value(std::string_view key, std::string_v
   EntryView view;
   view.term = get_le64(value.data() + 8);
   uint8_t type = static_cast<uint8_t>(value[16]);
-  if (type > static_cast<uint8_t>(EntryType::kConfChange)) {
+  if (type > static_cast<uint8_t>(kLastEntryType)) {
     return absl::DataLossError(
         absl::StrCat("unknown entry type ", type, " in log record (", describe_key(key), ")"));
   }

@@ -131,7 +131,7 @@ absl::Status read_entries(Reader& r, const std::shared_ptr<const std::string>& c
     e.term = r.u(8);
     e.index = r.u(8);
     const uint64_t type = r.u(1);
-    if (type > static_cast<uint64_t>(EntryType::kConfChange)) return bad(r, "unknown entry type");
+    if (type > static_cast<uint64_t>(kLastEntryType)) return bad(r, "unknown entry type");
     e.type = static_cast<EntryType>(type);
     const uint64_t size = r.u(4);
     const size_t at = r.skip(size);

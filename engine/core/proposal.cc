@@ -16,7 +16,7 @@ uint64_t payload_bytes(const std::vector<Entry>& ents) {
 }  // namespace
 
 absl::Status Raft::propose(Slice data, EntryType type) {
-  if (role_ == Role::kLeader && type == EntryType::kNormal) {
+  if (role_ == Role::kLeader && type != EntryType::kConfChange) {
     // Hot path: no Message, no vector.
     if (tracker_.find(id_) == nullptr) {
       return absl::UnavailableError("this leader was removed from the group");
@@ -31,7 +31,7 @@ absl::Status Raft::propose(Slice data, EntryType type) {
       return absl::ResourceExhaustedError("too many uncommitted bytes; retry later");
     }
     if (config_.max_uncommitted_entries_bytes != 0) uncommitted_bytes_ += size;
-    log_.append_one(Entry{term_, log_.last_index() + 1, EntryType::kNormal, std::move(data)});
+    log_.append_one(Entry{term_, log_.last_index() + 1, type, std::move(data)});
     pending_broadcast_ = true;
     return absl::OkStatus();
   }

@@ -77,6 +77,11 @@ absl::Status RawNode::propose(Slice data) {
   return raft_->propose(std::move(data), EntryType::kNormal);
 }
 
+absl::Status RawNode::propose_typed(Slice data, EntryType type) {
+  RAFT_CHECK(type != EntryType::kConfChange);
+  return raft_->propose(std::move(data), type);
+}
+
 absl::Status RawNode::propose_conf_change(const ConfChange& change) {
   if (raft_->role() == Role::kLeader) {
     absl::Status ok = raft_->check_conf_change_proposal(change);

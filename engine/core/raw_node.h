@@ -130,6 +130,9 @@ class RawNode {
   //   Unavailable "not leader; leader is N" with forwarding disabled;
   //   ResourceExhausted over max_uncommitted_entries_bytes.
   absl::Status propose(Slice data);
+  // The same, for an entry of another type than kNormal that the core
+  // treats as normal (kSession). Not for kConfChange: propose_conf_change.
+  absl::Status propose_typed(Slice data, EntryType type);
 
   // Proposes a membership change (a kConfChange entry). Same errors as
   // propose(), plus FailedPrecondition when another change is pending

@@ -21,7 +21,11 @@ inline constexpr NodeId kNoNode = 0;
 enum class EntryType : uint8_t {
   kNormal = 0,      // User data; an empty kNormal entry is a leader's no-op.
   kConfChange = 1,  // data holds an encoded ConfChange (see conf_change.h).
+  // A command for the driver above the core (the runtime's client sessions,
+  // protocol/records/session_command.h). The core treats it as kNormal.
+  kSession = 2,
 };
+inline constexpr EntryType kLastEntryType = EntryType::kSession;
 
 struct Entry {
   Term term = 0;

@@ -22,6 +22,16 @@ struct ProposeResult {
   std::string result;  // What StateMachine::apply returned.
 };
 
+// A proposal's place in a client session (exactly-once proposals, Raft
+// thesis §6.3; Node::open_session). Sequence numbers start at 1; `floor` is
+// the lowest sequence number the client still waits for an answer to (the
+// results of those below it are freed).
+struct SessionRef {
+  uint64_t session = 0;
+  uint64_t sequence = 0;
+  uint64_t floor = 0;
+};
+
 // How one read is served. Linearizable reads are confirmed the way the
 // serving node's NodeConfig::read_mode says (ReadIndex or lease).
 enum class ReadConsistency : uint8_t {

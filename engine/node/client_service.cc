@@ -73,8 +73,8 @@ void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
   switch (req.kind) {
     case protocol::RequestKind::kPropose: {
       bump(rt->metrics().proposals);
-      g->propose(std::move(req.data),
-                 [r, reply = std::move(reply), rt](absl::StatusOr<ProposeResult> res) mutable {
+      ProposeCallback answer = [r, reply = std::move(reply),
+                                rt](absl::StatusOr<ProposeResult> res) mutable {
                    if (res.ok()) {
                      r.index = res->index;
                      r.term = res->term;
@@ -84,7 +84,23 @@ void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
                      protocol::set_response_error(r, res.status());
                    }
                    reply(std::move(r));
-                 });
+      };
+      switch (req.session_op) {
+        case protocol::SessionOp::kOpen:
+          g->open_session(std::move(answer));
+          break;
+        case protocol::SessionOp::kClose:
+          g->close_session(req.session, std::move(answer));
+          break;
+        case protocol::SessionOp::kNone:
+          if (req.session != 0) {
+            g->propose_in_session(req.session, req.sequence, req.floor, std::move(req.data),
+                                  std::move(answer));
+          } else {
+            g->propose(std::move(req.data), std::move(answer));
+          }
+          break;
+      }
       rt->mark_dirty(g);
       return;
     }

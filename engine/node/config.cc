@@ -213,6 +213,8 @@ absl::Status NodeConfig::validate() const {
   if (peer_send_queue_frames == 0)
     return invalid("network.peer_send_queue_frames", "must be positive");
   if (request_timeout_ms == 0) return invalid("client.request_timeout_ms", "must be positive");
+  if (max_sessions == 0) return invalid("sessions.max_sessions", "must be positive");
+  if (session_expiry_ms == 0) return invalid("sessions.expiry_ms", "must be positive");
   if (max_pending_requests == 0) {
     return invalid("client.max_pending_requests", "must be positive");
   }
@@ -293,6 +295,12 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   client.integer("request_timeout_ms", &c.request_timeout_ms);
   client.integer("max_pending_requests", &c.max_pending_requests);
   if (auto s = client.finish(); !s.ok()) return s;
+
+  TableReader sessions(sub_table(root, "sessions", &status), "sessions.");
+  sessions.integer("max_sessions", &c.max_sessions);
+  sessions.integer("max_result_bytes", &c.max_session_result_bytes);
+  sessions.integer("expiry_ms", &c.session_expiry_ms);
+  if (auto s = sessions.finish(); !s.ok()) return s;
   if (!status.ok()) return status;
 
   if (const toml::node* peers = root.get("peers")) {

@@ -96,6 +96,13 @@ struct RINGRAFT_API NodeConfig {
   // until some complete, so a flood cannot grow memory without bound.
   uint32_t max_pending_requests = 100000;
 
+  // --- client sessions (exactly-once proposals; [sessions]) ---
+  // Per group. Sessions expire after session_expiry_ms without a command,
+  // measured in the leaders' clocks carried by the entries (log time).
+  uint64_t max_sessions = 10000;
+  uint64_t max_session_result_bytes = 1 << 20;  // Unacknowledged results kept per session.
+  uint64_t session_expiry_ms = 10 * 60 * 1000;
+
   // Returns the first problem found, naming the field, or OK.
   absl::Status validate() const;
 };

@@ -29,6 +29,10 @@ Group::Group(const GroupOptions& options, const GroupPorts& ports,
       outbox_(*ports.outbox),
       snapshots_(*ports.snapshots),
       fsm_(std::move(fsm)),
+      wall_clock_ms_(options.wall_clock_ms),
+      sessions_(SessionLimits{options.config->max_sessions,
+                              options.config->max_session_result_bytes,
+                              options.config->session_expiry_ms}),
       events_(options.group, options.self, fsm_.get()) {}
 
 Group::~Group() {
@@ -196,6 +200,9 @@ absl::Status Group::restore(const StoredSnapshot& snapshot, bool restore_fsm) {
     }
     if (!restored.ok()) return with_name(restored, ": state machine restore: ");
     if (!checked.ok()) return with_name(checked, ": ");
+  }
+  if (absl::Status s = sessions_.decode(envelope->sessions); !s.ok()) {
+    return absl::DataLossError(absl::StrCat(name, ": ", s.message()));
   }
   peers_ = std::move(envelope->peers);
   max_id_seen_ = std::max(max_id_seen_, envelope->max_id_seen);

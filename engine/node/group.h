@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,7 +34,9 @@
 #include "engine/node/group_events.h"
 #include "engine/node/peer_table.h"
 #include "engine/node/ports.h"
+#include "engine/node/session_table.h"
 #include "engine/node/state_machine.h"
+#include "protocol/records/session_command.h"
 
 namespace raft {
 
@@ -49,6 +52,9 @@ struct GroupOptions {
   // from different nodes, or from one node before and after a restart, never
   // share a context on the leader.
   uint64_t incarnation = 0;
+  // The leader's clock for the timestamps session commands carry (sessions
+  // expire by them); null: the system clock. The simulator gives its own.
+  std::function<uint64_t()> wall_clock_ms;
 };
 
 // A group's vital numbers, written by its shard thread after each
@@ -66,6 +72,10 @@ struct GroupGauges {
   std::atomic<uint64_t> skipped_entries{0};
   // Counter: hand-offs started because this leader's writes kept failing.
   std::atomic<uint64_t> leader_hand_offs{0};
+  // Counters: session proposals answered from the session table without
+  // applying them again, and sessions expired.
+  std::atomic<uint64_t> session_duplicates{0};
+  std::atomic<uint64_t> sessions_expired{0};
 };
 
 class Group {
@@ -115,6 +125,17 @@ class Group {
   // (group_promotion.cc). Until then refused (Unavailable, naming the lag).
   // Leader only; a node that is already a voter answers at once.
   void promote_learner(NodeId node, ConfCallback done);
+
+  // ---- Sessions: exactly-once proposals (session_table.h, group_sessions.cc).
+  // Opens a session; the result's index is the session's id.
+  void open_session(ProposeCallback done);
+  void close_session(uint64_t session, ProposeCallback done);
+  // Proposes `data` as sequence `sequence` of `session`, every sequence below
+  // `floor` answered. Applied once however often it is proposed: a duplicate
+  // gets the result the first one got.
+  void propose_in_session(uint64_t session, uint64_t sequence, uint64_t floor, Slice data,
+                          ProposeCallback done);
+  const SessionTable& sessions() const { return sessions_; }
 
   // ---- Loop work.
   // Turns every pending Ready into writes, sends and applies.
@@ -183,6 +204,15 @@ class Group {
   void send_all(std::vector<Message>& messages);
   void apply_entries(const std::vector<Entry>& entries);
   void apply_conf_change_entry(const Entry& e);
+  // Proposes an entry the core treats as normal (kNormal, kSession).
+  void propose_entry(Slice data, EntryType type, ProposeCallback done);
+  uint64_t wall_clock_ms() const;
+  void propose_session_command(protocol::SessionCommand command, ProposeCallback done);
+  // A committed kSession entry (`command` its decoded data): answers its
+  // proposal here (open, close, an error, a duplicate's stored result) and
+  // returns nothing, or returns the payload the state machine must apply.
+  std::optional<std::string_view> apply_session_command(
+      const Entry& e, const absl::StatusOr<protocol::SessionCommand>& command);
   // Updates removed_ after the membership became `cs` at index `at`.
   void note_membership(bool was_member, const ConfState& cs, Index at);
   void finish_proposal(Index index, Term term, absl::StatusOr<ProposeResult> result);
@@ -224,6 +254,8 @@ class Group {
   // changes are applied to the core) but not given to the state machine.
   Index fsm_ahead_until_ = 0;
   bool removed_ = false;
+  std::function<uint64_t()> wall_clock_ms_;
+  SessionTable sessions_;  // Replicated: changed only by applied entries and snapshots.
 
   std::deque<PendingPersist> persist_queue_;
   // The newest hard state handed to storage (durable or queued): a Ready

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/trace.h"
@@ -23,6 +24,10 @@ using namespace group_rules;  // NOLINT(google-build-using-namespace): the drive
 void Group::apply_entries(const std::vector<Entry>& entries) {
   std::vector<ApplyItem> items;
   std::vector<const Entry*> run;
+  // Per entry of the run: the (session, sequence) whose result the session
+  // table keeps, or (0, 0); and the sessions the run has an entry of.
+  std::vector<std::pair<uint64_t, uint64_t>> run_sessions;
+  absl::flat_hash_set<uint64_t> sessions_in_run;
   std::vector<std::string> results;
   auto flush = [&] {
     if (run.empty()) return;
@@ -30,6 +35,9 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
     RAFT_CHECK(results.size() == run.size());
     gauges_.applied_entries.fetch_add(run.size(), std::memory_order_relaxed);
     for (size_t i = 0; i < run.size(); ++i) {
+      if (run_sessions[i].first != 0) {
+        sessions_.record(run_sessions[i].first, run_sessions[i].second, results[i]);
+      }
       if (proposals_.contains(run[i]->index)) {
         finish_proposal(run[i]->index, run[i]->term,
                         ProposeResult{run[i]->index, run[i]->term, std::move(results[i])});
@@ -37,6 +45,8 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
     }
     items.clear();
     run.clear();
+    run_sessions.clear();
+    sessions_in_run.clear();
   };
   for (const Entry& e : entries) {
     if (e.index <= applied_) continue;
@@ -45,6 +55,25 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
     applied_term_ = e.term;
     if (e.type == EntryType::kConfChange) {
       apply_conf_change_entry(e);  // Its event sees it applied.
+    } else if (e.type == EntryType::kSession) {
+      absl::StatusOr<protocol::SessionCommand> command =
+          protocol::decode_session_command(e.data.view());
+      // The table must see an earlier entry of the same session applied
+      // (its result recorded) before it judges this one.
+      if (command.ok() && sessions_in_run.contains(command->session)) flush();
+      std::optional<std::string_view> payload = apply_session_command(e, command);
+      if (payload && e.index <= fsm_ahead_until_) {
+        // Applied by the state machine before the restart; its result was
+        // not kept, so a duplicate of it is answered with an empty one.
+        gauges_.skipped_entries.fetch_add(1, std::memory_order_relaxed);
+        sessions_.record(command->session, command->sequence, {});
+        finish_proposal(e.index, e.term, ProposeResult{e.index, e.term, {}});
+      } else if (payload) {
+        items.push_back(ApplyItem{e.index, *payload});
+        run.push_back(&e);
+        run_sessions.emplace_back(command->session, command->sequence);
+        sessions_in_run.insert(command->session);
+      }
     } else if (!e.data.empty() && e.index <= fsm_ahead_until_) {
       // The state machine persisted itself past this entry before the
       // restart: it already holds its effects.
@@ -61,6 +90,7 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
     } else if (!e.data.empty()) {
       items.push_back(ApplyItem{e.index, e.data.view()});
       run.push_back(&e);
+      run_sessions.emplace_back(0, 0);
     } else if (proposals_.contains(e.index)) {
       // A leader's no-op took the index of a proposal from an older term.
       finish_proposal(e.index, e.term, replaced_error());
@@ -181,8 +211,8 @@ void Group::start_snapshot(IndexCallback done) {
   // The file is written and fsynced off the shard thread; the snapshot
   // record (and the compaction it allows) goes into a later batch.
   snapshots_.write(
-      id_, index, term, protocol::encode_snapshot_header(peers_, max_id_seen_), std::move(*view),
-      [this, index, term, cs](absl::StatusOr<SnapshotFileSummary> written) {
+      id_, index, term, protocol::encode_snapshot_header(peers_, max_id_seen_, sessions_.encode()),
+      std::move(*view), [this, index, term, cs](absl::StatusOr<SnapshotFileSummary> written) {
         snapshot_in_progress_ = false;
         std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
         snapshot_waiters_.clear();

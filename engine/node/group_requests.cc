@@ -45,12 +45,18 @@ void Group::propose(Slice data, ProposeCallback done) {
     return done(failed(absl::FailedPreconditionError("this node was removed from the group")));
   }
   if (data.empty()) return done(failed(absl::InvalidArgumentError("empty proposal")));
+  propose_entry(std::move(data), EntryType::kNormal, std::move(done));
+}
+
+void Group::propose_entry(Slice data, EntryType type, ProposeCallback done) {
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
   if (absl::Status s = request_slot(); !s.ok()) return done(s);
   if (absl::Status s = writer_.backlog(); !s.ok()) return done(refused(s));
   // The core refuses before appending anything (backpressure, a transfer in
   // progress, leadership lost within this turn).
-  if (absl::Status s = raw_->propose(std::move(data)); !s.ok()) return done(refused(s));
+  if (absl::Status s = raw_->propose_typed(std::move(data), type); !s.ok()) {
+    return done(refused(s));
+  }
   Index index = raw_->last_index();
   if (proposals_.contains(index)) replaced_in_own_log(index);
   proposals_[index] = PendingProposal{raw_->term(), request_deadline(), std::move(done), nullptr};
@@ -181,7 +187,9 @@ void Group::finish_proposal(Index index, Term term, absl::StatusOr<ProposeResult
   PendingProposal p = std::move(it->second);
   proposals_.erase(it);
   RAFT_TRACE_POINT("proposal_done");
-  if (result.ok() && term != 0 && p.term != term) result = replaced_error();
+  // Another entry (a newer leader's) took this proposal's index: its result,
+  // or its error, is not this proposal's.
+  if (term != 0 && p.term != term) result = replaced_error();
   if (p.done) {
     p.done(std::move(result));
   } else if (p.conf_done) {

@@ -65,7 +65,8 @@ std::string Group::status_json() const {
                     ",\"learner\":", p.learner ? "true" : "false", "}");
   }
   absl::StrAppend(&out, "],\"pending_proposals\":", proposals_.size(),
-                  ",\"pending_reads\":", reads_.size(), ",\"write_error\":\"",
+                  ",\"pending_reads\":", reads_.size(), ",\"sessions\":", sessions_.size(),
+                  ",\"session_log_time_ms\":", sessions_.log_time(), ",\"write_error\":\"",
                   json_escape(write_error_.ok() ? "" : write_error_.ToString()), "\"}");
   return out;
 }

@@ -58,12 +58,38 @@ absl::StatusOr<T> wait_for(const NodeConfig& config, Start start) {
 }  // namespace
 
 void Node::propose(GroupId group, std::string data, ProposeCallback done) {
+  protocol::ClientRequest req;
+  req.data = Slice(std::move(data));
+  propose_request(group, std::move(req), std::move(done));
+}
+
+void Node::open_session(GroupId group, ProposeCallback done) {
+  protocol::ClientRequest req;
+  req.session_op = protocol::SessionOp::kOpen;
+  propose_request(group, std::move(req), std::move(done));
+}
+
+void Node::close_session(GroupId group, uint64_t session, ProposeCallback done) {
+  protocol::ClientRequest req;
+  req.session_op = protocol::SessionOp::kClose;
+  req.session = session;
+  propose_request(group, std::move(req), std::move(done));
+}
+
+void Node::propose(GroupId group, SessionRef session, std::string data, ProposeCallback done) {
+  protocol::ClientRequest req;
+  req.data = Slice(std::move(data));
+  req.session = session.session;
+  req.sequence = session.sequence;
+  req.floor = session.floor;
+  propose_request(group, std::move(req), std::move(done));
+}
+
+void Node::propose_request(GroupId group, protocol::ClientRequest req, ProposeCallback done) {
   // Through the client service, so that a follower forwards to the leader
   // (NodeConfig::forward_to_leader) and the result still comes back here.
-  protocol::ClientRequest req;
   req.kind = protocol::RequestKind::kPropose;
   req.group = group;
-  req.data = Slice(std::move(data));
   impl_->with_group(group, [this, req = std::move(req), done = std::move(done)](ShardRuntime* rt,
                                                                                 Group* g) mutable {
     execute_client_request(impl_->context(), rt, g, std::move(req),
@@ -128,6 +154,25 @@ void Node::make_snapshot(GroupId group, IndexCallback done) {
 absl::StatusOr<ProposeResult> Node::propose(GroupId group, std::string data) {
   return wait_for<ProposeResult>(
       config(), [&](ProposeCallback cb) { propose(group, std::move(data), std::move(cb)); });
+}
+
+absl::StatusOr<uint64_t> Node::open_session(GroupId group) {
+  absl::StatusOr<ProposeResult> r = wait_for<ProposeResult>(
+      config(), [&](ProposeCallback cb) { open_session(group, std::move(cb)); });
+  if (!r.ok()) return r.status();
+  return r->index;
+}
+
+absl::Status Node::close_session(GroupId group, uint64_t session) {
+  return wait_for<ProposeResult>(
+             config(), [&](ProposeCallback cb) { close_session(group, session, std::move(cb)); })
+      .status();
+}
+
+absl::StatusOr<ProposeResult> Node::propose(GroupId group, SessionRef session, std::string data) {
+  return wait_for<ProposeResult>(config(), [&](ProposeCallback cb) {
+    propose(group, session, std::move(data), std::move(cb));
+  });
 }
 
 absl::StatusOr<std::string> Node::read(GroupId group, std::string query,

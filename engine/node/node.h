@@ -36,6 +36,9 @@ class Reactor;  // net/reactor.h: a shard's io_uring loop (run_on_shard).
 }  // namespace net
 
 class NodeImpl;
+namespace protocol {
+struct ClientRequest;  // protocol/client_codec.h (not a public header).
+}
 
 // Makes the state machine of each group hosted here (called once per group,
 // on the group's shard thread, at start).
@@ -74,9 +77,21 @@ class RINGRAFT_API Node {
   void leave(GroupId group, ConfCallback done);
   void transfer_leader(GroupId group, NodeId target, DoneCallback done);
   void make_snapshot(GroupId group, IndexCallback done);
+  // Client sessions: a proposal in a session is applied once however often
+  // it is proposed (after an unknown outcome, retry it with the same
+  // SessionRef); a duplicate gets the first one's result. open_session's
+  // result index is the session's id. Errors: NotFound for an unknown or
+  // expired session, OutOfRange below its floor, ResourceExhausted over
+  // NodeConfig::max_sessions or max_session_result_bytes.
+  void open_session(GroupId group, ProposeCallback done);
+  void close_session(GroupId group, uint64_t session, ProposeCallback done);
+  void propose(GroupId group, SessionRef session, std::string data, ProposeCallback done);
 
   // ---- Blocking API (not on a shard thread).
   absl::StatusOr<ProposeResult> propose(GroupId group, std::string data);
+  absl::StatusOr<uint64_t> open_session(GroupId group);
+  absl::Status close_session(GroupId group, uint64_t session);
+  absl::StatusOr<ProposeResult> propose(GroupId group, SessionRef session, std::string data);
   absl::StatusOr<std::string> read(GroupId group, std::string query,
                                    ReadConsistency consistency = ReadConsistency::kLinearizable);
   absl::StatusOr<ConfState> change_membership(GroupId group, std::vector<MemberChange> changes);
@@ -112,6 +127,9 @@ class RINGRAFT_API Node {
 
  private:
   explicit Node(std::unique_ptr<NodeImpl> impl);
+  // A kPropose request (plain, in a session, opening or closing one) through
+  // the client service.
+  void propose_request(GroupId group, protocol::ClientRequest req, ProposeCallback done);
   std::unique_ptr<NodeImpl> impl_;
 };
 
