@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -29,11 +31,21 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Kinds that change nothing: sent again after a lost connection or an
-// attempt that timed out, where a change would be left unknown.
-bool repeatable(protocol::RequestKind kind) {
+// A proposal in a client session: the cluster applies it once however
+// often it arrives, so an unknown outcome is retried like a refusal.
+bool exactly_once(const protocol::ClientRequest& r) {
+  return r.kind == protocol::RequestKind::kPropose && r.session != 0 &&
+         r.session_op == protocol::SessionOp::kNone;
+}
+
+// Requests sent again after a lost connection or an attempt that timed
+// out, where a change would be left unknown: kinds that change nothing, and
+// proposals in a session.
+bool repeatable(const protocol::ClientRequest& r) {
+  const protocol::RequestKind kind = r.kind;
   return kind == protocol::RequestKind::kRead || kind == protocol::RequestKind::kStatus ||
-         kind == protocol::RequestKind::kLeader || kind == protocol::RequestKind::kPeers;
+         kind == protocol::RequestKind::kLeader || kind == protocol::RequestKind::kPeers ||
+         exactly_once(r);
 }
 
 }  // namespace
@@ -438,7 +450,7 @@ class AsyncClient::Impl {
       r->wire_id = 0;
       r->where = Where::kNew;
       r->answered_by = &c.address;
-      if (r->options.retry && repeatable(r->request.kind)) {
+      if (r->options.retry && repeatable(r->request)) {
         retry_later(r, why);
       } else {
         complete(r, why);
@@ -531,7 +543,9 @@ class AsyncClient::Impl {
         !resp.leader_address.empty()) {
       leader_[group] = resp.leader_address;
     }
-    if (status.ok() || !r->options.retry || outcome_of(status) != Outcome::kRefused) {
+    const Outcome outcome = status.ok() ? Outcome::kRefused : outcome_of(status);
+    const bool retry_unknown = outcome == Outcome::kUnknown && exactly_once(r->request);
+    if (status.ok() || !r->options.retry || (outcome != Outcome::kRefused && !retry_unknown)) {
       return complete(r, std::move(resp));
     }
     if (auto hint = not_leader_hint(status); hint && !hint->address.empty()) {
@@ -600,7 +614,7 @@ class AsyncClient::Impl {
       r->where = Where::kNew;
       absl::Status s =
           unknown(absl::DeadlineExceededError("no reply in time; the outcome is unknown"));
-      if (r->options.retry && repeatable(r->request.kind)) return retry_later(r, s);
+      if (r->options.retry && repeatable(r->request)) return retry_later(r, s);
       return complete(r, s);
     }
   }
@@ -757,10 +771,51 @@ PeerAddresses to_peers(protocol::ClientResponse& r) { return peer_addresses(r.pe
 
 }  // namespace
 
-AsyncClient::AsyncClient(std::vector<std::string> addresses, ClientOptions options)
-    : impl_(std::make_unique<Impl>(std::move(addresses), options)) {}
+// Per group: the client's session, and the proposals waiting for it to
+// open. Shared with the callbacks of the session's requests, which run on
+// the IO thread.
+struct AsyncClient::Sessions {
+  struct Waiting {
+    std::string data;
+    ProposeCallback done;
+    CallOptions options;
+  };
+  struct Group {
+    uint64_t id = 0;  // 0: none open.
+    bool opening = false;
+    uint64_t next_sequence = 1;
+    std::set<uint64_t> outstanding;  // Sequences not answered yet: the floor is the least.
+    std::vector<Waiting> waiting;
+  };
+  std::mutex mu;
+  std::condition_variable idle;
+  bool closing = false;
+  int submitting = 0;  // Callbacks submitting requests (the destructor waits for them).
+  std::map<GroupId, Group> groups;
 
-AsyncClient::~AsyncClient() = default;
+  // The next proposal's place in `g` (under mu).
+  static SessionRef next(Group& g) {
+    SessionRef ref{g.id, g.next_sequence++, 0};
+    g.outstanding.insert(ref.sequence);
+    ref.floor = *g.outstanding.begin();
+    return ref;
+  }
+};
+
+AsyncClient::AsyncClient(std::vector<std::string> addresses, ClientOptions options)
+    : impl_(std::make_unique<Impl>(std::move(addresses), options)),
+      use_sessions_(options.sessions),
+      sessions_(std::make_shared<Sessions>()) {}
+
+AsyncClient::~AsyncClient() {
+  {
+    // No callback submits once this is set; wait for those under way.
+    std::unique_lock l(sessions_->mu);
+    sessions_->closing = true;
+    sessions_->idle.wait(l, [&] { return sessions_->submitting == 0; });
+  }
+  impl_.reset();
+}
 
 size_t AsyncClient::in_flight() const { return impl_->in_flight(); }
 
@@ -789,9 +844,97 @@ void AsyncClient::call_batch(std::vector<protocol::ClientRequest> requests,
 
 void AsyncClient::propose(GroupId group, std::string data, ProposeCallback done,
                           CallOptions options) {
+  if (!use_sessions_) {
+    protocol::ClientRequest c = make_request(protocol::RequestKind::kPropose, group);
+    c.data = Slice(std::move(data));
+    return call(std::move(c), typed<ProposeResult>(std::move(done), to_propose), options);
+  }
+  std::unique_lock l(sessions_->mu);
+  Sessions::Group& g = sessions_->groups[group];
+  if (g.id == 0) {
+    g.waiting.push_back(Sessions::Waiting{std::move(data), std::move(done), options});
+    if (g.opening) return;
+    g.opening = true;
+    l.unlock();
+    return open_session(group, options);
+  }
+  const SessionRef ref = Sessions::next(g);
+  l.unlock();
+  propose_in_session(group, ref, std::move(data), std::move(done), options);
+}
+
+void AsyncClient::propose_in_session(GroupId group, SessionRef ref, std::string data,
+                                     ProposeCallback done, CallOptions options) {
   protocol::ClientRequest c = make_request(protocol::RequestKind::kPropose, group);
   c.data = Slice(std::move(data));
-  call(std::move(c), typed<ProposeResult>(std::move(done), to_propose), options);
+  c.session = ref.session;
+  c.sequence = ref.sequence;
+  c.floor = ref.floor;
+  call(
+      std::move(c),
+      [sessions = sessions_, group, ref, done = std::move(done)](
+          absl::StatusOr<protocol::ClientResponse>&& r, const CallInfo&) mutable {
+        absl::Status s = r.ok() ? protocol::response_status(*r) : r.status();
+        {
+          std::lock_guard l(sessions->mu);
+          Sessions::Group& g = sessions->groups[group];
+          g.outstanding.erase(ref.sequence);
+          // The cluster no longer knows the session (it expired): the next
+          // proposal opens another.
+          if (s.code() == absl::StatusCode::kNotFound && g.id == ref.session) {
+            g.id = 0;
+            g.next_sequence = 1;
+            g.outstanding.clear();
+          }
+        }
+        if (!s.ok()) return done(s);
+        done(to_propose(*r));
+      },
+      options);
+}
+
+void AsyncClient::open_session(GroupId group, CallOptions options) {
+  protocol::ClientRequest c = make_request(protocol::RequestKind::kPropose, group);
+  c.session_op = protocol::SessionOp::kOpen;
+  call(
+      std::move(c),
+      [this, sessions = sessions_, group](absl::StatusOr<protocol::ClientResponse>&& r,
+                                          const CallInfo&) {
+        absl::Status s = r.ok() ? protocol::response_status(*r) : r.status();
+        std::vector<Sessions::Waiting> waiting;
+        std::vector<SessionRef> refs;
+        {
+          std::lock_guard l(sessions->mu);
+          Sessions::Group& g = sessions->groups[group];
+          g.opening = false;
+          waiting.swap(g.waiting);
+          if (sessions->closing && s.ok()) {
+            s = refused(absl::CancelledError("client destroyed before the session opened"));
+          }
+          if (s.ok()) {
+            g.id = r->index;
+            g.next_sequence = 1;
+            g.outstanding.clear();
+            for (size_t i = 0; i < waiting.size(); ++i) refs.push_back(Sessions::next(g));
+            ++sessions->submitting;
+          }
+        }
+        if (!s.ok()) {
+          // Nothing of the waiting proposals was sent: a refusal, whatever
+          // the open's outcome (a second open only makes an idle session).
+          const absl::Status why = refused(absl::Status(
+              s.code(), absl::StrCat("could not open a client session: ", s.message())));
+          for (Sessions::Waiting& w : waiting) w.done(why);
+          return;
+        }
+        for (size_t i = 0; i < waiting.size(); ++i) {
+          propose_in_session(group, refs[i], std::move(waiting[i].data), std::move(waiting[i].done),
+                             waiting[i].options);
+        }
+        std::lock_guard l(sessions->mu);
+        if (--sessions->submitting == 0) sessions->idle.notify_all();
+      },
+      options);
 }
 
 void AsyncClient::read(GroupId group, std::string query, ReadConsistency consistency,

@@ -25,6 +25,11 @@
 //     *unknown* or *failed* completes the request. A connection lost after a
 //     request went out completes it as unknown, except reads, status, leader
 //     and peers, which are retried.
+//   - Sessions (ClientOptions::sessions, on by default): proposals are
+//     exactly-once and are retried on an unknown outcome too (see there).
+//     A session unknown to the cluster (expired after
+//     NodeConfig::session_expiry_ms without a proposal) fails the proposal
+//     (NotFound); the next proposal opens a new session.
 //   - Deadline: CallOptions::deadline, by default now + request_timeout. A
 //     request still unanswered then completes with DeadlineExceeded, tagged
 //     *unknown* when an attempt of it is on the wire, *refused* when it is
@@ -82,6 +87,14 @@ struct ClientOptions {
   uint32_t connections_per_node = 1;
   // AsyncClient: requests per frame at most.
   uint32_t max_batch = 512;
+  // Exactly-once proposals (Node::open_session): propose() puts each
+  // proposal in a client session, one per group, opened by the first
+  // proposal for the group. An attempt whose outcome is unknown (lost
+  // connection, attempt timeout, an answer saying unknown) is sent again
+  // with the same session and sequence number until answered or the
+  // deadline passes: the cluster applies it once and the caller gets its
+  // one result. false: plain proposals, completed as unknown instead.
+  bool sessions = true;
 };
 
 struct CallOptions {
@@ -179,7 +192,14 @@ class RINGRAFT_API AsyncClient {
   class Impl;
 
  private:
+  struct Sessions;
+  void propose_in_session(GroupId group, SessionRef ref, std::string data, ProposeCallback done,
+                          CallOptions options);
+  void open_session(GroupId group, CallOptions options);
+
   std::unique_ptr<Impl> impl_;
+  bool use_sessions_ = true;
+  std::shared_ptr<Sessions> sessions_;
 };
 
 }  // namespace raft

@@ -38,7 +38,7 @@ AsyncClient& Client::async() {
   return *async_;
 }
 
-absl::StatusOr<protocol::ClientResponse> Client::call(protocol::ClientRequest request) {
+CallOptions Client::call_options() const {
   // Each attempt waits request_timeout for its answer; the whole call is
   // bounded by the attempts (connects, answers, backoffs) it may make.
   CallOptions o;
@@ -46,6 +46,11 @@ absl::StatusOr<protocol::ClientResponse> Client::call(protocol::ClientRequest re
   o.deadline = SteadyClock::now() + options_.request_timeout +
                std::max(options_.max_attempts, 1) *
                    (options_.backoff_max + options_.connect_timeout + options_.request_timeout);
+  return o;
+}
+
+absl::StatusOr<protocol::ClientResponse> Client::call(protocol::ClientRequest request) {
+  const CallOptions o = call_options();
   std::promise<Answer> promise;
   std::future<Answer> answer = promise.get_future();
   async().call(
@@ -116,6 +121,9 @@ PeerAddresses addresses_of(const std::vector<protocol::PeerInfo>& peers) {
 }  // namespace
 
 absl::StatusOr<ProposeResult> Client::propose(GroupId group, std::string data) {
+  // In a session (ClientOptions::sessions): the async client retries an
+  // unknown outcome with the same sequence number, applied once.
+  if (options_.sessions) return async().propose(group, std::move(data), call_options()).get();
   protocol::ClientRequest c = request(protocol::RequestKind::kPropose, group);
   c.data = Slice(std::move(data));
   auto r = checked(call(std::move(c)));

@@ -79,6 +79,7 @@ class RINGRAFT_API Client {
 
  private:
   AsyncClient& async();
+  CallOptions call_options() const;
 
   std::vector<std::string> addresses_;
   ClientOptions options_;

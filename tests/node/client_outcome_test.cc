@@ -8,11 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +39,7 @@ enum class Action { kAnswer, kClose, kIgnore };
 struct Step {
   Action action = Action::kAnswer;
   absl::Status status;  // The answer's error (OK: success).
+  uint64_t index = 0;   // The answer's index (a session's id, for an open).
 };
 
 // A node that speaks the handshake and answers requests from a script, one
@@ -63,6 +66,11 @@ class ScriptedNode {
   }
   const std::string& address() const { return address_; }
   int requests() const { return requests_.load(); }
+  // The requests answered or ignored, in order (not those it closed on).
+  std::vector<protocol::ClientRequest> seen() const {
+    std::lock_guard l(mu_);
+    return seen_;
+  }
 
  private:
   void serve() {
@@ -104,9 +112,14 @@ class ScriptedNode {
             return false;
           }
           if (step.action == Action::kIgnore) continue;
+          {
+            std::lock_guard l(mu_);
+            seen_.push_back(req);
+          }
           protocol::ClientResponse r;
           r.request_id = req.request_id;
           r.kind = req.kind;
+          r.index = step.index;
           protocol::set_response_error(r, step.status);
           responses.push_back(std::move(r));
         }
@@ -129,6 +142,8 @@ class ScriptedNode {
   std::string address_;
   std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
+  mutable std::mutex mu_;
+  std::vector<protocol::ClientRequest> seen_;
   std::thread thread_;
 };
 
@@ -139,6 +154,8 @@ ClientOptions fast_options() {
   o.backoff_initial = std::chrono::milliseconds(1);
   o.backoff_max = std::chrono::milliseconds(2);
   o.max_attempts = 5;
+  // These tests are about plain proposals; sessions have their own below.
+  o.sessions = false;
   return o;
 }
 
@@ -300,6 +317,94 @@ TEST(AsyncClientOutcome, EachRequestFollowsItsLeaderHint) {
   ASSERT_TRUE(client.propose(1, "after").get().ok());
   EXPECT_EQ(follower.requests(), kFirst);
   EXPECT_EQ(leader.requests(), kFirst + 1);
+}
+
+// ---------------------------------------------------------------- sessions
+
+ClientOptions session_options() {
+  ClientOptions o = fast_options();
+  o.sessions = true;
+  return o;
+}
+
+// In a session, an unknown outcome (an answer saying so, a lost connection)
+// is sent again with the same session and sequence: the cluster applies it
+// once, so the caller gets one answer.
+TEST(AsyncClientSession, AnUnknownOutcomeIsRetriedWithTheSameSequence) {
+  ScriptedNode node({{Action::kAnswer, absl::OkStatus(), 42},  // The open: session 42.
+                     {Action::kAnswer, unknown(absl::DeadlineExceededError("proposal timed out"))},
+                     {Action::kClose, {}},
+                     {Action::kAnswer, absl::OkStatus(), 50}});
+  AsyncClient client({node.address()}, session_options());
+  absl::StatusOr<ProposeResult> r = client.propose(1, "x").get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->index, 50u);
+  std::vector<protocol::ClientRequest> seen = node.seen();
+  ASSERT_EQ(seen.size(), 3u);  // The open, the unknown try, the answered one.
+  EXPECT_EQ(seen[0].session_op, protocol::SessionOp::kOpen);
+  for (size_t i : {1, 2}) {
+    EXPECT_EQ(seen[i].session_op, protocol::SessionOp::kNone);
+    EXPECT_EQ(seen[i].session, 42u);
+    EXPECT_EQ(seen[i].sequence, 1u);
+    EXPECT_EQ(seen[i].floor, 1u);
+    EXPECT_EQ(seen[i].data.view(), "x");
+  }
+  // The next proposal takes the next sequence number; the floor says the
+  // first was answered.
+  ASSERT_TRUE(client.propose(1, "y").get().ok());
+  seen = node.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[3].session, 42u);
+  EXPECT_EQ(seen[3].sequence, 2u);
+  EXPECT_EQ(seen[3].floor, 2u);
+}
+
+// Pipelined proposals share the session; each carries the lowest sequence
+// still waiting as its floor.
+TEST(AsyncClientSession, PipelinedProposalsShareOneSessionAndCarryTheFloor) {
+  ScriptedNode node({{Action::kAnswer, absl::OkStatus(), 7}, {Action::kAnswer, absl::OkStatus()}});
+  AsyncClient client({node.address()}, session_options());
+  std::vector<std::future<absl::StatusOr<ProposeResult>>> fs;
+  for (int i = 0; i < 20; ++i) fs.push_back(client.propose(1, absl::StrCat("x", i)));
+  for (auto& f : fs) ASSERT_TRUE(f.get().ok());
+  std::vector<protocol::ClientRequest> seen = node.seen();
+  ASSERT_EQ(seen.size(), 21u);
+  EXPECT_EQ(seen[0].session_op, protocol::SessionOp::kOpen);  // One open for all.
+  std::vector<uint64_t> sequences;
+  for (size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].session, 7u);
+    EXPECT_GE(seen[i].sequence, seen[i].floor);
+    EXPECT_GE(seen[i].floor, 1u);
+    sequences.push_back(seen[i].sequence);
+  }
+  std::sort(sequences.begin(), sequences.end());
+  for (size_t i = 0; i < sequences.size(); ++i) EXPECT_EQ(sequences[i], i + 1);
+}
+
+// A session the cluster no longer knows (expired) fails the proposal; the
+// next proposal opens a new session. A failed open refuses what waited.
+TEST(AsyncClientSession, AnExpiredSessionFailsAndTheNextProposalOpensAnother) {
+  ScriptedNode node(
+      {{Action::kAnswer, absl::OkStatus(), 3},
+       {Action::kAnswer, failed(absl::NotFoundError("session 3 is unknown or expired"))},
+       {Action::kAnswer, absl::OkStatus(), 9},
+       {Action::kAnswer, absl::OkStatus()}});
+  AsyncClient client({node.address()}, session_options());
+  absl::StatusOr<ProposeResult> r = client.propose(1, "x").get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(client.propose(1, "y").get().ok());
+  std::vector<protocol::ClientRequest> seen = node.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[2].session_op, protocol::SessionOp::kOpen);
+  EXPECT_EQ(seen[3].session, 9u);
+  EXPECT_EQ(seen[3].sequence, 1u);
+
+  ScriptedNode refusing({{Action::kAnswer, failed(absl::InvalidArgumentError("no sessions"))}});
+  AsyncClient other({refusing.address()}, session_options());
+  absl::StatusOr<ProposeResult> never = other.propose(1, "z").get();
+  ASSERT_FALSE(never.ok());
+  EXPECT_EQ(outcome_of(never.status()), Outcome::kRefused) << never.status();
 }
 
 TEST(AsyncClientDeadline, UnansweredIsUnknownAtItsDeadline) {
