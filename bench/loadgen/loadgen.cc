@@ -55,6 +55,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -136,6 +137,7 @@ struct Options {
   double probe_seconds = 2;
   bool json = false;
   bool no_verify = false;
+  bool sessions = true;  // Puts in a client session per group (exactly-once).
 };
 
 constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [options]
@@ -154,6 +156,8 @@ constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [op
   --verify-sample N     linearizable reads of N acknowledged keys [200]; --no-verify
   --probe DIR           first measure LMDB 1-entry commit latency (in DIR) and
                         loopback RTT [--probe-seconds 2]
+  --no-sessions         plain puts (default: in one client session per group,
+                        exactly-once, an unknown outcome retried)
   --cluster-id N --seed N --key-prefix P --label TEXT --json)";
 
 Options parse_options(int argc, char** argv) {
@@ -198,6 +202,8 @@ Options parse_options(int argc, char** argv) {
       num(&o.verify_sample);
     } else if (a == "--no-verify") {
       o.no_verify = true;
+    } else if (a == "--no-sessions") {
+      o.sessions = false;
     } else if (a == "--cluster-id") {
       num(&o.cluster_id);
     } else if (a == "--seed") {
@@ -633,6 +639,11 @@ class LoadRunner {
       }
       res.leaders.push_back(addr);
     }
+    if (o_.sessions && !open_sessions()) {
+      res.errors["could not open a client session"] = 1;
+      res.drained = false;
+      return res;
+    }
     const uint64_t t0 = now_ns();
     const uint64_t warm_end = t0 + static_cast<uint64_t>(o_.warmup * 1e9);
     const uint64_t meas_end = warm_end + static_cast<uint64_t>(o_.duration * 1e9);
@@ -741,6 +752,62 @@ class LoadRunner {
     return put_slice_of(o_, seq, &scratch);
   }
 
+  // Sessions: one per group. Put `seq` is sequence seq / groups + 1 of its
+  // group's session; the floor is the lowest sequence not completed yet,
+  // advanced on the IO thread as completions come in.
+  struct GroupSession {
+    uint64_t id = 0;
+    std::vector<uint8_t> done;  // Ring of completed sequences (IO thread).
+    std::atomic<uint64_t> floor{1};
+  };
+  static constexpr size_t kSessionRing = size_t{1} << 18;  // > puts in flight per group.
+
+  bool open_sessions() {
+    sessions_ = std::vector<GroupSession>(o_.groups);
+    for (GroupId g = 1; g <= o_.groups; ++g) {
+      protocol::ClientRequest r;
+      r.group = g;
+      r.kind = protocol::RequestKind::kPropose;
+      r.session_op = protocol::SessionOp::kOpen;
+      std::promise<absl::StatusOr<protocol::ClientResponse>> p;
+      auto f = p.get_future();
+      client_->call(std::move(r), [&p](absl::StatusOr<protocol::ClientResponse>&& resp,
+                                       const CallInfo&) { p.set_value(std::move(resp)); });
+      absl::StatusOr<protocol::ClientResponse> resp = f.get();
+      const absl::Status s = resp.ok() ? protocol::response_status(*resp) : resp.status();
+      if (!s.ok()) {
+        std::fprintf(stderr, "loadgen: opening a session for group %" PRIu64 ": %s\n", g,
+                     s.ToString().c_str());
+        return false;
+      }
+      sessions_[g - 1].id = resp->index;
+      sessions_[g - 1].done.assign(kSessionRing, 0);
+    }
+    return true;
+  }
+
+  void in_session(uint64_t seq, protocol::ClientRequest& r) {
+    if (sessions_.empty()) return;
+    GroupSession& s = sessions_[r.group - 1];
+    r.session = s.id;
+    r.sequence = seq / o_.groups + 1;
+    r.floor = s.floor.load(std::memory_order_acquire);
+  }
+
+  // IO thread: `seq` completed (answered or given up).
+  void session_done(uint64_t seq) {
+    if (sessions_.empty()) return;
+    GroupSession& s = sessions_[seq % o_.groups];
+    const uint64_t sequence = seq / o_.groups + 1;
+    s.done[sequence & (kSessionRing - 1)] = 1;
+    uint64_t floor = s.floor.load(std::memory_order_relaxed);
+    while (s.done[floor & (kSessionRing - 1)] != 0) {
+      s.done[floor & (kSessionRing - 1)] = 0;
+      ++floor;
+    }
+    s.floor.store(floor, std::memory_order_release);
+  }
+
   // One put (the closed loop's refill, from a completion).
   void send_put(uint64_t start) {
     const uint64_t seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
@@ -748,6 +815,7 @@ class LoadRunner {
     r.group = seq % o_.groups + 1;
     r.kind = protocol::RequestKind::kPropose;
     r.data = put_slice(seq);
+    in_session(seq, r);
     start_ns_[seq & start_mask_] = start;
     sent_.fetch_add(1, std::memory_order_relaxed);
     outstanding_.fetch_add(1, std::memory_order_acq_rel);
@@ -769,6 +837,7 @@ class LoadRunner {
       r.group = seq % o_.groups + 1;
       r.kind = protocol::RequestKind::kPropose;
       r.data = put_slice(seq);
+      in_session(seq, r);
       start_ns_[seq & start_mask_] = starts[k];
       // Two words: the callback stays inside AnyInvocable (no allocation).
       done.push_back([this, seq](absl::StatusOr<protocol::ClientResponse>&& resp, const CallInfo&) {
@@ -788,6 +857,7 @@ class LoadRunner {
   // On the client's IO thread.
   void on_done(uint64_t seq, uint64_t start_ns, const absl::StatusOr<protocol::ClientResponse>& r) {
     RAFT_TRACE_POINT("lg_recv");
+    session_done(seq);
     const uint64_t now = now_ns();
     const GroupId group = seq % o_.groups + 1;
     GroupTally& t = res_->groups[group - 1];
@@ -835,6 +905,7 @@ class LoadRunner {
   std::atomic<uint64_t> outstanding_{0};
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> next_seq_{0};
+  std::vector<GroupSession> sessions_;  // Empty without sessions.
   std::atomic<uint64_t> measure_from_{UINT64_MAX};
   std::atomic<uint64_t> measure_to_{UINT64_MAX};
   std::vector<uint64_t> backlog_times_;  // Open loop: scheduled, not sent yet.

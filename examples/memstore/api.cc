@@ -6,10 +6,30 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "examples/memstore/kv_state_machine.h"
 
 namespace raft::memstore {
 namespace {
+
+// A write's place in a client session, from its Request-Id header
+// ("<session>.<sequence>[.<floor>]"; floor 1 when left out). A SessionRef
+// with session 0 without the header; nullopt (and `error`) when malformed.
+std::optional<SessionRef> parse_request_id(const HttpRequest& request, std::string* error) {
+  auto it = request.headers.find("request-id");
+  if (it == request.headers.end()) return SessionRef{};
+  std::vector<std::string> parts = absl::StrSplit(it->second, '.');
+  SessionRef ref;
+  if ((parts.size() != 2 && parts.size() != 3) || !absl::SimpleAtoi(parts[0], &ref.session) ||
+      !absl::SimpleAtoi(parts[1], &ref.sequence) || ref.session == 0 || ref.sequence == 0 ||
+      (parts.size() == 3 && !absl::SimpleAtoi(parts[2], &ref.floor))) {
+    *error =
+        "Request-Id must be <session>.<sequence>[.<floor>] (numbers; session from POST /sessions)";
+    return std::nullopt;
+  }
+  if (parts.size() == 2) ref.floor = 1;
+  return ref;
+}
 
 HttpReply json(int status, std::string body) {
   return HttpReply{status, "application/json", std::move(body) + "\n", ""};
@@ -203,6 +223,7 @@ void MemstoreApi::handle(HttpRequest request, Responder respond) {
   if (seg.empty()) return respond(error_json(404, "no such route; see README (HTTP API)"));
   const std::string& route = seg[0];
   if (route == "store") return store(request, std::move(respond));
+  if (route == "sessions") return sessions(request, std::move(respond));
   if (seg.size() == 1 && route == "leader") {
     return method == "GET" ? leader(std::move(respond)) : respond(not_allowed("GET"));
   }
@@ -242,13 +263,17 @@ void MemstoreApi::store(HttpRequest& request, Responder respond) {
     return respond(error_json(400, "a key is required: /store/{key}"));
   }
   const std::string& key = seg[1];
+  // Exactly-once writes: "Request-Id: <session>.<sequence>[.<floor>]".
+  std::string bad_id;
+  std::optional<SessionRef> session = parse_request_id(request, &bad_id);
+  if (!session) return respond(error_json(400, bad_id));
   if (request.method == "PUT" || request.method == "POST") {
     if (seg.size() > 3) return respond(error_json(400, "usage: PUT /store/{key}[/{value}]"));
     std::string value = seg.size() == 3 ? seg[2] : std::move(request.body);
     return if_leader(
         forward,
-        [this, key, value = std::move(value), forward](Responder r) mutable {
-          put(key, std::move(value), forward, std::move(r));
+        [this, key, command = encode_put(key, value), forward, s = *session](Responder r) mutable {
+          write(key, std::move(command), forward, s, std::move(r));
         },
         std::move(respond));
   }
@@ -260,47 +285,56 @@ void MemstoreApi::store(HttpRequest& request, Responder respond) {
   }
   if (request.method == "DELETE") {
     return if_leader(
-        forward, [this, key, forward](Responder r) { erase(key, forward, std::move(r)); },
+        forward,
+        [this, key, forward, s = *session](Responder r) {
+          write(key, encode_delete(key), forward, s, std::move(r));
+        },
         std::move(respond));
   }
   respond(not_allowed("GET, PUT, DELETE"));
 }
 
-void MemstoreApi::put(const std::string& key, std::string value, bool forward, Responder respond) {
-  std::string command = encode_put(key, value);
-  node_.propose(options_.group, command,
-                [this, key, command, forward,
-                 respond = std::move(respond)](absl::StatusOr<ProposeResult> r) mutable {
-                  if (r.ok() || !is_not_leader(r.status())) {
-                    return respond(write_reply(key, r, ""));
-                  }
-                  forward_or_refuse(
-                      r.status(), forward,
-                      [this, key, command](Client& c) {
-                        auto fr = c.propose(options_.group, command);
-                        return write_reply(key, fr, c.connected_to());
-                      },
-                      std::move(respond));
-                });
+void MemstoreApi::write(const std::string& key, std::string command, bool forward,
+                        SessionRef session, Responder respond) {
+  ProposeCallback done = [this, key, command, forward, session,
+                          respond = std::move(respond)](absl::StatusOr<ProposeResult> r) mutable {
+    if (r.ok() || !is_not_leader(r.status())) return respond(write_reply(key, r, ""));
+    // memstore forwards through a plain Client, which has no session of
+    // this one: a write with a Request-Id gets the refusal instead.
+    if (session.session != 0) return respond(error_reply(r.status()));
+    forward_or_refuse(
+        r.status(), forward,
+        [this, key, command](Client& c) {
+          return write_reply(key, c.propose(options_.group, command), c.connected_to());
+        },
+        std::move(respond));
+  };
+  if (session.session != 0) {
+    return node_.propose(options_.group, session, std::move(command), std::move(done));
+  }
+  node_.propose(options_.group, std::move(command), std::move(done));
 }
 
-void MemstoreApi::erase(const std::string& key, bool forward, Responder respond) {
-  // Same path as a put: a delete is a proposal too.
-  std::string command = encode_delete(key);
-  node_.propose(options_.group, command,
-                [this, key, command, forward,
-                 respond = std::move(respond)](absl::StatusOr<ProposeResult> r) mutable {
-                  if (r.ok() || !is_not_leader(r.status())) {
-                    return respond(write_reply(key, r, ""));
-                  }
-                  forward_or_refuse(
-                      r.status(), forward,
-                      [this, key, command](Client& c) {
-                        return write_reply(key, c.propose(options_.group, command),
-                                           c.connected_to());
-                      },
-                      std::move(respond));
-                });
+void MemstoreApi::sessions(HttpRequest& request, Responder respond) {
+  const auto& seg = request.segments;
+  if (seg.size() == 1) {
+    if (request.method != "POST") return respond(not_allowed("POST"));
+    return node_.open_session(
+        options_.group, [respond = std::move(respond)](absl::StatusOr<ProposeResult> r) mutable {
+          if (!r.ok()) return respond(error_reply(r.status()));
+          respond(json(200, absl::StrCat("{\"session\":", r->index, "}")));
+        });
+  }
+  uint64_t id = 0;
+  if (seg.size() != 2 || !absl::SimpleAtoi(seg[1], &id) || id == 0) {
+    return respond(error_json(400, "usage: POST /sessions, DELETE /sessions/{id}"));
+  }
+  if (request.method != "DELETE") return respond(not_allowed("DELETE"));
+  node_.close_session(options_.group, id,
+                      [id, respond = std::move(respond)](absl::StatusOr<ProposeResult> r) mutable {
+                        if (!r.ok()) return respond(error_reply(r.status()));
+                        respond(json(200, absl::StrCat("{\"closed\":", id, "}")));
+                      });
 }
 
 void MemstoreApi::get(const std::string& key, bool stale, Responder respond) {

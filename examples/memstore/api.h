@@ -71,8 +71,10 @@ class MemstoreApi {
 
  private:
   void store(HttpRequest& request, Responder respond);
-  void put(const std::string& key, std::string value, bool forward, Responder respond);
-  void erase(const std::string& key, bool forward, Responder respond);
+  // A put or a delete (`command`), in `session` unless its id is 0.
+  void write(const std::string& key, std::string command, bool forward, SessionRef session,
+             Responder respond);
+  void sessions(HttpRequest& request, Responder respond);
   void get(const std::string& key, bool stale, Responder respond);
   void leader(Responder respond);
   void peers(Responder respond);

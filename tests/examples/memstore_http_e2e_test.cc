@@ -103,6 +103,46 @@ TEST_F(MemstoreHttpTest, FollowerForwardsWritesOrAnswers421) {
   EXPECT_EQ(http(h(leader_), "GET", "/store/k").status, 404);  // Not written.
 }
 
+// A write with "Request-Id: <session>.<sequence>" (session from POST
+// /sessions) is applied once however often it is sent, to whichever node:
+// a repeat answers with the first result ("created"), not a second apply's.
+TEST_F(MemstoreHttpTest, RequestIdMakesARetriedWriteExactlyOnce) {
+  auto write = [&](int node, const std::string& path, const std::string& request_id,
+                   const std::string& body) {
+    std::string bytes = absl::StrCat("PUT ", path, " HTTP/1.1\r\nHost: test\r\nRequest-Id: ",
+                                     request_id, "\r\nContent-Length: ", body.size(),
+                                     "\r\nConnection: close\r\n\r\n", body);
+    auto responses = parse_responses(exchange_raw(h(node), bytes));
+    return responses.empty() ? HttpResult{} : responses[0];
+  };
+  HttpResult opened = http(h(follower_), "POST", "/sessions");
+  ASSERT_EQ(opened.status, 200) << opened.body;
+  const int64_t session = json_int(opened.body, "session");
+  ASSERT_GT(session, 0) << opened.body;
+  const std::string id1 = absl::StrCat(session, ".1");
+  HttpResult first = write(leader_, "/store/once", id1, "v1");
+  ASSERT_EQ(first.status, 201) << first.body;
+  // The answer was "lost": the same request again, here and on a follower.
+  for (int node : {leader_, follower_}) {
+    HttpResult again = write(node, "/store/once", id1, "v1");
+    EXPECT_EQ(again.status, 201) << again.body;
+    EXPECT_NE(again.body.find("\"result\":\"created\""), std::string::npos) << again.body;
+  }
+  HttpResult next = write(leader_, "/store/once", absl::StrCat(session, ".2.2"), "v2");
+  EXPECT_EQ(next.status, 200) << next.body;  // Updated: the first write was applied once.
+  EXPECT_EQ(http(h(leader_), "GET", "/store/once").body, "v2");
+  // Below the floor the client acknowledged (2): refused, nothing applied.
+  HttpResult below = write(leader_, "/store/once", absl::StrCat(session, ".1.2"), "v1");
+  EXPECT_EQ(below.status / 100, 4) << below.body;
+  EXPECT_NE(below.body.find("\"outcome\":\"failed\""), std::string::npos) << below.body;
+  EXPECT_EQ(write(leader_, "/store/once", "not-an-id", "x").status, 400);
+  HttpResult unknown_session = write(leader_, "/store/once", "999999.1", "x");
+  EXPECT_EQ(unknown_session.status, 404) << unknown_session.body;
+  EXPECT_EQ(http(h(leader_), "DELETE", absl::StrCat("/sessions/", session)).status, 200);
+  EXPECT_EQ(write(leader_, "/store/once", absl::StrCat(session, ".3"), "v3").status, 404);
+  EXPECT_EQ(http(h(leader_), "GET", "/store/once").body, "v2");
+}
+
 TEST_F(MemstoreHttpTest, BadRequestsAre4xx) {
   EXPECT_EQ(http(h(leader_), "PUT", "/store").status, 400);
   EXPECT_EQ(http(h(leader_), "PUT", "/store/a/b/c").status, 400);

@@ -114,6 +114,7 @@ void Cluster::random_propose(bool burst) {
   auto l = leader();
   const NodeId at = l && prng_.chance(850) ? *l : up[prng_.below(up.size())];
   const int count = burst ? static_cast<int>(prng_.range(2, 12)) : 1;
+  if (options_.sessions) return random_session_propose(at, count);
   for (int i = 0; i < count; ++i) {
     const uint64_t k = ++proposal_counter_;
     std::string data;

@@ -161,6 +161,7 @@ void Cluster::on_applied(Node& n, Index index, const std::string& data, const st
   n.fsm_applied = index;
   n.fsm_hash = prefix;
   max_applied_ = std::max(max_applied_, index);
+  if (options_.sessions) on_session_applied(n, index, data, result_sum);
   if (data.compare(0, 4, "live") == 0) ++n.markers[data];
   n.results[index] = {data_sum, result_sum};
   while (n.results.size() > 4096) n.results.erase(n.results.begin());
@@ -188,14 +189,14 @@ void Cluster::on_restored(Node& n, Index index, uint64_t hash) {
 // A proposer got its answer: it must be the result of its own entry, and the
 // entry must be durable on a quorum (of both halves of a joint config).
 void Cluster::check_acknowledged(Node& n, const std::string& data, const ProposeResult& r,
-                                 size_t conf_from) {
+                                 size_t conf_from, bool own_entry) {
   auto it = n.results.find(r.index);
-  if (it == n.results.end() || it->second.first != checksum64(data)) {
+  if (own_entry && (it == n.results.end() || it->second.first != checksum64(data))) {
     fail(absl::StrCat("node ", n.id, " answered a proposal with the result of index ", r.index,
                       ", which is not the entry it proposed"));
     return;
   }
-  if (it->second.second != checksum64(r.result)) {
+  if (own_entry && it->second.second != checksum64(r.result)) {
     fail(absl::StrCat("node ", n.id, " answered a proposal at ", r.index,
                       " with a result its state machine did not return"));
     return;

@@ -92,6 +92,7 @@ void Cluster::open_group(Node& n) {
   o.config = &config_;
   o.seed = core_seeds_.next() | 1;
   o.incarnation = prng_.next();
+  o.wall_clock_ms = [this] { return now_; };  // Session commands carry sim time.
   std::unique_ptr<StateMachine> inner =
       options_.state_machine ? options_.state_machine() : std::make_unique<CounterMachine>();
   auto fsm = std::make_unique<CheckedStateMachine>(*this, n, std::move(inner));

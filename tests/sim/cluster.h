@@ -67,6 +67,12 @@ struct SimOptions {
   std::function<std::string(uint64_t n, Prng& prng)> proposal;
   // The query of the n-th linearizable read. Null: empty.
   std::function<std::string(uint64_t n)> query;
+  // Proposals come from simulated clients in client sessions (exactly-once,
+  // engine/node/session_table.h): each client opens a session and retries
+  // a proposal whose outcome is unknown with the same sequence number, at
+  // any node. Checked: no (session, sequence) is applied twice, and each
+  // answer is the result of that proposal's one application.
+  bool sessions = false;
 };
 
 struct SimResult {
@@ -83,10 +89,12 @@ struct SimResult {
   uint64_t snapshots_installed = 0;
   uint64_t snapshots_made = 0;
   uint64_t reads_checked = 0;
-  uint64_t proposals_acked = 0;  // Proposals answered with their result.
-  uint64_t write_failures = 0;   // Batches that failed and were retried.
-  uint64_t torn_batches = 0;     // Crashes that kept a prefix of a batch.
-  uint64_t liveness_ticks = 0;   // Ticks the healed cluster needed.
+  uint64_t proposals_acked = 0;     // Proposals answered with their result.
+  uint64_t session_retries = 0;     // Session proposals sent again after no answer.
+  uint64_t session_duplicates = 0;  // Answered from the session table (applied before).
+  uint64_t write_failures = 0;      // Batches that failed and were retried.
+  uint64_t torn_batches = 0;        // Crashes that kept a prefix of a batch.
+  uint64_t liveness_ticks = 0;      // Ticks the healed cluster needed.
   // Events delivered to the state machines (StateMachine::on_event).
   uint64_t leader_starts = 0;
   uint64_t leader_stops = 0;
@@ -194,8 +202,15 @@ class Cluster {
   void on_event(Node& n, const Event& e);
   void check_events(const Node& n);
   void check_message_durability(const Node& n, const Message& m);
+  // `own_entry`: the answer's index must hold this very payload (a plain
+  // proposal); a session proposal's duplicate is answered at its own index
+  // with the result of the first application instead (sessions.cc).
   void check_acknowledged(Node& n, const std::string& data, const ProposeResult& r,
-                          size_t conf_from);
+                          size_t conf_from, bool own_entry = true);
+  // Sessions (sessions.cc).
+  void random_session_propose(NodeId at, int count);
+  void propose_in_session(NodeId at, size_t client, uint64_t sequence);
+  void on_session_applied(Node& n, Index index, const std::string& data, uint64_t result_sum);
 
   // Invariants checked after every event.
   void check_invariants();
@@ -245,6 +260,19 @@ class Cluster {
   // Snapshot reports to make once the current event is done: (leader,
   // follower, ok).
   std::vector<std::tuple<NodeId, NodeId, bool>> deferred_reports_;
+
+  // Simulated clients (SimOptions::sessions): their session, next sequence
+  // number and the proposals not answered yet (sequence -> payload).
+  struct SimClient {
+    uint64_t session = 0;
+    bool opening = false;
+    uint64_t next_sequence = 1;
+    std::map<uint64_t, std::string> pending;
+  };
+  std::vector<SimClient> clients_;
+  // Per session payload tag: the index of its one application and the
+  // result's checksum.
+  std::map<std::string, std::pair<Index, uint64_t>> session_applied_;
 
   SimResult result_;
 };

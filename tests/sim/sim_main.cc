@@ -31,11 +31,12 @@ void on_abort(int) {
 }
 
 [[noreturn]] void usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s [--seed S | --seeds N [--first S]] [--nodes 3|5] [--steps K]\n"
-               "          [--spares K] [--liveness-ticks T] [--no-membership] [--no-crashes]\n"
-               "          [--no-compaction] [--verbose] [--quiet] [--stop-on-failure]\n",
-               argv0);
+  std::fprintf(
+      stderr,
+      "usage: %s [--seed S | --seeds N [--first S]] [--nodes 3|5] [--steps K]\n"
+      "          [--spares K] [--liveness-ticks T] [--no-membership] [--no-crashes]\n"
+      "          [--no-compaction] [--sessions] [--verbose] [--quiet] [--stop-on-failure]\n",
+      argv0);
   std::exit(2);
 }
 
@@ -83,6 +84,8 @@ int main(int argc, char** argv) {
       options.crashes = false;
     } else if (arg == "--no-compaction") {
       options.compaction = false;
+    } else if (arg == "--sessions") {
+      options.sessions = true;
     } else if (arg == "--verbose") {
       options.verbose = true;
     } else if (arg == "--quiet") {
@@ -99,13 +102,15 @@ int main(int argc, char** argv) {
   if (!options.membership) flags += " --no-membership";
   if (!options.crashes) flags += " --no-crashes";
   if (!options.compaction) flags += " --no-compaction";
+  if (options.sessions) flags += " --sessions";
   if (options.spare_nodes != 2) flags += " --spares " + std::to_string(options.spare_nodes);
 
   signal(SIGABRT, on_abort);
   const auto start = std::chrono::steady_clock::now();
   uint64_t failures = 0, ran = 0, events = 0, ticks = 0, crashes = 0, conf_changes = 0,
            snapshots = 0, made = 0, reads = 0, leaders = 0, acked = 0, write_failures = 0,
-           max_liveness = 0, leader_starts = 0, leader_stops = 0, other_events = 0;
+           max_liveness = 0, leader_starts = 0, leader_stops = 0, other_events = 0,
+           session_retries = 0, session_duplicates = 0;
   raft::Index commits = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     options.seed = seed;
@@ -122,6 +127,8 @@ int main(int argc, char** argv) {
     snapshots += r.snapshots_installed;
     made += r.snapshots_made;
     acked += r.proposals_acked;
+    session_retries += r.session_retries;
+    session_duplicates += r.session_duplicates;
     write_failures += r.write_failures;
     reads += r.reads_checked;
     leaders += r.leaders;
@@ -161,6 +168,11 @@ int main(int argc, char** argv) {
                 options.nodes, options.steps, first, first + count - 1, ran, failures, secs, events,
                 ticks, leaders, commits, crashes, conf_changes, snapshots, made, acked, reads,
                 write_failures, leader_starts, leader_stops, other_events, max_liveness);
+    if (options.sessions) {
+      std::printf("raft_sim: sessions: %" PRIu64 " proposals sent again, %" PRIu64
+                  " answered from the session table\n",
+                  session_retries, session_duplicates);
+    }
   }
   return failures == 0 ? 0 : 1;
 }
