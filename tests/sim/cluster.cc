@@ -42,6 +42,8 @@ Cluster::Cluster(const SimOptions& options)
   config_.max_uncommitted_bytes = prng_.chance(250) ? 2048 : 0;
   config_.read_mode = ReadMode::kReadIndex;
   config_.tick_interval_ms = 100;
+  // Idle sessions expire within a run (30 s: 300 ticks).
+  if (options_.sessions) config_.session_expiry_ms = 30'000;
   config_.request_timeout_ms = 100 * 6 * kElectionTicks;
   const uint64_t every[] = {0, 8, 40, 400};
   const uint64_t keep[] = {0, 2, 20, 1000};
@@ -92,7 +94,8 @@ void Cluster::open_group(Node& n) {
   o.config = &config_;
   o.seed = core_seeds_.next() | 1;
   o.incarnation = prng_.next();
-  o.wall_clock_ms = [this] { return now_; };  // Session commands carry sim time.
+  // Session commands carry sim time, in ms.
+  o.wall_clock_ms = [this] { return now_ * (config_.tick_interval_ms / kTickUnits); };
   std::unique_ptr<StateMachine> inner =
       options_.state_machine ? options_.state_machine() : std::make_unique<CounterMachine>();
   auto fsm = std::make_unique<CheckedStateMachine>(*this, n, std::move(inner));

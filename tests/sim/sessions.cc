@@ -17,7 +17,7 @@ namespace {
 
 constexpr size_t kSimClients = 3;
 
-// The payload's tag: "s<client>.<sequence>", up to the '|'.
+// The payload's tag: "s<session>.<sequence>", up to the '|'.
 std::string session_tag(const std::string& data) { return data.substr(0, data.find('|')); }
 
 }  // namespace
@@ -52,7 +52,7 @@ void Cluster::random_session_propose(NodeId at, int count) {
       ++result_.session_retries;
     } else {
       sequence = client.next_sequence++;
-      std::string data = absl::StrCat("s", c, ".", sequence, "|");
+      std::string data = absl::StrCat("s", client.session, ".", sequence, "|");
       data.append(prng_.below(32), 'x');
       client.pending.emplace(sequence, std::move(data));
     }
