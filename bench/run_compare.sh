@@ -8,7 +8,8 @@
 #   bench/run_compare.sh [BUILD_DIR=build/release] [SECS=10]
 # Env: WINDOWS ("1 16 256 1024"), WRK_CONNS ("1 16 256 1024"), GROUPS8 (8),
 #      SKIP ("" or any of: ours memstore etcd craft), OUT (/tmp/ringraft_compare/<stamp>),
-#      PEERS (../shared/peers), SHARDS (1), FOREIGN_MAX (0.5), MAX_TRIES (3).
+#      PEERS (../shared/peers), SHARDS (1), FOREIGN_MAX (0.5), MAX_TRIES (3),
+#      SESSIONS_COMPARE (1: each of our windows again without client sessions).
 # Before every measurement it waits for a quiet machine (peers' quiet.sh) and
 # retries a measurement whose foreign load exceeded FOREIGN_MAX cores. Every
 # load is bounded in time; only processes started here are stopped, by PID.
@@ -74,8 +75,27 @@ if ! skip ours; then
   for w in $WINDOWS; do
     extra=(); [[ $w == 1 ]] && extra=(--probe /tmp)
     ours "w$w" 1 "$w" "${extra[@]}"
+    # SESSIONS_COMPARE=1: the same load with plain puts right after, for the
+    # cost of exactly-once proposals (the loadgen puts in a session by default).
+    [[ ${SESSIONS_COMPARE:-0} == 1 ]] && ours "w$w-nosessions" 1 "$w" --no-sessions
   done
   ours "g$GROUPS8-w1024" "$GROUPS8" 1024
+  if [[ ${SESSIONS_COMPARE:-0} == 1 ]]; then
+    python3 - "$OUT/ours.jsonl" <<'PY' | tee -a "$OUT/run.log" >&2
+import json, sys
+runs = {}
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    runs[d["label"]] = d
+for label, on in runs.items():
+    off = runs.get(label + "-nosessions")
+    if off is None or not off["ops_per_s"]:
+        continue
+    print(f"sessions {label}: {on['ops_per_s']:.0f} vs {off['ops_per_s']:.0f} ops/s "
+          f"({on['ops_per_s'] / off['ops_per_s']:.3f}x), p50 {on['p50_us']} vs {off['p50_us']} us, "
+          f"p99 {on['p99_us']} vs {off['p99_us']} us")
+PY
+  fi
 fi
 
 if ! skip memstore; then

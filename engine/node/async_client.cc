@@ -777,7 +777,7 @@ PeerAddresses to_peers(protocol::ClientResponse& r) { return peer_addresses(r.pe
 struct AsyncClient::Sessions {
   struct Waiting {
     std::string data;
-    ProposeCallback done;
+    AddressedProposeCallback done;
     CallOptions options;
   };
   struct Group {
@@ -844,10 +844,28 @@ void AsyncClient::call_batch(std::vector<protocol::ClientRequest> requests,
 
 void AsyncClient::propose(GroupId group, std::string data, ProposeCallback done,
                           CallOptions options) {
+  propose_addressed(
+      group, std::move(data),
+      [done = std::move(done)](absl::StatusOr<ProposeResult> r, std::string_view) mutable {
+        done(std::move(r));
+      },
+      options);
+}
+
+void AsyncClient::propose_addressed(GroupId group, std::string data, AddressedProposeCallback done,
+                                    CallOptions options) {
   if (!use_sessions_) {
     protocol::ClientRequest c = make_request(protocol::RequestKind::kPropose, group);
     c.data = Slice(std::move(data));
-    return call(std::move(c), typed<ProposeResult>(std::move(done), to_propose), options);
+    return call(
+        std::move(c),
+        [done = std::move(done)](absl::StatusOr<protocol::ClientResponse>&& r,
+                                 const CallInfo& info) mutable {
+          absl::Status s = r.ok() ? protocol::response_status(*r) : r.status();
+          if (!s.ok()) return done(s, info.address);
+          done(to_propose(*r), info.address);
+        },
+        options);
   }
   std::unique_lock l(sessions_->mu);
   Sessions::Group& g = sessions_->groups[group];
@@ -864,7 +882,7 @@ void AsyncClient::propose(GroupId group, std::string data, ProposeCallback done,
 }
 
 void AsyncClient::propose_in_session(GroupId group, SessionRef ref, std::string data,
-                                     ProposeCallback done, CallOptions options) {
+                                     AddressedProposeCallback done, CallOptions options) {
   protocol::ClientRequest c = make_request(protocol::RequestKind::kPropose, group);
   c.data = Slice(std::move(data));
   c.session = ref.session;
@@ -873,7 +891,7 @@ void AsyncClient::propose_in_session(GroupId group, SessionRef ref, std::string 
   call(
       std::move(c),
       [sessions = sessions_, group, ref, done = std::move(done)](
-          absl::StatusOr<protocol::ClientResponse>&& r, const CallInfo&) mutable {
+          absl::StatusOr<protocol::ClientResponse>&& r, const CallInfo& info) mutable {
         absl::Status s = r.ok() ? protocol::response_status(*r) : r.status();
         {
           std::lock_guard l(sessions->mu);
@@ -887,8 +905,8 @@ void AsyncClient::propose_in_session(GroupId group, SessionRef ref, std::string 
             g.outstanding.clear();
           }
         }
-        if (!s.ok()) return done(s);
-        done(to_propose(*r));
+        if (!s.ok()) return done(s, info.address);
+        done(to_propose(*r), info.address);
       },
       options);
 }
@@ -924,7 +942,7 @@ void AsyncClient::open_session(GroupId group, CallOptions options) {
           // the open's outcome (a second open only makes an idle session).
           const absl::Status why = refused(absl::Status(
               s.code(), absl::StrCat("could not open a client session: ", s.message())));
-          for (Sessions::Waiting& w : waiting) w.done(why);
+          for (Sessions::Waiting& w : waiting) w.done(why, {});
           return;
         }
         for (size_t i = 0; i < waiting.size(); ++i) {

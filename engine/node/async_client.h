@@ -192,9 +192,15 @@ class RINGRAFT_API AsyncClient {
   class Impl;
 
  private:
+  friend class Client;  // Its propose says which node answered (connected_to).
   struct Sessions;
-  void propose_in_session(GroupId group, SessionRef ref, std::string data, ProposeCallback done,
-                          CallOptions options);
+  using AddressedProposeCallback =
+      absl::AnyInvocable<void(absl::StatusOr<ProposeResult>, std::string_view address)>;
+  // propose(), telling the callback which node answered (empty if none).
+  void propose_addressed(GroupId group, std::string data, AddressedProposeCallback done,
+                         CallOptions options);
+  void propose_in_session(GroupId group, SessionRef ref, std::string data,
+                          AddressedProposeCallback done, CallOptions options);
   void open_session(GroupId group, CallOptions options);
 
   std::unique_ptr<Impl> impl_;

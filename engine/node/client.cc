@@ -123,7 +123,21 @@ PeerAddresses addresses_of(const std::vector<protocol::PeerInfo>& peers) {
 absl::StatusOr<ProposeResult> Client::propose(GroupId group, std::string data) {
   // In a session (ClientOptions::sessions): the async client retries an
   // unknown outcome with the same sequence number, applied once.
-  if (options_.sessions) return async().propose(group, std::move(data), call_options()).get();
+  if (options_.sessions) {
+    std::promise<absl::StatusOr<ProposeResult>> promise;
+    std::future<absl::StatusOr<ProposeResult>> answer = promise.get_future();
+    std::string address;
+    async().propose_addressed(
+        group, std::move(data),
+        [&](absl::StatusOr<ProposeResult> r, std::string_view by) {
+          address = std::string(by);
+          promise.set_value(std::move(r));
+        },
+        call_options());
+    absl::StatusOr<ProposeResult> r = answer.get();
+    if (!address.empty()) connected_address_ = address;
+    return r;
+  }
   protocol::ClientRequest c = request(protocol::RequestKind::kPropose, group);
   c.data = Slice(std::move(data));
   auto r = checked(call(std::move(c)));
