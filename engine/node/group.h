@@ -66,6 +66,9 @@ struct GroupGauges {
   std::atomic<uint64_t> skipped_entries{0};
   // Counter: hand-offs started because this leader's writes kept failing.
   std::atomic<uint64_t> leader_hand_offs{0};
+  // The state machine refused an entry (StateMachine::apply_batch_checked):
+  // the group applies nothing more on this node.
+  std::atomic<bool> halted{false};
 };
 
 class Group {
@@ -141,6 +144,8 @@ class Group {
   // per-peer progress on the leader, storage errors.
   std::string status_json() const;
   const absl::Status& write_error() const { return write_error_; }
+  // Not OK once the state machine refused an entry: the group is halted here.
+  const absl::Status& halted() const { return halted_; }
   const GroupGauges& gauges() const { return gauges_; }
 
  private:
@@ -182,6 +187,9 @@ class Group {
   void handle_ready(Ready& rd);
   void send_all(std::vector<Message>& messages);
   void apply_entries(const std::vector<Entry>& entries);
+  // The state machine could not apply the entry at `index`: stop applying,
+  // fail every waiting request, refuse new ones (halted_).
+  void halt(Index index, const absl::Status& why);
   void apply_conf_change_entry(const Entry& e);
   // Updates removed_ after the membership became `cs` at index `at`.
   void note_membership(bool was_member, const ConfState& cs, Index at);
@@ -242,6 +250,8 @@ class Group {
   std::optional<StoredSnapshot> received_snapshot_;  // Being installed.
 
   absl::Status write_error_;
+  // Set once by halt(): why this group applies nothing more here.
+  absl::Status halted_;
   // Tick of the first failed write since the last durable one (-1: none),
   // and the earliest tick of the next leadership hand-off on failing writes.
   int64_t write_failed_tick_ = -1;

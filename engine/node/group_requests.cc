@@ -45,6 +45,7 @@ void Group::propose(Slice data, ProposeCallback done) {
     return done(failed(absl::FailedPreconditionError("this node was removed from the group")));
   }
   if (data.empty()) return done(failed(absl::InvalidArgumentError("empty proposal")));
+  if (!halted_.ok()) return done(refused(halted_));
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
   if (absl::Status s = request_slot(); !s.ok()) return done(s);
   if (absl::Status s = writer_.backlog(); !s.ok()) return done(refused(s));
@@ -57,6 +58,7 @@ void Group::propose(Slice data, ProposeCallback done) {
 }
 
 void Group::read(std::string query, ReadConsistency consistency, ReadCallback done) {
+  if (!halted_.ok()) return done(failed(halted_));
   if (consistency == ReadConsistency::kStale) return done(fsm_->query(query));
   if (absl::Status s = request_slot(); !s.ok()) return done(s);
   uint64_t id = next_read_id_++;

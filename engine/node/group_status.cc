@@ -66,7 +66,8 @@ std::string Group::status_json() const {
   }
   absl::StrAppend(&out, "],\"pending_proposals\":", proposals_.size(),
                   ",\"pending_reads\":", reads_.size(), ",\"write_error\":\"",
-                  json_escape(write_error_.ok() ? "" : write_error_.ToString()), "\"}");
+                  json_escape(write_error_.ok() ? "" : write_error_.ToString()), "\",\"halted\":\"",
+                  json_escape(halted_.ok() ? "" : std::string(halted_.message())), "\"}");
   return out;
 }
 
