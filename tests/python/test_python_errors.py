@@ -1,0 +1,121 @@
+"""A raising apply, a raising snapshot, a non-bytes result, a raising query:
+clear errors, the group halts where it must, the process survives."""
+
+import asyncio
+import logging
+
+import pytest
+
+import ringraft
+from ringraft_testing import Cluster, KvMachine, eventually
+
+
+class Fragile(KvMachine):
+    def apply(self, index, data):
+        if data == b"boom":
+            raise ValueError("cannot apply boom")
+        if data == b"int":
+            return 42
+        return super().apply(index, data)
+
+    def snapshot(self, writer):
+        if self.data.get(b"nosnap"):
+            raise RuntimeError("snapshot refused")
+        super().snapshot(writer)
+
+    def query(self, data):
+        if data == b"bad":
+            raise ZeroDivisionError("bad query")
+        return super().query(data)
+
+
+def fragile_cluster(n=1, name="errors"):
+    c = Cluster(0, name, snapshot={"every_entries": 0})
+    from ringraft_testing import free_port
+    c.ports = {i: free_port() for i in range(1, n + 1)}
+
+    def factory(i):
+        def make(group):
+            m = Fragile()
+            c.machines[i] = m
+            return m
+        return make
+    c.factory = factory
+    for i in c.ports:
+        c.start(i)
+    return c
+
+
+@pytest.fixture
+def cluster():
+    c = fragile_cluster(3)
+    yield c
+    c.close()
+
+
+def test_raising_apply_halts_the_group_naming_the_index(cluster, caplog):
+    leader = cluster.leader()
+    node = cluster.nodes[leader]
+    node.propose_sync(1, b"a=1")
+    with caplog.at_level(logging.ERROR, logger="ringraft"):
+        with pytest.raises(ringraft.RaftError) as e:
+            node.propose_sync(1, b"boom")
+    assert "halted" in e.value.message
+    assert "ValueError: cannot apply boom" in e.value.message
+    index = int(e.value.message.split("could not apply index ")[1].split(":")[0])
+    assert index > 1
+    assert any("cannot apply boom" in r.getMessage() for r in caplog.records)
+    # Every replica halts at the same index (they all raise); each says so.
+    for n in cluster.nodes.values():
+        eventually(lambda n=n: f"index {index}" in n.group_status(1)["halted"],
+                   what="halted in status")
+        assert n.metrics()["ringraft_fsm_halted_groups"] == 1
+    with pytest.raises(ringraft.RefusedError) as e:
+        node.propose_sync(1, b"b=2")
+    assert "halted" in e.value.message
+    with pytest.raises(ringraft.FailedError):
+        node.read_sync(1, b"a")
+    assert cluster.machines[leader].data == {b"a": b"1"}
+
+
+def test_non_bytes_result_is_a_clear_error(cluster):
+    leader = cluster.leader()
+
+    async def run():
+        with pytest.raises(ringraft.RaftError) as e:
+            await cluster.nodes[leader].propose(1, b"int")
+        return e.value
+
+    err = asyncio.run(run())
+    assert "apply returned int, not bytes" in err.message
+    assert "halted" in cluster.nodes[leader].group_status(1)["halted"]
+
+
+def test_raising_snapshot_fails_the_snapshot_only(cluster):
+    leader = cluster.leader()
+    node = cluster.nodes[leader]
+    node.propose_sync(1, b"nosnap=1")
+    with pytest.raises(ringraft.RaftError) as e:
+        node.snapshot_sync(1)
+    assert "snapshot raised RuntimeError: snapshot refused" in e.value.message
+    # The group goes on.
+    node.propose_sync(1, b"nosnap=")
+    assert node.snapshot_sync(1) > 0
+    assert node.group_status(1)["halted"] == ""
+
+
+def test_raising_query_is_a_failed_read(cluster):
+    leader = cluster.leader()
+    node = cluster.nodes[leader]
+    node.propose_sync(1, b"q=1")
+    with pytest.raises(ringraft.FailedError) as e:
+        node.read_sync(1, b"bad")
+    assert "query raised ZeroDivisionError: bad query" in e.value.message
+    assert node.read_sync(1, b"q") == b"1"
+
+
+def test_bad_config_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="node.address"):
+        ringraft.Node.start({"node": {"id": 1, "data_dir": str(tmp_path)}}, lambda g: KvMachine())
+    with pytest.raises(ValueError, match="unknown section"):
+        ringraft.Node.start({"nodes": {}}, lambda g: KvMachine())
