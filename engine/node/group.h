@@ -64,7 +64,8 @@ struct GroupGauges {
   // Counter: entries not given to the state machine after a restart because
   // it had persisted them itself (StateMachine::applied_index).
   std::atomic<uint64_t> skipped_entries{0};
-  // Counter: hand-offs started because this leader's writes kept failing.
+  // Counter: hand-offs started because this leader's writes kept failing
+  // or its group is halted (Group::halted).
   std::atomic<uint64_t> leader_hand_offs{0};
   // The state machine refused an entry (StateMachine::apply_batch_checked):
   // the group applies nothing more on this node.

@@ -98,7 +98,8 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
                  "(StateMachine::applied_index).",
                  m.skipped_entries);
   append_counter(out, "leader_hand_offs_total",
-                 "Leadership hand-offs started because this leader's writes kept failing.",
+                 "Leadership hand-offs started because this leader's writes kept failing "
+                 "or its group halted.",
                  m.leader_hand_offs);
   append_counter(out, "reads_total", "Reads served.", m.reads);
   append_counter(out, "write_batches_total", "Storage write transactions (each one full fsync).",

@@ -26,12 +26,13 @@ import weakref
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _ringraft  # noqa: F401  (the C++ core)
-from ._ringraft import SnapshotReader, SnapshotWriter
+from ._ringraft import NativeKvMachine, SnapshotReader, SnapshotWriter, apply_stats
 
 __all__ = [
     "StateMachine", "SnapshotWriter", "SnapshotReader", "Node", "Client",
     "RaftError", "RefusedError", "UnknownOutcomeError", "FailedError", "NotLeaderError",
-    "config_to_toml", "add_voter", "add_learner", "promote", "remove",
+    "config_to_toml", "add_voter", "add_learner", "promote", "remove", "parse_metrics",
+    "NativeKvMachine", "apply_stats",
 ]
 
 

@@ -12,8 +12,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -195,6 +200,78 @@ class PyReader {
   SnapshotReader* r_;
 };
 
+// Where a Python state machine's apply time goes, summed over every
+// machine in the process (apply_stats()): batches and entries applied,
+// time waiting for the GIL, and time in Python (conversions included).
+struct ApplyStats {
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> entries{0};
+  std::atomic<uint64_t> gil_wait_ns{0};
+  std::atomic<uint64_t> python_ns{0};
+};
+ApplyStats g_apply_stats;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// The C++ twin of the tests' and benchmark's Python KvMachine: b"key=value"
+// puts, apply returns the previous value; query(key) the value. For
+// comparisons (NativeKvMachine in Python).
+class NativeKv : public StateMachine {
+ public:
+  std::string apply(uint64_t, std::string_view data) override {
+    const size_t eq = data.find('=');
+    std::string key(data.substr(0, eq));
+    std::string value(eq == std::string_view::npos ? std::string_view() : data.substr(eq + 1));
+    std::string& slot = map_[key];
+    std::string previous = std::move(slot);
+    slot = std::move(value);
+    return previous;
+  }
+  absl::StatusOr<std::string> query(std::string_view key) const override {
+    auto it = map_.find(std::string(key));
+    if (it == map_.end()) return failed(absl::NotFoundError("no such key"));
+    return it->second;
+  }
+  absl::Status snapshot(SnapshotWriter& writer) override {
+    std::string out;
+    for (const auto& [k, v] : map_) absl::StrAppend(&out, k.size(), ":", k, v.size(), ":", v);
+    return writer.write(out);
+  }
+  absl::Status restore(SnapshotReader& reader) override {
+    std::string all;
+    char buf[1 << 16];
+    for (;;) {
+      absl::StatusOr<size_t> n = reader.read(std::span<char>(buf, sizeof(buf)));
+      if (!n.ok()) return n.status();
+      if (*n == 0) break;
+      all.append(buf, *n);
+    }
+    map_.clear();
+    size_t pos = 0;
+    auto field = [&](std::string* out) {
+      const size_t colon = all.find(':', pos);
+      if (colon == std::string::npos) return false;
+      const size_t n = std::stoul(all.substr(pos, colon - pos));
+      *out = all.substr(colon + 1, n);
+      pos = colon + 1 + n;
+      return true;
+    };
+    std::string k, v;
+    while (pos < all.size() && field(&k) && field(&v)) map_[k] = v;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::unordered_map<std::string, std::string> map_;
+};
+
+// Marker type: a factory returning NativeKvMachine() gets a NativeKv.
+struct NativeKvMarker {};
+
 // raft::StateMachine over a Python object (ringraft.StateMachine or any
 // object with the same methods).
 class PyStateMachine : public StateMachine {
@@ -211,7 +288,25 @@ class PyStateMachine : public StateMachine {
 
   absl::Status apply_batch_checked(std::span<const ApplyItem> items,
                                    std::vector<std::string>* results) override {
+    const uint64_t t0 = now_ns();
     py::gil_scoped_acquire gil;
+    const uint64_t t1 = now_ns();
+    struct Account {
+      uint64_t t0, t1;
+      size_t n;
+      ~Account() {
+        g_apply_stats.batches.fetch_add(1, std::memory_order_relaxed);
+        g_apply_stats.entries.fetch_add(n, std::memory_order_relaxed);
+        g_apply_stats.gil_wait_ns.fetch_add(t1 - t0, std::memory_order_relaxed);
+        g_apply_stats.python_ns.fetch_add(now_ns() - t1, std::memory_order_relaxed);
+      }
+    } account{t0, t1, items.size()};
+    return apply_locked(items, results);
+  }
+
+ private:
+  // The GIL held.
+  absl::Status apply_locked(std::span<const ApplyItem> items, std::vector<std::string>* results) {
     py::handle obj = obj_.get();
     if (custom_batch_) {
       // All or nothing: apply_batch either answers every item or raises
@@ -265,6 +360,7 @@ class PyStateMachine : public StateMachine {
     return absl::OkStatus();
   }
 
+ public:
   absl::StatusOr<std::string> query(std::string_view request) const override {
     py::gil_scoped_acquire gil;
     try {
@@ -358,6 +454,14 @@ ReadConsistency consistency(bool linearizable) {
   return linearizable ? ReadConsistency::kLinearizable : ReadConsistency::kStale;
 }
 
+// Runs `f` without the GIL: a call into the node may wait for a shard
+// thread, which may be waiting for the GIL to apply.
+template <typename F>
+void without_gil(F&& f) {
+  py::gil_scoped_release nogil;
+  f();
+}
+
 // Raises RaftError (built by the Python package from the tuple) for an error.
 [[noreturn]] void raise_status(const absl::Status& s) {
   py::gil_scoped_acquire gil;
@@ -390,6 +494,7 @@ class PyNode {
         return nullptr;
       }
       if (obj.is_none()) return nullptr;
+      if (py::isinstance<NativeKvMarker>(obj)) return std::make_unique<NativeKv>();
       return std::make_unique<PyStateMachine>(std::move(obj), group);
     };
     absl::StatusOr<std::unique_ptr<Node>> node;
@@ -416,6 +521,46 @@ class PyNode {
   Node& node() {
     if (node_ == nullptr) throw std::runtime_error("the node is stopped");
     return *node_;
+  }
+
+  // A closed-loop load driven from C++ (no Python per request): `count`
+  // proposals "k<i % keys>=<i>" with `window` in flight. Returns (seconds,
+  // errors). Called without the GIL.
+  std::pair<double, uint64_t> bench_propose(GroupId group, uint64_t count, uint32_t window,
+                                            uint64_t keys) {
+    struct Load {
+      Node* node;
+      GroupId group;
+      uint64_t count, keys;
+      std::atomic<uint64_t> next{0}, done{0}, errors{0};
+      std::mutex mu;
+      std::condition_variable cv;
+      void issue(const std::shared_ptr<Load>& self) {
+        const uint64_t i = next.fetch_add(1);
+        if (i >= count) return;
+        node->propose(group, absl::StrCat("k", i % keys, "=", i),
+                      [self](absl::StatusOr<ProposeResult> r) {
+                        if (!r.ok()) self->errors.fetch_add(1);
+                        if (self->done.fetch_add(1) + 1 == self->count) {
+                          std::lock_guard<std::mutex> lock(self->mu);
+                          self->cv.notify_all();
+                        }
+                        self->issue(self);
+                      });
+      }
+    };
+    auto load = std::make_shared<Load>();
+    load->node = &node();
+    load->group = group;
+    load->count = count;
+    load->keys = keys == 0 ? 1 : keys;
+    const auto start = std::chrono::steady_clock::now();
+    for (uint32_t w = 0; w < window; ++w) load->issue(load);
+    std::unique_lock<std::mutex> lock(load->mu);
+    load->cv.wait(lock, [&] { return load->done.load() >= load->count; });
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return {secs, load->errors.load()};
   }
 
  private:
@@ -478,42 +623,89 @@ PYBIND11_MODULE(_ringraft, m) {
       py::arg("toml"), py::arg("is_path") = false,
       "Parses and validates a config (TOML text, or a file path); returns its identity.");
 
+  py::class_<NativeKvMarker>(m, "NativeKvMachine",
+                             "A state machine in C++ (b\"key=value\" puts; apply returns the "
+                             "previous value; query(key) the value): return one from the factory "
+                             "to compare a Python machine with a native one.")
+      .def(py::init<>());
+  m.def(
+      "apply_stats",
+      [](bool reset) {
+        py::dict d;
+        d["batches"] = g_apply_stats.batches.load();
+        d["entries"] = g_apply_stats.entries.load();
+        d["gil_wait_s"] = static_cast<double>(g_apply_stats.gil_wait_ns.load()) / 1e9;
+        d["python_s"] = static_cast<double>(g_apply_stats.python_ns.load()) / 1e9;
+        if (reset) {
+          g_apply_stats.batches = 0;
+          g_apply_stats.entries = 0;
+          g_apply_stats.gil_wait_ns = 0;
+          g_apply_stats.python_ns = 0;
+        }
+        return d;
+      },
+      py::arg("reset") = false,
+      "Python state machines' apply totals in this process: batches, entries, seconds waiting "
+      "for the GIL, seconds in Python (with conversions).");
+
   py::class_<PyNode>(m, "Node")
       .def_static("start", &PyNode::start, py::arg("toml"), py::arg("is_path"), py::arg("factory"))
       .def("stop", &PyNode::stop)
+      .def("bench_propose", &PyNode::bench_propose, py::arg("group"), py::arg("count"),
+           py::arg("window"), py::arg("keys"), py::call_guard<py::gil_scoped_release>())
       .def("id", [](PyNode& n) { return n.node().id(); })
       .def("address", [](PyNode& n) { return n.node().address(); })
-      .def("status_json", [](PyNode& n) { return n.node().status_json(); })
-      .def("metrics_text", [](PyNode& n) { return n.node().metrics_text(); })
+      .def(
+          "status_json", [](PyNode& n) { return n.node().status_json(); },
+          py::call_guard<py::gil_scoped_release>())
+      .def(
+          "metrics_text", [](PyNode& n) { return n.node().metrics_text(); },
+          py::call_guard<py::gil_scoped_release>())
       .def("leader",
            [](PyNode& n, GroupId g) {
-             absl::StatusOr<LeaderHint> h = n.node().leader(g);
+             absl::StatusOr<LeaderHint> h;
+             Node& node = n.node();
+             without_gil([&] { h = node.leader(g); });
              return value_or_raise(std::move(h));
            })
       // Asynchronous forms: done(err, value) on a shard thread, with the GIL.
       .def("propose_async",
-           [](PyNode& n, GroupId g, py::bytes data, py::object done) {
-             std::string d = data;
-             n.node().propose(g, std::move(d), Completion(std::move(done)));
+           [](PyNode& n, GroupId g, std::string data, py::object done) {
+             Completion c(std::move(done));
+             Node& node = n.node();
+             without_gil([&] { node.propose(g, std::move(data), std::move(c)); });
            })
       .def("read_async",
-           [](PyNode& n, GroupId g, py::bytes query, bool linearizable, py::object done) {
-             std::string q = query;
-             n.node().read(g, std::move(q), consistency(linearizable), Completion(std::move(done)));
+           [](PyNode& n, GroupId g, std::string query, bool linearizable, py::object done) {
+             Completion c(std::move(done));
+             Node& node = n.node();
+             without_gil(
+                 [&] { node.read(g, std::move(query), consistency(linearizable), std::move(c)); });
            })
       .def("change_membership_async",
            [](PyNode& n, GroupId g, const std::vector<py::tuple>& changes, py::object done) {
-             n.node().change_membership(g, changes_from(changes), Completion(std::move(done)));
+             Completion c(std::move(done));
+             std::vector<MemberChange> ch = changes_from(changes);
+             Node& node = n.node();
+             without_gil([&] { node.change_membership(g, std::move(ch), std::move(c)); });
            })
-      .def("leave_async", [](PyNode& n, GroupId g,
-                             py::object done) { n.node().leave(g, Completion(std::move(done))); })
+      .def("leave_async",
+           [](PyNode& n, GroupId g, py::object done) {
+             Completion c(std::move(done));
+             Node& node = n.node();
+             without_gil([&] { node.leave(g, std::move(c)); });
+           })
       .def("transfer_leader_async",
            [](PyNode& n, GroupId g, NodeId target, py::object done) {
-             n.node().transfer_leader(g, target, Completion(std::move(done)));
+             Completion c(std::move(done));
+             Node& node = n.node();
+             without_gil([&] { node.transfer_leader(g, target, std::move(c)); });
            })
       .def("snapshot_async",
            [](PyNode& n, GroupId g, py::object done) {
-             n.node().make_snapshot(g, Completion(std::move(done)));
+             Completion c(std::move(done));
+             Node& node = n.node();
+             without_gil([&] { node.make_snapshot(g, std::move(c)); });
            })
       // Blocking forms (the GIL released while waiting).
       .def("propose",
@@ -583,43 +775,62 @@ PYBIND11_MODULE(_ringraft, m) {
            }),
            py::arg("addresses"), py::arg("cluster_id") = 1, py::arg("request_timeout_ms") = 10000)
       .def("propose_async",
-           [](PyClient& pc, GroupId g, py::bytes data, py::object done) {
-             std::string d = data;
-             pc.client().propose(g, std::move(d), Completion(std::move(done)));
+           [](PyClient& pc, GroupId g, std::string data, py::object done) {
+             Completion c(std::move(done));
+             AsyncClient& client = pc.client();
+             without_gil([&] { client.propose(g, std::move(data), std::move(c)); });
            })
       .def("read_async",
-           [](PyClient& pc, GroupId g, py::bytes query, bool linearizable, py::object done) {
-             std::string q = query;
-             pc.client().read(g, std::move(q), consistency(linearizable),
-                              Completion(std::move(done)));
+           [](PyClient& pc, GroupId g, std::string query, bool linearizable, py::object done) {
+             Completion c(std::move(done));
+             AsyncClient& client = pc.client();
+             without_gil([&] {
+               client.read(g, std::move(query), consistency(linearizable), std::move(c));
+             });
            })
       .def("change_membership_async",
            [](PyClient& pc, GroupId g, const std::vector<py::tuple>& changes, py::object done) {
-             pc.client().change_config(g, changes_from(changes), Completion(std::move(done)));
+             Completion c(std::move(done));
+             std::vector<MemberChange> ch = changes_from(changes);
+             AsyncClient& client = pc.client();
+             without_gil([&] { client.change_config(g, std::move(ch), std::move(c)); });
            })
       .def("leave_async",
            [](PyClient& pc, GroupId g, NodeId node, py::object done) {
-             pc.client().leave(g, node, Completion(std::move(done)));
+             Completion c(std::move(done));
+             AsyncClient& client = pc.client();
+             without_gil([&] { client.leave(g, node, std::move(c)); });
            })
       .def("transfer_leader_async",
            [](PyClient& pc, GroupId g, NodeId target, py::object done) {
-             pc.client().transfer_leader(g, target, Completion(std::move(done)));
+             Completion c(std::move(done));
+             AsyncClient& client = pc.client();
+             without_gil([&] { client.transfer_leader(g, target, std::move(c)); });
            })
       .def("snapshot_async",
            [](PyClient& pc, GroupId g, py::object done) {
-             pc.client().snapshot(g, Completion(std::move(done)));
+             Completion c(std::move(done));
+             AsyncClient& client = pc.client();
+             without_gil([&] { client.snapshot(g, std::move(c)); });
            })
       .def("status_async",
            [](PyClient& pc, GroupId g, py::object done) {
-             pc.client().status(
-                 g, [done = Completion(std::move(done))](absl::StatusOr<std::string> r) mutable {
-                   done(std::move(r));
-                 });
+             Completion c(std::move(done));
+             AsyncClient& client = pc.client();
+             without_gil([&] {
+               client.status(g, [c = std::move(c)](absl::StatusOr<std::string> r) mutable {
+                 c(std::move(r));
+               });
+             });
            })
       .def("leader_async",
            [](PyClient& pc, GroupId g, py::object done) {
-             pc.client().leader(g, Completion(std::move(done)));
+             Completion c(std::move(done));
+             AsyncClient& client = pc.client();
+             without_gil([&] { client.leader(g, std::move(c)); });
            })
-      .def("close", &PyClient::close)
-      .def("in_flight", [](PyClient& pc) { return pc.client().in_flight(); });
+      .def(
+          "in_flight", [](PyClient& pc) { return pc.client().in_flight(); },
+          py::call_guard<py::gil_scoped_release>())
+      .def("close", &PyClient::close);
 }

@@ -119,3 +119,35 @@ def test_bad_config_is_a_value_error(tmp_path):
         ringraft.Node.start({"node": {"id": 1, "data_dir": str(tmp_path)}}, lambda g: KvMachine())
     with pytest.raises(ValueError, match="unknown section"):
         ringraft.Node.start({"nodes": {}}, lambda g: KvMachine())
+
+
+def test_a_halted_leader_hands_leadership_to_a_healthy_replica():
+    # Only the first leader's machine refuses the entry: the others apply it,
+    # and the halted leader hands over; the cluster goes on without it.
+    c = Cluster(3, "halted-leader", snapshot={"every_entries": 0})
+    try:
+        leader = c.leader()
+        original = c.machines[leader].apply
+
+        def apply(index, data):
+            if data == b"only-here=1":
+                raise RuntimeError("local failure")
+            return original(index, data)
+
+        c.machines[leader].apply = apply
+        with pytest.raises(ringraft.UnknownOutcomeError):
+            c.nodes[leader].propose_sync(1, b"only-here=1")
+        others = [i for i in c.nodes if i != leader]
+
+        def healthy_leader():
+            lead = c.nodes[others[0]].leader(1)[0]
+            return lead in others and c.nodes[lead].leader(1)[0] == lead
+
+        eventually(healthy_leader, what="a healthy replica leads")
+        lead = c.nodes[others[0]].leader(1)[0]
+        assert c.nodes[lead].propose_sync(1, b"after=2") == b""
+        assert c.nodes[lead].read_sync(1, b"only-here") == b"1"
+        assert "local failure" in c.nodes[leader].group_status(1)["halted"]
+        assert c.nodes[leader].metrics()["ringraft_leader_hand_offs_total"] >= 1
+    finally:
+        c.close()

@@ -32,6 +32,10 @@ def test_proposals_from_completions_and_threads_while_applying():
             while not stop.is_set():
                 node.propose_sync(1, b"t%d=%d" % (i, i))
                 node.read_sync(1, b"t%d" % i, linearizable=False)
+                # Inspection waits for the shard threads, which take the
+                # GIL to apply: it must not hold the GIL while it waits.
+                assert [g["group"] for g in node.status()["groups"]] == [1]
+                assert node.metrics()["ringraft_applied_entries_total"] > 0
                 i += 1
             blocking_done.append(i)
 
