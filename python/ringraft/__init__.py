@@ -212,18 +212,30 @@ def _identity(v: Any) -> Any:
     return v
 
 
+# Each event loop watches the eventfd of one CompletionQueue (C++): the
+# threads completing requests append there without the GIL, and the loop
+# runs the completions (settling the futures) when the fd is readable.
+_queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _queue(loop: asyncio.AbstractEventLoop) -> Any:
+    q = _queues.get(loop)
+    if q is None:
+        q = _queues[loop] = _ringraft.CompletionQueue()
+        loop.add_reader(q.fileno(), q.drain)
+    return q
+
+
 def _async_call(start: Callable[..., None], *args: Any,
                 convert: Callable[[Any], Any] = _identity) -> "asyncio.Future[Any]":
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
 
-    def done(err: Any, value: Any) -> None:
-        try:
-            loop.call_soon_threadsafe(_settle, fut, err, value, convert)
-        except RuntimeError:
-            pass  # The loop is closed: nobody waits any more.
+    def done(err: Any, value: Any) -> None:  # On the loop's thread, from drain().
+        _settle(fut, err, value, convert)
 
-    start(*args, done)
+    start(*args, done, _queue(loop))
     return fut
 
 
@@ -236,7 +248,7 @@ def _blocking_call(start: Callable[..., None], *args: Any, timeout: Optional[flo
         box.append((err, value))
         ev.set()
 
-    start(*args, done)
+    start(*args, done, None)  # No queue: done() runs on the completing thread.
     if not ev.wait(timeout):
         raise UnknownOutcomeError("DEADLINE_EXCEEDED", "no answer in time", "unknown")
     err, value = box[0]

@@ -11,10 +11,14 @@
 // to drop its reference.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -98,31 +102,91 @@ py::object to_py(const std::string& s) { return py::bytes(s); }
 py::object to_py(const ConfState& cs) { return conf_state_dict(cs); }
 py::object to_py(const uint64_t& i) { return py::int_(i); }
 py::object to_py(const LeaderHint& h) { return py::make_tuple(h.leader_id, h.address); }
+py::object to_py(const bool&) { return py::none(); }  // A plain Status: nothing to return.
 
-// A completion callback: done(error_tuple_or_None, value) called with the
-// GIL, on whichever thread completes the request.
-class Completion {
+// Completions on their way into one asyncio event loop, which watches
+// fileno() (loop.add_reader) and calls drain(). The thread completing a
+// request (a shard's, the client's IO thread) only appends here, without
+// the GIL, and writes the eventfd when the queue was empty: a burst of
+// completions costs one wake-up and no GIL hand-off on the shard thread.
+class CompletionQueue {
  public:
-  explicit Completion(py::object fn) : fn_(std::move(fn)) {}
-  template <typename T>
-  void operator()(absl::StatusOr<T> r) {
-    py::gil_scoped_acquire gil;
-    call(r.ok() ? py::none() : status_tuple(r.status()), r.ok() ? to_py(*r) : py::none());
+  CompletionQueue() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (fd_ < 0) throw std::runtime_error(absl::StrCat("eventfd: ", std::strerror(errno)));
   }
-  void operator()(absl::Status s) {
-    py::gil_scoped_acquire gil;
-    call(status_tuple(s), py::none());
+  ~CompletionQueue() { ::close(fd_); }
+  CompletionQueue(const CompletionQueue&) = delete;
+  CompletionQueue& operator=(const CompletionQueue&) = delete;
+  int fileno() const { return fd_; }
+  // Any thread, without the GIL.
+  void push(absl::AnyInvocable<void()> item) {
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wake = items_.empty();
+      items_.push_back(std::move(item));
+    }
+    if (wake) {
+      const uint64_t one = 1;
+      (void)!::write(fd_, &one, sizeof(one));
+    }
+  }
+  // The loop's thread, with the GIL: runs every queued completion.
+  size_t drain() {
+    uint64_t n = 0;
+    (void)!::read(fd_, &n, sizeof(n));
+    std::vector<absl::AnyInvocable<void()>> items;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      items.swap(items_);
+    }
+    for (auto& item : items) item();
+    return items.size();
   }
 
  private:
-  void call(py::object err, py::object value) {
+  int fd_;
+  std::mutex mu_;
+  std::vector<absl::AnyInvocable<void()>> items_;
+};
+
+// A completion callback: done(error_tuple_or_None, value). With a queue it
+// is queued there and called by the loop's drain(); without one it is
+// called with the GIL on whichever thread completes the request.
+class Completion {
+ public:
+  Completion(py::object fn, std::shared_ptr<CompletionQueue> queue)
+      : fn_(std::move(fn)), queue_(std::move(queue)) {}
+  template <typename T>
+  void operator()(absl::StatusOr<T> r) {
+    if (queue_ != nullptr) {
+      std::shared_ptr<CompletionQueue> q = std::move(queue_);
+      q->push([fn = std::move(fn_), r = std::move(r)]() mutable { deliver(fn, r); });
+      return;
+    }
+    py::gil_scoped_acquire gil;
+    deliver(fn_, r);
+  }
+  void operator()(absl::Status s) {
+    if (s.ok()) return (*this)(absl::StatusOr<bool>(true));
+    (*this)(absl::StatusOr<bool>(std::move(s)));
+  }
+
+ private:
+  // The GIL held.
+  template <typename T>
+  static void deliver(PyRef& fn, absl::StatusOr<T>& r) {
     try {
-      fn_.get()(err, value);
+      py::object err = r.ok() ? py::none() : status_tuple(r.status());
+      py::object value = r.ok() ? to_py(*r) : py::none();
+      fn.get()(err, value);
     } catch (py::error_already_set& e) {
       e.discard_as_unraisable("ringraft completion callback");
     }
+    fn.reset();
   }
   PyRef fn_;
+  std::shared_ptr<CompletionQueue> queue_;
 };
 
 // Python exception text: "TypeName: message".
@@ -623,6 +687,12 @@ PYBIND11_MODULE(_ringraft, m) {
       py::arg("toml"), py::arg("is_path") = false,
       "Parses and validates a config (TOML text, or a file path); returns its identity.");
 
+  py::class_<CompletionQueue, std::shared_ptr<CompletionQueue>>(
+      m, "CompletionQueue",
+      "Completions for one event loop: watch fileno() (loop.add_reader) and call drain().")
+      .def(py::init<>())
+      .def("fileno", &CompletionQueue::fileno)
+      .def("drain", &CompletionQueue::drain, "Runs every queued completion; returns how many.");
   py::class_<NativeKvMarker>(m, "NativeKvMachine",
                              "A state machine in C++ (b\"key=value\" puts; apply returns the "
                              "previous value; query(key) the value): return one from the factory "
@@ -670,40 +740,44 @@ PYBIND11_MODULE(_ringraft, m) {
            })
       // Asynchronous forms: done(err, value) on a shard thread, with the GIL.
       .def("propose_async",
-           [](PyNode& n, GroupId g, std::string data, py::object done) {
-             Completion c(std::move(done));
+           [](PyNode& n, GroupId g, std::string data, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              Node& node = n.node();
              without_gil([&] { node.propose(g, std::move(data), std::move(c)); });
            })
       .def("read_async",
-           [](PyNode& n, GroupId g, std::string query, bool linearizable, py::object done) {
-             Completion c(std::move(done));
+           [](PyNode& n, GroupId g, std::string query, bool linearizable, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              Node& node = n.node();
              without_gil(
                  [&] { node.read(g, std::move(query), consistency(linearizable), std::move(c)); });
            })
       .def("change_membership_async",
-           [](PyNode& n, GroupId g, const std::vector<py::tuple>& changes, py::object done) {
-             Completion c(std::move(done));
+           [](PyNode& n, GroupId g, const std::vector<py::tuple>& changes, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              std::vector<MemberChange> ch = changes_from(changes);
              Node& node = n.node();
              without_gil([&] { node.change_membership(g, std::move(ch), std::move(c)); });
            })
       .def("leave_async",
-           [](PyNode& n, GroupId g, py::object done) {
-             Completion c(std::move(done));
+           [](PyNode& n, GroupId g, py::object done, std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              Node& node = n.node();
              without_gil([&] { node.leave(g, std::move(c)); });
            })
       .def("transfer_leader_async",
-           [](PyNode& n, GroupId g, NodeId target, py::object done) {
-             Completion c(std::move(done));
+           [](PyNode& n, GroupId g, NodeId target, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              Node& node = n.node();
              without_gil([&] { node.transfer_leader(g, target, std::move(c)); });
            })
       .def("snapshot_async",
-           [](PyNode& n, GroupId g, py::object done) {
-             Completion c(std::move(done));
+           [](PyNode& n, GroupId g, py::object done, std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              Node& node = n.node();
              without_gil([&] { node.make_snapshot(g, std::move(c)); });
            })
@@ -775,47 +849,52 @@ PYBIND11_MODULE(_ringraft, m) {
            }),
            py::arg("addresses"), py::arg("cluster_id") = 1, py::arg("request_timeout_ms") = 10000)
       .def("propose_async",
-           [](PyClient& pc, GroupId g, std::string data, py::object done) {
-             Completion c(std::move(done));
+           [](PyClient& pc, GroupId g, std::string data, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              AsyncClient& client = pc.client();
              without_gil([&] { client.propose(g, std::move(data), std::move(c)); });
            })
       .def("read_async",
-           [](PyClient& pc, GroupId g, std::string query, bool linearizable, py::object done) {
-             Completion c(std::move(done));
+           [](PyClient& pc, GroupId g, std::string query, bool linearizable, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              AsyncClient& client = pc.client();
              without_gil([&] {
                client.read(g, std::move(query), consistency(linearizable), std::move(c));
              });
            })
       .def("change_membership_async",
-           [](PyClient& pc, GroupId g, const std::vector<py::tuple>& changes, py::object done) {
-             Completion c(std::move(done));
+           [](PyClient& pc, GroupId g, const std::vector<py::tuple>& changes, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              std::vector<MemberChange> ch = changes_from(changes);
              AsyncClient& client = pc.client();
              without_gil([&] { client.change_config(g, std::move(ch), std::move(c)); });
            })
       .def("leave_async",
-           [](PyClient& pc, GroupId g, NodeId node, py::object done) {
-             Completion c(std::move(done));
+           [](PyClient& pc, GroupId g, NodeId node, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              AsyncClient& client = pc.client();
              without_gil([&] { client.leave(g, node, std::move(c)); });
            })
       .def("transfer_leader_async",
-           [](PyClient& pc, GroupId g, NodeId target, py::object done) {
-             Completion c(std::move(done));
+           [](PyClient& pc, GroupId g, NodeId target, py::object done,
+              std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              AsyncClient& client = pc.client();
              without_gil([&] { client.transfer_leader(g, target, std::move(c)); });
            })
       .def("snapshot_async",
-           [](PyClient& pc, GroupId g, py::object done) {
-             Completion c(std::move(done));
+           [](PyClient& pc, GroupId g, py::object done, std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              AsyncClient& client = pc.client();
              without_gil([&] { client.snapshot(g, std::move(c)); });
            })
       .def("status_async",
-           [](PyClient& pc, GroupId g, py::object done) {
-             Completion c(std::move(done));
+           [](PyClient& pc, GroupId g, py::object done, std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              AsyncClient& client = pc.client();
              without_gil([&] {
                client.status(g, [c = std::move(c)](absl::StatusOr<std::string> r) mutable {
@@ -824,8 +903,8 @@ PYBIND11_MODULE(_ringraft, m) {
              });
            })
       .def("leader_async",
-           [](PyClient& pc, GroupId g, py::object done) {
-             Completion c(std::move(done));
+           [](PyClient& pc, GroupId g, py::object done, std::shared_ptr<CompletionQueue> queue) {
+             Completion c(std::move(done), std::move(queue));
              AsyncClient& client = pc.client();
              without_gil([&] { client.leader(g, std::move(c)); });
            })

@@ -20,7 +20,7 @@ def test_proposals_from_completions_and_threads_while_applying():
         original = c.machines[leader].apply
 
         def apply(index, data):
-            node._core.read_async(1, b"chain-0", False, lambda err, v: seen.append((err, v)))
+            node._core.read_async(1, b"chain-0", False, lambda err, v: seen.append((err, v)), None)
             return original(index, data)
 
         c.machines[leader].apply = apply
