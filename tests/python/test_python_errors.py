@@ -151,3 +151,19 @@ def test_a_halted_leader_hands_leadership_to_a_healthy_replica():
         assert c.nodes[leader].metrics()["ringraft_leader_hand_offs_total"] >= 1
     finally:
         c.close()
+
+
+def test_a_raising_factory_fails_start_with_a_clear_error(tmp_path):
+    from ringraft_testing import free_port, node_config
+    port = free_port()
+    cfg = node_config(1, port, str(tmp_path / "n1"), peers={1: port})
+
+    def factory(group):
+        raise RuntimeError("no machine for you")
+
+    with pytest.raises(ringraft.RaftError, match="factory returned null for group 1"):
+        ringraft.Node.start(cfg, factory)
+    # The process goes on, and the same data dir starts with a good factory.
+    with ringraft.Node.start(cfg, lambda g: KvMachine()) as node:
+        eventually(lambda: node.leader(1)[0] == 1, what="single node leads")
+        assert node.propose_sync(1, b"ok=1") == b""
