@@ -278,8 +278,13 @@ def parse_metrics(text: str) -> dict:
 _live_nodes: "weakref.WeakSet[Node]" = weakref.WeakSet()
 
 
+_live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+
+
 @atexit.register
-def _stop_all() -> None:  # Shard threads must not outlive the interpreter.
+def _stop_all() -> None:  # Shard and IO threads must not outlive the interpreter.
+    for c in list(_live_clients):
+        c.close()
     for n in list(_live_nodes):
         n.stop()
 
@@ -426,6 +431,7 @@ class Client:
         self._core = _ringraft.AsyncClient(list(addresses), cluster_id,
                                            int(request_timeout * 1000))
         self._timeout = request_timeout + 5.0
+        _live_clients.add(self)
 
     def close(self) -> None:
         """Closes the connections (requests in flight fail with CANCELLED)."""
