@@ -167,3 +167,41 @@ def test_a_raising_factory_fails_start_with_a_clear_error(tmp_path):
     with ringraft.Node.start(cfg, lambda g: KvMachine()) as node:
         eventually(lambda: node.leader(1)[0] == 1, what="single node leads")
         assert node.propose_sync(1, b"ok=1") == b""
+
+
+class Batched(KvMachine):
+    """Overrides apply_batch; answers a batch holding b"short" with no results."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def apply_batch(self, items):
+        if any(d == b"short" for _, d in items):
+            return []
+        self.batches.append(len(items))
+        return [KvMachine.apply(self, i, d) for i, d in items]
+
+
+def test_apply_batch_override_gets_runs_and_its_errors_halt():
+    c = Cluster(0, "batched", snapshot={"every_entries": 0})
+    from ringraft_testing import free_port
+    c.ports = {1: free_port()}
+    c.factory = lambda i: (lambda g: c.machines.setdefault(i, Batched()))
+    c.start(1)
+    try:
+        c.leader()
+        node = c.nodes[1]
+
+        async def burst():
+            return await asyncio.gather(*(node.propose(1, b"b%d=%d" % (i, i)) for i in range(200)))
+
+        assert asyncio.run(burst()) == [b""] * 200
+        m = c.machines[1]
+        assert sum(m.batches) == 200 and max(m.batches) > 1
+        with pytest.raises(ringraft.RaftError) as e:
+            node.propose_sync(1, b"short")
+        assert "apply_batch returned 0 results for 1 entries" in e.value.message
+        assert "halted" in node.group_status(1)["halted"]
+    finally:
+        c.close()
