@@ -5,10 +5,11 @@ the same b"key=value" logic), in one run. Two drivers for each: a closed
 loop in C++ (Node.bench_propose: no Python per request) and an asyncio one
 (await node.propose). Prints proposals/s, the Python/C++ ratio, and where a
 Python machine's apply time goes (GIL wait, time in Python per entry,
-entries per batch).
+entries per batch), and the same for a machine whose apply does nothing
+(the binding's own cost per entry).
 
     PYTHONPATH=build/release/python /usr/bin/python3 bench/python/bench_python_sm.py \\
-        [--nodes 3] [--window 256] [--count 100000]
+        [--nodes 3] [--window 256] [--count 100000] [--rounds 3]
 """
 
 import argparse
@@ -16,6 +17,7 @@ import asyncio
 import os
 import shutil
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -46,6 +48,14 @@ class KvMachine(ringraft.StateMachine):
         while reader.read(1 << 20):
             pass
         self.data = {}
+
+
+class NoopMachine(KvMachine):
+    """apply does nothing: its time per entry is the binding's own cost
+    (the bytes object for the entry, the call, the result check)."""
+
+    def apply(self, index, data):
+        return b""
 
 
 def free_port():
@@ -90,23 +100,47 @@ def asyncio_load(node, count, window):
     return asyncio.run(run())
 
 
-def measure(kind, args):
-    root = tempfile.mkdtemp(prefix=f"ringraft-bench-{kind}-")
-    factory = (lambda g: KvMachine()) if kind == "python" else (lambda g: ringraft.NativeKvMachine())
-    nodes, lead = start_cluster(args.nodes, factory, root)
+KINDS = ("native", "python", "python_noop")
+FACTORIES = {"python": lambda g: KvMachine(), "python_noop": lambda g: NoopMachine(),
+             "native": lambda g: ringraft.NativeKvMachine()}
+
+
+def measure_all(args):
+    """Every kind's cluster runs side by side; the loads alternate between
+    them, `rounds` times, so that a noisy neighbour hits all alike. Returns
+    per kind the median rates and the summed apply stats."""
+    roots, clusters = {}, {}
+    for kind in KINDS:
+        roots[kind] = tempfile.mkdtemp(prefix=f"ringraft-bench-{kind}-")
+        clusters[kind] = start_cluster(args.nodes, FACTORIES[kind], roots[kind])
+    out = {k: {"cxx": [], "asyncio": [], "errors": 0,
+               "stats": {"batches": 0, "entries": 0, "gil_wait_s": 0.0, "python_s": 0.0}}
+           for k in KINDS}
     try:
-        node = nodes[lead]
-        node._core.bench_propose(1, args.count // 10, args.window, 4096)  # Warm-up.
-        ringraft.apply_stats(reset=True)
-        secs, errors = node._core.bench_propose(1, args.count, args.window, 4096)
-        stats = ringraft.apply_stats(reset=True)
-        asecs = asyncio_load(node, args.count, args.window)
-        return {"cxx_driver": args.count / secs, "errors": errors,
-                "asyncio_driver": args.count / asecs, "stats": stats}
+        for kind in KINDS:  # Warm-up.
+            nodes, lead = clusters[kind]
+            nodes[lead]._core.bench_propose(1, args.count // 10, args.window, 4096)
+        for _ in range(args.rounds):
+            for kind in KINDS:
+                nodes, lead = clusters[kind]
+                ringraft.apply_stats(reset=True)
+                secs, errors = nodes[lead]._core.bench_propose(1, args.count, args.window, 4096)
+                st = ringraft.apply_stats(reset=True)
+                for k in st:
+                    out[kind]["stats"][k] += st[k]
+                out[kind]["cxx"].append(args.count / secs)
+                out[kind]["errors"] += errors
+                out[kind]["asyncio"].append(args.count / asyncio_load(nodes[lead], args.count,
+                                                                      args.window))
     finally:
-        for n in nodes.values():
-            n.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        for kind in KINDS:
+            for n in clusters[kind][0].values():
+                n.stop()
+            shutil.rmtree(roots[kind], ignore_errors=True)
+    for kind in KINDS:
+        out[kind]["cxx_driver"] = statistics.median(out[kind]["cxx"])
+        out[kind]["asyncio_driver"] = statistics.median(out[kind]["asyncio"])
+    return out
 
 
 def main():
@@ -114,9 +148,11 @@ def main():
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--window", type=int, default=256)
     p.add_argument("--count", type=int, default=100000)
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
-    r = {k: measure(k, args) for k in ("native", "python")}
-    print(f"{args.nodes} nodes in one process, W={args.window}, {args.count} proposals each")
+    r = measure_all(args)
+    print(f"{args.nodes} nodes in one process, W={args.window}, {args.count} proposals per run, "
+          f"median of {args.rounds} alternating runs")
     print(f"{'driver':<16}{'C++ machine/s':>16}{'Python machine/s':>18}{'ratio':>8}")
     for d in ("cxx_driver", "asyncio_driver"):
         print(f"{d:<16}{r['native'][d]:>16.0f}{r['python'][d]:>18.0f}"
@@ -124,10 +160,15 @@ def main():
     s = r["python"]["stats"]
     if s["entries"]:
         print(f"Python machine, C++ driver: {s['entries']} entries applied in {s['batches']} batches "
-              f"({s['entries'] / s['batches']:.1f} per batch, all {args.nodes} replicas); "
+              f"({s['entries'] / s['batches']:.1f} per batch, all {args.nodes} replicas, all runs); "
               f"GIL wait {s['gil_wait_s'] * 1e6 / s['batches']:.1f} us per batch, "
               f"in Python {s['python_s'] * 1e9 / s['entries']:.0f} ns per entry "
               f"({s['python_s']:.2f} s in Python, {s['gil_wait_s']:.2f} s waiting for the GIL)")
+    n = r["python_noop"]["stats"]
+    if n["entries"]:
+        print(f"binding alone (apply returning b'' at once): {n['python_s'] * 1e9 / n['entries']:.0f} "
+              f"ns per entry, C++ driver {r['python_noop']['cxx_driver']:.0f}/s, "
+              f"asyncio driver {r['python_noop']['asyncio_driver']:.0f}/s")
     if r["native"]["errors"] or r["python"]["errors"]:
         print(f"errors: native {r['native']['errors']}, python {r['python']['errors']}")
     return 0
