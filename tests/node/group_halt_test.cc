@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "engine/node/errors.h"
 #include "engine/node/group.h"
+#include "engine/node/node.h"
 #include "storage/log_env.h"
 #include "tests/node/fake_ports.h"
 #include "tests/node/test_cluster.h"
@@ -124,6 +125,36 @@ TEST_F(GroupHaltTest, RefusedEntryHaltsTheGroupNamingTheIndex) {
   ports_->flush(*group_);
   EXPECT_EQ(fsm_->applies(), 1u);
   EXPECT_EQ(group_->applied(), poison_index - 1);
+}
+
+// Through a Node: the refused proposal's error, the status JSON and the
+// metric; the node goes on serving (status, metrics, stop).
+TEST(NodeHaltTest, HaltedGroupShowsInStatusAndMetrics) {
+  const std::string dir = testing::temp_dir("nodehalt");
+  NodeConfig c;
+  c.node_id = 1;
+  c.address = absl::StrCat("127.0.0.1:", testing::free_port());
+  c.data_dir = dir + "/n1";
+  c.peers = {{1, c.address, PeerRole::kVoter}};
+  c.tick_interval_ms = 10;
+  c.snapshot_every_entries = 0;
+  auto node = Node::start(c, [](GroupId) { return std::make_unique<RefusingStateMachine>(); });
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE(testing::eventually([&] {
+    auto l = (*node)->leader(1);
+    return l.ok() && l->leader_id == 1;
+  }));
+  ASSERT_TRUE((*node)->propose(1, "a=1").ok());
+  absl::StatusOr<ProposeResult> r = (*node)->propose(1, "poison");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "could not apply index")) << r.status();
+  EXPECT_TRUE(absl::StrContains((*node)->status_json(), "\"halted\":\"group 1 is halted"))
+      << (*node)->status_json();
+  EXPECT_TRUE(absl::StrContains((*node)->metrics_text(), "\nringraft_fsm_halted_groups 1\n"));
+  r = (*node)->propose(1, "b=2");
+  EXPECT_EQ(outcome_of(r.status()), Outcome::kRefused) << r.status();
+  node->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
