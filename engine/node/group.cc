@@ -407,7 +407,10 @@ void Group::on_write_failed(const absl::Status& status) {
 // tries again every election timeout while the failures last.
 void Group::maybe_hand_off_leadership() {
   const int64_t timeout = config_.election_ticks;
-  if (write_failed_tick_ < 0 || ticks_ - write_failed_tick_ < timeout) return;
+  // A halted group (its state machine refused an entry) cannot serve as
+  // leader either: it hands leadership over at once.
+  const bool writes_failing = write_failed_tick_ >= 0 && ticks_ - write_failed_tick_ >= timeout;
+  if (!writes_failing && halted_.ok()) return;
   if (ticks_ < next_hand_off_tick_ || raw_->role() != Role::kLeader) return;
   const NodeStatus st = raw_->status();
   if (st.lead_transferee != kNoNode) return;
@@ -420,11 +423,18 @@ void Group::maybe_hand_off_leadership() {
   // once per election timeout; waiting a whole timeout here would land every
   // try in that same gap, and the leader would never hand off.
   if (best == nullptr) return;
-  next_hand_off_tick_ = ticks_ + timeout;
-  spdlog::warn(
-      "group {}: this leader's writes have failed for {} ticks ({}); handing leadership "
-      "to node {}",
-      id_, ticks_ - write_failed_tick_, write_error_.ToString(), best->id);
+  // A halted leader hands off at once the first time, then rarely: when
+  // every replica's machine refused the entry, they would pass leadership
+  // round for ever.
+  next_hand_off_tick_ = ticks_ + (writes_failing ? timeout : 10 * timeout);
+  if (writes_failing) {
+    spdlog::warn(
+        "group {}: this leader's writes have failed for {} ticks ({}); handing leadership "
+        "to node {}",
+        id_, ticks_ - write_failed_tick_, write_error_.ToString(), best->id);
+  } else {
+    SPDLOG_INFO("group {}: halted here; handing leadership to node {}", id_, best->id);
+  }
   gauges_.leader_hand_offs.fetch_add(1, std::memory_order_relaxed);
   if (absl::Status s = raw_->transfer_leader(best->id); !s.ok()) {
     spdlog::warn("group {}: leadership hand-off to node {} refused: {}", id_, best->id,

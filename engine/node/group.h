@@ -70,12 +70,16 @@ struct GroupGauges {
   // Counter: entries not given to the state machine after a restart because
   // it had persisted them itself (StateMachine::applied_index).
   std::atomic<uint64_t> skipped_entries{0};
-  // Counter: hand-offs started because this leader's writes kept failing.
+  // Counter: hand-offs started because this leader's writes kept failing
+  // or its group is halted (Group::halted).
   std::atomic<uint64_t> leader_hand_offs{0};
   // Counters: session proposals answered from the session table without
   // applying them again, and sessions expired.
   std::atomic<uint64_t> session_duplicates{0};
   std::atomic<uint64_t> sessions_expired{0};
+  // The state machine refused an entry (StateMachine::apply_batch_checked):
+  // the group applies nothing more on this node.
+  std::atomic<bool> halted{false};
 };
 
 class Group {
@@ -162,6 +166,8 @@ class Group {
   // per-peer progress on the leader, storage errors.
   std::string status_json() const;
   const absl::Status& write_error() const { return write_error_; }
+  // Not OK once the state machine refused an entry: the group is halted here.
+  const absl::Status& halted() const { return halted_; }
   const GroupGauges& gauges() const { return gauges_; }
 
  private:
@@ -203,6 +209,9 @@ class Group {
   void handle_ready(Ready& rd);
   void send_all(std::vector<Message>& messages);
   void apply_entries(const std::vector<Entry>& entries);
+  // The state machine could not apply the entry at `index`: stop applying,
+  // fail every waiting request, refuse new ones (halted_).
+  void halt(Index index, const absl::Status& why);
   void apply_conf_change_entry(const Entry& e);
   // Proposes an entry the core treats as normal (kNormal, kSession).
   void propose_entry(Slice data, EntryType type, ProposeCallback done);
@@ -274,6 +283,8 @@ class Group {
   std::optional<StoredSnapshot> received_snapshot_;  // Being installed.
 
   absl::Status write_error_;
+  // Set once by halt(): why this group applies nothing more here.
+  absl::Status halted_;
   // Tick of the first failed write since the last durable one (-1: none),
   // and the earliest tick of the next leadership hand-off on failing writes.
   int64_t write_failed_tick_ = -1;

@@ -22,6 +22,7 @@ using namespace group_rules;  // NOLINT(google-build-using-namespace): the drive
 // Applying.
 
 void Group::apply_entries(const std::vector<Entry>& entries) {
+  if (!halted_.ok()) return;  // Nothing more is applied here (halt()).
   std::vector<ApplyItem> items;
   std::vector<const Entry*> run;
   // Per entry of the run: the (session, sequence) whose result the session
@@ -29,12 +30,14 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
   std::vector<std::pair<uint64_t, uint64_t>> run_sessions;
   absl::flat_hash_set<uint64_t> sessions_in_run;
   std::vector<std::string> results;
+  // False once the state machine refused an entry: the group is halted.
   auto flush = [&] {
-    if (run.empty()) return;
-    fsm_->apply_batch(items, &results);
-    RAFT_CHECK(results.size() == run.size());
-    gauges_.applied_entries.fetch_add(run.size(), std::memory_order_relaxed);
-    for (size_t i = 0; i < run.size(); ++i) {
+    if (run.empty()) return true;
+    results.clear();
+    const absl::Status applied = fsm_->apply_batch_checked(items, &results);
+    RAFT_CHECK(applied.ok() ? results.size() == run.size() : results.size() < run.size());
+    gauges_.applied_entries.fetch_add(results.size(), std::memory_order_relaxed);
+    for (size_t i = 0; i < results.size(); ++i) {
       if (run_sessions[i].first != 0) {
         sessions_.record(run_sessions[i].first, run_sessions[i].second, results[i]);
       }
@@ -43,14 +46,16 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
                         ProposeResult{run[i]->index, run[i]->term, std::move(results[i])});
       }
     }
+    if (!applied.ok()) halt(run[results.size()]->index, applied);
     items.clear();
     run.clear();
     run_sessions.clear();
     sessions_in_run.clear();
+    return applied.ok();
   };
   for (const Entry& e : entries) {
     if (e.index <= applied_) continue;
-    if (e.type == EntryType::kConfChange) flush();
+    if (e.type == EntryType::kConfChange && !flush()) return;
     applied_ = e.index;
     applied_term_ = e.term;
     if (e.type == EntryType::kConfChange) {
@@ -60,7 +65,7 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
           protocol::decode_session_command(e.data.view());
       // The table must see an earlier entry of the same session applied
       // (its result recorded) before it judges this one.
-      if (command.ok() && sessions_in_run.contains(command->session)) flush();
+      if (command.ok() && sessions_in_run.contains(command->session) && !flush()) return;
       std::optional<std::string_view> payload = apply_session_command(e, command);
       if (payload && e.index <= fsm_ahead_until_) {
         // Applied by the state machine before the restart; its result was
@@ -96,12 +101,34 @@ void Group::apply_entries(const std::vector<Entry>& entries) {
       finish_proposal(e.index, e.term, replaced_error());
     }
     if (events_.starts_leadership(e, raw_->role(), raw_->term())) {
-      flush();  // kLeaderStart comes after every earlier entry is applied.
+      if (!flush()) return;  // kLeaderStart comes after every earlier entry is applied.
       events_.leader_started(e);
     }
   }
-  flush();
+  if (!flush()) return;
   maybe_auto_snapshot();
+}
+
+void Group::halt(Index index, const absl::Status& why) {
+  // applied_ goes back to the last entry applied (its term is not known
+  // here; no snapshot is taken of a halted group, so none needs it).
+  applied_ = index - 1;
+  halted_ = absl::FailedPreconditionError(
+      absl::StrCat("group ", id_, " is halted on this node: the state machine could not apply ",
+                   "index ", index, ": ", why.message()));
+  gauges_.halted.store(true, std::memory_order_relaxed);
+  spdlog::error("{}", std::string(halted_.message()));
+  // The waiting proposals are in the log and may be applied by the other
+  // replicas: their outcome is unknown. Reads and snapshots cannot be served.
+  while (!proposals_.empty()) {
+    finish_proposal(proposals_.begin()->first, 0, unknown(halted_));
+  }
+  std::map<uint64_t, PendingRead> reads = std::move(reads_);
+  reads_.clear();
+  for (auto& [id, r] : reads) r.done(failed(halted_));
+  std::vector<IndexCallback> waiters = std::move(snapshot_waiters_);
+  snapshot_waiters_.clear();
+  for (auto& w : waiters) w(failed(halted_));
 }
 
 // The one place removed_ changes: set when this node leaves the membership,
@@ -164,6 +191,10 @@ void Group::maybe_auto_snapshot() {
 }
 
 void Group::start_snapshot(IndexCallback done) {
+  if (!halted_.ok()) {
+    if (done) done(failed(halted_));
+    return;
+  }
   if (done) snapshot_waiters_.push_back(std::move(done));
   if (snapshot_in_progress_) return;
   if (applied_ == 0 || applied_ == last_snapshot_index_) {

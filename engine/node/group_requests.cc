@@ -49,6 +49,7 @@ void Group::propose(Slice data, ProposeCallback done) {
 }
 
 void Group::propose_entry(Slice data, EntryType type, ProposeCallback done) {
+  if (!halted_.ok()) return done(refused(halted_));
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
   if (absl::Status s = request_slot(); !s.ok()) return done(s);
   if (absl::Status s = writer_.backlog(); !s.ok()) return done(refused(s));
@@ -63,6 +64,7 @@ void Group::propose_entry(Slice data, EntryType type, ProposeCallback done) {
 }
 
 void Group::read(std::string query, ReadConsistency consistency, ReadCallback done) {
+  if (!halted_.ok()) return done(failed(halted_));
   if (consistency == ReadConsistency::kStale) return done(fsm_->query(query));
   if (absl::Status s = request_slot(); !s.ok()) return done(s);
   uint64_t id = next_read_id_++;

@@ -67,7 +67,8 @@ std::string Group::status_json() const {
   absl::StrAppend(&out, "],\"pending_proposals\":", proposals_.size(),
                   ",\"pending_reads\":", reads_.size(), ",\"sessions\":", sessions_.size(),
                   ",\"session_log_time_ms\":", sessions_.log_time(), ",\"write_error\":\"",
-                  json_escape(write_error_.ok() ? "" : write_error_.ToString()), "\"}");
+                  json_escape(write_error_.ok() ? "" : write_error_.ToString()), "\",\"halted\":\"",
+                  json_escape(halted_.ok() ? "" : std::string(halted_.message())), "\"}");
   return out;
 }
 

@@ -56,6 +56,7 @@ void add_groups(const ShardRuntime& rt, MetricsSnapshot& m) {
     m.applied_entries += read_counter(gg.applied_entries);
     m.skipped_entries += read_counter(gg.skipped_entries);
     m.leader_hand_offs += read_counter(gg.leader_hand_offs);
+    m.halted_groups += gg.halted.load(std::memory_order_relaxed) ? 1 : 0;
     m.groups.push_back(MetricsSnapshot::Group{
         gid, read_counter(gg.term), read_counter(gg.commit), read_counter(gg.applied),
         read_counter(gg.last_index), read_counter(gg.leader),
@@ -97,7 +98,8 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
                  "(StateMachine::applied_index).",
                  m.skipped_entries);
   append_counter(out, "leader_hand_offs_total",
-                 "Leadership hand-offs started because this leader's writes kept failing.",
+                 "Leadership hand-offs started because this leader's writes kept failing "
+                 "or its group halted.",
                  m.leader_hand_offs);
   append_counter(out, "reads_total", "Reads served.", m.reads);
   append_counter(out, "write_batches_total", "Storage write transactions (each one full fsync).",
@@ -164,6 +166,9 @@ void render_gauges(const MetricsSnapshot& m, std::string& out) {
   node_gauge("lmdb_lag_entries", "Journaled entries LMDB has not committed yet.",
              m.lmdb_lag_entries);
   node_gauge("lmdb_lag_bytes", "Journal bytes LMDB has not committed yet.", m.lmdb_lag_bytes);
+  node_gauge("fsm_halted_groups",
+             "Groups halted here because their state machine could not apply an entry.",
+             m.halted_groups);
   append_help_type(out, "lmdb_lag_seconds",
                    "Age of the oldest journaled batch LMDB has not committed yet.", "gauge");
   absl::StrAppend(&out, "ringraft_lmdb_lag_seconds ", static_cast<double>(m.lmdb_lag_us) / 1e6,

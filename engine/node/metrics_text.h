@@ -50,6 +50,7 @@ struct MetricsSnapshot {
   uint64_t applied_entries = 0;
   uint64_t skipped_entries = 0;  // Not re-applied: the state machine held them.
   uint64_t leader_hand_offs = 0;
+  uint64_t halted_groups = 0;  // Gauge: groups whose state machine refused an entry.
   // The reactors' NetStats and the envs' EnvStats, summed over the shards.
   uint64_t bad_frames = 0;
   uint64_t handshake_timeouts = 0;

@@ -152,6 +152,22 @@ class RINGRAFT_API StateMachine {
     for (const ApplyItem& item : items) results->push_back(apply(item.index, item.data));
   }
 
+  // Like apply_batch(), but a machine that cannot apply an entry says so
+  // instead of inventing a result (a replica that skips an entry diverges
+  // silently). On an error, results->size() entries (a prefix of `items`)
+  // were applied, each with its result, and items[results->size()] could
+  // not be: the runtime halts the group on this node. It stops applying,
+  // fails the requests waiting on it and refuses new ones with an error
+  // naming the group and the index, logs it once, and shows it in the
+  // status JSON ("halted") and the ringraft_fsm_halted_groups metric; a
+  // restart (from the same log) tries the entry again. The default calls
+  // apply_batch() and never fails.
+  virtual absl::Status apply_batch_checked(std::span<const ApplyItem> items,
+                                           std::vector<std::string>* results) {
+    apply_batch(items, results);
+    return absl::OkStatus();
+  }
+
   // Answers a read-only query against the current state (used by the client
   // protocol's reads, after the runtime has made the read linearizable, or
   // for stale reads). Must not change the state. The default refuses.
