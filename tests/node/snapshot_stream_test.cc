@@ -215,7 +215,9 @@ class BigCluster {
     c.peers = peers_;
     c.tick_interval_ms = 10;
     c.election_ticks = 30;
-    c.request_timeout_ms = 10000;
+    // The blocking make_snapshot waits 2 x this + 1 s: a GiB written and
+    // fsynced on a disk other builds are using took longer than 21 s once.
+    c.request_timeout_ms = 30000;
     c.snapshot_every_entries = 0;  // Only the test's snapshot.
     c.keep_entries_after_snapshot = 10;
     auto node = Node::start(c, [this, id](GroupId) {
