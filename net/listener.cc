@@ -115,6 +115,12 @@ void Listener::on_accept(int32_t result, uint32_t flags) {
 absl::Status Listener::on_handshake(FrameConnection& conn, const HandshakeInfo& remote) {
   absl::Status ok = check_incoming_handshake(options_.local, options_.shard_count, remote);
   if (!ok.ok()) return ok;
+  if (options_.require_peer_certificate && remote.role == ConnectionRole::kPeer && conn.tls() &&
+      !conn.tls()->peer_certificate_verified()) {
+    reactor_.stats().tls_failure(TlsFailure::kNoCertificate).add();
+    return absl::PermissionDeniedError(
+        "a peer connection needs a client certificate from the cluster's CA (mutual TLS)");
+  }
   if (remote.target_shard != options_.local.shard && callbacks_.route) {
     callbacks_.route(conn.detach());
     return absl::OkStatus();
@@ -139,6 +145,7 @@ std::shared_ptr<FrameConnection> adopt_connection(Reactor& reactor, DetachedConn
                          ? OverflowPolicy::kDropFrame
                          : OverflowPolicy::kCloseConnection;
   auto conn = FrameConnection::create(reactor, detached.fd, detached.remote, options);
+  if (detached.tls) conn->adopt_tls(std::move(detached.tls));
   callbacks.on_handshake = nullptr;
   conn->start(std::move(callbacks), std::move(detached.buffered), detached.handshake);
   (void)conn->send(encode_handshake(reply_for(local, detached.handshake)));

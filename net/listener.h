@@ -51,6 +51,10 @@ struct ListenerOptions {
   // While the address is in use, start() retries binding this long (see
   // listen_tcp_retrying); 0 fails at once.
   std::chrono::milliseconds bind_retry{0};
+  // TLS (peer_connection.tls / client_connection.tls set): a peer must have
+  // presented a certificate that verified (mutual TLS); clients need one
+  // only if the TlsContext requires client certificates.
+  bool require_peer_certificate = false;
 };
 
 class Listener {

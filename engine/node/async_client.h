@@ -82,6 +82,18 @@ struct ClientOptions {
   uint32_t connections_per_node = 1;
   // AsyncClient: requests per frame at most.
   uint32_t max_batch = 512;
+  // TLS to the nodes (their [tls]); plaintext while ca_file is empty.
+  // cert_file / key_file: a client certificate, for nodes that require one.
+  // server_name: the name (DNS or IP) node certificates must be for; empty
+  // accepts any certificate from ca_file. A file that cannot be loaded
+  // fails every request with the reason.
+  struct Tls {
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::string server_name;
+    bool allow_tls12 = false;
+  } tls;
 };
 
 struct CallOptions {
