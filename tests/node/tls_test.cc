@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memory>
@@ -402,6 +403,32 @@ TEST(NodeTls, ReloadRotatesCertificatesUnderARunningCluster) {
   c.stop(follower);
   c.start(follower);
   EXPECT_TRUE(eventually([&] { return c.fsm(follower)->contents().count("after") == 1; }));
+}
+
+// The output and exit status of a shell command.
+std::pair<std::string, int> run(const std::string& command) {
+  std::string out;
+  std::FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int status = ::pclose(p);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+TEST(NodeTls, RaftctlTakesTlsOptions) {
+  TlsCluster c(1, "tlsraftctl");
+  c.start_all();
+  ASSERT_EQ(c.wait_leader(), 1u);
+  const std::string base = absl::StrCat(RAFTCTL_BIN, " members list --cluster ", c.addresses()[0]);
+  auto [out, rc] = run(absl::StrCat(base, " --cacert ", c.pki().path("ca.pem"), " --cert ",
+                                    c.pki().path("client.pem"), " --key ",
+                                    c.pki().path("client.key"), " --server-name 127.0.0.1"));
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, c.addresses()[0])) << out;
+  auto [bad, bad_rc] = run(absl::StrCat(base, " --cacert ", c.pki().path("missing.pem")));
+  EXPECT_EQ(bad_rc, 1) << bad;
+  EXPECT_TRUE(absl::StrContains(bad, "missing.pem: cannot read")) << bad;
 }
 
 TEST(NodeTls, StartRefusesABadTlsSection) {
