@@ -123,6 +123,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   // returns it with the undecoded bytes, to be adopted on another shard.
   // No callback runs afterwards; the object frees itself.
   DetachedConnection detach();
+  // Nothing is being sent (no frame queued, no send in flight, no TLS
+  // output waiting): detach() may be called.
+  bool can_detach() const { return send_idle(); }
 
   void set_overflow_policy(OverflowPolicy policy) { options_.overflow = policy; }
   // Replaces the options given at creation (frame cap, send bounds, idle

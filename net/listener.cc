@@ -122,6 +122,9 @@ absl::Status Listener::on_handshake(FrameConnection& conn, const HandshakeInfo& 
         "a peer connection needs a client certificate from the cluster's CA (mutual TLS)");
   }
   if (remote.target_shard != options_.local.shard && callbacks_.route) {
+    // A TLS connection's own handshake bytes may still be on their way out
+    // (not seen here in practice): refused, the remote dials again.
+    if (!conn.can_detach()) return absl::UnavailableError("busy sending; dial again");
     callbacks_.route(conn.detach());
     return absl::OkStatus();
   }

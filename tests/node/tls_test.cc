@@ -187,6 +187,9 @@ void expect_serves(TlsCluster& c, uint64_t leader, const std::string& key) {
 TEST(NodeTls, MutualTlsClusterElectsReplicatesSnapshotsAndSurvivesALeaderKill) {
   TlsCluster c(3, "tls3");
   c.tweak = [](NodeConfig& n) {
+    // Group 1 on shard 1: the listener (shard 0) hands each TLS connection,
+    // session included, to shard 1.
+    n.shards = 2;
     n.snapshot_every_entries = 20;
     n.keep_entries_after_snapshot = 5;
   };
