@@ -359,6 +359,22 @@ TEST(NodeTls, APeerWithACertificateFromAnotherCaIsRefused) {
   EXPECT_EQ(c.fsm(3)->contents().size(), 0u);
 }
 
+TEST(NodeTls, APeerWhoseCertificateIsNotForItsTlsNameIsRefused) {
+  TlsCluster c(3, "tlsname");
+  c.tweak = [](NodeConfig& n) { n.peers[2].tls_name = "node3.example"; };  // Its cert: 127.0.0.1.
+  c.start_all();
+  EXPECT_TRUE(eventually([&] {
+    return tls_failures(*c.node(1), "name_mismatch") >= 1 &&
+           tls_failures(*c.node(2), "name_mismatch") >= 1;
+  }));
+  // 1 and 2 still form a quorum between themselves.
+  EXPECT_TRUE(eventually([&] {
+    auto l = c.node(1)->leader(1);
+    return l.ok() && l->leader_id != 0;
+  }));
+  EXPECT_EQ(tls_failures(*c.node(3), "name_mismatch"), 0u);
+}
+
 TEST(NodeTls, ReloadRotatesCertificatesUnderARunningCluster) {
   TlsCluster c(3, "tlsreload");
   c.start_all();
