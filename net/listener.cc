@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "net/address.h"
 #include "net/log.h"
@@ -120,6 +121,13 @@ absl::Status Listener::on_handshake(FrameConnection& conn, const HandshakeInfo& 
     reactor_.stats().tls_failure(TlsFailure::kNoCertificate).add();
     return absl::PermissionDeniedError(
         "a peer connection needs a client certificate from the cluster's CA (mutual TLS)");
+  }
+  if (auto it = options_.tls_peer_names.find(remote.node_id);
+      remote.role == ConnectionRole::kPeer && conn.tls() && it != options_.tls_peer_names.end() &&
+      !conn.tls()->peer_certificate_matches(it->second)) {
+    reactor_.stats().tls_failure(TlsFailure::kNameMismatch).add();
+    return absl::PermissionDeniedError(
+        absl::StrCat("node ", remote.node_id, "'s certificate is not for ", it->second));
   }
   if (remote.target_shard != options_.local.shard && callbacks_.route) {
     // A TLS connection's own handshake bytes may still be on their way out

@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "net/connection.h"
 #include "net/reactor.h"
@@ -55,6 +56,9 @@ struct ListenerOptions {
   // presented a certificate that verified (mutual TLS); clients need one
   // only if the TlsContext requires client certificates.
   bool require_peer_certificate = false;
+  // And, for the peers listed, the name (DNS or IP) their certificate must
+  // be for: a node id is only as good as the certificate that claims it.
+  absl::flat_hash_map<uint64_t, std::string> tls_peer_names;
 };
 
 class Listener {

@@ -284,6 +284,16 @@ bool TlsSession::peer_certificate_verified() const {
   return SSL_get0_peer_certificate(ssl_) != nullptr && SSL_get_verify_result(ssl_) == X509_V_OK;
 }
 
+bool TlsSession::peer_certificate_matches(const std::string& name) const {
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  if (cert == nullptr) return false;
+  unsigned char ip[16];
+  if (inet_pton(AF_INET, name.c_str(), ip) == 1 || inet_pton(AF_INET6, name.c_str(), ip) == 1) {
+    return X509_check_ip_asc(cert, name.c_str(), 0) == 1;
+  }
+  return X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1;
+}
+
 std::string TlsSession::peer_subject() const {
   X509* cert = SSL_get0_peer_certificate(ssl_);
   if (cert == nullptr) return "";

@@ -115,6 +115,8 @@ class TlsSession {
   TlsFailure failure() const { return failure_; }
   // The remote presented a certificate that verified.
   bool peer_certificate_verified() const;
+  // The remote presented a certificate for `name` (a DNS name or an IP).
+  bool peer_certificate_matches(const std::string& name) const;
   // The remote certificate's subject, "" if none (for logs and tests).
   std::string peer_subject() const;
 

@@ -284,6 +284,9 @@ absl::Status NodeImpl::start_listener(net::Shard& shard) {
     lo.peer_connection.tls = context_.tls;
     lo.client_connection.tls = context_.tls;
     lo.require_peer_certificate = config.tls.verify_peer;
+    for (const PeerConfig& p : config.peers) {
+      if (!p.tls_name.empty()) lo.tls_peer_names[p.id] = p.tls_name;
+    }
     lo.handshake_timeout = std::chrono::milliseconds(config.tls.handshake_timeout_ms);
   }
   net::Listener::Callbacks lc;

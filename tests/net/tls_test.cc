@@ -220,6 +220,43 @@ TEST_F(TlsTest, APeerWithoutAClientCertificateIsRefused) {
   EXPECT_EQ(r_.stats().handshake_rejected.get(), 1u);
 }
 
+TEST_F(TlsTest, APeerWhoseCertificateIsNotForItsNameIsRefused) {
+  // Rebuilt with names: node 9 must be node9.example; 8 is 127.0.0.1 (its cert).
+  listener_->stop();
+  ASSERT_TRUE(run_until(r_, [&] { return !listener_->active(); }));
+  ListenerOptions lo;
+  lo.local.cluster_id = kTlsCluster;
+  lo.local.node_id = 1;
+  lo.peer_connection.tls = server_tls_;
+  lo.client_connection.tls = server_tls_;
+  lo.require_peer_certificate = true;
+  lo.tls_peer_names[9] = "node9.example";
+  lo.tls_peer_names[8] = "127.0.0.1";
+  Listener::Callbacks cb;
+  cb.on_peer = [this](std::shared_ptr<FrameConnection> c, const HandshakeInfo&) {
+    c->set_close_handler([](FrameConnection&, const absl::Status&) {});
+    accepted_.push_back(std::move(c));
+  };
+  listener_ = std::make_unique<Listener>(r_, lo, std::move(cb));
+  ASSERT_TRUE(listener_->start().ok());
+  for (uint64_t id : {9, 8}) {
+    RawTlsClient client(*client_tls_, listener_->port());
+    ASSERT_TRUE(run_until(r_, [&] { return !client.pump() || client.established(); }));
+    HandshakeInfo hs;
+    hs.cluster_id = kTlsCluster;
+    hs.node_id = id;
+    hs.role = ConnectionRole::kPeer;
+    client.write(frame_to_string(encode_handshake(hs)));
+    if (id == 9) {
+      ASSERT_TRUE(run_until(r_, [&] { return !client.pump(); }));
+    } else {
+      ASSERT_TRUE(run_until(r_, [&] { return client.pump() && !accepted_.empty(); }));
+    }
+  }
+  EXPECT_EQ(r_.stats().tls_failure(TlsFailure::kNameMismatch).get(), 1u);
+  EXPECT_EQ(accepted_.size(), 1u);
+}
+
 TEST(TlsContextTest, ReloadKeepsTheOldFilesOnFailure) {
   const std::string dir = std::filesystem::temp_directory_path().string() + "/ringraft-tlsctx-" +
                           std::to_string(::getpid());
