@@ -10,6 +10,9 @@
 #      SKIP ("" or any of: ours memstore etcd craft), OUT (/tmp/ringraft_compare/<stamp>),
 #      PEERS (../shared/peers), SHARDS (1), FOREIGN_MAX (0.5), MAX_TRIES (3),
 #      SESSIONS_COMPARE (1: each of our windows again without client sessions).
+#      TLS_COMPARE=1: only our cluster, each of WINDOWS with TLS off then on
+#      (bench/loadgen/cluster.sh TLS=1: mutual TLS between the nodes and to
+#      the load generator), in the same run; prints the cost of TLS.
 # Before every measurement it waits for a quiet machine (peers' quiet.sh) and
 # retries a measurement whose foreign load exceeded FOREIGN_MAX cores. Every
 # load is bounded in time; only processes started here are stopped, by PID.
@@ -59,7 +62,8 @@ ours() {
     wait_quiet
     cluster_start bench "$groups" "$SHARDS" count
     line=$(timeout $((SECS + 60)) "$LOADGEN" --nodes "$NODE_ADDRS" --groups "$groups" --window "$w" \
-      --size 128 --duration "$SECS" --warmup 2 --label "$label" --json "${NODE_ARGS[@]}" "$@" \
+      --size 128 --duration "$SECS" --warmup 2 --label "$label" --json "${NODE_ARGS[@]}" \
+      "${LOADGEN_TLS_ARGS[@]}" "$@" \
       2>>"$OUT/loadgen.err") || true
     cluster_stop
     [[ -n "$line" ]] || { log "$label: loadgen produced nothing (see $OUT/loadgen.err)"; continue; }
@@ -70,6 +74,28 @@ ours() {
     return 0
   done
 }
+
+if [[ ${TLS_COMPARE:-0} == 1 ]]; then
+  for w in $WINDOWS; do
+    TLS=0 ours "plain-w$w" 1 "$w"
+    TLS=1 ours "tls-w$w" 1 "$w"
+  done
+  python3 - "$OUT/ours.jsonl" <<'PY' | tee "$OUT/tls_table.md"
+import json, sys
+rows = {json.loads(l)["label"]: json.loads(l) for l in open(sys.argv[1])}
+print("| W | plain ops/s | TLS ops/s | throughput cost | plain p50 us | TLS p50 us | p50 cost us |")
+print("|---|---|---|---|---|---|---|")
+for label in rows:
+    if not label.startswith("plain-"): continue
+    w = label[len("plain-w"):]
+    p, t = rows[label], rows.get("tls-w" + w)
+    if t is None: continue
+    cost = 100.0 * (1 - t["ops_per_s"] / p["ops_per_s"]) if p["ops_per_s"] else float("nan")
+    print(f"| {w} | {p['ops_per_s']:.0f} | {t['ops_per_s']:.0f} | {cost:.1f} % | "
+          f"{p['p50_us']:.0f} | {t['p50_us']:.0f} | {t['p50_us'] - p['p50_us']:.0f} |")
+PY
+  exit 0
+fi
 
 if ! skip ours; then
   for w in $WINDOWS; do

@@ -58,6 +58,10 @@ Options:
   --cluster A,B   any members' addresses (the client follows the leader)
   --group G       Raft group (default 1)
   --json          JSON output for scripts
+  --cacert FILE   TLS: the CA the nodes' certificates chain to (turns TLS on)
+  --cert FILE     TLS: a client certificate, for nodes that require one
+  --key FILE      TLS: its private key
+  --server-name N TLS: the name (DNS or IP) node certificates must be for
   --raw           describe logs: whole payloads in hex instead of a preview
   --from I        describe logs: first index (default: the first in the log)
   --limit N       describe logs: at most N entries (default 1000))";
@@ -80,7 +84,16 @@ struct Args {
   uint64_t group = 1;
   bool json = false, raw = false, learner = false;
   uint64_t from = 0, limit = 1000;
+  ClientOptions::Tls tls;
 };
+
+// The client options of a command talking to a live cluster.
+ClientOptions client_options(const Args& a, int max_attempts) {
+  ClientOptions o;
+  o.max_attempts = max_attempts;
+  o.tls = a.tls;
+  return o;
+}
 
 absl::StatusOr<Args> parse(int argc, char** argv) {
   Args a;
@@ -106,6 +119,13 @@ absl::StatusOr<Args> parse(int argc, char** argv) {
       st = number(&a.from);
     } else if (s == "--limit") {
       st = number(&a.limit);
+    } else if (s == "--cacert" || s == "--cert" || s == "--key" || s == "--server-name") {
+      if (i + 1 >= argc) return absl::InvalidArgumentError(s + " needs a value");
+      std::string& field = s == "--cacert" ? a.tls.ca_file
+                           : s == "--cert" ? a.tls.cert_file
+                           : s == "--key"  ? a.tls.key_file
+                                           : a.tls.server_name;
+      field = argv[++i];
     } else if (s == "--cluster") {
       if (i + 1 >= argc) return absl::InvalidArgumentError("--cluster needs addresses");
       a.cluster = absl::StrSplit(argv[++i], ',', absl::SkipEmpty());
@@ -484,7 +504,7 @@ int describe_journal(const Args& a) {
 // Live nodes.
 
 int describe_node(const Args& a) {
-  Client client({a.positional[2]}, ClientOptions{.max_attempts = 3});
+  Client client({a.positional[2]}, client_options(a, 3));
   auto status = client.status(a.group);
   if (!status.ok()) return fail(status.status());
   if (a.json) {
@@ -539,7 +559,7 @@ int print_conf(const absl::StatusOr<ConfState>& cs, const Args& a) {
 
 int cluster_command(const Args& a) {
   if (a.cluster.empty()) return usage("--cluster <addr,...> is required");
-  Client client(a.cluster, ClientOptions{.max_attempts = 10});
+  Client client(a.cluster, client_options(a, 10));
   const std::vector<std::string>& p = a.positional;
   const std::string& cmd = p[0];
   if (cmd == "members") {
@@ -569,7 +589,7 @@ int cluster_command(const Args& a) {
     auto leader = client.leader(a.group);
     if (!leader.ok()) return fail(leader.status());
     if (leader->leader_id == 0) return fail(absl::UnavailableError("no leader"));
-    Client at_leader({leader->address}, ClientOptions{.max_attempts = 10});
+    Client at_leader({leader->address}, client_options(a, 10));
     if (auto s = at_leader.transfer_leader(a.group, id); !s.ok()) return fail(s);
     if (a.json) {
       std::cout << "{\"leader_id\":" << id << "}\n";

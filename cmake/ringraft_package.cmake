@@ -193,6 +193,9 @@ foreach(_d IN LISTS RINGRAFT_EXTERNAL_DEPS RINGRAFT_PUBLIC_DEPS)
     list(APPEND _pc_private flatbuffers)
   elseif(_d STREQUAL "Threads::Threads")
     list(APPEND _cfg_packages Threads)
+  elseif(_d MATCHES "^OpenSSL::")
+    list(APPEND _cfg_packages OpenSSL)
+    list(APPEND _pc_private openssl)
   elseif(_d MATCHES "^PkgConfig::(.*)$")
     set(_prefix ${CMAKE_MATCH_1})
     set(_module)
@@ -307,7 +310,7 @@ set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 # The headers include Abseil's; the static library and the CMake package
 # need the other libraries' development packages.
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
-  "libringraft${PROJECT_VERSION_MAJOR} (= ${PROJECT_VERSION}), libabsl-dev, liburing-dev, liblmdb-dev, libxxhash-dev, libtomlplusplus-dev, libspdlog-dev, libflatbuffers-dev, pkg-config")
+  "libringraft${PROJECT_VERSION_MAJOR} (= ${PROJECT_VERSION}), libabsl-dev, liburing-dev, liblmdb-dev, libxxhash-dev, libtomlplusplus-dev, libspdlog-dev, libflatbuffers-dev, libssl-dev, pkg-config")
 set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
   "ringraft, a C++20 Raft engine on io_uring, TCP + FlatBuffers and LMDB: the shared library")
 set(CPACK_COMPONENT_DEVELOPMENT_DESCRIPTION

@@ -15,6 +15,12 @@ namespace raft::net {
 namespace {
 constexpr size_t kMaxIov = 1024;  // IOV_MAX on Linux.
 constexpr size_t kInitialQueueSlots = 64;
+// TLS buffers: ciphertext per recv, plaintext per SSL_write (several
+// records), ciphertext per send (the staged plaintext and its records'
+// overhead, 22 bytes per 16 KiB record in TLS 1.3, fit).
+constexpr size_t kTlsRecvBytes = 64 * 1024;
+constexpr size_t kTlsStageBytes = 128 * 1024;
+constexpr size_t kTlsOutBytes = kTlsStageBytes + 16 * 1024;
 
 absl::Status errno_status(int err, const char* what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(err)));
@@ -54,6 +60,7 @@ void FrameConnection::start(Callbacks callbacks, std::string initial_bytes,
   RAFT_CHECK_MSG(self_ == nullptr && state_ == State::kHandshake, "start() called twice");
   self_ = shared_from_this();
   callbacks_ = std::move(callbacks);
+  if (options_.tls != nullptr || tls_ != nullptr) tls_start();
   if (checked_handshake) {
     remote_handshake_ = *checked_handshake;
     state_ = State::kOpen;
@@ -74,6 +81,8 @@ void FrameConnection::start(Callbacks callbacks, std::string initial_bytes,
     // Delivered from the loop, like every other frame.
     reactor_.defer([self = shared_from_this()] {
       self->process_frames();
+      // An adopted TLS connection: records that came with the handshake.
+      if (self->tls_ && !self->tls_decrypt()) return;
       self->update_read_timer();
       self->arm_recv();
     });
@@ -83,7 +92,9 @@ void FrameConnection::start(Callbacks callbacks, std::string initial_bytes,
 }
 
 void FrameConnection::set_options(const ConnectionOptions& options) {
-  RAFT_CHECK_MSG(queue_count_ == 0 && !send_op_.in_flight(), "set_options() with frames queued");
+  // A TLS send in flight carries ciphertext from tls_out_, not the queue.
+  RAFT_CHECK_MSG(queue_count_ == 0 && (tls_ || !send_op_.in_flight()),
+                 "set_options() with frames queued");
   RAFT_CHECK(options.max_send_queue_frames > 0);
   options_ = options;
   decoder_.set_max_frame_bytes(options_.max_frame_bytes);
@@ -108,9 +119,14 @@ void FrameConnection::arm_recv() {
       recv_op_.in_flight() || close_when_flushed_) {
     return;
   }
+  if (tls_) {
+    io_uring_prep_recv(reactor_.prepare(recv_op_), fd_, tls_in_.data(), tls_in_.size(), 0);
+    return;
+  }
   size_t capacity = 0;
   char* p = decoder_.prepare_write(&capacity);
   capacity = std::min<size_t>(capacity, 1u << 30);
+  recv_ptr_ = p;
   io_uring_prep_recv(reactor_.prepare(recv_op_), fd_, p, capacity, 0);
 }
 
@@ -132,12 +148,24 @@ void FrameConnection::on_recv(int32_t result, uint32_t /*flags*/) {
       return bad_input(reactor_.stats().bad_frame_truncated, "closed in the middle of a frame");
     }
     if (state_ == State::kHandshake) {
+      if (tls_ && !tls_->established()) {
+        return tls_failed(absl::UnavailableError(
+            "the remote closed during the TLS handshake (is its port TLS, and did it accept "
+            "our certificate?)"));
+      }
       return close(absl::UnavailableError("closed before the handshake"));
     }
     // Half-close from the remote: finish sending what is queued, then close.
     if (close_when_flushed_) return;
     if (queue_count_ == 0 && !send_op_.in_flight()) return close(absl::OkStatus());
     return close_after_flush(absl::OkStatus());
+  }
+  if (tls_) return on_tls_recv(static_cast<size_t>(result));
+  if (!first_recv_seen_) {
+    first_recv_seen_ = true;
+    // 0x16 0x03: a TLS handshake record (a ClientHello) on a plaintext port.
+    looks_like_tls_ =
+        state_ == State::kHandshake && result >= 3 && recv_ptr_[0] == 0x16 && recv_ptr_[1] == 0x03;
   }
   decoder_.commit_write(static_cast<size_t>(result));
   reactor_.stats().bytes_received.add(static_cast<uint64_t>(result));
@@ -226,6 +254,11 @@ void FrameConnection::on_read_timeout() {
     return close(close_reason_);
   }
   if (state_ == State::kHandshake) {
+    if (tls_ && !tls_->established()) {
+      reactor_.stats().handshake_timeouts.add();
+      return tls_failed(
+          absl::DeadlineExceededError("TLS handshake failed (timeout): not done in time"));
+    }
     return bad_input(reactor_.stats().handshake_timeouts, "no handshake in time");
   }
   if (state_ == State::kOpen && decoder_.buffered() > 0) {
@@ -234,6 +267,11 @@ void FrameConnection::on_read_timeout() {
 }
 
 void FrameConnection::bad_input(Counter& counter, const char* what) {
+  if (looks_like_tls_) {
+    looks_like_tls_ = false;
+    reactor_.stats().tls_on_plaintext_port.add();
+    what = "a TLS ClientHello on a plaintext port (this node has no [tls])";
+  }
   counter.add();
   RAFT_NET_LOG_LIMITED(spdlog::level::warn, remote_host_ + "/bad:" + what,
                        "closing connection from {}: {}", remote_, what);
@@ -297,6 +335,7 @@ void FrameConnection::flush_now() {
 void FrameConnection::flush() {
   if (state_ != State::kHandshake && state_ != State::kOpen) return;
   if (send_op_.in_flight()) return;
+  if (tls_) return tls_flush();
   if (queue_count_ == 0) return after_send_idle();
   size_t n = 0;
   for (size_t i = 0; i < queue_count_ && n + 3 <= kMaxIov; ++i) {
@@ -331,6 +370,12 @@ void FrameConnection::on_send(int32_t result, uint32_t /*flags*/) {
     RAFT_NET_LOG_LIMITED(spdlog::level::info, remote_host_ + "/send", "send to {}: {}", remote_,
                          std::strerror(-result));
     return close(errno_status(-result, "send"));
+  }
+  if (tls_) {
+    reactor_.stats().bytes_sent.add(static_cast<uint64_t>(result));
+    reactor_.stats().tls_bytes_sent.add(static_cast<uint64_t>(result));
+    tls_out_begin_ += static_cast<size_t>(result);
+    return flush();
   }
   reactor_.stats().bytes_sent.add(static_cast<uint64_t>(result));
   pop_sent(static_cast<size_t>(result));
@@ -368,7 +413,7 @@ void FrameConnection::after_send_idle() {
 void FrameConnection::shutdown_write() {
   if (state_ != State::kHandshake && state_ != State::kOpen) return;
   want_shutdown_write_ = true;
-  if (queue_count_ == 0 && !send_op_.in_flight()) after_send_idle();
+  if (send_idle()) after_send_idle();
 }
 
 void FrameConnection::close_after_flush(absl::Status reason) {
@@ -377,7 +422,7 @@ void FrameConnection::close_after_flush(absl::Status reason) {
   close_reason_ = std::move(reason);
   read_timer_.cancel();
   if (recv_op_.in_flight()) reactor_.cancel(recv_op_);
-  if (queue_count_ == 0 && !send_op_.in_flight()) return close(close_reason_);
+  if (send_idle()) return close(close_reason_);
   // Do not wait forever on a remote that stopped reading.
   read_timer_.arm_after(options_.idle_read_timeout);
   schedule_flush();
@@ -425,7 +470,7 @@ void FrameConnection::finish_close() {
 DetachedConnection FrameConnection::detach() {
   RAFT_CHECK_MSG(in_dispatch_ && state_ == State::kHandshake,
                  "detach() only from inside on_handshake");
-  RAFT_CHECK_MSG(queue_count_ == 0 && !send_op_.in_flight(), "detach() with frames queued");
+  RAFT_CHECK_MSG(send_idle(), "detach() with frames queued");
   state_ = State::kDetached;
   read_timer_.cancel();
   DetachedConnection d;
@@ -434,6 +479,7 @@ DetachedConnection FrameConnection::detach() {
   d.buffered = decoder_.take_buffered();
   d.remote = remote_;
   d.handshake = remote_handshake_;
+  d.tls = std::move(tls_);
   auto cleanup = std::make_shared<Callbacks>(std::move(callbacks_));
   callbacks_ = Callbacks{};
   reactor_.defer([cleanup, self = std::move(self_)]() mutable {
@@ -441,6 +487,137 @@ DetachedConnection FrameConnection::detach() {
     self.reset();
   });
   return d;
+}
+
+bool FrameConnection::send_idle() const {
+  if (queue_count_ > 0 || send_op_.in_flight()) return false;
+  return !tls_ || (tls_out_begin_ == tls_out_end_ && tls_->pending_output() == 0);
+}
+
+// --- TLS ---------------------------------------------------------------------
+
+void FrameConnection::tls_start() {
+  if (!tls_) tls_ = options_.tls->new_session(options_.tls_role, options_.tls_expected_name);
+  tls_in_.resize(kTlsRecvBytes);
+  tls_stage_.resize(kTlsStageBytes);
+  tls_out_.resize(kTlsOutBytes);
+  if (!tls_->established()) {
+    // A client's ClientHello goes out now; a server's handshake waits for it.
+    absl::Status s = tls_->handshake();
+    RAFT_CHECK_MSG(s.ok(), "TLS handshake failed before any input");
+    if (tls_->pending_output() > 0) schedule_flush();
+  }
+}
+
+void FrameConnection::on_tls_recv(size_t n) {
+  NetStats& stats = reactor_.stats();
+  stats.bytes_received.add(n);
+  stats.tls_bytes_received.add(n);
+  tls_->feed(tls_in_.data(), n);
+  if (!tls_->established()) {
+    absl::Status s = tls_->handshake();
+    if (!s.ok()) return tls_failed(s);
+    if (tls_->established()) {
+      stats.tls_handshakes.add();
+      schedule_flush();  // Frames queued during the handshake (ours).
+    }
+  }
+  if (tls_->established() && !tls_decrypt()) return;
+  if (tls_->pending_output() > 0) schedule_flush();
+  update_read_timer();
+  arm_recv();
+}
+
+// Decrypts everything fed so far into the decoder and delivers the frames.
+// False when the connection is no longer receiving (closed, detached).
+bool FrameConnection::tls_decrypt() {
+  for (;;) {
+    if (state_ != State::kHandshake && state_ != State::kOpen) return false;
+    size_t capacity = 0;
+    char* p = decoder_.prepare_write(&capacity);
+    absl::StatusOr<size_t> n = tls_->read(p, capacity);
+    if (!n.ok()) {
+      if (absl::IsUnavailable(n.status())) {
+        // close_notify: an orderly end, like EOF.
+        read_eof_ = true;
+        if (decoder_.buffered() > 0) {
+          bad_input(reactor_.stats().bad_frame_truncated, "closed in the middle of a frame");
+        } else {
+          close_after_flush(absl::OkStatus());
+        }
+        return false;
+      }
+      // In TLS 1.3 a client learns only now that the server refused its
+      // certificate (an alert in place of the first record).
+      if (state_ == State::kHandshake) {
+        tls_failed(n.status());
+      } else {
+        bad_input(reactor_.stats().bad_frame_protocol, "bad TLS record");
+      }
+      return false;
+    }
+    if (*n == 0) return true;
+    decoder_.commit_write(*n);
+    process_frames();
+  }
+}
+
+void FrameConnection::tls_failed(const absl::Status& status) {
+  const TlsFailure why = absl::IsDeadlineExceeded(status) ? TlsFailure::kTimeout : tls_->failure();
+  reactor_.stats().tls_failure(why).add();
+  RAFT_NET_LOG_LIMITED(spdlog::level::warn, remote_host_ + "/tls:" + tls_failure_name(why),
+                       "closing connection with {}: {}", remote_, std::string(status.message()));
+  // The alert OpenSSL made, if any, tells the remote why.
+  if (tls_->pending_output() > 0 && !read_eof_) return close_after_flush(status);
+  close(status);
+}
+
+void FrameConnection::tls_flush() {
+  if (tls_->established()) tls_encrypt_queued();
+  if (tls_out_begin_ == tls_out_end_) {
+    tls_out_begin_ = 0;
+    tls_out_end_ = tls_->take_output(tls_out_.data(), tls_out_.size());
+  }
+  if (tls_out_end_ == 0) {
+    if (queue_count_ == 0 || !tls_->established()) after_send_idle();
+    return;
+  }
+  io_uring_prep_send(reactor_.prepare(send_op_), fd_, tls_out_.data() + tls_out_begin_,
+                     tls_out_end_ - tls_out_begin_, MSG_NOSIGNAL);
+  reactor_.stats().send_calls.add();
+}
+
+// Copies queued frames (header, payload, padding) into the stage, up to its
+// size, and encrypts them with one SSL_write: small frames share records.
+// The frames copied are done with (pop_sent); their ciphertext waits in the
+// session's output.
+void FrameConnection::tls_encrypt_queued() {
+  if (tls_->pending_output() >= kTlsOutBytes) return;  // Send what is there first.
+  size_t staged = 0;
+  while (queue_count_ > 0 && staged < tls_stage_.size()) {
+    const OutFrame& f = queue_[queue_head_];
+    const std::string_view parts[3] = {{reinterpret_cast<const char*>(f.header), kFrameHeaderBytes},
+                                       {f.payload.data(), f.payload.size()},
+                                       {reinterpret_cast<const char*>(kFramePadding), f.padding}};
+    size_t skip = head_offset_;
+    size_t copied = 0;
+    for (std::string_view part : parts) {
+      if (skip >= part.size()) {
+        skip -= part.size();
+        continue;
+      }
+      size_t n = std::min(part.size() - skip, tls_stage_.size() - staged);
+      std::memcpy(tls_stage_.data() + staged, part.data() + skip, n);
+      staged += n;
+      copied += n;
+      skip = 0;
+      if (staged == tls_stage_.size()) break;
+    }
+    pop_sent(copied);
+  }
+  if (staged == 0) return;
+  absl::Status s = tls_->write(tls_stage_.data(), staged);
+  RAFT_CHECK_MSG(s.ok(), "TLS write into a memory BIO failed");
 }
 
 }  // namespace raft::net

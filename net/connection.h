@@ -35,6 +35,7 @@
 #include "net/frame.h"
 #include "net/handshake.h"
 #include "net/reactor.h"
+#include "net/tls.h"
 
 namespace raft::net {
 
@@ -54,6 +55,12 @@ struct ConnectionOptions {
   // NetStats::handshake_timeouts). A Listener sets it for what it accepts.
   Clock::duration handshake_timeout = std::chrono::seconds(5);
   OverflowPolicy overflow = OverflowPolicy::kDropFrame;
+  // TLS (net/tls.h): when set, the connection speaks TLS from its first
+  // byte, as `tls_role`; a client checks the remote certificate is for
+  // `tls_expected_name` when that is not empty.
+  std::shared_ptr<TlsContext> tls;
+  TlsRole tls_role = TlsRole::kServer;
+  std::string tls_expected_name;
 };
 
 // A connection handed between shards: the fd, the bytes received after the
@@ -63,6 +70,7 @@ struct DetachedConnection {
   std::string buffered;
   std::string remote;  // "ip:port", for logs.
   HandshakeInfo handshake;
+  std::unique_ptr<TlsSession> tls;  // The connection's TLS session, if it has one.
 };
 
 class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
@@ -84,6 +92,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
                                                  ConnectionOptions options);
   ~FrameConnection();
 
+  // Before start(): the TLS session of a connection adopted from another
+  // shard (DetachedConnection::tls).
+  void adopt_tls(std::unique_ptr<TlsSession> session) { tls_ = std::move(session); }
   // Starts receiving. `initial_bytes` (from a DetachedConnection) are decoded
   // first. With `checked_handshake`, the connection is open at once (adopted
   // after another shard checked that remote handshake).
@@ -112,6 +123,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   // returns it with the undecoded bytes, to be adopted on another shard.
   // No callback runs afterwards; the object frees itself.
   DetachedConnection detach();
+  // Nothing is being sent (no frame queued, no send in flight, no TLS
+  // output waiting): detach() may be called.
+  bool can_detach() const { return send_idle(); }
 
   void set_overflow_policy(OverflowPolicy policy) { options_.overflow = policy; }
   // Replaces the options given at creation (frame cap, send bounds, idle
@@ -125,6 +139,8 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   size_t queued_frames() const { return queue_count_; }
   size_t queued_bytes() const { return queue_bytes_; }
   Reactor& reactor() { return reactor_; }
+  // The TLS session, or nullptr for a plaintext connection.
+  const TlsSession* tls() const { return tls_.get(); }
   // Opaque slot for the owner (e.g. a peer id).
   uint64_t tag = 0;
 
@@ -144,6 +160,15 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   void update_read_timer();
   void on_read_timeout();
   void bad_input(Counter& counter, const char* what);
+  bool send_idle() const;
+  // TLS: ciphertext in, handshake, decrypt into the decoder; encrypt the
+  // queued frames and send the ciphertext.
+  void tls_start();
+  void on_tls_recv(size_t n);
+  bool tls_decrypt();
+  void tls_failed(const absl::Status& status);
+  void tls_flush();
+  void tls_encrypt_queued();
   void maybe_finish();
   void finish_close();
 
@@ -178,6 +203,19 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   bool close_when_flushed_ = false;
   std::vector<iovec> iov_;
   msghdr msg_{};
+
+  // TLS. Buffers are made once per connection (no allocation per record):
+  // ciphertext received, plaintext staged for SSL_write, ciphertext to send.
+  std::unique_ptr<TlsSession> tls_;
+  std::vector<char> tls_in_;
+  std::vector<char> tls_stage_;
+  std::vector<char> tls_out_;
+  size_t tls_out_begin_ = 0;
+  size_t tls_out_end_ = 0;
+  // Plaintext: the first bytes received looked like a TLS ClientHello.
+  char* recv_ptr_ = nullptr;
+  bool first_recv_seen_ = false;
+  bool looks_like_tls_ = false;
 
   MemberOperation<FrameConnection, &FrameConnection::on_recv> recv_op_{this};
   MemberOperation<FrameConnection, &FrameConnection::on_send> send_op_{this};

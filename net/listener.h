@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "net/connection.h"
 #include "net/reactor.h"
@@ -51,6 +52,13 @@ struct ListenerOptions {
   // While the address is in use, start() retries binding this long (see
   // listen_tcp_retrying); 0 fails at once.
   std::chrono::milliseconds bind_retry{0};
+  // TLS (peer_connection.tls / client_connection.tls set): a peer must have
+  // presented a certificate that verified (mutual TLS); clients need one
+  // only if the TlsContext requires client certificates.
+  bool require_peer_certificate = false;
+  // And, for the peers listed, the name (DNS or IP) their certificate must
+  // be for: a node id is only as good as the certificate that claims it.
+  absl::flat_hash_map<uint64_t, std::string> tls_peer_names;
 };
 
 class Listener {

@@ -212,7 +212,11 @@ void PeerTransport::on_connect(Peer& p, int32_t result) {
   int fd = p.fd;
   p.fd = -1;
   p.state = Peer::State::kHandshaking;
-  p.conn = FrameConnection::create(reactor_, fd, describe(p), options_.connection);
+  ConnectionOptions co = options_.connection;
+  if (auto it = options_.tls_peer_names.find(p.id); it != options_.tls_peer_names.end()) {
+    co.tls_expected_name = it->second;
+  }
+  p.conn = FrameConnection::create(reactor_, fd, describe(p), co);
   p.conn->tag = p.id;
   FrameConnection::Callbacks cb;
   Peer* peer = &p;

@@ -37,6 +37,9 @@ struct PeerTransportOptions {
   Clock::duration backoff_initial = std::chrono::milliseconds(50);
   Clock::duration backoff_max = std::chrono::seconds(5);
   uint64_t seed = 1;  // Jitter.
+  // With connection.tls: the name a peer's certificate must be for, by id
+  // (a peer not listed: any certificate from the CA).
+  absl::flat_hash_map<uint64_t, std::string> tls_peer_names;
 };
 
 struct PeerStats {

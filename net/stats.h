@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "net/tls.h"
+
 namespace raft::net {
 
 struct Counter {
@@ -38,6 +40,16 @@ struct NetStats {
   Counter raft_frames_dropped;            // Peer send queue full or peer down.
   Counter client_connections_overflowed;  // Client response bound hit: closed.
   Counter connect_failures;
+  // TLS (net/tls.h): handshakes completed, failures by TlsFailure, the
+  // ciphertext bytes (bytes_received / bytes_sent count them too), and TLS
+  // ClientHellos that reached a plaintext port.
+  Counter tls_handshakes;
+  Counter tls_handshake_failures[kTlsFailureKinds];
+  Counter tls_bytes_received;
+  Counter tls_bytes_sent;
+  Counter tls_on_plaintext_port;
+
+  Counter& tls_failure(TlsFailure f) { return tls_handshake_failures[static_cast<size_t>(f)]; }
 
   uint64_t bad_frames() const {
     return bad_frame_header.get() + bad_frame_too_large.get() + bad_frame_checksum.get() +

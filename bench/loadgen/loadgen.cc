@@ -130,6 +130,7 @@ struct Options {
   uint32_t verify_sample = 200;
   uint64_t cluster_id = 1;
   uint64_t seed = 1;
+  ClientOptions::Tls tls;  // --cacert / --cert / --key / --server-name.
   std::string key_prefix;
   std::string label;
   std::vector<NodeProc> procs;
@@ -158,6 +159,8 @@ constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [op
                         loopback RTT [--probe-seconds 2]
   --no-sessions         plain puts (default: in one client session per group,
                         exactly-once, an unknown outcome retried)
+  --cacert FILE [--cert FILE --key FILE] [--server-name N]
+                        TLS to the nodes (their [tls])
   --cluster-id N --seed N --key-prefix P --label TEXT --json)";
 
 Options parse_options(int argc, char** argv) {
@@ -176,7 +179,15 @@ Options parse_options(int argc, char** argv) {
       std::string v = next();
       if (!absl::SimpleAtod(v, out)) die(a + ": not a number: " + v);
     };
-    if (a == "--nodes") {
+    if (a == "--cacert") {
+      o.tls.ca_file = next();
+    } else if (a == "--cert") {
+      o.tls.cert_file = next();
+    } else if (a == "--key") {
+      o.tls.key_file = next();
+    } else if (a == "--server-name") {
+      o.tls.server_name = next();
+    } else if (a == "--nodes") {
       o.nodes = absl::StrSplit(next(), ',', absl::SkipEmpty());
     } else if (a == "--groups") {
       num(&o.groups);
@@ -619,6 +630,7 @@ class LoadRunner {
     co.seed = o_.seed;
     co.connections_per_node = o_.conns;
     co.max_batch = o_.max_batch;
+    co.tls = o_.tls;
     co.request_timeout =
         std::chrono::milliseconds(static_cast<int64_t>(std::max(10.0, o_.drain_timeout) * 1000));
     client_ = std::make_unique<AsyncClient>(o_.nodes, co);
@@ -941,7 +953,8 @@ std::optional<BenchCounts> read_counts(Client& client, GroupId g, std::string* w
 Verification verify(const Options& o, const RunResult& res,
                     const std::vector<std::optional<BenchCounts>>& before) {
   Verification v;
-  Client client(o.nodes, ClientOptions{.cluster_id = o.cluster_id, .seed = o.seed + 7});
+  Client client(o.nodes,
+                ClientOptions{.cluster_id = o.cluster_id, .seed = o.seed + 7, .tls = o.tls});
   std::vector<std::string> notes;
   bool counted = false;
   for (GroupId g = 1; g <= o.groups; ++g) {
@@ -1274,7 +1287,8 @@ int run_main(int argc, char** argv) {
   if (!o.probe_dir.empty()) probe = run_probe(o);
   std::vector<std::optional<BenchCounts>> before(o.groups);
   if (!o.no_verify) {
-    Client client(o.nodes, ClientOptions{.cluster_id = o.cluster_id, .seed = o.seed + 3});
+    Client client(o.nodes,
+                  ClientOptions{.cluster_id = o.cluster_id, .seed = o.seed + 3, .tls = o.tls});
     for (GroupId g = 1; g <= o.groups; ++g) {
       std::string why;
       before[g - 1] = read_counts(client, g, &why);

@@ -122,6 +122,21 @@ class AsyncClient::Impl {
     // Requests are bounded by the caller, not dropped here.
     conn_options_.max_send_queue_frames = size_t{1} << 20;
     conn_options_.max_send_queue_bytes = size_t{1} << 34;
+    if (!options_.tls.ca_file.empty()) {
+      net::TlsOptions to;
+      to.ca_file = options_.tls.ca_file;
+      to.cert_file = options_.tls.cert_file;
+      to.key_file = options_.tls.key_file;
+      to.allow_tls12 = options_.tls.allow_tls12;
+      auto ctx = net::TlsContext::create(std::move(to));
+      if (ctx.ok()) {
+        conn_options_.tls = *ctx;
+        conn_options_.tls_role = net::TlsRole::kClient;
+        conn_options_.tls_expected_name = options_.tls.server_name;
+      } else {
+        tls_error_ = ctx.status();
+      }
+    }
     reactor_.set_turn_hook([this] { pump(); });
     thread_ = std::thread([this] { reactor_.run(); });
   }
@@ -293,6 +308,7 @@ class AsyncClient::Impl {
   void dial(Conn& c) {
     c.state = Conn::State::kConnecting;
     c.timed_out = false;
+    if (!tls_error_.ok()) return dial_failed(c, tls_error_);
     absl::StatusOr<net::HostPort> hp = net::split_host_port(c.address);
     if (!hp.ok()) return dial_failed(c, hp.status());
     if (std::optional<net::SocketAddress> literal = net::literal_address(*hp)) {
@@ -399,7 +415,9 @@ class AsyncClient::Impl {
       r->where = Where::kNew;
       r->redirect.clear();
       r->last = refused(status);
-      if (++r->connect_failures < addresses_.size()) {
+      if (!tls_error_.ok()) {
+        complete(r, r->last);  // The client's own files: no retry helps.
+      } else if (++r->connect_failures < addresses_.size()) {
         dispatch(r);  // Nothing was sent: another node, at once.
       } else if (!r->options.retry) {
         complete(r, r->last);
@@ -679,6 +697,7 @@ class AsyncClient::Impl {
   const std::vector<std::string> addresses_;
   ClientOptions options_;
   net::ConnectionOptions conn_options_;
+  absl::Status tls_error_;  // ClientOptions::tls files that could not be loaded.
   std::mt19937_64 rng_;
   std::thread thread_;
 

@@ -95,6 +95,18 @@ struct ClientOptions {
   // deadline passes: the cluster applies it once and the caller gets its
   // one result. false: plain proposals, completed as unknown instead.
   bool sessions = true;
+  // TLS to the nodes (their [tls]); plaintext while ca_file is empty.
+  // cert_file / key_file: a client certificate, for nodes that require one.
+  // server_name: the name (DNS or IP) node certificates must be for; empty
+  // accepts any certificate from ca_file. A file that cannot be loaded
+  // fails every request with the reason.
+  struct Tls {
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::string server_name;
+    bool allow_tls12 = false;
+  } tls;
 };
 
 struct CallOptions {

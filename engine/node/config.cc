@@ -218,6 +218,18 @@ absl::Status NodeConfig::validate() const {
   if (max_pending_requests == 0) {
     return invalid("client.max_pending_requests", "must be positive");
   }
+  if (tls.enabled()) {
+    for (auto [field, value] :
+         {std::pair{"tls.ca_file", &tls.ca_file}, std::pair{"tls.cert_file", &tls.cert_file},
+          std::pair{"tls.key_file", &tls.key_file}}) {
+      if (value->empty()) {
+        return invalid(field,
+                       "missing: with [tls], ca_file, cert_file and key_file are all needed");
+      }
+    }
+    if (tls.handshake_timeout_ms == 0)
+      return invalid("tls.handshake_timeout_ms", "must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -235,7 +247,7 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   absl::Status status;
   for (const auto& [key, value] : root) {
     static const std::set<std::string> kSections = {"node",    "raft",   "snapshot", "storage",
-                                                    "network", "client", "peers"};
+                                                    "network", "client", "peers",    "tls"};
     if (!kSections.contains(std::string(key.str()))) return invalid(key.str(), "unknown section");
   }
 
@@ -301,6 +313,15 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   sessions.integer("max_result_bytes", &c.max_session_result_bytes);
   sessions.integer("expiry_ms", &c.session_expiry_ms);
   if (auto s = sessions.finish(); !s.ok()) return s;
+  TableReader tls(sub_table(root, "tls", &status), "tls.");
+  tls.string("ca_file", &c.tls.ca_file);
+  tls.string("cert_file", &c.tls.cert_file);
+  tls.string("key_file", &c.tls.key_file);
+  tls.boolean("verify_peer", &c.tls.verify_peer);
+  tls.boolean("client_cert_required", &c.tls.client_cert_required);
+  tls.boolean("allow_tls12", &c.tls.allow_tls12);
+  tls.integer("handshake_timeout_ms", &c.tls.handshake_timeout_ms);
+  if (auto s = tls.finish(); !s.ok()) return s;
   if (!status.ok()) return status;
 
   if (const toml::node* peers = root.get("peers")) {
@@ -314,6 +335,7 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
       r.integer("id", &p.id);
       r.string("address", &p.address);
       r.role("role", &p.role);
+      r.string("tls_name", &p.tls_name);
       if (auto s = r.finish(); !s.ok()) return s;
       c.peers.push_back(std::move(p));
     }

@@ -20,6 +20,26 @@ struct PeerConfig {
   uint64_t id = 0;      // Non-zero and unique in the cluster.
   std::string address;  // "host:port" ("[ipv6]:port", "name:port") of the peer's listener.
   PeerRole role = PeerRole::kVoter;  // kVoter or kLearner (api_types.h).
+  // With [tls]: the name (DNS or IP) this peer's certificate must be for
+  // when we dial it; empty: any certificate from the CA.
+  std::string tls_name;
+};
+
+// [tls]: TLS on the node's port, for peers and clients alike. Off (plain
+// TCP) while every file is empty; with any set, all three must be.
+struct TlsConfig {
+  std::string ca_file;    // PEM: the CA that signs every node's (and client's) certificate.
+  std::string cert_file;  // PEM: this node's certificate (chain).
+  std::string key_file;   // PEM: its private key.
+  // Mutual TLS between nodes: each side checks the other's certificate
+  // against ca_file; a peer connection without a client certificate is refused.
+  bool verify_peer = true;
+  // Clients must present a certificate from ca_file too (else optional).
+  bool client_cert_required = false;
+  bool allow_tls12 = false;  // TLS 1.3 only unless set.
+  uint32_t handshake_timeout_ms = 5000;
+
+  bool enabled() const { return !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
 };
 
 enum class ReadMode : uint8_t {
@@ -102,6 +122,8 @@ struct RINGRAFT_API NodeConfig {
   uint64_t max_sessions = 10000;
   uint64_t max_session_result_bytes = 1 << 20;  // Unacknowledged results kept per session.
   uint64_t session_expiry_ms = 10 * 60 * 1000;
+  // --- TLS (see TlsConfig; the files are read when the node starts) ---
+  TlsConfig tls;
 
   // Returns the first problem found, naming the field, or OK.
   absl::Status validate() const;

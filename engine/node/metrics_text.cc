@@ -66,7 +66,16 @@ void add_groups(const ShardRuntime& rt, MetricsSnapshot& m) {
 
 void add_net_and_env(ShardRuntime& rt, MetricsSnapshot& m) {
   m.bad_frames += rt.reactor().stats().bad_frames();
-  m.handshake_timeouts += rt.reactor().stats().handshake_timeouts.get();
+  const net::NetStats& ns = rt.reactor().stats();
+  m.handshake_timeouts += ns.handshake_timeouts.get();
+  static_assert(std::tuple_size_v<decltype(m.tls_handshake_failures)> == net::kTlsFailureKinds);
+  m.tls_handshakes += ns.tls_handshakes.get();
+  for (size_t i = 0; i < net::kTlsFailureKinds; ++i) {
+    m.tls_handshake_failures[i] += ns.tls_handshake_failures[i].get();
+  }
+  m.tls_bytes_received += ns.tls_bytes_received.get();
+  m.tls_bytes_sent += ns.tls_bytes_sent.get();
+  m.tls_on_plaintext_port += ns.tls_on_plaintext_port.get();
   const storage::EnvStats es = rt.env().stats();
   m.commits += es.commits;
   m.failed_commits += es.failed_commits;
@@ -120,6 +129,21 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
   append_counter(out, "handshake_timeouts_total",
                  "Accepted connections closed for sending no handshake in time.",
                  m.handshake_timeouts);
+  append_counter(out, "tls_handshakes_total", "TLS handshakes completed.", m.tls_handshakes);
+  append_help_type(out, "tls_handshake_failures_total",
+                   "TLS handshakes that failed, by reason (each closed its connection).",
+                   "counter");
+  for (size_t i = 0; i < net::kTlsFailureKinds; ++i) {
+    absl::StrAppend(&out, "ringraft_tls_handshake_failures_total{reason=\"",
+                    net::tls_failure_name(static_cast<net::TlsFailure>(i)), "\"} ",
+                    m.tls_handshake_failures[i], "\n");
+  }
+  append_counter(out, "tls_bytes_received_total", "TLS ciphertext bytes received.",
+                 m.tls_bytes_received);
+  append_counter(out, "tls_bytes_sent_total", "TLS ciphertext bytes sent.", m.tls_bytes_sent);
+  append_counter(out, "tls_on_plaintext_port_total",
+                 "TLS ClientHellos that reached this node's plaintext port (refused).",
+                 m.tls_on_plaintext_port);
   append_counter(out, "lmdb_commits_total",
                  "LMDB write transactions committed (behind the journal).", m.commits);
   append_counter(out, "lmdb_forced_syncs_total",

@@ -54,6 +54,12 @@ struct MetricsSnapshot {
   // The reactors' NetStats and the envs' EnvStats, summed over the shards.
   uint64_t bad_frames = 0;
   uint64_t handshake_timeouts = 0;
+  // TLS (net/tls.h): failures indexed by net::TlsFailure.
+  uint64_t tls_handshakes = 0;
+  std::array<uint64_t, 8> tls_handshake_failures{};
+  uint64_t tls_bytes_received = 0;
+  uint64_t tls_bytes_sent = 0;
+  uint64_t tls_on_plaintext_port = 0;
   uint64_t commits = 0;
   uint64_t failed_commits = 0;
   uint64_t commit_ns = 0;

@@ -299,6 +299,8 @@ std::string Node::status_json() const {
   return out;
 }
 
+absl::Status Node::reload_tls() { return impl_->reload_tls(); }
+
 std::string Node::metrics_text() const {
   return render_metrics_text(collect_metrics(impl_->runtimes()));
 }

@@ -125,6 +125,12 @@ class RINGRAFT_API Node {
   // Prometheus text exposition of the node's metrics.
   std::string metrics_text() const;
 
+  // ---- TLS ([tls]). Reads the certificate, key and CA files again: new
+  // connections use them, open ones keep theirs. On failure (unreadable,
+  // key not matching the certificate...) the node keeps the files it had
+  // and the status says why. FailedPrecondition without [tls]. Any thread.
+  absl::Status reload_tls();
+
  private:
   explicit Node(std::unique_ptr<NodeImpl> impl);
   // A kPropose request (plain, in a session, opening or closing one) through

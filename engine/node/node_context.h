@@ -12,6 +12,7 @@
 #include "engine/core/types.h"
 #include "engine/node/config.h"
 #include "net/handshake.h"
+#include "net/tls.h"
 
 namespace raft {
 
@@ -21,6 +22,9 @@ struct NodeContext {
   // The listener's address ("host:port", the real port if 0 was configured).
   // Set on shard 0 during start, before any request is served.
   std::string bound_address;
+  // [tls]: the node's certificate, key and CA (shared by every shard), or
+  // nullptr for plain TCP. Made during start, before any connection.
+  std::shared_ptr<net::TlsContext> tls;
 
   uint32_t shard_count() const { return config.shards; }
   uint32_t shard_of(GroupId group) const { return static_cast<uint32_t>(group % shard_count()); }

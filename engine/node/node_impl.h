@@ -32,6 +32,8 @@ class NodeImpl {
                                                          StateMachineFactory factory);
   ~NodeImpl();
   void stop();
+  // Node::reload_tls (node_startup.cc).
+  absl::Status reload_tls();
 
   const NodeContext& context() const { return context_; }
   const NodeConfig& config() const { return context_.config; }
@@ -55,6 +57,7 @@ class NodeImpl {
  private:
   explicit NodeImpl(NodeConfig config);
   // Startup (node_startup.cc).
+  absl::Status open_tls();
   absl::Status open_data_dir();
   absl::Status open_envs();
   absl::Status start_shards(StateMachineFactory factory);

@@ -20,6 +20,27 @@
 namespace raft {
 namespace {
 
+net::TlsOptions tls_options(const TlsConfig& tls) {
+  net::TlsOptions o;
+  o.ca_file = tls.ca_file;
+  o.cert_file = tls.cert_file;
+  o.key_file = tls.key_file;
+  o.verify_peer = tls.verify_peer;
+  o.require_client_certificate = tls.client_cert_required;
+  o.allow_tls12 = tls.allow_tls12;
+  return o;
+}
+
+ClientOptions::Tls client_tls_options(const TlsConfig& tls) {
+  ClientOptions::Tls o;
+  if (!tls.enabled()) return o;
+  o.ca_file = tls.ca_file;
+  o.cert_file = tls.cert_file;
+  o.key_file = tls.key_file;
+  o.allow_tls12 = tls.allow_tls12;
+  return o;
+}
+
 absl::StatusOr<NodeId> read_node_id_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) return NodeId{kNoNode};
@@ -66,7 +87,8 @@ absl::Status join_error(const NodeConfig& config, const absl::Status& status) {
 // group), and learns the members' addresses on the way.
 absl::StatusOr<NodeId> request_node_id(const NodeConfig& config,
                                        std::map<GroupId, PeerAddresses>& join_peers) {
-  Client client({config.join_address}, ClientOptions{.cluster_id = config.cluster_id});
+  Client client({config.join_address}, ClientOptions{.cluster_id = config.cluster_id,
+                                                     .tls = client_tls_options(config.tls)});
   NodeId node_id = kNoNode;
   for (GroupId g : config.groups) {
     auto id = client.request_id(g, config.address, &join_peers[g]);
@@ -87,7 +109,8 @@ absl::StatusOr<NodeId> request_node_id(const NodeConfig& config,
 // them it could not answer the leader).
 absl::Status fetch_join_peers(const NodeConfig& config,
                               std::map<GroupId, PeerAddresses>& join_peers) {
-  Client client({config.join_address}, ClientOptions{.cluster_id = config.cluster_id});
+  Client client({config.join_address}, ClientOptions{.cluster_id = config.cluster_id,
+                                                     .tls = client_tls_options(config.tls)});
   for (GroupId g : config.groups) {
     auto peers = client.peers(g);
     if (!peers.ok()) return join_error(config, peers.status());
@@ -104,12 +127,41 @@ absl::StatusOr<std::unique_ptr<NodeImpl>> NodeImpl::start(NodeConfig config,
                                                           StateMachineFactory factory) {
   if (auto s = config.validate(); !s.ok()) return s;
   std::unique_ptr<NodeImpl> node(new NodeImpl(std::move(config)));
+  if (auto s = node->open_tls(); !s.ok()) return s;
   if (auto s = node->open_data_dir(); !s.ok()) return s;
   if (auto s = node->start_shards(std::move(factory)); !s.ok()) {
     node->stop();
     return s;
   }
   return node;
+}
+
+// [tls]: loads the files now, so that a node with an unreadable key or a
+// certificate that does not match it refuses to start, saying which.
+absl::Status NodeImpl::open_tls() {
+  const TlsConfig& tls = context_.config.tls;
+  if (!tls.enabled()) return absl::OkStatus();
+  auto ctx = net::TlsContext::create(tls_options(tls));
+  if (!ctx.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("[tls]: ", ctx.status().message(), " (the node does not start)"));
+  }
+  context_.tls = *ctx;
+  spdlog::info("TLS on {} ({}, peers {}verified)", context_.config.address,
+               tls.allow_tls12 ? "TLS 1.2+" : "TLS 1.3", tls.verify_peer ? "" : "NOT ");
+  return absl::OkStatus();
+}
+
+absl::Status NodeImpl::reload_tls() {
+  if (context_.tls == nullptr) return absl::FailedPreconditionError("this node has no [tls]");
+  absl::Status s = context_.tls->reload(tls_options(context_.config.tls));
+  if (s.ok()) {
+    spdlog::info("TLS files reloaded (generation {}): new connections use them",
+                 context_.tls->generation());
+  } else {
+    spdlog::warn("TLS reload failed, keeping the previous files: {}", std::string(s.message()));
+  }
+  return s;
 }
 
 absl::Status NodeImpl::open_data_dir() {
@@ -228,6 +280,15 @@ absl::Status NodeImpl::start_listener(net::Shard& shard) {
   lo.bind_retry = std::chrono::milliseconds(config.bind_retry_ms);
   lo.peer_connection.max_frame_bytes = static_cast<uint32_t>(config.max_frame_bytes);
   lo.client_connection.max_frame_bytes = static_cast<uint32_t>(config.max_frame_bytes);
+  if (context_.tls) {
+    lo.peer_connection.tls = context_.tls;
+    lo.client_connection.tls = context_.tls;
+    lo.require_peer_certificate = config.tls.verify_peer;
+    for (const PeerConfig& p : config.peers) {
+      if (!p.tls_name.empty()) lo.tls_peer_names[p.id] = p.tls_name;
+    }
+    lo.handshake_timeout = std::chrono::milliseconds(config.tls.handshake_timeout_ms);
+  }
   net::Listener::Callbacks lc;
   lc.on_peer = [this](std::shared_ptr<net::FrameConnection> conn, const net::HandshakeInfo&) {
     attach_peer_connection(*runtimes_[0], conn);

@@ -140,6 +140,14 @@ void ShardRuntime::start() {
   topt.connection.max_frame_bytes = static_cast<uint32_t>(config_.max_frame_bytes);
   topt.connection.max_send_queue_frames = config_.peer_send_queue_frames;
   topt.connect_timeout = std::chrono::milliseconds(config_.connect_timeout_ms);
+  if (node_.tls) {
+    topt.connection.tls = node_.tls;
+    topt.connection.tls_role = net::TlsRole::kClient;
+    topt.connection.handshake_timeout = std::chrono::milliseconds(config_.tls.handshake_timeout_ms);
+    for (const PeerConfig& p : config_.peers) {
+      if (!p.tls_name.empty()) topt.tls_peer_names[p.id] = p.tls_name;
+    }
+  }
   topt.seed = node_.node_id * 7919 + shard_.id();
   net::PeerTransport::Callbacks cb;
   cb.on_unreachable = [this](uint64_t peer, [[maybe_unused]] const absl::Status& status) {

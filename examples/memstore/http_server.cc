@@ -14,6 +14,7 @@
 #include "common/check.h"
 #include "net/address.h"
 #include "net/socket.h"
+#include "spdlog/spdlog.h"
 
 namespace raft::memstore {
 
@@ -57,6 +58,10 @@ class HttpServer::Connection {
   Connection(HttpServer& server, uint64_t id, int fd)
       : server_(server), id_(id), fd_(fd), parser_(server.options_.limits) {
     buffer_.resize(server.options_.recv_buffer_bytes);
+    if (server.options_.tls) {
+      tls_ = server.options_.tls->new_session(net::TlsRole::kServer);
+      plain_.resize(server.options_.recv_buffer_bytes);
+    }
   }
   ~Connection() {
     RAFT_CHECK(!recv_op_.in_flight() && !send_op_.in_flight());
@@ -137,9 +142,43 @@ class HttpServer::Connection {
     if (closing_) return maybe_release();
     if (result <= 0) return close();  // 0: peer closed; <0: error or cancel.
     const std::string_view bytes(buffer_.data(), static_cast<size_t>(result));
+    if (tls_) return on_tls_recv(bytes);
     if (!parser_.feed(bytes)) parse_failed_ = true;
     if (!parse_failed_ && !parser_.has_request()) note_partial(bytes);
     advance();
+  }
+
+  // HTTPS: ciphertext in; the handshake's answers go out as they come, and
+  // the plaintext goes to the parser as if received.
+  void on_tls_recv(std::string_view bytes) {
+    tls_->feed(bytes.data(), bytes.size());
+    if (absl::Status s = tls_->handshake(); !s.ok()) {
+      spdlog::warn("memstore https: {}", std::string(s.message()));
+      return close();
+    }
+    bool got_plain = false;
+    while (tls_->established() && !parse_failed_) {
+      absl::StatusOr<size_t> n = tls_->read(plain_.data(), plain_.size());
+      if (!n.ok()) return close();
+      if (*n == 0) break;
+      const std::string_view plain(plain_.data(), *n);
+      got_plain = true;
+      if (!parser_.feed(plain)) parse_failed_ = true;
+      if (!parse_failed_ && !parser_.has_request()) note_partial(plain);
+    }
+    if (!got_plain && !sending() && tls_->pending_output() > 0) {
+      out_ = take_tls_output();  // The handshake's flight.
+      out_offset_ = 0;
+      close_after_send_ = false;
+      return arm_send();
+    }
+    advance();
+  }
+
+  std::string take_tls_output() {
+    std::string out(tls_->pending_output(), '\0');
+    out.resize(tls_->take_output(out.data(), out.size()));
+    return out;
   }
 
   // `bytes` are part of a request not complete yet.
@@ -163,6 +202,10 @@ class HttpServer::Connection {
 
   void queue_reply(std::string bytes, bool close_after) {
     server_.set_wait(*this, Wait::kNone);  // Being answered: no timeout.
+    if (tls_) {
+      if (!tls_->established() || !tls_->write(bytes.data(), bytes.size()).ok()) return close();
+      bytes = take_tls_output();
+    }
     out_ = std::move(bytes);
     out_offset_ = 0;
     close_after_send_ = close_after;
@@ -198,6 +241,8 @@ class HttpServer::Connection {
   int fd_;
   HttpRequestParser parser_;
   std::string buffer_;
+  std::unique_ptr<net::TlsSession> tls_;  // HTTPS.
+  std::string plain_;                     // HTTPS: decrypted bytes.
   std::string out_;
   size_t out_offset_ = 0;
   bool busy_ = false;

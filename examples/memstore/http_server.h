@@ -45,6 +45,7 @@
 #include "absl/status/status.h"
 #include "examples/memstore/http.h"
 #include "net/reactor.h"
+#include "net/tls.h"
 
 namespace raft::memstore {
 
@@ -93,6 +94,9 @@ struct HttpServerOptions {
   // ring: by then the dead process's sockets are gone together.
   std::chrono::milliseconds bind_retry{10000};
   HttpRequestParser::Limits limits;
+  // HTTPS: every connection speaks TLS (net/tls.h) as a server with these
+  // files; nullptr: plain HTTP.
+  std::shared_ptr<net::TlsContext> tls;
 };
 
 // Connections the server closed on its own, by reason. Written on the loop

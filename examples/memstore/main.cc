@@ -9,6 +9,8 @@
 // The HTTP server runs on the node's first reactor (shard 0). SIGTERM and
 // SIGINT stop it gracefully: the HTTP server closes, the helper threads
 // finish, the node stops (flushing its log) and the process exits 0.
+// SIGHUP reloads the [tls] files (the node's and, with --https, the HTTP
+// server's); a failed reload keeps the old files and logs why.
 //
 // The config file may carry an [http] table, memstore's own (the runtime
 // does not see it): header_timeout_ms, idle_timeout_ms, max_connections
@@ -58,6 +60,7 @@ constexpr char kUsage[] = R"(usage: memstore [options]
                        default: promoted to voter once caught up)
   --http HOST:PORT     HTTP API listener (default 127.0.0.1:0, printed at start)
   --no-forward         followers answer 421 instead of forwarding writes
+  --https              serve the HTTP API over TLS with [tls] cert_file / key_file
   --tick-ms N          Raft tick interval (overrides the config)
   --log-level LEVEL    trace, debug, info, warn, error (default info)
 Flags override the config file (--id, --address, --data-dir and --join before
@@ -72,6 +75,7 @@ struct Flags {
   bool learner = false;
   std::string http = "127.0.0.1:0";
   bool forward = true;
+  bool https = false;
   uint32_t tick_ms = 0;
   std::string log_level = "info";
   HttpServerOptions http_options;  // From the config's [http] table.
@@ -177,6 +181,8 @@ absl::StatusOr<Flags> parse_flags(int argc, char** argv) {
       std::exit(0);
     } else if (a == "--learner") {
       f.learner = true;
+    } else if (a == "--https") {
+      f.https = true;
     } else if (a == "--no-forward") {
       f.forward = false;
     } else if (a == "--config" || a == "--id" || a == "--address" || a == "--data-dir" ||
@@ -233,9 +239,29 @@ int run(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  std::shared_ptr<net::TlsContext> http_tls;
+  if (flags->https) {
+    const TlsConfig& t = flags->config.tls;
+    if (!t.enabled()) {
+      std::cerr << "memstore: --https needs a [tls] section (cert_file, key_file)\n";
+      return 2;
+    }
+    net::TlsOptions o;
+    o.cert_file = t.cert_file;
+    o.key_file = t.key_file;
+    o.verify_peer = false;  // HTTP clients are not asked for certificates.
+    o.allow_tls12 = true;   // Common HTTP clients still offer TLS 1.2.
+    auto ctx = net::TlsContext::create(o);
+    if (!ctx.ok()) {
+      std::cerr << "memstore: --https: " << ctx.status() << "\n";
+      return 1;
+    }
+    http_tls = *ctx;
+  }
   auto node =
       Node::start(flags->config, [](GroupId) { return std::make_unique<KvStateMachine>(); });
   if (!node.ok()) {
@@ -251,6 +277,7 @@ int run(int argc, char** argv) {
   bool queued = (*node)->run_on_shard(0, [&](net::Reactor& reactor) {
     HttpServerOptions so = flags->http_options;
     so.address = flags->http;
+    so.tls = http_tls;
     server = std::make_unique<HttpServer>(
         reactor, so, [&api, &server](HttpRequest r, Responder respond) {
           if (r.method == "GET" && r.segments.size() == 1 && r.segments[0] == "metrics") {
@@ -278,7 +305,18 @@ int run(int argc, char** argv) {
             << " http=" << server->address() << std::endl;
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    absl::Status s = (*node)->reload_tls();
+    if (s.ok() && http_tls) s = http_tls->reload();
+    if (s.ok()) {
+      spdlog::info("memstore: SIGHUP: TLS files reloaded");
+    } else {
+      spdlog::warn("memstore: SIGHUP: TLS reload failed, keeping the old files: {}",
+                   std::string(s.message()));
+    }
+  }
   spdlog::info("memstore: signal {}, stopping", signal_number);
 
   // Close the HTTP side on its reactor, then the helpers, then the node.
