@@ -424,12 +424,15 @@ class Node:
 class Client:
     """A client of a cluster for other processes (the native protocol, over
     the C++ AsyncClient): it finds the leader, follows hints, and retries
-    what is safe to retry (outcome *refused*). ``addresses``: any members."""
+    what is safe to retry (outcome *refused*). ``addresses``: any members.
+    With ``sessions`` (the default) every proposal goes in a client session
+    and is exactly-once: one whose outcome is unknown (a lost answer, a
+    leader change) is sent again until answered, and applied once."""
 
     def __init__(self, addresses: Sequence[str], cluster_id: int = 1,
-                 request_timeout: float = 10.0) -> None:
+                 request_timeout: float = 10.0, sessions: bool = True) -> None:
         self._core = _ringraft.AsyncClient(list(addresses), cluster_id,
-                                           int(request_timeout * 1000))
+                                           int(request_timeout * 1000), sessions)
         self._timeout = request_timeout + 5.0
         _live_clients.add(self)
 

@@ -841,13 +841,15 @@ PYBIND11_MODULE(_ringraft, m) {
 
   py::class_<PyClient>(m, "AsyncClient")
       .def(py::init([](std::vector<std::string> addresses, uint64_t cluster_id,
-                       uint32_t request_timeout_ms) {
+                       uint32_t request_timeout_ms, bool sessions) {
              ClientOptions o;
              o.cluster_id = cluster_id;
              o.request_timeout = std::chrono::milliseconds(request_timeout_ms);
+             o.sessions = sessions;
              return std::make_unique<PyClient>(std::move(addresses), o);
            }),
-           py::arg("addresses"), py::arg("cluster_id") = 1, py::arg("request_timeout_ms") = 10000)
+           py::arg("addresses"), py::arg("cluster_id") = 1, py::arg("request_timeout_ms") = 10000,
+           py::arg("sessions") = true)
       .def("propose_async",
            [](PyClient& pc, GroupId g, std::string data, py::object done,
               std::shared_ptr<CompletionQueue> queue) {

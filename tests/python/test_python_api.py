@@ -97,12 +97,17 @@ def test_client_from_another_process_view():
                 assert (await client.leader(1))[0] == leader
                 st = await client.status(1)
                 assert st["group"] == 1
+                # Its proposals went in a client session (exactly-once).
+                assert st["sessions"] == 1
                 assert await client.snapshot(1) > 0
                 with pytest.raises(ringraft.FailedError) as e:
                     await client.read(1, b"nope")
                 assert e.value.code == "NOT_FOUND"
 
         asyncio.run(run())
+        with ringraft.Client(addresses, sessions=False) as plain:
+            assert plain.propose_sync(1, b"e=5") == b""
+            assert plain.status_sync(1)["sessions"] == 1  # No second session.
         with ringraft.Client(addresses) as client:
             assert client.propose_sync(1, b"d=4") == b""
             assert client.read_sync(1, b"d") == b"4"
