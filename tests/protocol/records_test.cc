@@ -83,7 +83,8 @@ TEST(SnapshotEnvelope, FirstVersionImagesStillDecode) {
   auto size = snapshot_header_size(v1);
   ASSERT_TRUE(size.ok()) << size.status();
   EXPECT_EQ(*size, v1.size());
-  auto env = decode_snapshot_image(v1 + "state");
+  const std::string image = v1 + "state";  // The envelope points into it.
+  auto env = decode_snapshot_image(image);
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->peers, peers);
   EXPECT_EQ(env->max_id_seen, 5u);
