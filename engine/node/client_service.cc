@@ -75,15 +75,15 @@ void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
       bump(rt->metrics().proposals);
       ProposeCallback answer = [r, reply = std::move(reply),
                                 rt](absl::StatusOr<ProposeResult> res) mutable {
-                   if (res.ok()) {
-                     r.index = res->index;
-                     r.term = res->term;
-                     r.result = Slice(std::move(res->result));
-                   } else {
-                     bump(rt->metrics().proposals_failed);
-                     protocol::set_response_error(r, res.status());
-                   }
-                   reply(std::move(r));
+        if (res.ok()) {
+          r.index = res->index;
+          r.term = res->term;
+          r.result = Slice(std::move(res->result));
+        } else {
+          bump(rt->metrics().proposals_failed);
+          protocol::set_response_error(r, res.status());
+        }
+        reply(std::move(r));
       };
       switch (req.session_op) {
         case protocol::SessionOp::kOpen:

@@ -109,9 +109,9 @@ TEST_F(MemstoreHttpTest, FollowerForwardsWritesOrAnswers421) {
 TEST_F(MemstoreHttpTest, RequestIdMakesARetriedWriteExactlyOnce) {
   auto write = [&](int node, const std::string& path, const std::string& request_id,
                    const std::string& body) {
-    std::string bytes = absl::StrCat("PUT ", path, " HTTP/1.1\r\nHost: test\r\nRequest-Id: ",
-                                     request_id, "\r\nContent-Length: ", body.size(),
-                                     "\r\nConnection: close\r\n\r\n", body);
+    std::string bytes =
+        absl::StrCat("PUT ", path, " HTTP/1.1\r\nHost: test\r\nRequest-Id: ", request_id,
+                     "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
     auto responses = parse_responses(exchange_raw(h(node), bytes));
     return responses.empty() ? HttpResult{} : responses[0];
   };
