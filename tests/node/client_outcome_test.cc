@@ -44,9 +44,12 @@ struct Step {
 
 // A node that speaks the handshake and answers requests from a script, one
 // connection at a time, counting the requests it saw. The last step repeats.
+// With hold_until, it sends no answer before it has seen that many requests,
+// so a test knows they were all sent before the client heard anything.
 class ScriptedNode {
  public:
-  explicit ScriptedNode(std::vector<Step> script) : script_(std::move(script)) {
+  explicit ScriptedNode(std::vector<Step> script, int hold_until = 0)
+      : script_(std::move(script)), hold_until_(hold_until) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -85,13 +88,14 @@ class ScriptedNode {
   void serve_connection(int fd) {
     net::FrameDecoder decoder;
     bool closed = false;
+    std::vector<std::string> held;  // Answers not sent yet (hold_until).
     while (!closed && !stop_) {
       size_t cap = 0;
       char* buf = decoder.prepare_write(&cap);
       ssize_t n = ::recv(fd, buf, cap, 0);
       if (n <= 0) return;
       decoder.commit_write(static_cast<size_t>(n));
-      std::vector<std::string> out;
+      std::vector<std::string> out;  // The handshake's answer: never held.
       net::FrameError e = decoder.decode([&](const net::ReceivedFrame& f) {
         if (f.frame->body_type() == fbs::FrameBody::Handshake) {
           net::HandshakeInfo hello;
@@ -124,11 +128,15 @@ class ScriptedNode {
           responses.push_back(std::move(r));
         }
         if (!responses.empty()) {
-          out.push_back(net::frame_to_string(protocol::encode_client_responses(responses)));
+          held.push_back(net::frame_to_string(protocol::encode_client_responses(responses)));
         }
         return true;
       });
       if (e != net::FrameError::kNone) return;
+      if (requests_.load() >= hold_until_) {
+        for (std::string& bytes : held) out.push_back(std::move(bytes));
+        held.clear();
+      }
       for (const std::string& bytes : out) {
         if (::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) !=
             static_cast<ssize_t>(bytes.size()))
@@ -138,6 +146,7 @@ class ScriptedNode {
   }
 
   std::vector<Step> script_;
+  const int hold_until_;
   int listen_fd_ = -1;
   std::string address_;
   std::atomic<bool> stop_{false};
@@ -302,9 +311,12 @@ TEST(AsyncClientOutcome, ConnectionLostIsUnknownForAProposeAndRetriedForARead) {
 
 TEST(AsyncClientOutcome, EachRequestFollowsItsLeaderHint) {
   ScriptedNode leader({{Action::kAnswer, absl::OkStatus()}});
-  ScriptedNode follower({{Action::kAnswer, not_leader_error(2, leader.address())}});
-  AsyncClient client({follower.address()}, fast_options());
   constexpr int kFirst = 50;
+  // The follower answers only once all kFirst are in: each then follows
+  // its own hint, whatever the machine's speed (under TSan the first
+  // answer used to come back before the last request was sent).
+  ScriptedNode follower({{Action::kAnswer, not_leader_error(2, leader.address())}}, kFirst);
+  AsyncClient client({follower.address()}, fast_options());
   std::vector<std::future<absl::StatusOr<ProposeResult>>> fs;
   for (int i = 0; i < kFirst; ++i) fs.push_back(client.propose(1, absl::StrCat("x", i)));
   for (auto& f : fs) {
