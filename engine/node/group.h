@@ -28,6 +28,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/slice_arena.h"
 #include "engine/core/raw_node.h"
 #include "engine/node/api_types.h"
 #include "engine/node/config.h"
@@ -264,7 +265,8 @@ class Group {
   Index fsm_ahead_until_ = 0;
   bool removed_ = false;
   std::function<uint64_t()> wall_clock_ms_;
-  SessionTable sessions_;  // Replicated: changed only by applied entries and snapshots.
+  SessionTable sessions_;     // Replicated: changed only by applied entries and snapshots.
+  SliceArena command_arena_;  // The session commands this leader proposes.
 
   std::deque<PendingPersist> persist_queue_;
   // The newest hard state handed to storage (durable or queued): a Ready

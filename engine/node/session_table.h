@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -90,7 +91,9 @@ class SessionTable {
     uint64_t last_active = 0;  // Log time of its latest command.
     uint64_t floor = 1;        // Every sequence below it was acknowledged.
     uint64_t result_bytes = 0;
-    std::map<uint64_t, std::string> results;  // sequence -> result, at or above floor.
+    // sequence -> result, at or above floor. A B-tree: a session in a
+    // pipelined client holds many and adds and frees one per proposal.
+    absl::btree_map<uint64_t, std::string> results;
     bool operator==(const Session&) const = default;
   };
   void touch(uint64_t id, Session& s);

@@ -7,10 +7,9 @@ namespace {
 
 constexpr uint8_t kSessionCommandVersion = 1;
 
-void put_u64_le(std::string* out, uint64_t v) {
-  char b[8];
-  std::memcpy(b, &v, 8);
-  out->append(b, 8);
+char* put_u64_le(char* out, uint64_t v) {
+  std::memcpy(out, &v, 8);
+  return out + 8;
 }
 
 uint64_t get_u64_le(const char* p) {
@@ -21,16 +20,19 @@ uint64_t get_u64_le(const char* p) {
 
 }  // namespace
 
+void encode_session_command_to(const SessionCommand& command, char* out) {
+  *out++ = static_cast<char>(kSessionCommandVersion);
+  *out++ = static_cast<char>(command.kind);
+  out = put_u64_le(out, command.session);
+  out = put_u64_le(out, command.sequence);
+  out = put_u64_le(out, command.floor);
+  out = put_u64_le(out, command.leader_time_ms);
+  if (!command.payload.empty()) std::memcpy(out, command.payload.data(), command.payload.size());
+}
+
 std::string encode_session_command(const SessionCommand& command) {
-  std::string out;
-  out.reserve(kSessionCommandHeaderBytes + command.payload.size());
-  out.push_back(static_cast<char>(kSessionCommandVersion));
-  out.push_back(static_cast<char>(command.kind));
-  put_u64_le(&out, command.session);
-  put_u64_le(&out, command.sequence);
-  put_u64_le(&out, command.floor);
-  put_u64_le(&out, command.leader_time_ms);
-  out.append(command.payload);
+  std::string out(session_command_size(command), '\0');
+  encode_session_command_to(command, out.data());
   return out;
 }
 

@@ -39,6 +39,12 @@ struct SessionCommand {
 inline constexpr size_t kSessionCommandHeaderBytes = 2 + 4 * 8;
 
 std::string encode_session_command(const SessionCommand& command);
+// The same bytes written at `out`, which has room for
+// session_command_size(command) of them (the driver's arena, no allocation).
+inline size_t session_command_size(const SessionCommand& command) {
+  return kSessionCommandHeaderBytes + command.payload.size();
+}
+void encode_session_command_to(const SessionCommand& command, char* out);
 // InvalidArgument on a truncated command, an unknown version or kind, or a
 // payload on anything but kPropose.
 absl::StatusOr<SessionCommand> decode_session_command(std::string_view bytes);
