@@ -1,5 +1,6 @@
 #include "engine/node/session_table.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -110,9 +111,9 @@ absl::StatusOr<SessionTable::Check> SessionTable::check(uint64_t id, uint64_t se
   if (floor > s.floor) {
     s.floor = floor;
     // Acknowledged: the client will not ask for these again.
-    for (auto r = s.results.begin(); r != s.results.end() && r->first < floor;) {
-      s.result_bytes -= r->second.size();
-      r = s.results.erase(r);
+    while (!s.results.empty() && s.results.front().sequence < floor) {
+      s.result_bytes -= s.results.front().bytes.size();
+      s.results.pop_front();
     }
   }
   if (sequence < s.floor) {
@@ -120,8 +121,8 @@ absl::StatusOr<SessionTable::Check> SessionTable::check(uint64_t id, uint64_t se
         absl::StrCat("session ", id, ": sequence ", sequence, " is below the floor ", s.floor,
                      " the client acknowledged; its result is no longer kept")));
   }
-  if (auto r = s.results.find(sequence); r != s.results.end()) {
-    return Check{Verdict::kDuplicate, &r->second};
+  if (auto r = result_at(s, sequence); r != s.results.end() && r->sequence == sequence) {
+    return Check{Verdict::kDuplicate, &r->bytes};
   }
   if (s.result_bytes >= limits_.max_result_bytes) {
     return refused(absl::ResourceExhaustedError(absl::StrCat(
@@ -135,9 +136,22 @@ void SessionTable::record(uint64_t id, uint64_t sequence, std::string result) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   Session& s = it->second;
+  if (sequence < s.floor) return;  // Acknowledged already: nobody asks again.
+  if (s.results.empty() || s.results.back().sequence < sequence) {
+    s.result_bytes += result.size();
+    s.results.push_back(StoredResult{sequence, std::move(result)});
+    return;
+  }
+  auto r = result_at(s, sequence);
+  if (r != s.results.end() && r->sequence == sequence) return;  // Kept the first.
   s.result_bytes += result.size();
-  auto [r, inserted] = s.results.try_emplace(sequence, std::move(result));
-  if (!inserted) s.result_bytes -= r->second.size();  // Kept the first.
+  s.results.insert(r, StoredResult{sequence, std::move(result)});
+}
+
+std::deque<SessionTable::StoredResult>::iterator SessionTable::result_at(Session& s,
+                                                                         uint64_t sequence) {
+  return std::lower_bound(s.results.begin(), s.results.end(), sequence,
+                          [](const StoredResult& r, uint64_t seq) { return r.sequence < seq; });
 }
 
 uint64_t SessionTable::result_bytes(uint64_t id) const {
@@ -164,10 +178,10 @@ std::string SessionTable::encode() const {
     put_u64(&out, s.last_active);
     put_u64(&out, s.floor);
     put_u32(&out, static_cast<uint32_t>(s.results.size()));
-    for (const auto& [seq, result] : s.results) {
-      put_u64(&out, seq);
-      put_u32(&out, static_cast<uint32_t>(result.size()));
-      out.append(result);
+    for (const StoredResult& result : s.results) {
+      put_u64(&out, result.sequence);
+      put_u32(&out, static_cast<uint32_t>(result.bytes.size()));
+      out.append(result.bytes);
     }
   }
   return out;
@@ -197,8 +211,11 @@ absl::Status SessionTable::decode(std::string_view bytes) {
       const uint32_t len = r.u32();
       if (!r.ok || r.in.size() < len) return bad("truncated result");
       if (seq < s.floor) return bad("a result below its session's floor");
+      if (!s.results.empty() && s.results.back().sequence >= seq) {
+        return bad("results out of order");
+      }
       s.result_bytes += len;
-      s.results.emplace(seq, std::string(r.in.substr(0, len)));
+      s.results.push_back(StoredResult{seq, std::string(r.in.substr(0, len))});
       r.in.remove_prefix(len);
     }
     if (s.last_active > log_time_) return bad("a session active after the log time");

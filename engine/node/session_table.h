@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -30,7 +31,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -87,16 +87,25 @@ class SessionTable {
   }
 
  private:
+  struct StoredResult {
+    uint64_t sequence = 0;
+    std::string bytes;
+    bool operator==(const StoredResult&) const = default;
+  };
   struct Session {
     uint64_t last_active = 0;  // Log time of its latest command.
     uint64_t floor = 1;        // Every sequence below it was acknowledged.
     uint64_t result_bytes = 0;
-    // sequence -> result, at or above floor. A B-tree: a session in a
-    // pipelined client holds many and adds and frees one per proposal.
-    absl::btree_map<uint64_t, std::string> results;
+    // Ascending by sequence, every one at or above floor. A pipelined
+    // client adds one at the back and frees one at the front per proposal
+    // (a map's node per result was most of the table's cost); a retry
+    // applied late goes in the middle.
+    std::deque<StoredResult> results;
     bool operator==(const Session&) const = default;
   };
   void touch(uint64_t id, Session& s);
+  // The first result at or above `sequence`.
+  static std::deque<StoredResult>::iterator result_at(Session& s, uint64_t sequence);
   void clear();
 
   SessionLimits limits_;

@@ -35,6 +35,47 @@ TEST(SessionTable, ANewSequenceIsAppliedOnceAndADuplicateGetsItsStoredResult) {
   EXPECT_EQ(t.result_bytes(7), 8u);
 }
 
+TEST(SessionTable, AResultAppliedLateLandsInOrderAndTheFloorFreesAroundIt) {
+  SessionTable t;
+  ASSERT_TRUE(t.open(1).ok());
+  // 1, 2, 4, 5 applied; 3 was lost with a leader and its retry comes last.
+  for (uint64_t s : {1, 2, 4, 5}) {
+    ASSERT_EQ(verdict_of(t, 1, s, 1), SessionTable::Verdict::kApply) << s;
+    t.record(1, s, "r" + std::to_string(s));
+  }
+  ASSERT_EQ(verdict_of(t, 1, 3, 1), SessionTable::Verdict::kApply);
+  t.record(1, 3, "r3");
+  t.record(1, 4, "again");  // A second record keeps the first result.
+  EXPECT_EQ(t.result_bytes(1), 10u);
+  for (uint64_t s = 1; s <= 5; ++s) {
+    auto c = t.check(1, s, 1);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_EQ(c->verdict, SessionTable::Verdict::kDuplicate) << s;
+    EXPECT_EQ(*c->result, "r" + std::to_string(s));
+  }
+  // The floor frees 1 to 3 and keeps 4 and 5; nothing below it is stored.
+  ASSERT_EQ(verdict_of(t, 1, 6, 4), SessionTable::Verdict::kApply);
+  EXPECT_EQ(t.result_bytes(1), 4u);
+  t.record(1, 2, "below the floor");
+  EXPECT_EQ(t.result_bytes(1), 4u);
+  auto four = t.check(1, 4, 4);
+  ASSERT_TRUE(four.ok());
+  EXPECT_EQ(*four->result, "r4");
+  // The image keeps the order, and a restored table answers the same.
+  SessionTable back;
+  const std::string image = t.encode();
+  ASSERT_TRUE(back.decode(image).ok());
+  EXPECT_TRUE(back == t);
+  // An image whose results are out of order is damaged. Its one session
+  // holds 4 then 5 ("r4", "r5"): swap their sequence numbers.
+  std::string swapped = image;
+  const size_t first = 1 + 8 + 4 + 8 * 3 + 4, second = first + 8 + 4 + 2;
+  ASSERT_EQ(swapped.size(), second + 8 + 4 + 2);
+  for (size_t i = 0; i < 8; ++i) std::swap(swapped[first + i], swapped[second + i]);
+  SessionTable damaged;
+  EXPECT_EQ(damaged.decode(swapped).code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(SessionTable, TheFloorFreesResultsAndRefusesWhatIsBelowIt) {
   SessionTable t;
   ASSERT_TRUE(t.open(1).ok());
@@ -174,6 +215,10 @@ TEST(SessionCommand, RoundTripsAndRefusesMalformedBytes) {
   EXPECT_EQ(back->floor, 5u);
   EXPECT_EQ(back->leader_time_ms, c.leader_time_ms);
   EXPECT_EQ(back->payload, "k=v");
+  // The driver's in-place encoder writes the same bytes.
+  std::string in_place(protocol::session_command_size(c), 'x');
+  protocol::encode_session_command_to(c, in_place.data());
+  EXPECT_EQ(in_place, bytes);
 
   for (size_t n = 0; n < protocol::kSessionCommandHeaderBytes; ++n) {
     EXPECT_FALSE(protocol::decode_session_command(bytes.substr(0, n)).ok()) << n;
