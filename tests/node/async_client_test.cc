@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/node/async_client.h"
 #include "engine/node/node.h"
+#include "tests/node/in_process_cluster.h"
 #include "tests/node/test_cluster.h"
 
 namespace raft {
@@ -23,75 +24,8 @@ namespace {
 using testing::eventually;
 using testing::MapStateMachine;
 
-class AsyncCluster {
- public:
-  AsyncCluster(int n, std::string name) : dir_(testing::temp_dir(name)) {
-    for (int i = 1; i <= n; ++i) {
-      peers_.push_back(PeerConfig{static_cast<uint64_t>(i),
-                                  absl::StrCat("127.0.0.1:", testing::free_port()),
-                                  PeerRole::kVoter});
-    }
-    fsms_.resize(n + 1, nullptr);
-    nodes_.resize(n + 1);
-  }
-  ~AsyncCluster() {
-    for (auto& n : nodes_) n.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void start(uint64_t id) {
-    NodeConfig c;
-    c.node_id = id;
-    c.address = peers_[id - 1].address;
-    c.data_dir = absl::StrCat(dir_, "/n", id);
-    c.peers = peers_;
-    c.tick_interval_ms = 10;
-    c.election_ticks = 20;
-    c.request_timeout_ms = 5000;
-    auto node = Node::start(c, [this, id](GroupId) {
-      auto fsm = std::make_unique<MapStateMachine>();
-      fsms_[id] = fsm.get();
-      return fsm;
-    });
-    ASSERT_TRUE(node.ok()) << node.status();
-    nodes_[id] = std::move(*node);
-  }
-  void start_all() {
-    for (uint64_t id = 1; id < nodes_.size(); ++id) start(id);
-  }
-  void stop(uint64_t id) {
-    nodes_[id].reset();
-    fsms_[id] = nullptr;
-  }
-  uint64_t leader() {
-    uint64_t seen = 0;
-    for (uint64_t id = 1; id < nodes_.size(); ++id) {
-      if (!nodes_[id]) continue;
-      auto l = nodes_[id]->leader(1);
-      if (!l.ok() || l->leader_id == 0) return 0;
-      if (seen != 0 && seen != l->leader_id) return 0;
-      seen = l->leader_id;
-    }
-    return seen != 0 && nodes_[seen] ? seen : 0;
-  }
-  uint64_t wait_leader() {
-    uint64_t l = 0;
-    EXPECT_TRUE(eventually([&] { return (l = leader()) != 0; })) << "no leader elected";
-    return l;
-  }
-  MapStateMachine* fsm(uint64_t id) { return fsms_[id]; }
-  std::vector<std::string> addresses() const {
-    std::vector<std::string> out;
-    for (const PeerConfig& p : peers_) out.push_back(p.address);
-    return out;
-  }
-
- private:
-  std::string dir_;
-  std::vector<PeerConfig> peers_;
-  std::vector<std::unique_ptr<Node>> nodes_;
-  std::vector<MapStateMachine*> fsms_;
-};
+// The shared in-process cluster (MapStateMachine in every group).
+using AsyncCluster = testing::Cluster;
 
 ClientOptions patient_options() {
   ClientOptions o;

@@ -18,6 +18,7 @@
 #include "storage/log_env.h"
 #include "storage/snapshot_file.h"
 #include "storage/write_batch.h"
+#include "tests/node/test_cluster.h"
 
 namespace raft {
 
@@ -107,6 +108,48 @@ class FakePorts : public LogWriter, public Outbox, public SnapshotStore {
   storage::LogEnv* env_;
   storage::WriteBatch batch_;
   uint64_t seq_ = 1;
+};
+
+// A base for fixtures that drive one single-voter Group over a real LogEnv
+// in a temporary directory: set config_, then open_leader() opens the group
+// and makes it leader (check HasFatalFailure() after it).
+class SingleVoterGroup {
+ protected:
+  void open_leader(const std::string& name, GroupId id, std::unique_ptr<StateMachine> fsm) {
+    dir_ = testing::temp_dir(name);
+    config_.node_id = 1;
+    storage::EnvOptions eo;
+    eo.dir = dir_ + "/shard-0";
+    auto env = storage::LogEnv::open(eo);
+    ASSERT_TRUE(env.ok()) << env.status();
+    env_ = std::move(*env);
+    ports_ = std::make_unique<FakePorts>(env_.get());
+    GroupOptions options;
+    options.self = 1;
+    options.group = id;
+    options.config = &config_;
+    auto group = Group::open(options, ports_->ports(), std::move(fsm),
+                             {{1, "127.0.0.1:1", PeerRole::kVoter}});
+    ASSERT_TRUE(group.ok()) << group.status();
+    group_ = std::move(*group);
+    ports_->flush(*group_);
+    ASSERT_TRUE(group_->campaign().ok());
+    ports_->flush(*group_);
+    ports_->flush(*group_);
+    ASSERT_TRUE(group_->is_leader());
+  }
+  ~SingleVoterGroup() {
+    group_.reset();
+    ports_.reset();
+    env_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string dir_;
+  NodeConfig config_;
+  std::unique_ptr<storage::LogEnv> env_;
+  std::unique_ptr<FakePorts> ports_;
+  std::unique_ptr<Group> group_;
 };
 
 }  // namespace raft

@@ -37,46 +37,15 @@ class RefusingStateMachine : public testing::MapStateMachine {
   }
 };
 
-class GroupHaltTest : public ::testing::Test {
+class GroupHaltTest : public ::testing::Test, protected SingleVoterGroup {
  protected:
   void SetUp() override {
-    dir_ = testing::temp_dir("grouphalt");
-    config_.node_id = 1;
     config_.snapshot_every_entries = 0;
-    storage::EnvOptions eo;
-    eo.dir = dir_ + "/shard-0";
-    auto env = storage::LogEnv::open(eo);
-    ASSERT_TRUE(env.ok()) << env.status();
-    env_ = std::move(*env);
-    ports_ = std::make_unique<FakePorts>(env_.get());
-    GroupOptions options;
-    options.self = 1;
-    options.group = 7;
-    options.config = &config_;
     auto fsm = std::make_unique<RefusingStateMachine>();
     fsm_ = fsm.get();
-    auto group = Group::open(options, ports_->ports(), std::move(fsm),
-                             {{1, "127.0.0.1:1", PeerRole::kVoter}});
-    ASSERT_TRUE(group.ok()) << group.status();
-    group_ = std::move(*group);
-    ports_->flush(*group_);
-    ASSERT_TRUE(group_->campaign().ok());
-    ports_->flush(*group_);
-    ports_->flush(*group_);
-    ASSERT_TRUE(group_->is_leader());
-  }
-  void TearDown() override {
-    group_.reset();
-    ports_.reset();
-    env_.reset();
-    std::filesystem::remove_all(dir_);
+    open_leader("grouphalt", 7, std::move(fsm));
   }
 
-  std::string dir_;
-  NodeConfig config_;
-  std::unique_ptr<storage::LogEnv> env_;
-  std::unique_ptr<FakePorts> ports_;
-  std::unique_ptr<Group> group_;
   RefusingStateMachine* fsm_ = nullptr;
 };
 

@@ -21,33 +21,14 @@
 namespace raft {
 namespace {
 
-class GroupPromotionTest : public ::testing::Test {
+class GroupPromotionTest : public ::testing::Test, protected SingleVoterGroup {
  protected:
   void SetUp() override {
-    dir_ = testing::temp_dir("grouppromo");
-    config_.node_id = 1;
     config_.snapshot_every_entries = 0;
     config_.promote_max_lag = 5;
     config_.election_ticks = 10;
-    storage::EnvOptions eo;
-    eo.dir = dir_ + "/shard-0";
-    auto env = storage::LogEnv::open(eo);
-    ASSERT_TRUE(env.ok()) << env.status();
-    env_ = std::move(*env);
-    ports_ = std::make_unique<FakePorts>(env_.get());
-    GroupOptions options;
-    options.self = 1;
-    options.group = 1;
-    options.config = &config_;
-    auto group = Group::open(options, ports_->ports(), std::make_unique<memstore::KvStateMachine>(),
-                             {{1, "127.0.0.1:1", PeerRole::kVoter}});
-    ASSERT_TRUE(group.ok()) << group.status();
-    group_ = std::move(*group);
-    flush();
-    ASSERT_TRUE(group_->campaign().ok());
-    flush();
-    flush();
-    ASSERT_TRUE(group_->is_leader());
+    open_leader("grouppromo", 1, std::make_unique<memstore::KvStateMachine>());
+    ASSERT_FALSE(HasFatalFailure());
     // Node 2 joins as a learner.
     absl::StatusOr<ConfState> added = absl::UnknownError("no answer");
     group_->change_membership({MemberChange{MemberChangeKind::kAddLearner, 2, "127.0.0.1:2"}},
@@ -56,13 +37,6 @@ class GroupPromotionTest : public ::testing::Test {
     ASSERT_TRUE(added.ok()) << added.status();
     ASSERT_EQ(group_->conf_state().learners, std::vector<NodeId>{2});
   }
-  void TearDown() override {
-    group_.reset();
-    ports_.reset();
-    env_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   void flush() {
     group_->process();
     ports_->flush(*group_);
@@ -107,12 +81,6 @@ class GroupPromotionTest : public ::testing::Test {
     EXPECT_EQ(outcome_of(r.status()), Outcome::kRefused) << r.status();
     EXPECT_NE(r.status().message().find(says), absl::string_view::npos) << r.status();
   }
-
-  std::string dir_;
-  NodeConfig config_;
-  std::unique_ptr<storage::LogEnv> env_;
-  std::unique_ptr<FakePorts> ports_;
-  std::unique_ptr<Group> group_;
 };
 
 TEST_F(GroupPromotionTest, OnlyAfterCatchingUpForAnElectionTimeout) {

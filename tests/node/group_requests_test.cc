@@ -20,45 +20,13 @@
 namespace raft {
 namespace {
 
-class GroupRequestsTest : public ::testing::Test {
+class GroupRequestsTest : public ::testing::Test, protected SingleVoterGroup {
  protected:
   void SetUp() override {
-    dir_ = testing::temp_dir("groupreq");
-    config_.node_id = 1;
     config_.max_pending_requests = 3;
     config_.snapshot_every_entries = 0;
-    storage::EnvOptions eo;
-    eo.dir = dir_ + "/shard-0";
-    auto env = storage::LogEnv::open(eo);
-    ASSERT_TRUE(env.ok()) << env.status();
-    env_ = std::move(*env);
-    ports_ = std::make_unique<FakePorts>(env_.get());
-    GroupOptions options;
-    options.self = 1;
-    options.group = 1;
-    options.config = &config_;
-    auto group = Group::open(options, ports_->ports(), std::make_unique<memstore::KvStateMachine>(),
-                             {{1, "127.0.0.1:1", PeerRole::kVoter}});
-    ASSERT_TRUE(group.ok()) << group.status();
-    group_ = std::move(*group);
-    ports_->flush(*group_);
-    ASSERT_TRUE(group_->campaign().ok());
-    ports_->flush(*group_);
-    ports_->flush(*group_);
-    ASSERT_TRUE(group_->is_leader());
+    open_leader("groupreq", 1, std::make_unique<memstore::KvStateMachine>());
   }
-  void TearDown() override {
-    group_.reset();
-    ports_.reset();
-    env_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::string dir_;
-  NodeConfig config_;
-  std::unique_ptr<storage::LogEnv> env_;
-  std::unique_ptr<FakePorts> ports_;
-  std::unique_ptr<Group> group_;
 };
 
 TEST_F(GroupRequestsTest, RequestsOverTheCapAreRefusedUntilSomeComplete) {
