@@ -1,10 +1,10 @@
 #include "engine/node/session_table.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "engine/node/errors.h"
+#include "protocol/records/le_bytes.h"
 
 namespace raft {
 namespace {
@@ -15,41 +15,9 @@ constexpr uint8_t kSessionTableVersion = 1;
 constexpr size_t kSessionRecordBytes = 8 * 3 + 4;
 constexpr size_t kResultRecordBytes = 8 + 4;
 
-void put_u64(std::string* out, uint64_t v) {
-  char b[8];
-  std::memcpy(b, &v, 8);
-  out->append(b, 8);
-}
-void put_u32(std::string* out, uint32_t v) {
-  char b[4];
-  std::memcpy(b, &v, 4);
-  out->append(b, 4);
-}
-
-struct SessionReader {
-  std::string_view in;
-  bool ok = true;
-  uint64_t u64() {
-    uint64_t v = 0;
-    if (in.size() < 8) {
-      ok = false;
-      return 0;
-    }
-    std::memcpy(&v, in.data(), 8);
-    in.remove_prefix(8);
-    return v;
-  }
-  uint32_t u32() {
-    uint32_t v = 0;
-    if (in.size() < 4) {
-      ok = false;
-      return 0;
-    }
-    std::memcpy(&v, in.data(), 4);
-    in.remove_prefix(4);
-    return v;
-  }
-};
+using protocol::put_u32;
+using protocol::put_u64;
+using SessionReader = protocol::LeReader;
 
 }  // namespace
 

@@ -1,24 +1,9 @@
 #include "protocol/records/peer_addresses.h"
 
-#include <cstring>
+#include "protocol/records/le_bytes.h"
 
 namespace raft::protocol {
 namespace {
-
-template <typename T>
-void put(std::string* out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out->append(b, sizeof(T));
-}
-
-template <typename T>
-bool get(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
 
 constexpr uint8_t kVersion = 1;
 constexpr uint32_t kMaxAddressBytes = 1024;
@@ -27,11 +12,11 @@ constexpr uint32_t kMaxAddressBytes = 1024;
 
 std::string encode_peer_addresses(const PeerAddresses& peers) {
   std::string out;
-  put<uint8_t>(&out, kVersion);
-  put<uint32_t>(&out, static_cast<uint32_t>(peers.size()));
+  put_u8(&out, kVersion);
+  put_u32(&out, static_cast<uint32_t>(peers.size()));
   for (const auto& [id, address] : peers) {
-    put<uint64_t>(&out, id);
-    put<uint32_t>(&out, static_cast<uint32_t>(address.size()));
+    put_u64(&out, id);
+    put_u32(&out, static_cast<uint32_t>(address.size()));
     out.append(address);
   }
   return out;
@@ -40,22 +25,23 @@ std::string encode_peer_addresses(const PeerAddresses& peers) {
 absl::StatusOr<PeerAddresses> decode_peer_addresses(std::string_view in) {
   PeerAddresses peers;
   if (in.empty()) return peers;
-  uint8_t version = 0;
-  uint32_t count = 0;
-  if (!get(&in, &version) || version != kVersion) {
+  LeReader r{in};
+  if (r.u8() != kVersion || !r.ok) {
     return absl::InvalidArgumentError("peer table: unknown version");
   }
-  if (!get(&in, &count)) return absl::InvalidArgumentError("peer table: truncated");
+  const uint32_t count = r.u32();
+  if (!r.ok) return absl::InvalidArgumentError("peer table: truncated");
   for (uint32_t i = 0; i < count; ++i) {
-    uint64_t id = 0;
-    uint32_t len = 0;
-    if (!get(&in, &id) || !get(&in, &len) || len > kMaxAddressBytes || in.size() < len) {
+    const uint64_t id = r.u64();
+    const uint32_t len = r.u32();
+    if (!r.ok || len > kMaxAddressBytes) {
       return absl::InvalidArgumentError("peer table: truncated entry");
     }
-    peers[id] = std::string(in.substr(0, len));
-    in.remove_prefix(len);
+    const std::string_view address = r.bytes(len);
+    if (!r.ok) return absl::InvalidArgumentError("peer table: truncated entry");
+    peers[id] = std::string(address);
   }
-  if (!in.empty()) return absl::InvalidArgumentError("peer table: trailing bytes");
+  if (!r.in.empty()) return absl::InvalidArgumentError("peer table: trailing bytes");
   return peers;
 }
 

@@ -2,31 +2,22 @@
 
 #include <cstring>
 
+#include "protocol/records/le_bytes.h"
+
 namespace raft::protocol {
 namespace {
 
 constexpr uint8_t kSessionCommandVersion = 1;
-
-char* put_u64_le(char* out, uint64_t v) {
-  std::memcpy(out, &v, 8);
-  return out + 8;
-}
-
-uint64_t get_u64_le(const char* p) {
-  uint64_t v = 0;
-  std::memcpy(&v, p, 8);
-  return v;
-}
 
 }  // namespace
 
 void encode_session_command_to(const SessionCommand& command, char* out) {
   *out++ = static_cast<char>(kSessionCommandVersion);
   *out++ = static_cast<char>(command.kind);
-  out = put_u64_le(out, command.session);
-  out = put_u64_le(out, command.sequence);
-  out = put_u64_le(out, command.floor);
-  out = put_u64_le(out, command.leader_time_ms);
+  out = put_u64(out, command.session);
+  out = put_u64(out, command.sequence);
+  out = put_u64(out, command.floor);
+  out = put_u64(out, command.leader_time_ms);
   if (!command.payload.empty()) std::memcpy(out, command.payload.data(), command.payload.size());
 }
 
@@ -51,10 +42,10 @@ absl::StatusOr<SessionCommand> decode_session_command(std::string_view bytes) {
   }
   c.kind = static_cast<SessionCommandKind>(kind);
   const char* p = bytes.data() + 2;
-  c.session = get_u64_le(p);
-  c.sequence = get_u64_le(p + 8);
-  c.floor = get_u64_le(p + 16);
-  c.leader_time_ms = get_u64_le(p + 24);
+  c.session = load_u64(p);
+  c.sequence = load_u64(p + 8);
+  c.floor = load_u64(p + 16);
+  c.leader_time_ms = load_u64(p + 24);
   c.payload = bytes.substr(kSessionCommandHeaderBytes);
   if (c.kind != SessionCommandKind::kPropose && !c.payload.empty()) {
     return absl::InvalidArgumentError("session command: payload on an open or close");

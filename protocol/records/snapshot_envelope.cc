@@ -1,8 +1,7 @@
 #include "protocol/records/snapshot_envelope.h"
 
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
+#include "protocol/records/le_bytes.h"
 #include "protocol/records/peer_addresses.h"
 
 namespace raft::protocol {
@@ -10,13 +9,11 @@ namespace {
 constexpr std::string_view kMagicV1 = "RRSNAP01";
 constexpr std::string_view kMagic = "RRSNAP02";
 
-void put_u32_le(std::string* out, uint32_t v) { out->append(reinterpret_cast<const char*>(&v), 4); }
-
 bool take_u32(std::string_view* in, uint32_t* v) {
-  if (in->size() < 4) return false;
-  std::memcpy(v, in->data(), 4);
-  in->remove_prefix(4);
-  return true;
+  LeReader r{*in};
+  *v = r.u32();
+  *in = r.in;
+  return r.ok;
 }
 
 absl::StatusOr<PeerAddresses> peers_of(std::string_view table) {
@@ -32,11 +29,11 @@ std::string encode_snapshot_header(const PeerAddresses& peers, uint64_t max_id_s
                                    std::string_view sessions) {
   std::string table = encode_peer_addresses(peers);
   std::string out(kMagic);
-  put_u32_le(&out, static_cast<uint32_t>(4 + table.size() + 8 + 4 + sessions.size()));
-  put_u32_le(&out, static_cast<uint32_t>(table.size()));
+  put_u32(&out, static_cast<uint32_t>(4 + table.size() + 8 + 4 + sessions.size()));
+  put_u32(&out, static_cast<uint32_t>(table.size()));
   out.append(table);
-  out.append(reinterpret_cast<const char*>(&max_id_seen), 8);
-  put_u32_le(&out, static_cast<uint32_t>(sessions.size()));
+  put_u64(&out, max_id_seen);
+  put_u32(&out, static_cast<uint32_t>(sessions.size()));
   out.append(sessions);
   return out;
 }
@@ -59,7 +56,7 @@ absl::StatusOr<SnapshotEnvelope> decode_snapshot_image(std::string_view image) {
   if (!peers.ok()) return peers.status();
   image.remove_prefix(len);
   env.peers = std::move(*peers);
-  std::memcpy(&env.max_id_seen, image.data(), 8);
+  env.max_id_seen = load_u64(image.data());
   image.remove_prefix(8);
   if (!v1) {
     uint32_t sessions = 0;
@@ -80,8 +77,7 @@ absl::StatusOr<size_t> snapshot_header_size(std::string_view prefix) {
   }
   const std::string_view magic = prefix.substr(0, kMagic.size());
   if (magic != kMagic && magic != kMagicV1) return absl::DataLossError("snapshot image: bad magic");
-  uint32_t len = 0;
-  std::memcpy(&len, prefix.data() + kMagic.size(), 4);
+  const uint32_t len = load_u32(prefix.data() + kMagic.size());
   if (magic == kMagicV1) {
     if (len > kMaxSnapshotPeerTableBytes) {
       return absl::DataLossError(absl::StrCat("snapshot image: peer table of ", len,
