@@ -17,8 +17,10 @@ class Slice {
  public:
   Slice() = default;
 
-  // Takes ownership of `bytes` (one allocation for the control block).
+  // Takes ownership of `bytes` (one allocation for the control block; none
+  // for an empty string, which needs no owner).
   explicit Slice(std::string bytes) {
+    if (bytes.empty()) return;
     auto owner = std::make_shared<const std::string>(std::move(bytes));
     view_ = *owner;
     owner_ = std::move(owner);

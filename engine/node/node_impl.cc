@@ -66,10 +66,14 @@ NodeImpl::~NodeImpl() { stop(); }
 // ---------------------------------------------------------------------------
 // Calls.
 
-bool NodeImpl::on_shard(uint32_t shard, absl::AnyInvocable<void()> fn) {
+bool NodeImpl::on_own_shard(uint32_t shard) const {
   net::Shard* current = net::ShardSet::current();
-  if (current != nullptr && current->id() == shard && shards_ &&
-      &shards_->shard(shard) == current) {
+  return current != nullptr && current->id() == shard && shards_ &&
+         &shards_->shard(shard) == current;
+}
+
+bool NodeImpl::on_shard(uint32_t shard, absl::AnyInvocable<void()> fn) {
+  if (on_own_shard(shard)) {
     fn();
     return true;
   }
@@ -79,6 +83,10 @@ bool NodeImpl::on_shard(uint32_t shard, absl::AnyInvocable<void()> fn) {
 
 void NodeImpl::with_group(GroupId group, absl::AnyInvocable<void(ShardRuntime*, Group*)> fn) {
   const uint32_t s = shard_of(group);
+  if (on_own_shard(s)) {
+    ShardRuntime* rt = runtimes_[s].get();
+    return fn(rt, rt ? rt->group(group) : nullptr);
+  }
   auto shared = std::make_shared<absl::AnyInvocable<void(ShardRuntime*, Group*)>>(std::move(fn));
   bool ok = on_shard(s, [this, s, group, shared] {
     ShardRuntime* rt = runtimes_[s].get();
@@ -144,13 +152,22 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
           return;
         }
         for (protocol::ClientRequest& req : *requests) {
-          // Replies go back on the connection's own shard.
+          // Replies go back on the connection's own shard: at once when the
+          // answer comes from it (no task, no copy of the response).
           ClientReply reply_home = [this, home, replies](protocol::ClientResponse response) {
+            if (on_own_shard(home)) return replies->add(std::move(response));
             on_shard(home, [replies, response = std::move(response)]() mutable {
               replies->add(std::move(response));
             });
           };
           const GroupId group = req.group;
+          if (const uint32_t target = shard_of(group); target == home && on_own_shard(home)) {
+            // The group lives here (the common case with one shard): no hop.
+            ShardRuntime* rt = runtimes_[home].get();
+            execute_client_request(context_, rt, rt ? rt->group(group) : nullptr, std::move(req),
+                                   std::move(reply_home));
+            continue;
+          }
           with_group(group, [this, req = std::move(req), reply_home = std::move(reply_home)](
                                 ShardRuntime* target, Group* g) mutable {
             execute_client_request(context_, target, g, std::move(req), std::move(reply_home));

@@ -50,6 +50,8 @@ class NodeImpl {
   void with_group(GroupId group, absl::AnyInvocable<void(ShardRuntime*, Group*)> fn);
   // Runs `fn` on shard `shard` (inline when already there); false if refused.
   bool on_shard(uint32_t shard, absl::AnyInvocable<void()> fn);
+  // True on shard `shard`'s own thread (a task for it may run inline).
+  bool on_own_shard(uint32_t shard) const;
 
   ShardRuntime* runtime(uint32_t shard) { return runtimes_[shard].get(); }
   std::vector<ShardRuntime*> runtimes();
