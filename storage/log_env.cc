@@ -87,9 +87,15 @@ absl::StatusOr<std::unique_ptr<LogEnv>> LogEnv::open(const EnvOptions& options) 
     if (s.ok()) e->maybe_force_sync();
     return s;
   };
-  hooks.idle = [e] {  // Deletes compacted records in a transaction of their own.
+  hooks.idle = [e] {
+    // A forced sync asked for, then compacted records deleted in a
+    // transaction of their own (empty when there are none: LMDB writes
+    // nothing for it). The commit sets the idle flag again from what is left.
+    absl::Status synced = absl::OkStatus();
+    if (e->sync_wanted_.exchange(false, std::memory_order_acq_rel)) synced = e->force_sync_now();
     WorkStates work;
-    return e->commit(WriteBatch(), work);
+    absl::Status committed = e->commit(WriteBatch(), work);
+    return synced.ok() ? committed : synced;
   };
   if (auto s = env->queue_.start(std::move(hooks)); !s.ok()) return s;
   return env;
@@ -151,10 +157,21 @@ void LogEnv::maybe_force_sync() {
   }
   const auto now = std::chrono::steady_clock::now();
   if (queue_.queued() != 0 && now - last_forced_sync_ < std::chrono::milliseconds(100)) return;
-  last_forced_sync_ = now;
-  if (!lmdb_.force_sync().ok()) return;  // Tried again after the next commit.
+  // A failure is tried again after the next commit, or at the next
+  // request_forced_sync().
+  (void)force_sync_now();
+}
+
+absl::Status LogEnv::force_sync_now() {
+  const uint64_t committed = committed_journal_seq_.load(std::memory_order_acquire);
+  if (!options_.journal || committed == synced_journal_seq_.load(std::memory_order_relaxed)) {
+    return absl::OkStatus();
+  }
+  last_forced_sync_ = std::chrono::steady_clock::now();
+  if (absl::Status s = lmdb_.force_sync(); !s.ok()) return s;
   forced_syncs_.fetch_add(1, std::memory_order_relaxed);
   synced_journal_seq_.store(committed, std::memory_order_release);
+  return absl::OkStatus();
 }
 
 LogEnv::~LogEnv() {

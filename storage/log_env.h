@@ -186,6 +186,15 @@ class LogEnv {
   uint64_t synced_journal_seq() const {
     return synced_journal_seq_.load(std::memory_order_acquire);
   }
+  // Asks the writer thread for a forced sync of what LMDB committed behind
+  // the journal but has not synced yet, at its next idle turn. Any thread.
+  // A forced sync that failed (ENOSPC from a full disk, say) is otherwise
+  // tried again only after the next commit, and a full journal sends none:
+  // its owner asks for one each tick while it is full.
+  void request_forced_sync() {
+    sync_wanted_.store(true, std::memory_order_release);
+    queue_.set_idle_work(true);
+  }
   EnvStats stats() const;
   // The LMDB env's flags (mdb_env_get_flags), 0 while the env is closed after
   // a failure. Never MDB_NOSYNC, MDB_MAPASYNC or MDB_WRITEMAP: each can lose
@@ -204,6 +213,8 @@ class LogEnv {
   // Writer thread, after a commit of journaled batches: a forced sync when
   // due, then synced_journal_seq_.
   void maybe_force_sync();
+  // Writer thread: the forced sync itself, if LMDB holds batches not synced.
+  absl::Status force_sync_now();
   // The group's compaction mark and last index as `txn` sees them (the
   // published bounds may lag a commit that readers already see).
   absl::StatusOr<std::pair<CompactedMark, Index>> txn_bounds(MDB_txn* txn, MDB_cursor* log,
@@ -231,8 +242,11 @@ class LogEnv {
                                 bool& map_full);
   absl::Status reopen_after_failure();
   void after_commit(const std::vector<const WriteBatch*>& batches, WorkStates& work);
-  // Tells the writer whether idle deletion of compacted records is due.
-  void update_idle_work() { queue_.set_idle_work(garbage_.pending()); }
+  // Tells the writer whether idle work is due: deleting compacted records,
+  // or a forced sync someone asked for.
+  void update_idle_work() {
+    queue_.set_idle_work(garbage_.pending() || sync_wanted_.load(std::memory_order_acquire));
+  }
 
   const EnvOptions options_;
   // The LMDB env, its tables, map size and owner lock (lmdb_env.h).
@@ -250,6 +264,7 @@ class LogEnv {
   std::atomic<uint64_t> committed_journal_seq_{0};
   std::atomic<uint64_t> synced_journal_seq_{0};
   std::chrono::steady_clock::time_point last_forced_sync_{};  // Writer thread.
+  std::atomic<bool> sync_wanted_{false};                      // request_forced_sync().
   std::atomic<uint64_t> forced_syncs_{0};
   uint64_t journal_replayed_ = 0;  // Set at open.
 

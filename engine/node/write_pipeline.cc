@@ -104,6 +104,12 @@ absl::Status WritePipeline::backlog() const {
 }
 
 void WritePipeline::tick() {
+  if (journal_full_ && lmdb_pending_.empty() && lmdb_failed_.empty() && !stopping_) {
+    // Everything is in LMDB, but a segment comes free only once a forced
+    // sync covers it, and the one after the last commit may have failed
+    // (a full disk): with the journal full no commit comes to try again.
+    env_.request_forced_sync();
+  }
   checkpoint();
   if (journal_full_ && !full_long_reported_ && lmdb_failed_.empty() &&
       net::Clock::now() - full_since_ > std::chrono::seconds(2)) {
@@ -112,12 +118,12 @@ void WritePipeline::tick() {
     full_long_reported_ = true;
     spdlog::warn(
         "shard {}: the journal has been full for over 2 s: LMDB has {} batches in flight, {} "
-        "waiting for a retry{}; LMDB synced through record {}, the journal's checkpoint is {}, "
-        "its next record {}, {} of {} segments free",
+        "waiting for a retry{}; LMDB committed through record {} and synced through {}, the "
+        "journal's checkpoint is {}, its next record {}, {} of {} segments free",
         shard_id_, lmdb_pending_.size(), lmdb_failed_.size(),
-        lmdb_backing_off_ ? " (backing off)" : "", env_.synced_journal_seq(),
-        journal_.checkpoint_seq(), journal_.next_seq(), journal_.free_segments(),
-        journal_.segment_count());
+        lmdb_backing_off_ ? " (backing off)" : "", env_.stats().journal_committed_seq,
+        env_.synced_journal_seq(), journal_.checkpoint_seq(), journal_.next_seq(),
+        journal_.free_segments(), journal_.segment_count());
   }
   if (!lmdb_failed_.empty() && lmdb_pending_.empty() && !lmdb_backing_off_ && !stopping_) {
     // Every failed batch waits for the retry timer; it is armed when the
@@ -224,8 +230,22 @@ void WritePipeline::on_journal_write(int32_t result, uint32_t /*flags*/) {
   Behind behind{c.journal_seq, std::move(c.parts.front()), 0, c.size, net::Clock::now()};
   behind.entries = behind.batch.entry_count();
   c.parts.pop_front();
+  if (!c.parts.empty()) {
+    // More parts to come: this one goes to LMDB now (a copy; the views are
+    // staged once the whole batch is durable). The journal frees a segment
+    // only when LMDB holds what it carries, so a batch whose parts fill the
+    // journal (a follower's backlog after its disk was full) would
+    // otherwise wait for itself: its later parts never fit, and its earlier
+    // ones never reach LMDB. LMDB holding a prefix of a batch not yet
+    // reported durable is what a replay of its first records gives too.
+    lag_entries_ += behind.entries;
+    lag_bytes_ += behind.bytes;
+    submit_to_lmdb(behind);
+    c.done.push_back(std::move(behind));
+    c.in_lmdb = c.done.size();
+    return write_next_part();
+  }
   c.done.push_back(std::move(behind));
-  if (!c.parts.empty()) return write_next_part();
   // The whole batch is durable: the groups' views see it, the driver hears
   // of it, and LMDB gets it.
   retry_backoff_ = std::chrono::milliseconds(50);
@@ -239,7 +259,8 @@ void WritePipeline::on_journal_write(int32_t result, uint32_t /*flags*/) {
   bump(metrics_.entries_persisted, entries);
   metrics_.record_batch(entries);
   callbacks_.durable(finished.seq);
-  for (Behind& b : finished.done) {
+  for (size_t i = finished.in_lmdb; i < finished.done.size(); ++i) {
+    Behind& b = finished.done[i];
     lag_entries_ += b.entries;
     lag_bytes_ += b.bytes;
     submit_to_lmdb(std::move(b));

@@ -108,6 +108,7 @@ class WritePipeline final : public LogWriter {
     uint64_t seq = 0;                       // The driver's batch sequence.
     std::deque<storage::WriteBatch> parts;  // Not yet written; front next.
     std::vector<Behind> done;               // Written, in order.
+    size_t in_lmdb = 0;                     // Of done, the first ones already sent to LMDB.
     uint64_t journal_seq = 0;               // Of the front part's write.
     size_t size = 0;                        // Its bytes.
     net::Clock::time_point started{}, part_started{};
