@@ -260,11 +260,12 @@ absl::Status TlsSession::fail(const char* what, int ssl_result) {
 }
 
 absl::StatusOr<size_t> TlsSession::read(char* buf, size_t capacity) {
-  // Nothing fed that OpenSSL has not taken and nothing decrypted waiting:
-  // SSL_read could only ask for more ciphertext. Every recv ends with such
-  // a call (the one that finds the input drained), so this skips one
-  // OpenSSL call per record received.
-  if (BIO_ctrl_pending(in_) == 0 && SSL_pending(ssl_) == 0) return size_t{0};
+  // Nothing fed that OpenSSL has not taken and nothing buffered inside it
+  // (decrypted or not; SSL_has_pending, not SSL_pending, so a record it read
+  // ahead is never left behind): SSL_read could only ask for more
+  // ciphertext. Every recv ends with such a call (the one that finds the
+  // input drained), so this skips one OpenSSL call per record received.
+  if (BIO_ctrl_pending(in_) == 0 && SSL_has_pending(ssl_) == 0) return size_t{0};
   clear_errors();
   int cap = static_cast<int>(std::min<size_t>(capacity, 1u << 30));
   int r = SSL_read(ssl_, buf, cap);
