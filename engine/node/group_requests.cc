@@ -40,7 +40,6 @@ std::string Group::address_of(NodeId node) const {
 }
 
 void Group::propose(Slice data, ProposeCallback done) {
-  RAFT_TRACE_POINT("propose");
   if (removed_) {
     return done(failed(absl::FailedPreconditionError("this node was removed from the group")));
   }
@@ -49,6 +48,7 @@ void Group::propose(Slice data, ProposeCallback done) {
 }
 
 void Group::propose_entry(Slice data, EntryType type, ProposeCallback done) {
+  RAFT_TRACE_POINT("propose");  // Plain and session proposals alike (trace_w1.py).
   if (!halted_.ok()) return done(refused(halted_));
   if (!is_leader()) return done(not_leader_error(leader(), address_of(leader())));
   if (absl::Status s = request_slot(); !s.ok()) return done(s);
