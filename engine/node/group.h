@@ -148,6 +148,11 @@ class Group {
   // The batch with sequence `seq` (and every earlier one) is durable, or
   // failed with `status` (then nothing of it is, and the shard retries it).
   void on_durable(uint64_t seq);
+  // Whether on_durable has anything to do here: a write waiting to be
+  // durable, or a failure to clear. The shard skips the others.
+  bool awaits_durable() const {
+    return !persist_queue_.empty() || !write_error_.ok() || write_failed_tick_ >= 0;
+  }
   void on_write_failed(const absl::Status& status);
 
   // ---- Inspection.

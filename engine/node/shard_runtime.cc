@@ -82,7 +82,11 @@ SnapshotStreams::Host ShardRuntime::streams_host() {
 WritePipeline::Callbacks ShardRuntime::pipeline_callbacks() {
   WritePipeline::Callbacks cb;
   cb.durable = [this](uint64_t seq) {
+    // Only the groups that had a write in this batch (or a failure to
+    // clear) have work: with many idle groups, processing every one after
+    // each batch (a lazy commit index is one) was most of their cost.
     for (auto& [gid, g] : groups_) {
+      if (!g->awaits_durable()) continue;
       g->on_durable(seq);
       dirty_.insert(g.get());
     }
