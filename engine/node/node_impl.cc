@@ -81,12 +81,17 @@ bool NodeImpl::on_shard(uint32_t shard, absl::AnyInvocable<void()> fn) {
   return shards_->send(shard, std::move(fn));
 }
 
-void NodeImpl::with_group(GroupId group, absl::AnyInvocable<void(ShardRuntime*, Group*)> fn) {
+bool NodeImpl::run_if_local(GroupId group, absl::FunctionRef<void(ShardRuntime*, Group*)> fn) {
   const uint32_t s = shard_of(group);
-  if (on_own_shard(s)) {
-    ShardRuntime* rt = runtimes_[s].get();
-    return fn(rt, rt ? rt->group(group) : nullptr);
-  }
+  if (!on_own_shard(s)) return false;
+  ShardRuntime* rt = runtimes_[s].get();
+  fn(rt, rt ? rt->group(group) : nullptr);
+  return true;
+}
+
+void NodeImpl::with_group(GroupId group, absl::AnyInvocable<void(ShardRuntime*, Group*)> fn) {
+  if (run_if_local(group, [&](ShardRuntime* rt, Group* g) { fn(rt, g); })) return;
+  const uint32_t s = shard_of(group);
   auto shared = std::make_shared<absl::AnyInvocable<void(ShardRuntime*, Group*)>>(std::move(fn));
   bool ok = on_shard(s, [this, s, group, shared] {
     ShardRuntime* rt = runtimes_[s].get();
@@ -161,11 +166,11 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
             });
           };
           const GroupId group = req.group;
-          if (const uint32_t target = shard_of(group); target == home && on_own_shard(home)) {
-            // The group lives here (the common case with one shard): no hop.
-            ShardRuntime* rt = runtimes_[home].get();
-            execute_client_request(context_, rt, rt ? rt->group(group) : nullptr, std::move(req),
-                                   std::move(reply_home));
+          // The group lives here (the common case with one shard): no hop,
+          // and no closure holding the request.
+          if (run_if_local(group, [&](ShardRuntime* rt, Group* g) {
+                execute_client_request(context_, rt, g, std::move(req), std::move(reply_home));
+              })) {
             continue;
           }
           with_group(group, [this, req = std::move(req), reply_home = std::move(reply_home)](

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "engine/node/node.h"
 #include "engine/node/node_context.h"
 #include "engine/node/shard_runtime.h"
@@ -52,6 +53,9 @@ class NodeImpl {
   bool on_shard(uint32_t shard, absl::AnyInvocable<void()> fn);
   // True on shard `shard`'s own thread (a task for it may run inline).
   bool on_own_shard(uint32_t shard) const;
+  // On `group`'s own shard: runs `fn` there and then, as with_group would,
+  // and returns true; elsewhere returns false without calling it.
+  bool run_if_local(GroupId group, absl::FunctionRef<void(ShardRuntime*, Group*)> fn);
 
   ShardRuntime* runtime(uint32_t shard) { return runtimes_[shard].get(); }
   std::vector<ShardRuntime*> runtimes();

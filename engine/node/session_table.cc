@@ -113,8 +113,9 @@ void SessionTable::record(uint64_t id, uint64_t sequence, std::string result) {
     s.results.push_back(StoredResult{sequence, std::move(result)});
     return;
   }
+  // Not above the last stored sequence: lower_bound finds one at or above it.
   auto r = result_at(s, sequence);
-  if (r != s.results.end() && r->sequence == sequence) return;  // Kept the first.
+  if (r->sequence == sequence) return;  // Kept the first.
   s.result_bytes += result.size();
   s.results.insert(r, StoredResult{sequence, std::move(result)});
 }
