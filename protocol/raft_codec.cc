@@ -44,6 +44,7 @@ bool is_remote(MessageType t) {
     case MessageType::kReadIndex:
     case MessageType::kReadIndexResponse:
     case MessageType::kTransferLeader:
+    case MessageType::kQuiesce:
       return true;
     case MessageType::kHup:
     case MessageType::kBeat:

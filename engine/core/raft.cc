@@ -113,6 +113,7 @@ void Raft::become_leader() {
   reset(term_);
   lead_ = id_;
   role_ = Role::kLeader;
+  lease_valid_ = true;
   Progress* self = tracker_.find(id_);
   RAFT_CHECK(self != nullptr);
   self->become_replicate();
@@ -177,7 +178,7 @@ absl::Status Raft::step_term(const Message& m, bool* drop) {
     } else if (m.type == MessageType::kPreVoteResponse && !m.reject) {
       // A granted pre-vote carries the future term; the candidate keeps its own.
     } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
-               m.type == MessageType::kSnapshot) {
+               m.type == MessageType::kSnapshot || m.type == MessageType::kQuiesce) {
       become_follower(m.term, m.from);
     } else if (m.type == MessageType::kVote) {
       // A vote request moves our term, but only granting the vote restarts
@@ -197,7 +198,8 @@ absl::Status Raft::step_term(const Message& m, bool* drop) {
     return absl::OkStatus();
   }
   if (m.term < term_) {
-    if (m.type == MessageType::kHeartbeat || m.type == MessageType::kAppend) {
+    if (m.type == MessageType::kHeartbeat || m.type == MessageType::kAppend ||
+        m.type == MessageType::kQuiesce) {
       // A stale leader (e.g. back from a partition) learns our term and steps
       // down (§5.1: reply with currentTerm). etcd does this only with
       // check-quorum or pre-vote, counting on a candidate's higher-term vote
@@ -225,6 +227,7 @@ absl::Status Raft::step_term(const Message& m, bool* drop) {
 }
 
 absl::Status Raft::step(Message m) {
+  if (quiesced_ && wakes(m)) wake_for(m);
   bool drop = false;
   absl::Status status = step_term(m, &drop);
   if (!status.ok() || drop) return status;
@@ -261,6 +264,7 @@ absl::Status Raft::step_leader(Message& m) {
         become_follower(term_, kNoNode);
         return absl::OkStatus();
       }
+      lease_valid_ = true;
       for (auto& [id, pr] : tracker_.mutable_progress()) pr.recent_active = id == id_;
       return absl::OkStatus();
     case MessageType::kPropose:
@@ -306,6 +310,10 @@ absl::Status Raft::step_candidate(Message& m) {
       become_follower(m.term, m.from);
       handle_snapshot(m);
       break;
+    case MessageType::kQuiesce:
+      become_follower(m.term, m.from);
+      handle_quiesce(m);
+      break;
     case MessageType::kPreVoteResponse:
     case MessageType::kVoteResponse: {
       const bool mine = (role_ == Role::kPreCandidate && m.type == MessageType::kPreVoteResponse) ||
@@ -340,6 +348,9 @@ absl::Status Raft::step_follower(Message& m) {
       lead_ = m.from;
       handle_snapshot(m);
       break;
+    case MessageType::kQuiesce:
+      handle_quiesce(m);
+      break;
     case MessageType::kTransferLeader:
     case MessageType::kReadIndex:
       if (lead_ == kNoNode) return absl::UnavailableError("no leader");
@@ -361,6 +372,7 @@ absl::Status Raft::step_follower(Message& m) {
 }
 
 void Raft::tick() {
+  if (quiesced_) return;
   if (role_ == Role::kLeader) {
     tick_heartbeat();
   } else {
@@ -414,6 +426,7 @@ NodeStatus Raft::status() const {
   s.lead_transferee = lead_transferee_;
   s.conf_state = tracker_.config().to_conf_state();
   s.randomized_election_timeout = randomized_election_timeout_;
+  s.quiesced = quiesced_;
   if (role_ == Role::kLeader) {
     for (const auto& [id, pr] : tracker_.progress()) {
       PeerStatus p;

@@ -9,6 +9,7 @@
 //   membership.cc   conf changes (joint consensus) and their application
 //   proposal.cc     proposals, uncommitted-bytes cap, forwarding
 //   ready.cc        assembling Ready batches and acknowledgements
+//   quiesce.cc      idle groups that stop their timers, and waking them
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "engine/core/conf_change.h"
 #include "engine/core/config.h"
@@ -65,6 +67,12 @@ class Raft {
   void report_snapshot(NodeId peer, bool ok);
   ConfState apply_conf_change(const ConfChange& change);
   absl::Status check_conf_change_proposal(const ConfChange& change) const;
+
+  // ---- quiescence (quiesce.cc)
+  bool can_quiesce(absl::FunctionRef<bool(NodeId)> live) const;
+  void quiesce(absl::FunctionRef<bool(NodeId)> live);
+  void wake(bool leader_lost);
+  bool quiesced() const { return quiesced_; }
 
   // ---- Ready (ready.cc)
   bool has_ready() const;
@@ -147,6 +155,19 @@ class Raft {
   void release_pending_reads();
   void handle_read_acks(const Message& m);
 
+  // ---- quiesce.cc
+  // A kQuiesce from the leader: quiesce if our log ends where the leader's
+  // does, else answer it as a heartbeat (which wakes the leader).
+  void handle_quiesce(const Message& m);
+  // What wakes a quiesced node: any message or request except a kQuiesce,
+  // a local unreachable report, and a plain heartbeat response (answers to
+  // the last heartbeats arrive after the leader quiesced). A follower that
+  // wants its leader awake says so with a rejecting heartbeat response.
+  static bool wakes(const Message& m);
+  void wake_for(const Message& m);
+  // A rejecting heartbeat response to the leader: "stay awake".
+  void send_wake_ping();
+
   // ---- transfer.cc
   void handle_transfer_leader(NodeId target);
   void send_timeout_now(NodeId to);
@@ -186,6 +207,11 @@ class Raft {
   // ReadIndex requests that arrived before the leader committed an entry of
   // its own term.
   std::vector<Message> pending_reads_;
+
+  // Quiesced: tick() does nothing (quiesce.cc). A leader's lease is not
+  // trusted from its quiescence until a check-quorum after it woke.
+  bool quiesced_ = false;
+  bool lease_valid_ = true;
 
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;

@@ -58,7 +58,7 @@ absl::Status RawNode::step(Message message) {
       }
       break;
     default:
-      if (static_cast<uint8_t>(message.type) > static_cast<uint8_t>(MessageType::kTransferLeader)) {
+      if (static_cast<uint8_t>(message.type) > static_cast<uint8_t>(MessageType::kQuiesce)) {
         return absl::InvalidArgumentError("unknown message type");
       }
       if (message.from == kNoNode) return absl::InvalidArgumentError("message without a sender");
@@ -70,6 +70,13 @@ absl::Status RawNode::step(Message message) {
   }
   return raft_->step(std::move(message));
 }
+
+bool RawNode::can_quiesce(absl::FunctionRef<bool(NodeId)> live) const {
+  return raft_->can_quiesce(live);
+}
+void RawNode::quiesce(absl::FunctionRef<bool(NodeId)> live) { raft_->quiesce(live); }
+bool RawNode::quiesced() const { return raft_->quiesced(); }
+void RawNode::wake(bool leader_lost) { raft_->wake(leader_lost); }
 
 absl::Status RawNode::campaign() { return raft_->campaign_now(); }
 

@@ -82,6 +82,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/slice.h"
@@ -166,6 +167,22 @@ class RawNode {
   // that is invalid for the current configuration is ignored (every node
   // ignores it alike) and the current membership is returned.
   ConfState apply_conf_change(const ConfChange& change);
+
+  // Quiescence (a group with nothing to do stops its timers; see
+  // quiesce.cc for the rules). `live` says which peers' nodes the driver
+  // currently hears from; a peer that is not live is left out (and the
+  // driver wakes the group when it returns).
+  // can_quiesce: this leader may quiesce now. quiesce(): requires it; sends
+  // kQuiesce to the live peers and stops this node's timers.
+  bool can_quiesce(absl::FunctionRef<bool(NodeId)> live) const;
+  void quiesce(absl::FunctionRef<bool(NodeId)> live);
+  // Timers stopped: tick() does nothing until a message, a request or
+  // wake() restarts them.
+  bool quiesced() const;
+  // Restarts the timers. leader_lost: the driver stopped hearing from the
+  // leader's node; a follower then counts the minimum election timeout as
+  // passed and campaigns within its random part.
+  void wake(bool leader_lost);
 
   bool has_ready() const;
   // Hands out all pending work. See the driver contract above.

@@ -35,7 +35,9 @@ absl::Status Raft::handle_read_index(const Message& m) {
     respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
     return absl::OkStatus();
   }
-  if (self_voter && config_.read_only == ReadOnlyOption::kLeaseBased) {
+  // A leader that was quiesced trusts its lease again only after a
+  // check-quorum since it woke (quiesce.cc).
+  if (self_voter && config_.read_only == ReadOnlyOption::kLeaseBased && lease_valid_) {
     respond_read_index(ReadIndexRequest{log_.committed(), m.from, m.context});
     return absl::OkStatus();
   }

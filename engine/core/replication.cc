@@ -147,7 +147,9 @@ void Raft::handle_heartbeat_response(const Message& m, Progress& pr) {
   // the next append either fills the gap or draws a rejection.
   if (pr.state == ProgressState::kReplicate && pr.inflights.full()) pr.inflights.free_first_one();
   if (pr.match < log_.last_index()) maybe_send_append(m.from, true);
-  if (config_.read_only == ReadOnlyOption::kSafe && !m.context.empty()) handle_read_acks(m);
+  // Lease-based reads also take a heartbeat round while the lease is not
+  // trusted (after quiescence).
+  if (!m.context.empty()) handle_read_acks(m);
 }
 
 bool Raft::maybe_commit() {

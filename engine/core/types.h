@@ -99,6 +99,10 @@ enum class MessageType : uint8_t {
   kReadIndex = 20,  // Also forwarded follower -> leader.
   kReadIndexResponse = 21,
   kTransferLeader = 22,  // Also forwarded follower -> leader.
+  // Leader -> follower: the group is idle and every live peer holds the
+  // whole log; (log_term, index) is the leader's last entry, commit equals
+  // it. A follower whose log ends there stops its timers (quiesce.cc).
+  kQuiesce = 23,
 };
 
 // One Raft message. Field meaning depends on the type, as in the paper:

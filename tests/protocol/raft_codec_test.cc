@@ -25,7 +25,8 @@ Message random_message(std::mt19937_64& rng) {
       MessageType::kPreVoteResponse,   MessageType::kHeartbeat,
       MessageType::kHeartbeatResponse, MessageType::kSnapshot,
       MessageType::kTimeoutNow,        MessageType::kReadIndex,
-      MessageType::kReadIndexResponse, MessageType::kTransferLeader};
+      MessageType::kReadIndexResponse, MessageType::kTransferLeader,
+      MessageType::kQuiesce};
   Message m;
   m.type = kTypes[rng() % std::size(kTypes)];
   m.group = rng();

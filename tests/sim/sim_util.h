@@ -121,6 +121,8 @@ inline const char* type_name(MessageType t) {
       return "ReadIndexResp";
     case MessageType::kTransferLeader:
       return "TransferLeader";
+    case MessageType::kQuiesce:
+      return "Quiesce";
   }
   return "?";
 }
