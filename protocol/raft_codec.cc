@@ -111,11 +111,16 @@ flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder&
 }
 
 flatbuffers::Offset<fbs::RaftBatch> encode_raft_batch(flatbuffers::FlatBufferBuilder& b,
-                                                      std::span<const Message> messages) {
-  std::vector<flatbuffers::Offset<fbs::Message>> offsets;
-  offsets.reserve(messages.size());
-  for (const Message& m : messages) offsets.push_back(encode_message(b, m));
-  return fbs::CreateRaftBatch(b, b.CreateVector(offsets));
+                                                      std::span<const Message> messages,
+                                                      uint64_t incarnation) {
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::Message>>> vec = 0;
+  if (!messages.empty()) {
+    std::vector<flatbuffers::Offset<fbs::Message>> offsets;
+    offsets.reserve(messages.size());
+    for (const Message& m : messages) offsets.push_back(encode_message(b, m));
+    vec = b.CreateVector(offsets);
+  }
+  return fbs::CreateRaftBatch(b, vec, incarnation);
 }
 
 ConfState decode_conf_state(const fbs::ConfState* cs) {
@@ -173,9 +178,10 @@ absl::StatusOr<Message> decode_message(const fbs::Message& in,
   return m;
 }
 
-net::OutFrame encode_raft_batch_frame(std::span<const Message> messages, size_t size_hint) {
-  flatbuffers::FlatBufferBuilder b(size_hint + 1024);
-  auto batch = encode_raft_batch(b, messages);
+net::OutFrame encode_raft_batch_frame(std::span<const Message> messages, size_t size_hint,
+                                      uint64_t incarnation) {
+  flatbuffers::FlatBufferBuilder b(size_hint + (messages.empty() ? 64 : 1024));
+  auto batch = encode_raft_batch(b, messages, incarnation);
   b.Finish(fbs::CreateFrame(b, fbs::FrameBody::RaftBatch, batch.Union()));
   return net::frame_from_builder(b);
 }

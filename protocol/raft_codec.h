@@ -19,8 +19,10 @@ namespace raft::protocol {
 flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder& builder,
                                                  const Message& message);
 
+// `incarnation`: the sender's (RaftBatch.incarnation), 0 for none.
 flatbuffers::Offset<fbs::RaftBatch> encode_raft_batch(flatbuffers::FlatBufferBuilder& builder,
-                                                      std::span<const Message> messages);
+                                                      std::span<const Message> messages,
+                                                      uint64_t incarnation = 0);
 
 flatbuffers::Offset<fbs::ConfState> encode_conf_state(flatbuffers::FlatBufferBuilder& builder,
                                                       const ConfState& conf_state);
@@ -28,8 +30,10 @@ flatbuffers::Offset<fbs::SnapshotMeta> encode_snapshot_meta(flatbuffers::FlatBuf
                                                             const SnapshotMeta& meta);
 
 // A frame of Raft messages (of any groups) to one peer; `size_hint` is the
-// expected encoded size, so the builder does not reallocate.
-net::OutFrame encode_raft_batch_frame(std::span<const Message> messages, size_t size_hint);
+// expected encoded size, so the builder does not reallocate. No messages:
+// a liveness beat.
+net::OutFrame encode_raft_batch_frame(std::span<const Message> messages, size_t size_hint,
+                                      uint64_t incarnation = 0);
 
 // One frame of a snapshot stream behind the announce `announce` (a
 // kSnapshot message): `data` at `offset` of the file; the snapshot's meta

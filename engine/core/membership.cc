@@ -250,8 +250,9 @@ void Raft::switch_to_config(TrackerConfig config, ProgressMap progress) {
     hand_off_leadership();
     if (role_ != Role::kLeader) return;
   }
-  // The quorum may have changed: commit what the new one allows, and start
-  // replicating to new members.
+  // The quorum may have changed: release the reads it acknowledged, commit
+  // what it allows, and start replicating to new members.
+  recheck_pending_reads();
   if (maybe_commit()) {
     on_commit_advanced();
   } else {

@@ -11,10 +11,13 @@
 // - A follower whose log ends at that entry takes the commit and stops
 //   ticking; one that does not answers as to a heartbeat, which wakes the
 //   leader, and keeps its timers.
-// - Any message (or local request) wakes a quiesced node. A follower woken
-//   by anyone but its leader tells the leader (a heartbeat response), so
-//   the leader's heartbeats resume and keep the lease that stops a
-//   disruptive candidate.
+// - Any message (or local request) wakes a quiesced node, except its own
+//   leader's appends and heartbeats in its term (a follower's timers only
+//   watch for the leader's failure, which node-level liveness covers) and
+//   plain heartbeat responses (answers to the leader's last heartbeats). A
+//   follower woken by anyone but its leader tells the leader (a rejecting
+//   heartbeat response), so the leader's heartbeats resume and keep the
+//   lease that stops a disruptive candidate.
 // - A follower cannot hear a quiesced leader die: the driver watches the
 //   leader's node (node-level liveness, shared by all its groups) and wakes
 //   the follower with leader_lost, which counts the minimum election
@@ -39,7 +42,10 @@ bool Raft::can_quiesce(absl::FunctionRef<bool(NodeId)> live) const {
       hard_state_dirty()) {
     return false;
   }
-  if (tracker_.config().voters.is_joint()) return false;
+  // A joint configuration left automatically is about to change; one left
+  // by hand may stay for long and quiesces like any other (a quorum then
+  // means both majorities).
+  if (tracker_.config().voters.is_joint() && tracker_.config().auto_leave) return false;
   std::map<NodeId, bool> caught_up;
   for (const auto& [id, pr] : tracker_.progress()) {
     if (id == id_) {
@@ -47,7 +53,7 @@ bool Raft::can_quiesce(absl::FunctionRef<bool(NodeId)> live) const {
       continue;
     }
     if (!live(id)) continue;  // Woken when it comes back.
-    if (pr.match != last || pr.pending_snapshot != 0) return false;
+    if (pr.match != last || pr.state == ProgressState::kSnapshot) return false;
     caught_up[id] = true;
   }
   return tracker_.config().voters.vote_result(caught_up) == VoteResult::kWon;
@@ -84,13 +90,25 @@ void Raft::wake(bool leader_lost) {
   election_elapsed_ = leader_lost ? config_.election_ticks : 0;
 }
 
-bool Raft::wakes(const Message& m) {
+bool Raft::wakes(const Message& m) const {
   switch (m.type) {
     case MessageType::kQuiesce:
     case MessageType::kUnreachable:
       return false;
     case MessageType::kHeartbeatResponse:
       return m.reject;
+    case MessageType::kPreVote:
+      // A pre-vote changes no term; one from a node outside the
+      // configuration (a removed node still campaigning) needs nothing.
+      return tracker_.find(m.from) != nullptr;
+    case MessageType::kHeartbeat:
+    case MessageType::kAppend:
+    case MessageType::kSnapshot:
+      // A follower's timers only watch for the leader's failure, which the
+      // driver's node-level liveness reports: its own leader's traffic
+      // (perhaps sent before the kQuiesce and reordered behind it) need
+      // not restart them.
+      return !(role_ == Role::kFollower && m.from == lead_ && m.term == term_);
     default:
       return true;
   }

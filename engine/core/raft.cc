@@ -166,8 +166,9 @@ absl::Status Raft::step_term(const Message& m, bool* drop) {
       // With check-quorum, a node that heard from a leader within the
       // minimum election timeout ignores votes: it protects a live leader
       // from a disruptive (rejoining) node.
-      const bool in_lease =
-          config_.check_quorum && lead_ != kNoNode && election_elapsed_ < config_.election_ticks;
+      // The leader itself asking has no lease to protect.
+      const bool in_lease = config_.check_quorum && lead_ != kNoNode && m.from != lead_ &&
+                            election_elapsed_ < config_.election_ticks;
       if (!force && in_lease) {
         *drop = true;
         return absl::OkStatus();
@@ -227,10 +228,24 @@ absl::Status Raft::step_term(const Message& m, bool* drop) {
 }
 
 absl::Status Raft::step(Message m) {
-  if (quiesced_ && wakes(m)) wake_for(m);
+  // Our own leader campaigning has lost its leadership: the election it
+  // needs must not wait for timers a quiesced node stopped (quiesce.cc).
+  const bool leader_campaigns = (m.type == MessageType::kVote || m.type == MessageType::kPreVote) &&
+                                m.from == lead_ && lead_ != id_ && m.term > term_;
+  if (quiesced_ && leader_campaigns) wake(/*leader_lost=*/true);
   bool drop = false;
   absl::Status status = step_term(m, &drop);
+  // What the term rules drop (stale terms, votes within a leader's lease)
+  // leaves a quiesced node asleep, but for a member's vote request at its
+  // leader: that member has lost the leader, whose heartbeats must resume
+  // to tell it (a removed node's requests do not count).
+  if (drop && quiesced_ && role_ == Role::kLeader &&
+      (m.type == MessageType::kVote || m.type == MessageType::kPreVote) &&
+      tracker_.find(m.from) != nullptr) {
+    wake(/*leader_lost=*/false);
+  }
   if (!status.ok() || drop) return status;
+  if (quiesced_ && wakes(m)) wake_for(m);
   switch (m.type) {
     case MessageType::kHup:
       hup(false);

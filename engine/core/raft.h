@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -154,16 +155,17 @@ class Raft {
   void reject_read_index(const Message& request);
   void release_pending_reads();
   void handle_read_acks(const Message& m);
+  bool read_acks_won(const std::set<NodeId>& acks) const;
+  // After a membership change: releases the pending reads a quorum of the
+  // new voters has acknowledged.
+  void recheck_pending_reads();
 
   // ---- quiesce.cc
   // A kQuiesce from the leader: quiesce if our log ends where the leader's
   // does, else answer it as a heartbeat (which wakes the leader).
   void handle_quiesce(const Message& m);
-  // What wakes a quiesced node: any message or request except a kQuiesce,
-  // a local unreachable report, and a plain heartbeat response (answers to
-  // the last heartbeats arrive after the leader quiesced). A follower that
-  // wants its leader awake says so with a rejecting heartbeat response.
-  static bool wakes(const Message& m);
+  // What wakes a quiesced node (see quiesce.cc).
+  bool wakes(const Message& m) const;
   void wake_for(const Message& m);
   // A rejecting heartbeat response to the leader: "stay awake".
   void send_wake_ping();

@@ -89,13 +89,30 @@ void Raft::release_pending_reads() {
   for (const Message& m : reads) (void)handle_read_index(m);
 }
 
+bool Raft::read_acks_won(const std::set<NodeId>& acks) const {
+  std::map<NodeId, bool> votes;
+  for (NodeId id : acks) votes[id] = true;
+  return tracker_.config().voters.vote_result(votes) == VoteResult::kWon;
+}
+
 void Raft::handle_read_acks(const Message& m) {
   const std::set<NodeId>* acks = read_only_.ack(m.from, m.context.view());
-  if (acks == nullptr) return;
-  std::map<NodeId, bool> votes;
-  for (NodeId id : *acks) votes[id] = true;
-  if (tracker_.config().voters.vote_result(votes) != VoteResult::kWon) return;
+  if (acks == nullptr || !read_acks_won(*acks)) return;
   for (const ReadIndexRequest& req : read_only_.advance(m.context.view())) respond_read_index(req);
+}
+
+void Raft::recheck_pending_reads() {
+  // The newest request whose acks are a quorum now releases it and every
+  // older one. Without this, reads pending when the voters shrank to this
+  // leader alone would wait for heartbeat answers that never come.
+  const std::deque<std::string>& ctxs = read_only_.contexts();
+  for (auto it = ctxs.rbegin(); it != ctxs.rend(); ++it) {
+    const std::set<NodeId>* acks = read_only_.acks(*it);
+    if (acks == nullptr || !read_acks_won(*acks)) continue;
+    const std::string ctx = *it;
+    for (const ReadIndexRequest& req : read_only_.advance(ctx)) respond_read_index(req);
+    return;
+  }
 }
 
 }  // namespace raft

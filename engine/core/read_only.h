@@ -37,6 +37,13 @@ class ReadOnly {
   // Records id's ack of the heartbeat round carrying ctx; returns the set of
   // nodes that acked that request, or nullptr if it is unknown.
   const std::set<NodeId>* ack(NodeId id, std::string_view ctx);
+  // The nodes that acked the request with this context, or nullptr.
+  const std::set<NodeId>* acks(std::string_view ctx) const {
+    auto it = pending_.find(ctx);
+    return it == pending_.end() ? nullptr : &it->second.acks;
+  }
+  // Contexts of the pending requests, oldest first.
+  const std::deque<std::string>& contexts() const { return queue_; }
   // Removes and returns every request up to and including ctx, in order.
   std::vector<ReadIndexRequest> advance(std::string_view ctx);
   // Context of the newest pending request (carried by heartbeats).

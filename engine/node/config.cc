@@ -270,6 +270,7 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   raft.integer("heartbeat_ticks", &c.heartbeat_ticks);
   raft.boolean("pre_vote", &c.pre_vote);
   raft.boolean("check_quorum", &c.check_quorum);
+  raft.integer("quiesce_ticks", &c.quiesce_ticks);
   std::string read_mode;
   raft.string("read_mode", &read_mode);
   raft.integer("max_size_per_msg_bytes", &c.max_size_per_msg_bytes);

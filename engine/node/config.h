@@ -81,6 +81,13 @@ struct RINGRAFT_API NodeConfig {
   bool pre_vote = true;
   bool check_quorum = true;
   ReadMode read_mode = ReadMode::kReadIndex;
+  // A group's leader that has had nothing to do for this many ticks, with
+  // every live follower holding the whole log, quiesces the group: its
+  // members stop ticking and heartbeating until something wakes it (a
+  // request, a message, a peer's node falling silent or coming back). 0
+  // never quiesces. Needs election_ticks >= 2 (followers see a quiesced
+  // leader's node fall silent after election_ticks ticks).
+  uint32_t quiesce_ticks = 20;
 
   // --- Raft limits ---
   uint64_t max_size_per_msg_bytes = 1 << 20;     // Bytes of entries per append message.

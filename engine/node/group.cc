@@ -220,6 +220,60 @@ void Group::tick() {
   expire_requests();
   maybe_auto_snapshot();
   maybe_hand_off_leadership();
+  maybe_quiesce();
+}
+
+void Group::maybe_quiesce() {
+  if (config_.quiesce_ticks == 0 || raw_->quiesced() || !is_leader()) return;
+  auto live = [this](NodeId node) { return outbox_.peer_live(node); };
+  // A live learner must have been caught up for an election timeout first:
+  // its promotion (group_promotion.cc) counts this leader's ticks, which
+  // stop while quiesced.
+  bool learners_settled = true;
+  for (const auto& [node, t] : learners_caught_up_since_) {
+    if (live(node) && (t.since < 0 || ticks_ - t.since < int64_t{config_.election_ticks})) {
+      learners_settled = false;
+    }
+  }
+  const bool idle = !busy() && halted_.ok() && write_error_.ok() && learners_settled &&
+                    raw_->can_quiesce(live);
+  if (!idle) {
+    idle_ticks_ = 0;
+    return;
+  }
+  if (++idle_ticks_ < config_.quiesce_ticks) return;
+  idle_ticks_ = 0;
+  raw_->quiesce(live);
+}
+
+bool Group::busy() const {
+  return pending_requests() != 0 || !persist_queue_.empty() || snapshot_in_progress_ ||
+         received_snapshot_.has_value() || !snapshot_waiters_.empty() || !id_waiters_.empty();
+}
+
+bool Group::quiesced() const { return raw_->quiesced() && !busy(); }
+
+bool Group::on_peer_silent(NodeId peer) {
+  if (!raw_->quiesced() || raw_->role() == Role::kLeader || leader() != peer) return false;
+  raw_->wake(/*leader_lost=*/true);
+  return true;
+}
+
+bool Group::on_peer_returned(NodeId peer, bool restarted) {
+  if (!raw_->quiesced()) return false;
+  if (raw_->role() == Role::kLeader) {
+    const ConfState cs = raw_->conf_state();
+    auto has = [peer](const std::vector<NodeId>& v) {
+      return std::find(v.begin(), v.end(), peer) != v.end();
+    };
+    if (!has(cs.voters) && !has(cs.learners) && !has(cs.voters_outgoing)) return false;
+    raw_->wake(/*leader_lost=*/false);
+    return true;
+  }
+  // A restarted leader is a follower now: elect another (or it again).
+  if (!restarted || leader() != peer) return false;
+  raw_->wake(/*leader_lost=*/true);
+  return true;
 }
 
 void Group::step(Message m) {

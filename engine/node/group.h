@@ -107,6 +107,15 @@ class Group {
   bool wants_snapshot(Index index) const { return index > raw_->commit_index(); }
   void snapshot_sent(NodeId to, bool ok);
   void peer_unreachable(NodeId peer);
+  // Node-level liveness (NodeLiveness, seen by the shard for all its
+  // groups). A quiesced follower whose leader's node fell silent, or
+  // restarted, wakes to elect another; a quiesced leader wakes when a
+  // member's node comes back, to catch it up. True if the group woke.
+  bool on_peer_silent(NodeId peer);
+  bool on_peer_returned(NodeId peer, bool restarted);
+  // Quiesced (the core's timers stopped) with no request, write or snapshot
+  // pending: the shard need not tick it.
+  bool quiesced() const;
 
   // ---- Requests (shard thread). Callbacks run on the shard thread.
   void propose(Slice data, ProposeCallback done);
@@ -235,6 +244,10 @@ class Group {
   void expire_requests();
   void maybe_auto_snapshot();
   void maybe_hand_off_leadership();
+  // Leader, every tick: quiesces after NodeConfig::quiesce_ticks idle ticks.
+  void maybe_quiesce();
+  // A request, write or snapshot is pending here.
+  bool busy() const;
   // Leader, every tick: learners_caught_up_since_ (group_promotion.cc).
   void track_learner_catch_up();
   void start_snapshot(IndexCallback done);
@@ -262,6 +275,8 @@ class Group {
   PeerAddresses peers_;
   NodeId max_id_seen_ = 0;
   int64_t ticks_ = 0;
+  // Leader: ticks in a row this group could have quiesced (quiesce_ticks).
+  uint32_t idle_ticks_ = 0;
   Index applied_ = 0;
   Term applied_term_ = 0;
   // A self-persisting state machine's applied index at open when it is

@@ -26,6 +26,11 @@ struct ShardMetrics {
   Counter snapshots_received{0};
   Counter snapshots_made{0};
   Counter client_requests{0};
+  // Node-level liveness and quiescence (node_liveness.h): beats sent (a
+  // frame to a peer in a tick that sent nothing else), and a gauge of the
+  // groups that are quiesced (not ticked) now.
+  Counter liveness_beats{0};
+  Counter groups_quiesced{0};
   // The journal (storage/journal.h): writes completed, their bytes and
   // summed latency (submit to durable completion), failures, times it was
   // full (proposals refused), checkpoints (segments released after LMDB

@@ -89,6 +89,12 @@ class Outbox {
   virtual void send_snapshot(const Message& m, const StoredSnapshot& snapshot) = 0;
   // A member's address became known or changed.
   virtual void peer_address(NodeId node, const std::string& address) = 0;
+  // Whether `node`'s node is heard from now (NodeLiveness). A quiescing
+  // leader leaves out the peers that are not, and is woken when they return.
+  virtual bool peer_live(NodeId node) const {
+    (void)node;
+    return true;
+  }
 };
 
 // What a snapshot file holds once written: its size and XXH3-64.

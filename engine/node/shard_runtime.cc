@@ -123,6 +123,7 @@ absl::Status ShardRuntime::open_group(GroupId id, std::unique_ptr<StateMachine> 
   if (!g.ok()) return g.status();
   Group* raw = g->get();
   groups_[id] = std::move(*g);
+  active_.insert(raw);
   mark_dirty(raw);
   return absl::OkStatus();
 }
@@ -156,9 +157,10 @@ void ShardRuntime::start() {
   net::PeerTransport::Callbacks cb;
   cb.on_unreachable = [this](uint64_t peer, [[maybe_unused]] const absl::Status& status) {
     SPDLOG_DEBUG("shard {}: peer {} unreachable: {}", shard_.id(), peer, status.ToString());
-    for (auto& [id, g] : groups_) {
+    // Quiesced groups send nothing, so they have nothing to learn from it.
+    for (Group* g : active_) {
       g->peer_unreachable(peer);
-      mark_dirty(g.get());
+      mark_dirty(g);
     }
   };
   // Peers answer on the connection they accepted from us only with their own
@@ -211,19 +213,42 @@ void ShardRuntime::process_dirty() {
   for (int round = 0; round < 4 && !dirty_.empty(); ++round) {
     absl::flat_hash_set<Group*> dirty = std::move(dirty_);
     dirty_.clear();
-    for (Group* g : dirty) g->process();
+    for (Group* g : dirty) {
+      g->process();
+      update_active(g);
+    }
   }
   flush_outbox();
   pipeline_.submit();
   if (!dirty_.empty()) schedule_process();
 }
 
+void ShardRuntime::update_active(Group* g) {
+  // A learner that asks to be promoted keeps ticking (ask_for_promotion).
+  const bool asks = config_.join_as == PeerRole::kVoter && !config_.join_address.empty() &&
+                    g->core().is_learner();
+  if (g->quiesced() && !asks) {
+    active_.erase(g);
+  } else {
+    active_.insert(g);
+  }
+}
+
 void ShardRuntime::tick() {
-  for (auto& [id, g] : groups_) {
+  // Followers of a leader whose node fell silent wake to elect another.
+  for (NodeId silent : liveness_.tick()) {
+    SPDLOG_DEBUG("shard {}: node {} fell silent", shard_.id(), silent);
+    for (auto& [id, g] : groups_) {
+      if (g->on_peer_silent(silent)) mark_dirty(g.get());
+    }
+  }
+  for (Group* g : active_) {
     g->tick();
     ask_for_promotion(*g);
-    dirty_.insert(g.get());
+    dirty_.insert(g);
   }
+  metrics_.groups_quiesced.store(groups_.size() - active_.size(), std::memory_order_relaxed);
+  send_beats();
   streams_.pump();
   expire_forwards();
   // An idle shard writes its lazy commit indexes (WritePipeline::tick).
@@ -301,11 +326,35 @@ void ShardRuntime::send(const Message& m) {
   outbox_bytes_[m.to] += size;
 }
 
+void ShardRuntime::send_beats() {
+  if (!transport_) return;
+  for (const auto& [peer, address] : peer_addresses_) {
+    if (peer == node_.node_id || sent_since_tick_.contains(peer)) continue;
+    if (transport_->send(peer, protocol::encode_raft_batch_frame({}, 0, process_incarnation()))
+            .ok()) {
+      bump(metrics_.liveness_beats);
+    }
+  }
+  sent_since_tick_.clear();
+}
+
+void ShardRuntime::heard_from(NodeId from, uint64_t incarnation) {
+  const NodeLiveness::Heard heard = liveness_.heard(from, incarnation);
+  if (!heard.returned) return;
+  SPDLOG_DEBUG("shard {}: node {} is back{}", shard_.id(), from,
+               heard.restarted ? " (restarted)" : "");
+  for (auto& [id, g] : groups_) {
+    if (g->on_peer_returned(from, heard.restarted)) mark_dirty(g.get());
+  }
+}
+
 void ShardRuntime::flush_outbox() {
   if (!transport_) return;
   for (auto& [peer, messages] : outbox_) {
     if (messages.empty()) continue;
-    net::OutFrame frame = protocol::encode_raft_batch_frame(messages, outbox_bytes_[peer]);
+    sent_since_tick_.insert(peer);
+    net::OutFrame frame =
+        protocol::encode_raft_batch_frame(messages, outbox_bytes_[peer], process_incarnation());
     RAFT_TRACE_POINT("peer_send");
     absl::Status s = transport_->send(peer, std::move(frame));
     if (s.ok()) {
@@ -366,6 +415,8 @@ void ShardRuntime::on_peer_dialled(NodeId peer) {
 }
 
 void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
+  const fbs::RaftBatch* raft_batch = frame.frame->body_as_RaftBatch();
+  heard_from(from, raft_batch != nullptr ? raft_batch->incarnation() : 0);
   switch (frame.frame->body_type()) {
     case fbs::FrameBody::ClientRequestBatch: {
       // Requests a follower forwarded to us; answers go back to it.
@@ -398,8 +449,11 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
     }
     case fbs::FrameBody::RaftBatch: {
       RAFT_TRACE_POINT("peer_recv");
-      const fbs::RaftBatch* batch = frame.frame->body_as_RaftBatch();
-      if (batch->messages() == nullptr) return;
+      const fbs::RaftBatch* batch = raft_batch;
+      if (batch->messages() == nullptr) {
+        schedule_process();  // A beat may have woken groups.
+        return;
+      }
       for (const fbs::Message* fm : *batch->messages()) {
         auto m = protocol::decode_message(*fm, frame.payload.owner());
         if (!m.ok()) {

@@ -32,6 +32,7 @@
 #include "engine/node/config.h"
 #include "engine/node/group.h"
 #include "engine/node/metrics.h"
+#include "engine/node/node_liveness.h"
 #include "engine/node/node_context.h"
 #include "engine/node/snapshot_streams.h"
 #include "engine/node/write_pipeline.h"
@@ -87,6 +88,7 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   void send(const Message& m) override;
   void send_snapshot(const Message& m, const StoredSnapshot& snapshot) override;
   void peer_address(NodeId node, const std::string& address) override;
+  bool peer_live(NodeId node) const override { return liveness_.live(node); }
 
   // ---- SnapshotStore (files in the env's snapshot directory).
   std::optional<StoredSnapshot> held(GroupId group) const override { return env_->snapshot(group); }
@@ -105,6 +107,13 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   void flush_outbox();
   WritePipeline::Callbacks pipeline_callbacks();
   void tick();
+  // Node-level liveness: what a frame from `from` tells (a peer back or
+  // restarted wakes the quiesced groups that need it), and the beats sent
+  // every tick to the peers nothing else went to.
+  void heard_from(NodeId from, uint64_t incarnation);
+  void send_beats();
+  // After a group processed: in the ticked set unless it is quiesced.
+  void update_active(Group* g);
   SnapshotStreams::Host streams_host();
   // Runs `work` on a background thread, then `done` with its result on this
   // shard's loop. Used for fsyncs, which must never block the reactor.
@@ -129,6 +138,11 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
 
   absl::flat_hash_set<Group*> dirty_;
   bool process_scheduled_ = false;
+  // The groups ticked: all but the quiesced ones (Group::quiesced).
+  absl::flat_hash_set<Group*> active_;
+  NodeLiveness liveness_{config_.election_ticks};
+  // Peers a frame went to since the last tick (they need no beat).
+  absl::flat_hash_set<NodeId> sent_since_tick_;
 
   // join_as = voter: while this node is a learner of `g`, asks the leader
   // every election timeout to promote it once caught up (a kJoin with

@@ -451,11 +451,62 @@ bool Cluster::check_liveness() {
   return false;
 }
 
+bool Cluster::check_quiesces() {
+  const bool chaos = chaos_;
+  chaos_ = false;
+  const uint64_t start = now_;
+  // Idle ticks to decide, plus time for stragglers to catch up and for a
+  // leader that stepped down (check-quorum during the catch-up) to return.
+  const uint64_t deadline =
+      now_ + (config_.quiesce_ticks + 20 * uint64_t{kElectionTicks}) * kTickUnits;
+  while (!failed() && now_ < deadline) {
+    const uint64_t next_check = now_ + kTickUnits;
+    while (!failed() && now_ < next_check) step_event();
+    if (failed()) break;
+    auto l = leader();
+    if (!l) continue;
+    const ConfState cs = node(*l).group->core().conf_state();
+    std::vector<NodeId> members = cs.voters;
+    members.insert(members.end(), cs.learners.begin(), cs.learners.end());
+    bool all = true;
+    for (NodeId id : members) {
+      if (!nodes_.contains(id) || !alive(id) || !node(id).group->quiesced()) all = false;
+    }
+    if (all) {
+      result_.quiesce_ticks = (now_ - start) / kTickUnits;
+      chaos_ = chaos;
+      return true;
+    }
+  }
+  if (!failed()) {
+    std::string state;
+    for (const auto& [id, n] : nodes_) {
+      if (!n->group) continue;
+      const RawNode& c = n->group->core();
+      absl::StrAppend(&state, " [", id, ": ", role_name(c.role()), " t", c.term(), " c",
+                      c.commit_index(), " last", c.last_index(), " applied", n->group->applied(),
+                      " lead", c.leader(), c.quiesced() ? " quiesced" : "",
+                      n->group->quiesced() ? "" : " busy", "]");
+      if (c.role() == Role::kLeader) absl::StrAppend(&state, " leader: ", n->group->status_json());
+    }
+    fail(absl::StrCat("quiescence: the idle, healed cluster did not quiesce within ",
+                      (deadline - start) / kTickUnits, " ticks;", state));
+  }
+  chaos_ = chaos;
+  return false;
+}
+
 SimResult Cluster::run() {
   for (int i = 0; i < options_.steps && !failed(); ++i) step_event();
   if (!failed()) {
     heal_all();
-    check_liveness();
+    // With quiescence, the healed cluster must also quiesce once idle, and
+    // a proposal must then wake it and commit everywhere.
+    // Without pre-vote and check-quorum a removed node's vote requests
+    // depose leaders over and over (with or without quiescence): the group
+    // is not idle then.
+    const bool can_idle = config_.pre_vote || config_.check_quorum;
+    if (check_liveness() && result_.quiescence && can_idle && check_quiesces()) check_liveness();
   }
   result_.ok = !failed();
   result_.trace_hash = trace_hash_;

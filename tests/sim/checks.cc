@@ -74,6 +74,7 @@ void Cluster::on_send(Node& n, Message m) {
   if (m.type == MessageType::kSnapshot) {
     fail(absl::StrCat("node ", n.id, " sent a snapshot announce without its file"));
   }
+  if (m.type == MessageType::kQuiesce) ++result_.quiesce_messages;
   trace_message(6, m);
   log_event(absl::StrCat("send ", message_string(m)));
   network_.send(now_, std::move(m));

@@ -45,6 +45,8 @@ Cluster::Cluster(const SimOptions& options)
   // Idle sessions expire within a run (30 s: 300 ticks).
   if (options_.sessions) config_.session_expiry_ms = 30'000;
   config_.request_timeout_ms = 100 * 6 * kElectionTicks;
+  result_.quiescence = options_.quiescence ? *options_.quiescence : prng_.chance(500);
+  config_.quiesce_ticks = result_.quiescence ? static_cast<uint32_t>(prng_.range(1, 30)) : 0;
   const uint64_t every[] = {0, 8, 40, 400};
   const uint64_t keep[] = {0, 2, 20, 1000};
   config_.snapshot_every_entries = options_.compaction ? every[prng_.below(4)] : 0;
@@ -94,6 +96,8 @@ void Cluster::open_group(Node& n) {
   o.config = &config_;
   o.seed = core_seeds_.next() | 1;
   o.incarnation = prng_.next();
+  n.incarnation = o.incarnation;
+  n.liveness = std::make_unique<NodeLiveness>(config_.election_ticks);
   // Session commands carry sim time, in ms.
   o.wall_clock_ms = [this] { return now_ * (config_.tick_interval_ms / kTickUnits); };
   std::unique_ptr<StateMachine> inner =
@@ -265,8 +269,21 @@ void Cluster::settle(Node& n, bool tick) {
   n.submitted.push_back(std::move(b));
 }
 
+void Cluster::heard(Node& to, NodeId from, uint64_t incarnation) {
+  const NodeLiveness::Heard h = to.liveness->heard(from, incarnation);
+  if (!h.returned) return;
+  log_event(absl::StrCat("node ", to.id, " hears node ", from, h.restarted ? " (restarted)" : ""));
+  if (to.group->on_peer_returned(from, h.restarted)) settle(to);
+}
+
 void Cluster::deliver(Delivery d) {
   const Message& m = d.message;
+  if (m.type == MessageType::kBeat) {
+    // A node-level liveness beat (the shard's, between two nodes).
+    auto it = nodes_.find(m.to);
+    if (!d.blocked && it != nodes_.end() && it->second->group) heard(*it->second, m.from, m.index);
+    return;
+  }
   trace_message(d.blocked ? 2 : 1, m);
   auto from = nodes_.find(m.from);
   Node* sender = from != nodes_.end() && from->second->group ? from->second.get() : nullptr;
@@ -283,6 +300,8 @@ void Cluster::deliver(Delivery d) {
     return;
   }
   log_event(absl::StrCat("deliver ", message_string(m)));
+  heard(*to, m.from, 0);
+  if (!to->group) return;
   if (!snapshot) {
     to->group->step(m);
     settle(*to);
@@ -309,8 +328,24 @@ void Cluster::deliver(Delivery d) {
 void Cluster::tick_node(Node& n) {
   trace(4, n.id, now_);
   n.next_tick += kTickUnits;
+  for (NodeId silent : n.liveness->tick()) {
+    log_event(absl::StrCat("node ", n.id, " stops hearing node ", silent));
+    if (n.group->on_peer_silent(silent)) settle(n);
+  }
   n.group->tick();
   settle(n, /*tick=*/true);
+  // The shard's beat to every other node (also to those down: the network
+  // loses them), so that a live pair never falls silent.
+  for (const auto& [id, other] : nodes_) {
+    if (id == n.id) continue;
+    Message beat;
+    beat.type = MessageType::kBeat;
+    beat.group = kSimGroup;
+    beat.from = n.id;
+    beat.to = id;
+    beat.index = n.incarnation;
+    network_.send(now_, std::move(beat));
+  }
 }
 
 void Cluster::complete_batch(Node& n) {

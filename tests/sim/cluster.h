@@ -56,6 +56,11 @@ struct SimOptions {
   bool disk_failures = true;  // Periods in which a node's writes fail.
   // The core's CheckQuorum; unset: chosen by the seed.
   std::optional<bool> check_quorum;
+  // Quiescence of the idle group (NodeConfig::quiesce_ticks, with the
+  // driver's node-level liveness fed by beats over the simulated network);
+  // unset: chosen by the seed. With it, the healed cluster must also
+  // quiesce, and then commit a proposal again (the wake-up).
+  std::optional<bool> quiescence;
   bool verbose = false;  // Print every event.
 
   // The state machine each node runs (a fresh one at every start). Null:
@@ -95,6 +100,9 @@ struct SimResult {
   uint64_t write_failures = 0;      // Batches that failed and were retried.
   uint64_t torn_batches = 0;        // Crashes that kept a prefix of a batch.
   uint64_t liveness_ticks = 0;      // Ticks the healed cluster needed.
+  bool quiescence = false;          // Whether the run had it on.
+  uint64_t quiesce_messages = 0;    // kQuiesce messages sent.
+  uint64_t quiesce_ticks = 0;       // Ticks the healed, idle cluster needed to quiesce.
   // Events delivered to the state machines (StateMachine::on_event).
   uint64_t leader_starts = 0;
   uint64_t leader_stops = 0;
@@ -128,6 +136,9 @@ class Cluster {
   void heal_all();
   // Waits for a leader and for one new entry to be applied on every member.
   bool check_liveness();
+  // With quiescence: waits for every member of the healed, idle cluster to
+  // quiesce.
+  bool check_quiesces();
 
   SimNetwork& network() { return network_; }
   uint64_t now() const { return now_; }
@@ -184,6 +195,8 @@ class Cluster {
   // (and the run fails) if storage refuses it.
   bool make_durable(Node& n, const Batch& b);
   void tick_node(Node& n);
+  // Node-level liveness: a beat from `from` (or any message) reached `to`.
+  void heard(Node& to, NodeId from, uint64_t incarnation);
   void chaos_action();
   // After an input to a node: the driver's process(), then the end of the
   // turn (the open batch is submitted if it must be, or at a tick anyway).

@@ -35,7 +35,8 @@ void on_abort(int) {
       stderr,
       "usage: %s [--seed S | --seeds N [--first S]] [--nodes 3|5] [--steps K]\n"
       "          [--spares K] [--liveness-ticks T] [--no-membership] [--no-crashes]\n"
-      "          [--no-compaction] [--sessions] [--verbose] [--quiet] [--stop-on-failure]\n",
+      "          [--no-compaction] [--sessions] [--quiesce | --no-quiesce] [--verbose] [--quiet]\n"
+      "          [--stop-on-failure]\n",
       argv0);
   std::exit(2);
 }
@@ -86,6 +87,10 @@ int main(int argc, char** argv) {
       options.compaction = false;
     } else if (arg == "--sessions") {
       options.sessions = true;
+    } else if (arg == "--quiesce") {
+      options.quiescence = true;
+    } else if (arg == "--no-quiesce") {
+      options.quiescence = false;
     } else if (arg == "--verbose") {
       options.verbose = true;
     } else if (arg == "--quiet") {
@@ -103,6 +108,7 @@ int main(int argc, char** argv) {
   if (!options.crashes) flags += " --no-crashes";
   if (!options.compaction) flags += " --no-compaction";
   if (options.sessions) flags += " --sessions";
+  if (options.quiescence) flags += *options.quiescence ? " --quiesce" : " --no-quiesce";
   if (options.spare_nodes != 2) flags += " --spares " + std::to_string(options.spare_nodes);
 
   signal(SIGABRT, on_abort);

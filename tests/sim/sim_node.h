@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "engine/node/node_liveness.h"
 #include "tests/sim/cluster.h"
 #include "tests/sim/sim_util.h"
 
@@ -195,6 +196,9 @@ struct Cluster::Node {
   ShadowLog log;                   // Mirrors the core's log (what the driver wrote).
   uint64_t next_tick = 0;
   uint64_t disk_fails_until = 0;  // Writes fail before this time.
+  // Which peers' nodes this node hears from (volatile), and its incarnation.
+  std::unique_ptr<NodeLiveness> liveness;
+  uint64_t incarnation = 0;
   Index last_commit = 0;          // Highest commit index observed since the start.
   HardState last_hard_state;      // The last one the driver handed out.
   // The state machine as the checks see it (volatile: reset at a crash).
@@ -274,6 +278,7 @@ class Cluster::Host final : public LogWriter, public Outbox, public SnapshotStor
     c_.on_send_snapshot(n_, m, snapshot);
   }
   void peer_address(NodeId, const std::string&) override {}
+  bool peer_live(NodeId node) const override { return n_.liveness->live(node); }
 
   std::optional<StoredSnapshot> held(GroupId) const override { return n_.disk.snapshot; }
   absl::StatusOr<std::unique_ptr<SnapshotReader>> open(GroupId, const StoredSnapshot& s) override {
