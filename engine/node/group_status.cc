@@ -64,7 +64,8 @@ std::string Group::status_json() const {
                     ",\"recent_active\":", p.recent_active ? "true" : "false",
                     ",\"learner\":", p.learner ? "true" : "false", "}");
   }
-  absl::StrAppend(&out, "],\"pending_proposals\":", proposals_.size(),
+  absl::StrAppend(&out, "],\"quiesced\":", quiesced() ? "true" : "false",
+                  ",\"pending_proposals\":", proposals_.size(),
                   ",\"pending_reads\":", reads_.size(), ",\"sessions\":", sessions_.size(),
                   ",\"session_log_time_ms\":", sessions_.log_time(), ",\"write_error\":\"",
                   json_escape(write_error_.ok() ? "" : write_error_.ToString()), "\",\"halted\":\"",

@@ -25,6 +25,8 @@ void add_shard_counters(const ShardMetrics& s, MetricsSnapshot& m) {
   m.snapshots_received += read_counter(s.snapshots_received);
   m.snapshots_made += read_counter(s.snapshots_made);
   m.client_requests += read_counter(s.client_requests);
+  m.liveness_beats += read_counter(s.liveness_beats);
+  m.groups_quiesced += read_counter(s.groups_quiesced);
   m.journal_writes += read_counter(s.journal_writes);
   m.journal_bytes += read_counter(s.journal_bytes);
   m.journal_write_us += read_counter(s.journal_write_us);
@@ -124,6 +126,9 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
                  m.snapshots_received);
   append_counter(out, "snapshots_made_total", "Snapshots taken.", m.snapshots_made);
   append_counter(out, "client_requests_total", "Client protocol requests.", m.client_requests);
+  append_counter(out, "liveness_beats_total",
+                 "Node-level liveness beats sent (a tick in which nothing else went to a peer).",
+                 m.liveness_beats);
   append_counter(out, "bad_frames_total",
                  "Frames rejected (garbage, too large, checksum, verifier).", m.bad_frames);
   append_counter(out, "handshake_timeouts_total",
@@ -190,6 +195,8 @@ void render_gauges(const MetricsSnapshot& m, std::string& out) {
   node_gauge("lmdb_lag_entries", "Journaled entries LMDB has not committed yet.",
              m.lmdb_lag_entries);
   node_gauge("lmdb_lag_bytes", "Journal bytes LMDB has not committed yet.", m.lmdb_lag_bytes);
+  node_gauge("groups_quiesced", "Groups quiesced here (idle: not ticked, no heartbeats).",
+             m.groups_quiesced);
   node_gauge("fsm_halted_groups",
              "Groups halted here because their state machine could not apply an entry.",
              m.halted_groups);
