@@ -253,8 +253,24 @@ bool Group::busy() const {
 
 bool Group::quiesced() const { return raw_->quiesced() && !busy(); }
 
+bool Group::has_member(NodeId peer) const {
+  const ConfState cs = raw_->conf_state();
+  auto has = [peer](const std::vector<NodeId>& v) {
+    return std::find(v.begin(), v.end(), peer) != v.end();
+  };
+  return has(cs.voters) || has(cs.learners) || has(cs.voters_outgoing);
+}
+
 bool Group::on_peer_silent(NodeId peer) {
-  if (!raw_->quiesced() || raw_->role() == Role::kLeader || leader() != peer) return false;
+  if (!raw_->quiesced()) return false;
+  if (raw_->role() == Role::kLeader) {
+    // Ticking again, check-quorum steps it down if the silence cost it its
+    // quorum; if not, the group quiesces again among the live members.
+    if (!has_member(peer)) return false;
+    raw_->wake(/*leader_lost=*/false);
+    return true;
+  }
+  if (leader() != peer) return false;
   raw_->wake(/*leader_lost=*/true);
   return true;
 }
@@ -262,11 +278,7 @@ bool Group::on_peer_silent(NodeId peer) {
 bool Group::on_peer_returned(NodeId peer, bool restarted) {
   if (!raw_->quiesced()) return false;
   if (raw_->role() == Role::kLeader) {
-    const ConfState cs = raw_->conf_state();
-    auto has = [peer](const std::vector<NodeId>& v) {
-      return std::find(v.begin(), v.end(), peer) != v.end();
-    };
-    if (!has(cs.voters) && !has(cs.learners) && !has(cs.voters_outgoing)) return false;
+    if (!has_member(peer)) return false;
     raw_->wake(/*leader_lost=*/false);
     return true;
   }

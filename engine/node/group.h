@@ -110,9 +110,12 @@ class Group {
   // Node-level liveness (NodeLiveness, seen by the shard for all its
   // groups). A quiesced follower whose leader's node fell silent, or
   // restarted, wakes to elect another; a quiesced leader wakes when a
-  // member's node comes back, to catch it up. True if the group woke.
+  // member's node falls silent (check-quorum may step it down) or comes
+  // back (to catch it up). True if the group woke.
   bool on_peer_silent(NodeId peer);
   bool on_peer_returned(NodeId peer, bool restarted);
+  // Voter, learner or outgoing voter of the current configuration.
+  bool has_member(NodeId peer) const;
   // Quiesced (the core's timers stopped) with no request, write or snapshot
   // pending: the shard need not tick it.
   bool quiesced() const;
