@@ -110,17 +110,91 @@ flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder&
   return mb.Finish();
 }
 
+bool travels_compact(const Message& m) {
+  const bool plain = m.log_term == 0 && m.index == 0 && !m.reject && m.reject_hint == 0 &&
+                     m.entries.empty() && !m.snapshot && m.context.empty();
+  if (!plain) return false;
+  if (m.type == MessageType::kHeartbeat) return true;
+  return m.type == MessageType::kHeartbeatResponse && m.commit == 0;
+}
+
 flatbuffers::Offset<fbs::RaftBatch> encode_raft_batch(flatbuffers::FlatBufferBuilder& b,
                                                       std::span<const Message> messages,
-                                                      uint64_t incarnation) {
+                                                      uint64_t incarnation, size_t* compact) {
+  // The compact records share the batch's sender and receiver: those of
+  // the first compact message (a batch goes to one peer, so all agree; one
+  // that does not travels in full).
+  const Message* first_compact = nullptr;
+  size_t full = 0;
+  size_t heartbeats = 0;
+  auto compactable = [&first_compact](const Message& m) {
+    return travels_compact(m) && m.from == first_compact->from && m.to == first_compact->to;
+  };
+  for (const Message& m : messages) {
+    if (first_compact == nullptr && travels_compact(m)) first_compact = &m;
+    if (first_compact != nullptr && compactable(m)) {
+      if (m.type == MessageType::kHeartbeat) ++heartbeats;
+    } else {
+      ++full;
+    }
+  }
+  const size_t acks = messages.size() - full - heartbeats;
+  if (compact != nullptr) *compact = heartbeats + acks;
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::Message>>> vec = 0;
-  if (!messages.empty()) {
+  if (full != 0) {
     std::vector<flatbuffers::Offset<fbs::Message>> offsets;
-    offsets.reserve(messages.size());
-    for (const Message& m : messages) offsets.push_back(encode_message(b, m));
+    offsets.reserve(full);
+    for (const Message& m : messages) {
+      if (first_compact == nullptr || !compactable(m)) offsets.push_back(encode_message(b, m));
+    }
     vec = b.CreateVector(offsets);
   }
-  return fbs::CreateRaftBatch(b, vec, incarnation);
+  // Written in place, in message order.
+  auto records = [&](MessageType type, size_t count) {
+    flatbuffers::Offset<flatbuffers::Vector<const fbs::GroupHeartbeat*>> out = 0;
+    if (count == 0) return out;
+    fbs::GroupHeartbeat* dst = nullptr;
+    out = b.CreateUninitializedVectorOfStructs(count, &dst);
+    for (const Message& m : messages) {
+      if (m.type == type && compactable(m)) *dst++ = fbs::GroupHeartbeat(m.group, m.term, m.commit);
+    }
+    return out;
+  };
+  auto hb = records(MessageType::kHeartbeat, heartbeats);
+  auto hb_acks = records(MessageType::kHeartbeatResponse, acks);
+  fbs::RaftBatchBuilder rb(b);
+  rb.add_messages(vec);
+  rb.add_incarnation(incarnation);
+  if (first_compact != nullptr) {
+    rb.add_from(first_compact->from);
+    rb.add_to(first_compact->to);
+  }
+  rb.add_heartbeats(hb);
+  rb.add_heartbeat_acks(hb_acks);
+  return rb.Finish();
+}
+
+void decode_raft_batch(const fbs::RaftBatch& batch, const std::shared_ptr<const void>& owner,
+                       absl::FunctionRef<void(absl::StatusOr<Message>)> fn) {
+  if (const auto* messages = batch.messages()) {
+    for (const fbs::Message* fm : *messages) fn(decode_message(*fm, owner));
+  }
+  auto expand = [&](const flatbuffers::Vector<const fbs::GroupHeartbeat*>* records,
+                    MessageType type) {
+    if (records == nullptr) return;
+    for (const fbs::GroupHeartbeat* r : *records) {
+      Message m;
+      m.type = type;
+      m.group = r->group();
+      m.from = batch.from();
+      m.to = batch.to();
+      m.term = r->term();
+      if (type == MessageType::kHeartbeat) m.commit = r->commit();
+      fn(std::move(m));
+    }
+  };
+  expand(batch.heartbeats(), MessageType::kHeartbeat);
+  expand(batch.heartbeat_acks(), MessageType::kHeartbeatResponse);
 }
 
 ConfState decode_conf_state(const fbs::ConfState* cs) {
@@ -179,9 +253,9 @@ absl::StatusOr<Message> decode_message(const fbs::Message& in,
 }
 
 net::OutFrame encode_raft_batch_frame(std::span<const Message> messages, size_t size_hint,
-                                      uint64_t incarnation) {
+                                      uint64_t incarnation, size_t* compact) {
   flatbuffers::FlatBufferBuilder b(size_hint + (messages.empty() ? 64 : 1024));
-  auto batch = encode_raft_batch(b, messages, incarnation);
+  auto batch = encode_raft_batch(b, messages, incarnation, compact);
   b.Finish(fbs::CreateFrame(b, fbs::FrameBody::RaftBatch, batch.Union()));
   return net::frame_from_builder(b);
 }

@@ -9,6 +9,7 @@
 #include <span>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "engine/core/types.h"
 #include "fbs/raft_generated.h"
@@ -20,9 +21,23 @@ flatbuffers::Offset<fbs::Message> encode_message(flatbuffers::FlatBufferBuilder&
                                                  const Message& message);
 
 // `incarnation`: the sender's (RaftBatch.incarnation), 0 for none.
+// Heartbeats and their plain answers (travels_compact) are coalesced into
+// the batch's compact records; `compact`, if given, counts them.
 flatbuffers::Offset<fbs::RaftBatch> encode_raft_batch(flatbuffers::FlatBufferBuilder& builder,
                                                       std::span<const Message> messages,
-                                                      uint64_t incarnation = 0);
+                                                      uint64_t incarnation = 0,
+                                                      size_t* compact = nullptr);
+
+// A heartbeat without a ReadIndex context, or a non-rejecting answer
+// without one: nothing in it but group, sender, receiver, term (and the
+// heartbeat's commit), so it travels as a 24-byte GroupHeartbeat record.
+bool travels_compact(const Message& message);
+
+// Every message of a verified batch (`owner` keeps its buffer alive): the
+// full messages in order, then the compact heartbeats and answers. Each is
+// handed to `fn` decoded, or as the reason it could not be.
+void decode_raft_batch(const fbs::RaftBatch& batch, const std::shared_ptr<const void>& owner,
+                       absl::FunctionRef<void(absl::StatusOr<Message>)> fn);
 
 flatbuffers::Offset<fbs::ConfState> encode_conf_state(flatbuffers::FlatBufferBuilder& builder,
                                                       const ConfState& conf_state);
@@ -33,7 +48,7 @@ flatbuffers::Offset<fbs::SnapshotMeta> encode_snapshot_meta(flatbuffers::FlatBuf
 // expected encoded size, so the builder does not reallocate. No messages:
 // a liveness beat.
 net::OutFrame encode_raft_batch_frame(std::span<const Message> messages, size_t size_hint,
-                                      uint64_t incarnation = 0);
+                                      uint64_t incarnation = 0, size_t* compact = nullptr);
 
 // One frame of a snapshot stream behind the announce `announce` (a
 // kSnapshot message): `data` at `offset` of the file; the snapshot's meta

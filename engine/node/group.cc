@@ -235,8 +235,8 @@ void Group::maybe_quiesce() {
       learners_settled = false;
     }
   }
-  const bool idle = !busy() && halted_.ok() && write_error_.ok() && learners_settled &&
-                    raw_->can_quiesce(live);
+  const bool idle =
+      !busy() && halted_.ok() && write_error_.ok() && learners_settled && raw_->can_quiesce(live);
   if (!idle) {
     idle_ticks_ = 0;
     return;

@@ -22,6 +22,7 @@ struct ShardMetrics {
   Counter messages_dropped{0};
   Counter messages_received{0};
   Counter frames_sent{0};
+  Counter heartbeats_coalesced{0};  // Sent as compact records (protocol/raft_codec.h).
   Counter snapshots_sent{0};
   Counter snapshots_received{0};
   Counter snapshots_made{0};

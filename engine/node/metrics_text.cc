@@ -26,6 +26,8 @@ void add_shard_counters(const ShardMetrics& s, MetricsSnapshot& m) {
   m.snapshots_made += read_counter(s.snapshots_made);
   m.client_requests += read_counter(s.client_requests);
   m.liveness_beats += read_counter(s.liveness_beats);
+  m.heartbeats_coalesced += read_counter(s.heartbeats_coalesced);
+  m.frames_sent += read_counter(s.frames_sent);
   m.groups_quiesced += read_counter(s.groups_quiesced);
   m.journal_writes += read_counter(s.journal_writes);
   m.journal_bytes += read_counter(s.journal_bytes);
@@ -126,6 +128,11 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
                  m.snapshots_received);
   append_counter(out, "snapshots_made_total", "Snapshots taken.", m.snapshots_made);
   append_counter(out, "client_requests_total", "Client protocol requests.", m.client_requests);
+  append_counter(out, "raft_frames_sent_total",
+                 "Frames of Raft messages sent to peers (beats apart).", m.frames_sent);
+  append_counter(out, "heartbeats_coalesced_total",
+                 "Heartbeats and their answers sent as compact records of a peer batch.",
+                 m.heartbeats_coalesced);
   append_counter(out, "liveness_beats_total",
                  "Node-level liveness beats sent (a tick in which nothing else went to a peer).",
                  m.liveness_beats);

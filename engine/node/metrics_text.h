@@ -33,6 +33,8 @@ struct MetricsSnapshot {
   uint64_t snapshots_made = 0;
   uint64_t client_requests = 0;
   uint64_t liveness_beats = 0;
+  uint64_t heartbeats_coalesced = 0;
+  uint64_t frames_sent = 0;
   uint64_t groups_quiesced = 0;  // Gauge.
   uint64_t journal_writes = 0;
   uint64_t journal_bytes = 0;

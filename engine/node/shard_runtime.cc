@@ -353,12 +353,14 @@ void ShardRuntime::flush_outbox() {
   for (auto& [peer, messages] : outbox_) {
     if (messages.empty()) continue;
     sent_since_tick_.insert(peer);
-    net::OutFrame frame =
-        protocol::encode_raft_batch_frame(messages, outbox_bytes_[peer], process_incarnation());
+    size_t compact = 0;
+    net::OutFrame frame = protocol::encode_raft_batch_frame(messages, outbox_bytes_[peer],
+                                                            process_incarnation(), &compact);
     RAFT_TRACE_POINT("peer_send");
     absl::Status s = transport_->send(peer, std::move(frame));
     if (s.ok()) {
       bump(metrics_.messages_sent, messages.size());
+      bump(metrics_.heartbeats_coalesced, compact);
       bump(metrics_.frames_sent);
     } else {
       bump(metrics_.messages_dropped, messages.size());
@@ -449,23 +451,19 @@ void ShardRuntime::on_peer_frame(NodeId from, const net::ReceivedFrame& frame) {
     }
     case fbs::FrameBody::RaftBatch: {
       RAFT_TRACE_POINT("peer_recv");
-      const fbs::RaftBatch* batch = raft_batch;
-      if (batch->messages() == nullptr) {
-        schedule_process();  // A beat may have woken groups.
-        return;
-      }
-      for (const fbs::Message* fm : *batch->messages()) {
-        auto m = protocol::decode_message(*fm, frame.payload.owner());
-        if (!m.ok()) {
-          SPDLOG_DEBUG("shard {}: bad raft message: {}", shard_.id(), m.status().ToString());
-          continue;
-        }
-        bump(metrics_.messages_received);
-        Group* g = group(m->group);
-        if (g == nullptr || m->to != node_.node_id) continue;
-        g->step(std::move(*m));
-        dirty_.insert(g);
-      }
+      // A batch with no messages is a beat; it may have woken groups too.
+      protocol::decode_raft_batch(
+          *raft_batch, frame.payload.owner(), [this](absl::StatusOr<Message> m) {
+            if (!m.ok()) {
+              SPDLOG_DEBUG("shard {}: bad raft message: {}", shard_.id(), m.status().ToString());
+              return;
+            }
+            bump(metrics_.messages_received);
+            Group* g = group(m->group);
+            if (g == nullptr || m->to != node_.node_id) return;
+            g->step(std::move(*m));
+            dirty_.insert(g);
+          });
       schedule_process();
       return;
     }

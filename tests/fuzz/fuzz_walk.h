@@ -35,8 +35,12 @@ inline uint64_t walk_conf(const fbs::ConfState* c) {
 }
 
 inline uint64_t walk_raft_batch(const fbs::RaftBatch& batch) {
-  uint64_t sum = 0;
-  if (!batch.messages()) return 0;
+  uint64_t sum = batch.from() + batch.to() + batch.incarnation();
+  for (const auto* records : {batch.heartbeats(), batch.heartbeat_acks()}) {
+    if (records == nullptr) continue;
+    for (const fbs::GroupHeartbeat* r : *records) sum += r->group() + r->term() + r->commit();
+  }
+  if (!batch.messages()) return sum;
   for (const fbs::Message* m : *batch.messages()) {
     sum += m->type() + m->group() + m->from() + m->to() + m->term() + m->log_term() + m->index() +
            m->commit() + m->reject() + m->reject_hint() + walk_bytes(m->context());

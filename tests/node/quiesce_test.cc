@@ -32,11 +32,11 @@ uint64_t metric(Node& node, const std::string& name) {
   return v.value_or(0);
 }
 
-void make_cluster(Cluster& c) {
-  c.tweak = [](NodeConfig& cfg) {
+void make_cluster(Cluster& c, uint32_t quiesce_ticks = 10) {
+  c.tweak = [quiesce_ticks](NodeConfig& cfg) {
     cfg.groups.clear();
     for (uint64_t g = 1; g <= kGroups; ++g) cfg.groups.push_back(g);
-    cfg.quiesce_ticks = 10;
+    cfg.quiesce_ticks = quiesce_ticks;
   };
   c.start_all();
 }
@@ -76,15 +76,15 @@ TEST(NodeQuiesce, IdleGroupsStopSendingAndWakeForAProposal) {
   make_cluster(c);
   ASSERT_TRUE(eventually([&] { return all_groups_led(c, {1, 2, 3}); }));
   write_all(c, 1, "a");
-  ASSERT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); }))
-      << c.node(1)->metrics_text();
+  ASSERT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); })) << c.node(1)->metrics_text();
   // Quiesced: over 50 ticks (500 ms) no Raft message at all, only beats.
   // (A wake-up in between would show as messages; allow none.)
   const uint64_t sent = metric(*c.node(1), "ringraft_raft_messages_sent_total") +
                         metric(*c.node(2), "ringraft_raft_messages_sent_total") +
                         metric(*c.node(3), "ringraft_raft_messages_sent_total");
   const uint64_t beats = metric(*c.node(1), "ringraft_liveness_beats_total");
-  ASSERT_TRUE(eventually([&] { return metric(*c.node(1), "ringraft_liveness_beats_total") >= beats + 100; }));
+  ASSERT_TRUE(eventually(
+      [&] { return metric(*c.node(1), "ringraft_liveness_beats_total") >= beats + 100; }));
   const uint64_t sent_after = metric(*c.node(1), "ringraft_raft_messages_sent_total") +
                               metric(*c.node(2), "ringraft_raft_messages_sent_total") +
                               metric(*c.node(3), "ringraft_raft_messages_sent_total");
@@ -100,10 +100,38 @@ TEST(NodeQuiesce, IdleGroupsStopSendingAndWakeForAProposal) {
         if (!v.ok() || *v != "b") return false;
       }
       return true;
-    })) << "node " << id;
+    })) << "node "
+        << id;
   }
   // And the groups go quiet again.
   EXPECT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); }));
+}
+
+// Groups that do not quiesce (quiescence off here) heartbeat every tick;
+// between two nodes those heartbeats and their answers travel as compact
+// records coalesced into the peer batches, several groups per frame.
+TEST(NodeQuiesce, HeartbeatsOfActiveGroupsTravelCoalesced) {
+  Cluster c(3, "quiesce-off-coalesced");
+  make_cluster(c, /*quiesce_ticks=*/0);
+  ASSERT_TRUE(eventually([&] { return all_groups_led(c, {1, 2, 3}); }));
+  write_all(c, 1, "a");
+  Node& n = *c.node(1);
+  const uint64_t messages = metric(n, "ringraft_raft_messages_sent_total");
+  const uint64_t coalesced = metric(n, "ringraft_heartbeats_coalesced_total");
+  const uint64_t frames = metric(n, "ringraft_raft_frames_sent_total");
+  ASSERT_TRUE(
+      eventually([&] { return metric(n, "ringraft_raft_frames_sent_total") >= frames + 100; }));
+  const uint64_t d_messages = metric(n, "ringraft_raft_messages_sent_total") - messages;
+  const uint64_t d_coalesced = metric(n, "ringraft_heartbeats_coalesced_total") - coalesced;
+  const uint64_t d_frames = metric(n, "ringraft_raft_frames_sent_total") - frames;
+  std::printf("node 1: %llu messages (%llu coalesced) in %llu frames\n",
+              static_cast<unsigned long long>(d_messages),
+              static_cast<unsigned long long>(d_coalesced),
+              static_cast<unsigned long long>(d_frames));
+  EXPECT_EQ(metric(n, "ringraft_groups_quiesced"), 0u);
+  // Idle: (nearly) everything sent is a heartbeat or its answer.
+  EXPECT_GE(d_coalesced * 10, d_messages * 9);
+  EXPECT_GE(d_messages, d_frames * 3);
 }
 
 TEST(NodeQuiesce, ALeaderKilledWhileQuiescedIsReplacedInEveryGroup) {
