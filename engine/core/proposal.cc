@@ -16,6 +16,10 @@ uint64_t payload_bytes(const std::vector<Entry>& ents) {
 }  // namespace
 
 absl::Status Raft::propose(Slice data, EntryType type) {
+  // A request wakes a quiesced node; the leader's hot path below does not
+  // go through step(), so here (a woken leader that could not hear its
+  // followers' answers would otherwise never tick again: sim seed 100146).
+  if (quiesced_) wake_for(Message{});
   if (role_ == Role::kLeader && type != EntryType::kConfChange) {
     // Hot path: no Message, no vector.
     if (tracker_.find(id_) == nullptr) {

@@ -15,9 +15,10 @@
 //   leader's appends and heartbeats in its term (a follower's timers only
 //   watch for the leader's failure, which node-level liveness covers) and
 //   plain heartbeat responses (answers to the leader's last heartbeats). A
-//   follower woken by anyone but its leader tells the leader (a rejecting
-//   heartbeat response), so the leader's heartbeats resume and keep the
-//   lease that stops a disruptive candidate.
+//   woken follower tells its leader (a rejecting heartbeat response), so
+//   the leader's heartbeats resume and keep the lease that stops a
+//   disruptive candidate. A member's vote request, even one the lease
+//   drops, wakes a quiesced node: a quiesced follower's lease is stale.
 // - A follower cannot hear a quiesced leader die: the driver watches the
 //   leader's node (node-level liveness, shared by all its groups) and wakes
 //   the follower with leader_lost, which counts the minimum election
@@ -122,9 +123,14 @@ void Raft::send_wake_ping() {
   send(std::move(ping));
 }
 
-void Raft::wake_for(const Message& m) {
+void Raft::wake_for(const Message&) {
   wake(false);
-  if (role_ == Role::kFollower && lead_ != kNoNode && m.from != lead_) send_wake_ping();
+  // Whoever woke it (its own leader too, e.g. answering a stale append of
+  // ours, which leaves that leader quiesced: sim seed 208251), the leader
+  // may still be asleep: a follower ticking alone would time out and
+  // campaign against a live leader. At an awake leader the ping counts as
+  // a heartbeat answer.
+  if (role_ == Role::kFollower && lead_ != kNoNode) send_wake_ping();
 }
 
 void Raft::handle_quiesce(const Message& m) {

@@ -236,13 +236,19 @@ absl::Status Raft::step(Message m) {
   bool drop = false;
   absl::Status status = step_term(m, &drop);
   // What the term rules drop (stale terms, votes within a leader's lease)
-  // leaves a quiesced node asleep, but for a member's vote request at its
-  // leader: that member has lost the leader, whose heartbeats must resume
-  // to tell it (a removed node's requests do not count).
-  if (drop && quiesced_ && role_ == Role::kLeader &&
+  // leaves a quiesced node asleep, but for a member's vote request within
+  // the lease: that member has lost the leader. At the leader, heartbeats
+  // must resume to tell it. At a follower the lease itself is stale (its
+  // timers stopped when it quiesced, and the leader may have stepped down
+  // since while its node stayed live): it wakes, and tells the leader, so
+  // that either the leader's heartbeats resume or its election timer runs
+  // out and the election goes ahead (sim seed 208251). A removed node's
+  // requests do not count.
+  if (drop && quiesced_ && m.term > term_ &&
       (m.type == MessageType::kVote || m.type == MessageType::kPreVote) &&
       tracker_.find(m.from) != nullptr) {
     wake(/*leader_lost=*/false);
+    if (role_ == Role::kFollower && lead_ != kNoNode) send_wake_ping();
   }
   if (!status.ok() || drop) return status;
   if (quiesced_ && wakes(m)) wake_for(m);

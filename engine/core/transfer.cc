@@ -7,6 +7,7 @@ namespace raft {
 
 absl::Status Raft::transfer_leader(NodeId target) {
   if (target == kNoNode) return absl::InvalidArgumentError("no transfer target");
+  if (quiesced_) wake_for(Message{});
   if (role_ == Role::kLeader) {
     const Progress* pr = tracker_.find(target);
     if (pr == nullptr) {

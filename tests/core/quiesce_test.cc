@@ -158,6 +158,90 @@ TEST(Quiesce, AWokenFollowerCannotDeposeALiveQuiescedLeader) {
   EXPECT_EQ(c.node(3).leader(), 1u);
 }
 
+// Found by the simulator (seed 100146): the leader's proposal path does not
+// go through step(); a quiesced leader cut off from its followers' answers
+// must still wake for a proposal (and tick: check-quorum, heartbeats,
+// retries), or the group stalls for good once the network heals.
+TEST(Quiesce, AProposalWakesTheLeaderEvenWhenNoAnswerComesBack) {
+  TestCluster c({1, 2, 3});
+  quiesce_idle_group(c);
+  c.cut_one_way(2, 1);
+  c.cut_one_way(3, 1);
+  ASSERT_TRUE(c.node(1).propose(Slice::copy_of("b")).ok());
+  EXPECT_FALSE(c.node(1).quiesced());
+  c.stabilize();
+  EXPECT_FALSE(c.node(1).quiesced());
+  c.heal();
+  c.run_ticks(20);
+  for (NodeId id : c.ids()) EXPECT_EQ(c.test_node(id).applied.back(), "b") << "node " << id;
+}
+
+TEST(Quiesce, ATransferRequestWakesTheLeader) {
+  TestCluster c({1, 2, 3});
+  quiesce_idle_group(c);
+  ASSERT_TRUE(c.node(1).transfer_leader(2).ok());
+  EXPECT_FALSE(c.node(1).quiesced());
+  c.stabilize();
+  c.run_ticks(5);
+  EXPECT_EQ(c.leader(), 2u);
+}
+
+// Found by the simulator (seed 208251): a quiesced follower's lease is
+// stale (its election timer stopped). A member's vote request inside that
+// lease must wake it and its leader, or, once the leader has stepped down
+// with its node still live, the quiesced followers ignore every candidate
+// forever.
+TEST(Quiesce, AVoteRequestInsideAStaleLeaseWakesAQuiescedFollower) {
+  TestCluster c({1, 2, 3, 4, 5}, [](Config& cfg) { cfg.pre_vote = false; });
+  quiesce_idle_group(c);
+  const Term term = c.node(1).term();
+  // The leader steps down without telling anyone (as after a higher term
+  // seen from a third node); its node stays live, so no follower is woken
+  // by node-level liveness, and its own campaigns do not reach 2, 3, 4.
+  Message higher;
+  higher.type = MessageType::kAppendResponse;
+  higher.group = 7;  // TestCluster's group.
+  higher.from = 5;
+  higher.to = 1;
+  higher.term = term + 1;
+  ASSERT_TRUE(c.node(1).step(higher).ok());
+  ASSERT_NE(c.node(1).role(), Role::kLeader);
+  for (NodeId to : {2, 3, 4}) c.cut_one_way(1, to);
+  // Node 5 campaigns; 2, 3 and 4 are quiesced inside their (frozen) lease
+  // of node 1, and 5 needs one of them.
+  c.node(5).wake(/*leader_lost=*/true);
+  int ticks = 0;
+  while (c.leader() == kNoNode) {
+    ASSERT_LT(ticks, 100) << "no leader: the quiesced followers ignore the candidate";
+    c.run_ticks(1);
+    ++ticks;
+  }
+  EXPECT_GT(c.node(c.leader()).term(), term);
+}
+
+// Found by the simulator (seed 208251): a follower woken by a message from
+// its own leader that leaves the leader quiesced (the leader's answer to a
+// stale append of ours) must tell the leader; ticking alone it would time
+// out and disrupt a live group.
+TEST(Quiesce, AFollowerWokenByItsLeadersAnswerWakesTheLeader) {
+  TestCluster c({1, 2, 3});
+  quiesce_idle_group(c);
+  const Term term = c.node(1).term();
+  Message answer;
+  answer.type = MessageType::kAppendResponse;
+  answer.group = 7;
+  answer.from = 1;
+  answer.to = 3;
+  answer.term = term;
+  ASSERT_TRUE(c.node(3).step(answer).ok());
+  EXPECT_FALSE(c.node(3).quiesced());
+  c.stabilize();
+  EXPECT_FALSE(c.node(1).quiesced());  // Woken by node 3's ping.
+  c.run_ticks(60);
+  EXPECT_EQ(c.leader(), 1u);
+  EXPECT_EQ(c.node(1).term(), term);
+}
+
 TEST(Quiesce, AWokenLeaderDoesNotServeLeaseReadsBeforeAQuorumConfirmsIt) {
   TestCluster c({1, 2, 3}, [](Config& cfg) { cfg.read_only = ReadOnlyOption::kLeaseBased; });
   quiesce_idle_group(c);
@@ -208,7 +292,8 @@ TEST(ReadIndex, PendingReadsAreReleasedWhenTheVotersShrinkToTheLeader) {
   c.stabilize();
   ASSERT_TRUE(c.test_node(1).read_states.empty());
   for (NodeId gone : {3, 2}) {
-    ASSERT_TRUE(c.node(1).propose_conf_change(single_change(ConfChangeType::kRemoveNode, gone)).ok());
+    ASSERT_TRUE(
+        c.node(1).propose_conf_change(single_change(ConfChangeType::kRemoveNode, gone)).ok());
     c.stabilize();
   }
   ASSERT_EQ(c.node(1).conf_state().voters, std::vector<NodeId>{1});
