@@ -92,6 +92,12 @@ class Raft {
   const RaftLog& log() const { return log_; }
   const ProgressTracker& tracker() const { return tracker_; }
   bool is_learner() const { return is_learner_; }
+  // A membership change is under way: one this leader proposed is not yet
+  // applied, or the configuration is joint.
+  bool conf_change_pending() const {
+    return pending_conf_index_ > log_.applied() || tracker_.config().voters.is_joint();
+  }
+  NodeId lead_transferee() const { return lead_transferee_; }
   HardState hard_state() const { return HardState{term_, vote_, log_.committed()}; }
   SoftState soft_state() const { return SoftState{lead_, role_}; }
 

@@ -125,5 +125,7 @@ Index RawNode::applied_index() const { return raft_->log().applied(); }
 Index RawNode::last_index() const { return raft_->log().last_index(); }
 ConfState RawNode::conf_state() const { return raft_->tracker().config().to_conf_state(); }
 bool RawNode::is_learner() const { return raft_->is_learner(); }
+bool RawNode::conf_change_pending() const { return raft_->conf_change_pending(); }
+NodeId RawNode::lead_transferee() const { return raft_->lead_transferee(); }
 
 }  // namespace raft

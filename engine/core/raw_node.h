@@ -205,6 +205,11 @@ class RawNode {
   Index last_index() const;
   ConfState conf_state() const;
   bool is_learner() const;
+  // Leader: a membership change it proposed is not applied yet, or the
+  // configuration is joint (any role).
+  bool conf_change_pending() const;
+  // Leader: the target of the leader transfer under way (kNoNode: none).
+  NodeId lead_transferee() const;
 
  private:
   explicit RawNode(std::unique_ptr<Raft> raft);

@@ -302,5 +302,37 @@ TEST(ReadIndex, PendingReadsAreReleasedWhenTheVotersShrinkToTheLeader) {
   EXPECT_TRUE(c.node(1).can_quiesce(all_live));
 }
 
+// Leader balance (engine/node/leader_balancer.*) asks quiesced leaders to
+// hand over: the request wakes the leader, the transfer succeeds, and one
+// whose target cannot be reached is given up after an election timeout
+// (which a leader left asleep would never count: it refused proposals for
+// good).
+TEST(Quiesce, ATransferAtAQuiescedLeaderWakesItAndSucceeds) {
+  TestCluster c({1, 2, 3});
+  quiesce_idle_group(c);
+  const Term term = c.node(1).term();
+  ASSERT_TRUE(c.node(1).transfer_leader(2).ok());
+  EXPECT_FALSE(c.node(1).quiesced());
+  c.stabilize();
+  EXPECT_EQ(c.leader(), 2u);
+  EXPECT_EQ(c.node(2).term(), term + 1);
+  ASSERT_TRUE(c.propose(2, "b").ok());
+  for (NodeId id : c.ids()) EXPECT_EQ(c.test_node(id).applied.back(), "b") << "node " << id;
+}
+
+TEST(Quiesce, ATransferAtAQuiescedLeaderToAnUnreachableTargetIsGivenUp) {
+  TestCluster c({1, 2, 3});
+  quiesce_idle_group(c);
+  c.isolate(3);
+  ASSERT_TRUE(c.node(1).transfer_leader(3).ok());
+  EXPECT_FALSE(c.node(1).quiesced());
+  EXPECT_EQ(c.node(1).lead_transferee(), 3u);
+  c.stabilize();
+  c.run_ticks(30);
+  EXPECT_EQ(c.leader(), 1u);
+  EXPECT_EQ(c.node(1).lead_transferee(), kNoNode);
+  EXPECT_TRUE(c.node(1).propose(Slice::copy_of("y")).ok());
+}
+
 }  // namespace
 }  // namespace raft::test
