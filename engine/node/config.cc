@@ -218,6 +218,10 @@ absl::Status NodeConfig::validate() const {
   if (max_pending_requests == 0) {
     return invalid("client.max_pending_requests", "must be positive");
   }
+  if (balance.period_ticks == 0) return invalid("balance.period_ticks", "must be positive");
+  if (balance.max_transfers_per_period == 0) {
+    return invalid("balance.max_transfers_per_period", "must be positive");
+  }
   if (tls.enabled()) {
     for (auto [field, value] :
          {std::pair{"tls.ca_file", &tls.ca_file}, std::pair{"tls.cert_file", &tls.cert_file},
@@ -247,7 +251,8 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   absl::Status status;
   for (const auto& [key, value] : root) {
     static const std::set<std::string> kSections = {"node",    "raft",   "snapshot", "storage",
-                                                    "network", "client", "peers",    "tls"};
+                                                    "network", "client", "sessions", "balance",
+                                                    "peers",   "tls"};
     if (!kSections.contains(std::string(key.str()))) return invalid(key.str(), "unknown section");
   }
 
@@ -314,6 +319,12 @@ absl::StatusOr<NodeConfig> parse_config_toml(std::string_view toml_text) {
   sessions.integer("max_result_bytes", &c.max_session_result_bytes);
   sessions.integer("expiry_ms", &c.session_expiry_ms);
   if (auto s = sessions.finish(); !s.ok()) return s;
+  TableReader balance(sub_table(root, "balance", &status), "balance.");
+  balance.boolean("leaders", &c.balance.leaders);
+  balance.integer("margin", &c.balance.margin);
+  balance.integer("period_ticks", &c.balance.period_ticks);
+  balance.integer("max_transfers_per_period", &c.balance.max_transfers_per_period);
+  if (auto s = balance.finish(); !s.ok()) return s;
   TableReader tls(sub_table(root, "tls", &status), "tls.");
   tls.string("ca_file", &c.tls.ca_file);
   tls.string("cert_file", &c.tls.cert_file);

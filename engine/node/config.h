@@ -42,6 +42,19 @@ struct TlsConfig {
   bool enabled() const { return !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
 };
 
+// [balance]: leader balance (engine/node/leader_balancer.h). Every
+// period_ticks ticks each node looks at who leads its groups and, if it
+// leads more than its share (ceil(groups led / live nodes)) by more than
+// `margin`, transfers leadership of some of its groups, at most
+// max_transfers_per_period, to the least-loaded live, caught-up voters.
+// Off by default; Node::set_leader_balance turns it on and off at runtime.
+struct BalanceConfig {
+  bool leaders = false;
+  uint32_t margin = 1;
+  uint32_t period_ticks = 10;
+  uint32_t max_transfers_per_period = 8;
+};
+
 enum class ReadMode : uint8_t {
   kReadIndex,  // Linearizable: a heartbeat round confirms leadership (default).
   kLease,      // Linearizable under bounded clock drift; needs check_quorum.
@@ -129,6 +142,8 @@ struct RINGRAFT_API NodeConfig {
   uint64_t max_sessions = 10000;
   uint64_t max_session_result_bytes = 1 << 20;  // Unacknowledged results kept per session.
   uint64_t session_expiry_ms = 10 * 60 * 1000;
+  // --- leader balance ([balance], see BalanceConfig) ---
+  BalanceConfig balance;
   // --- TLS (see TlsConfig; the files are read when the node starts) ---
   TlsConfig tls;
 

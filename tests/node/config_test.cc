@@ -99,6 +99,15 @@ TEST(Config, RefusesBadInputWithAClearMessage) {
        "not both"},
       {"zero shards", node + "shards = 0\n", "node.shards"},
       {"frame too small", node + "[network]\nmax_frame_bytes = 100\n", "network.max_frame_bytes"},
+      {"balance period zero", node + "[balance]\nperiod_ticks = 0\n", "balance.period_ticks"},
+      {"balance no transfers", node + "[balance]\nmax_transfers_per_period = 0\n",
+       "balance.max_transfers_per_period"},
+      {"balance margin negative", node + "[balance]\nmargin = -1\n",
+       "balance.margin: out of range"},
+      {"balance leaders not bool", node + "[balance]\nleaders = 1\n",
+       "balance.leaders: must be true or false"},
+      {"balance unknown key", node + "[balance]\nleader = true\n", "balance.leader: unknown key"},
+      {"sessions unknown key", node + "[sessions]\nmax = 3\n", "sessions.max: unknown key"},
   };
   for (const BadCase& c : cases) {
     auto parsed = parse_config_toml(c.text);
@@ -107,6 +116,25 @@ TEST(Config, RefusesBadInputWithAClearMessage) {
     EXPECT_NE(parsed.status().message().find(c.expected_in_message), std::string::npos)
         << c.name << ": " << parsed.status().message();
   }
+}
+
+TEST(Config, BalanceAndSessionsSections) {
+  NodeConfig d;
+  EXPECT_FALSE(d.balance.leaders);
+  EXPECT_EQ(d.balance.margin, 1u);
+  EXPECT_EQ(d.balance.period_ticks, 10u);
+  EXPECT_EQ(d.balance.max_transfers_per_period, 8u);
+  auto c = parse_config_toml(std::string(kGood) +
+                             "\n[balance]\nleaders = true\nmargin = 3\nperiod_ticks = 25\n"
+                             "max_transfers_per_period = 2\n"
+                             "[sessions]\nmax_sessions = 7\nexpiry_ms = 1000\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->balance.leaders);
+  EXPECT_EQ(c->balance.margin, 3u);
+  EXPECT_EQ(c->balance.period_ticks, 25u);
+  EXPECT_EQ(c->balance.max_transfers_per_period, 2u);
+  EXPECT_EQ(c->max_sessions, 7u);
+  EXPECT_EQ(c->session_expiry_ms, 1000u);
 }
 
 TEST(Config, JoinWithoutIdIsValid) {
