@@ -187,6 +187,14 @@ class Group {
   // Not OK once the state machine refused an entry: the group is halted here.
   const absl::Status& halted() const { return halted_; }
   const GroupGauges& gauges() const { return gauges_; }
+  // A membership change is under way: proposed and not yet applied, or the
+  // configuration is joint. Leader balance does not move such a group.
+  bool change_in_flight() const { return raw_->conf_change_pending(); }
+  // A leader transfer is under way: asked through transfer_leader and not
+  // answered yet, or started by the core (a hand-off).
+  bool transfer_in_flight() const {
+    return !transfers_.empty() || raw_->lead_transferee() != kNoNode;
+  }
 
  private:
   struct PendingPersist {

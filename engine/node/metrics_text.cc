@@ -61,6 +61,7 @@ void add_groups(const ShardRuntime& rt, MetricsSnapshot& m) {
     m.skipped_entries += read_counter(gg.skipped_entries);
     m.leader_hand_offs += read_counter(gg.leader_hand_offs);
     m.halted_groups += gg.halted.load(std::memory_order_relaxed) ? 1 : 0;
+    m.groups_led += gg.is_leader.load(std::memory_order_relaxed) ? 1 : 0;
     m.groups.push_back(MetricsSnapshot::Group{
         gid, read_counter(gg.term), read_counter(gg.commit), read_counter(gg.applied),
         read_counter(gg.last_index), read_counter(gg.leader),
@@ -114,6 +115,13 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
                  "Leadership hand-offs started because this leader's writes kept failing "
                  "or its group halted.",
                  m.leader_hand_offs);
+  append_counter(out, "balance_transfers_total",
+                 "Leader transfers started by leader balance ([balance] leaders).",
+                 m.balance_transfers);
+  append_counter(out, "balance_transfers_failed_total",
+                 "Leader transfers started by leader balance that did not happen (refused, or "
+                 "not done in time).",
+                 m.balance_transfers_failed);
   append_counter(out, "reads_total", "Reads served.", m.reads);
   append_counter(out, "write_batches_total", "Storage write transactions (each one full fsync).",
                  m.batches_submitted);
@@ -204,6 +212,9 @@ void render_gauges(const MetricsSnapshot& m, std::string& out) {
   node_gauge("lmdb_lag_bytes", "Journal bytes LMDB has not committed yet.", m.lmdb_lag_bytes);
   node_gauge("groups_quiesced", "Groups quiesced here (idle: not ticked, no heartbeats).",
              m.groups_quiesced);
+  node_gauge("groups_led", "Groups this node leads.", m.groups_led);
+  node_gauge("leader_balance", "1 while leader balance is on (Node::set_leader_balance).",
+             m.leader_balance);
   node_gauge("fsm_halted_groups",
              "Groups halted here because their state machine could not apply an entry.",
              m.halted_groups);

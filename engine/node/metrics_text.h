@@ -55,6 +55,11 @@ struct MetricsSnapshot {
   uint64_t skipped_entries = 0;  // Not re-applied: the state machine held them.
   uint64_t leader_hand_offs = 0;
   uint64_t halted_groups = 0;  // Gauge: groups whose state machine refused an entry.
+  uint64_t groups_led = 0;     // Gauge: groups this node leads.
+  // Leader balance (LeaderBalancer, filled in by Node::metrics_text).
+  uint64_t leader_balance = 0;  // Gauge: 1 while on.
+  uint64_t balance_transfers = 0;
+  uint64_t balance_transfers_failed = 0;
   // The reactors' NetStats and the envs' EnvStats, summed over the shards.
   uint64_t bad_frames = 0;
   uint64_t handshake_timeouts = 0;

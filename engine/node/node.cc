@@ -286,8 +286,9 @@ absl::StatusOr<std::string> Node::group_status_json(GroupId group) const {
 }
 
 std::string Node::status_json() const {
-  std::string out =
-      absl::StrCat("{\"node\":", id(), ",\"address\":\"", address(), "\",\"groups\":[");
+  std::string out = absl::StrCat("{\"node\":", id(), ",\"address\":\"", address(),
+                                 "\",\"leader_balance\":", leader_balance() ? "true" : "false",
+                                 ",\"leaders\":", groups_led(), ",\"groups\":[");
   bool first = true;
   for (GroupId g : config().groups) {
     auto s = group_status_json(g);
@@ -301,8 +302,18 @@ std::string Node::status_json() const {
 
 absl::Status Node::reload_tls() { return impl_->reload_tls(); }
 
+void Node::set_leader_balance(bool on) { impl_->balancer().set_enabled(on); }
+bool Node::leader_balance() const { return impl_->balancer().enabled(); }
+
+uint64_t Node::groups_led() const { return collect_metrics(impl_->runtimes()).groups_led; }
+
 std::string Node::metrics_text() const {
-  return render_metrics_text(collect_metrics(impl_->runtimes()));
+  MetricsSnapshot m = collect_metrics(impl_->runtimes());
+  const LeaderBalancer& b = impl_->balancer();
+  m.leader_balance = b.enabled() ? 1 : 0;
+  m.balance_transfers = b.transfers();
+  m.balance_transfers_failed = b.transfers_failed();
+  return render_metrics_text(m);
 }
 
 }  // namespace raft

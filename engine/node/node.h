@@ -118,12 +118,21 @@ class RINGRAFT_API Node {
   // ---- Inspection (blocking, cheap).
   absl::StatusOr<LeaderHint> leader(GroupId group) const;
   absl::StatusOr<std::vector<MemberInfo>> members(GroupId group) const;
-  // JSON: {"node":id,"address":...,"groups":[<Group::status_json()>...],
-  // "metrics":{...}}.
+  // JSON: {"node":id,"address":...,"leader_balance":bool,"leaders":n,
+  // "groups":[<Group::status_json()>...]}.
   std::string status_json() const;
   absl::StatusOr<std::string> group_status_json(GroupId group) const;
   // Prometheus text exposition of the node's metrics.
   std::string metrics_text() const;
+
+  // ---- Leader balance ([balance] leaders; BalanceConfig): on or off at run
+  // time, any thread. While on, this node hands leadership of some of the
+  // groups it leads to less-loaded voters whenever it leads more than its
+  // share by more than the margin.
+  void set_leader_balance(bool on);
+  bool leader_balance() const;
+  // Groups this node leads now (cheap, any thread).
+  uint64_t groups_led() const;
 
   // ---- TLS ([tls]). Reads the certificate, key and CA files again: new
   // connections use them, open ones keep theirs. On failure (unreadable,

@@ -193,12 +193,16 @@ void NodeImpl::stop() {
     // Loop-bound objects are freed on their own thread once the loops drained.
     for (uint32_t s = 0; s < shards_->size(); ++s) {
       shards_->send(s, [this, s] {
+        if (s == 0) balancer_->stop();
         if (s == 0 && listener_) listener_->stop();
         if (runtimes_[s]) runtimes_[s]->shutdown();
       });
     }
     shards_->stop([this](net::Shard& shard) {
-      if (shard.id() == 0) listener_.reset();
+      if (shard.id() == 0) {
+        balancer_->stop();
+        listener_.reset();
+      }
       if (runtimes_[shard.id()]) runtimes_[shard.id()]->shutdown();
       runtimes_[shard.id()].reset();
     });

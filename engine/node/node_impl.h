@@ -17,6 +17,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
+#include "engine/node/leader_balancer.h"
 #include "engine/node/node.h"
 #include "engine/node/node_context.h"
 #include "engine/node/shard_runtime.h"
@@ -58,6 +59,8 @@ class NodeImpl {
   bool run_if_local(GroupId group, absl::FunctionRef<void(ShardRuntime*, Group*)> fn);
 
   ShardRuntime* runtime(uint32_t shard) { return runtimes_[shard].get(); }
+  LeaderBalancer& balancer() { return *balancer_; }
+  const LeaderBalancer& balancer() const { return *balancer_; }
   std::vector<ShardRuntime*> runtimes();
 
  private:
@@ -81,6 +84,9 @@ class NodeImpl {
   std::vector<std::unique_ptr<ShardRuntime>> runtimes_;
   std::vector<std::unique_ptr<storage::LogEnv>> envs_;  // Until handed to runtimes.
   std::unique_ptr<net::Listener> listener_;             // Shard 0's.
+  // Leader balance, on shard 0; outlives the runtimes (its transfers'
+  // callbacks run until the groups are gone).
+  std::unique_ptr<LeaderBalancer> balancer_;
   // Members' addresses learned when joining, per group: the joiner must be
   // able to answer the leader before its log tells it who is who.
   std::map<GroupId, PeerAddresses> join_peers_;

@@ -121,7 +121,10 @@ absl::Status fetch_join_peers(const NodeConfig& config,
 
 }  // namespace
 
-NodeImpl::NodeImpl(NodeConfig config) { context_.config = std::move(config); }
+NodeImpl::NodeImpl(NodeConfig config) {
+  context_.config = std::move(config);
+  balancer_ = std::make_unique<LeaderBalancer>(*this, context_.config);
+}
 
 absl::StatusOr<std::unique_ptr<NodeImpl>> NodeImpl::start(NodeConfig config,
                                                           StateMachineFactory factory) {
@@ -239,6 +242,9 @@ absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
   for (const absl::Status& s : results) {
     if (!s.ok()) return s;
   }
+  // Leader balance runs on shard 0 once every shard runs (its timer is
+  // armed even while off: Node::set_leader_balance may turn it on).
+  on_shard(0, [this] { balancer_->start(runtimes_[0]->reactor()); });
   spdlog::info("node {} listening on {} with {} shard(s), groups {}", context_.node_id,
                context_.bound_address, config.shards, config.groups.size());
   return absl::OkStatus();
