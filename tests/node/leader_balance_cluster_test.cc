@@ -38,8 +38,9 @@ uint64_t balance_metric(Node& node, const std::string& name) {
   return v.value_or(0);
 }
 
-void make_balance_cluster(Cluster& c, uint32_t quiesce_ticks) {
-  c.tweak = [quiesce_ticks](NodeConfig& cfg) {
+void make_balance_cluster(Cluster& c, uint32_t quiesce_ticks, uint32_t shards = 1) {
+  c.tweak = [quiesce_ticks, shards](NodeConfig& cfg) {
+    cfg.shards = shards;
     cfg.groups.clear();
     for (uint64_t g = 1; g <= kGroups; ++g) cfg.groups.push_back(g);
     cfg.quiesce_ticks = quiesce_ticks;
@@ -192,6 +193,16 @@ TEST(NodeLeaderBalance, QuiescedGroupsAreWokenAndBalanced) {
     auto r = c.node(3)->propose(g, absl::StrCat("k", g, "=after-balance"));
     ASSERT_TRUE(r.ok()) << "group " << g << ": " << r.status();
   }
+}
+
+// Groups spread over two shards per node: the balancer on shard 0 gathers
+// both shards' views and starts transfers on the shard owning each group.
+TEST(NodeLeaderBalance, GroupsOnSeveralShardsAreBalancedToo) {
+  Cluster c(3, "balance-shards");
+  make_balance_cluster(c, /*quiesce_ticks=*/10, /*shards=*/2);
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, {1, 2, 3}); }));
+  skew_to(c, 1, {1, 2, 3});
+  balance_and_settle(c, {1, 2, 3});
 }
 
 TEST(NodeLeaderBalance, ANodeDownIsNeverATarget) {
