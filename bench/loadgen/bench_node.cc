@@ -4,7 +4,9 @@
 //   SIGTERM / SIGINT: stop the node cleanly and exit 0;
 //   SIGUSR1: write <data_dir>/metrics.txt (Prometheus text) and
 //            <data_dir>/status.json, each renamed into place (the load
-//            generator reads the engine's counters this way).
+//            generator reads the engine's counters this way);
+//   SIGUSR2: turn leader balance ([balance] leaders) on if it is off, off
+//            if it is on (Node::set_leader_balance; bench/balance_leaders.sh).
 // Once serving it writes <data_dir>/ready ("<node id> <address>\n").
 // The same signal protocol as tests/node's ringraft_test_node.
 //
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
   sigaddset(&waited, SIGTERM);
   sigaddset(&waited, SIGINT);
   sigaddset(&waited, SIGUSR1);
+  sigaddset(&waited, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &waited, nullptr);
 
   const std::string data_dir = config->data_dir;
@@ -92,6 +95,10 @@ int main(int argc, char** argv) {
     if (sig == SIGUSR1) {
       write_file_atomically(data_dir + "/status.json", (*node)->status_json());
       write_file_atomically(data_dir + "/metrics.txt", (*node)->metrics_text());
+      continue;
+    }
+    if (sig == SIGUSR2) {
+      (*node)->set_leader_balance(!(*node)->leader_balance());
       continue;
     }
     break;
