@@ -12,7 +12,7 @@
 #   bench/balance_leaders.sh [BUILD_DIR=build/release]
 # Env: GROUPS_N (1000), SHARDS (1), MARGIN (1), PERIOD_TICKS (10),
 #      MAX_TRANSFERS (8), TICK_MS (100), QUIESCE_TICKS (20), SKEW (0),
-#      TIMEOUT_S (600), PORT0 (7300), BASE (/tmp/ringraft_balance).
+#      TIMEOUT_S (600), PORT0 (7640), BASE (/tmp/ringraft_balance).
 # Every process it starts is stopped by PID at exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +26,7 @@ TICK_MS=${TICK_MS:-100}
 QUIESCE_TICKS=${QUIESCE_TICKS:-20}
 SKEW=${SKEW:-0}
 TIMEOUT_S=${TIMEOUT_S:-600}
-PORT0=${PORT0:-7300}
+PORT0=${PORT0:-7640}
 BASE=${BASE:-/tmp/ringraft_balance}
 BENCH_NODE=$BUILD/bench/loadgen/bench_node
 RAFTCTL=$BUILD/cli/raftctl
