@@ -195,6 +195,11 @@ class Group {
   bool transfer_in_flight() const {
     return !transfers_.empty() || raw_->lead_transferee() != kNoNode;
   }
+  // Its target (kNoNode: none): the core's, else the oldest asked here.
+  NodeId transfer_target() const {
+    if (raw_->lead_transferee() != kNoNode) return raw_->lead_transferee();
+    return transfers_.empty() ? kNoNode : transfers_.front().target;
+  }
 
  private:
   struct PendingPersist {

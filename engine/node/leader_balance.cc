@@ -12,7 +12,7 @@ std::map<NodeId, uint64_t> balance_load_by_node(const std::vector<BalanceGroup>&
   std::map<NodeId, uint64_t> load;
   for (NodeId n : nodes) load[n] = 0;
   for (const BalanceGroup& g : groups) {
-    auto it = load.find(g.leader);
+    auto it = load.find(g.transfer_target != kNoNode ? g.transfer_target : g.leader);
     if (it != load.end()) ++it->second;
   }
   return load;

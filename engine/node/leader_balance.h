@@ -29,6 +29,10 @@ struct BalanceGroup {
   std::vector<NodeId> voters;  // The group's voters.
   // A leader transfer or a membership change is under way.
   bool busy = false;
+  // The target of a leader transfer under way here (kNoNode: none). The
+  // group counts as the target's already, so transfers slower than a
+  // period do not make their leader shed more than its excess.
+  NodeId transfer_target = kNoNode;
   // The voters that may take leadership now: live and caught up, as the
   // leader sees them. Only the leader knows; empty elsewhere (the group
   // then counts towards its leader's load but is never moved).
@@ -50,8 +54,9 @@ struct BalanceTransfer {
   bool operator==(const BalanceTransfer&) const = default;
 };
 
-// Leaders per node among `nodes`, the groups led by a node outside `nodes`
-// (or by none) not counted. In the order of `nodes`.
+// Leaders per node among `nodes` (a group with a transfer under way counted
+// at its target), the groups led by a node outside `nodes` (or by none) not
+// counted. In the order of `nodes`.
 std::vector<uint64_t> leader_counts(const std::vector<BalanceGroup>& groups,
                                     const std::vector<NodeId>& nodes);
 

@@ -41,6 +41,7 @@ LeaderBalancer::ShardView LeaderBalancer::collect(const ShardRuntime& rt, NodeId
     // itself (Group::maybe_hand_off_leadership).
     b.busy = g->change_in_flight() || g->transfer_in_flight() || !g->halted().ok() ||
              !g->write_error().ok();
+    if (g->is_leader()) b.transfer_target = g->transfer_target();
     for (NodeId v : b.voters) {
       if (v != self && rt.peer_live(v)) view.live.insert(v);
     }

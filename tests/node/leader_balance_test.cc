@@ -145,6 +145,23 @@ TEST(LeaderBalance, GroupsWithATransferOrChangeInFlightAreSkipped) {
   EXPECT_TRUE(plan_leader_transfers(groups, kNodes, opt).empty());
 }
 
+TEST(LeaderBalance, ATransferUnderWayCountsAtItsTarget) {
+  // Node 1 leads 9 of 9 groups, 4 of them already on their way to 2 and 3:
+  // it counts 5 and sheds only 2 more (share 3, margin 0).
+  auto groups = all_led_by(1, 9);
+  for (GroupId g = 1; g <= 4; ++g) {
+    groups[g - 1].busy = true;
+    groups[g - 1].transfer_target = g % 2 == 0 ? 2 : 3;
+  }
+  EXPECT_EQ(leader_counts(groups, kNodes), (std::vector<uint64_t>{5, 2, 2}));
+  BalanceOptions opt;
+  opt.margin = 0;
+  auto plan = plan_leader_transfers(groups, kNodes, opt);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0], (BalanceTransfer{5, 1, 2}));
+  EXPECT_EQ(plan[1], (BalanceTransfer{6, 1, 3}));
+}
+
 TEST(LeaderBalance, DeadOrLaggingTargetsAreSkipped) {
   BalanceOptions opt;
   opt.margin = 0;
