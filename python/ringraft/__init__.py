@@ -128,7 +128,8 @@ class StateMachine:
 # ---------------------------------------------------------------------------
 # Config.
 
-_SECTIONS = ("node", "raft", "snapshot", "storage", "network", "client")
+_SECTIONS = ("node", "raft", "snapshot", "storage", "network", "client", "sessions", "balance",
+             "tls")
 
 
 def _toml_value(v: Any) -> str:
@@ -359,6 +360,15 @@ class Node:
     def leader(self, group: int) -> Tuple[int, str]:
         """(leader id, leader address) of a group as known here (0, "" if none)."""
         return self._core.leader(group)
+
+    @property
+    def leader_balance(self) -> bool:
+        """Whether leader balance ([balance] leaders) is on."""
+        return self._core.leader_balance()
+
+    def set_leader_balance(self, on: bool) -> None:
+        """Turns leader balance on or off at run time."""
+        self._core.set_leader_balance(on)
 
     # ---- asyncio.
     async def propose(self, group: int, data: bytes) -> bytes:

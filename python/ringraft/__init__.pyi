@@ -97,6 +97,11 @@ class Node:
         """Metrics in the Prometheus text format."""
     def leader(self, group: int) -> Tuple[int, str]:
         """(leader id, address) as known here."""
+    @property
+    def leader_balance(self) -> bool:
+        """Whether leader balance is on."""
+    def set_leader_balance(self, on: bool) -> None:
+        """Turns leader balance on or off at run time."""
     async def propose(self, group: int, data: bytes) -> bytes:
         """Proposes data; returns apply's result."""
     async def propose_entry(self, group: int, data: bytes) -> Tuple[int, int, bytes]:

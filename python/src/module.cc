@@ -682,6 +682,8 @@ PYBIND11_MODULE(_ringraft, m) {
         d["address"] = c.address;
         d["data_dir"] = c.data_dir;
         d["groups"] = c.groups;
+        d["balance_leaders"] = c.balance.leaders;
+        d["max_sessions"] = c.max_sessions;
         return d;
       },
       py::arg("toml"), py::arg("is_path") = false,
@@ -731,6 +733,8 @@ PYBIND11_MODULE(_ringraft, m) {
       .def(
           "metrics_text", [](PyNode& n) { return n.node().metrics_text(); },
           py::call_guard<py::gil_scoped_release>())
+      .def("set_leader_balance", [](PyNode& n, bool on) { n.node().set_leader_balance(on); })
+      .def("leader_balance", [](PyNode& n) { return n.node().leader_balance(); })
       .def("leader",
            [](PyNode& n, GroupId g) {
              absl::StatusOr<LeaderHint> h;

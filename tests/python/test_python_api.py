@@ -67,6 +67,16 @@ def test_config_dict_to_toml():
         ringraft._ringraft.check_config(text + "[storage]\nbogus = 1\n")
     with pytest.raises(TypeError):
         ringraft.config_to_toml({"node": {"id": 1.5}})
+    # [sessions] and [balance] pass through too.
+    text = ringraft.config_to_toml({
+        "node": {"id": 1, "address": "127.0.0.1:7001", "data_dir": "/tmp/x"},
+        "sessions": {"max_sessions": 7},
+        "balance": {"leaders": True, "margin": 2},
+    })
+    checked = ringraft._ringraft.check_config(text)
+    assert checked["balance_leaders"] is True and checked["max_sessions"] == 7
+    with pytest.raises(ValueError, match="balance.period_ticks"):
+        ringraft._ringraft.check_config(text + "period_ticks = 0\n")
 
 
 def test_config_from_a_toml_file(tmp_path):

@@ -133,3 +133,11 @@ def test_status_and_metrics(cluster):
     m = cluster.nodes[leader].metrics()
     assert m["ringraft_applied_entries_total"] >= 1
     assert m["ringraft_fsm_halted_groups"] == 0
+    assert m["ringraft_groups_led"] == 1
+    node = cluster.nodes[leader]
+    assert st["leader_balance"] is False and st["leaders"] == 1
+    node.set_leader_balance(True)
+    assert node.leader_balance is True
+    assert node.metrics()["ringraft_leader_balance"] == 1
+    node.set_leader_balance(False)
+    assert node.leader_balance is False
