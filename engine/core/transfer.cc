@@ -16,10 +16,6 @@ absl::Status Raft::transfer_leader(NodeId target) {
     if (pr->is_learner) {
       return absl::InvalidArgumentError(absl::StrCat("node ", target, " is a learner"));
     }
-    // A local request wakes a quiesced leader like any other (quiesce.cc):
-    // the transfer is given up after an election timeout, which only a
-    // ticking leader counts.
-    if (quiesced_) wake(/*leader_lost=*/false);
     handle_transfer_leader(target);
     return absl::OkStatus();
   }

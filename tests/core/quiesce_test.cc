@@ -303,10 +303,9 @@ TEST(ReadIndex, PendingReadsAreReleasedWhenTheVotersShrinkToTheLeader) {
 }
 
 // Leader balance (engine/node/leader_balancer.*) asks quiesced leaders to
-// hand over: the request wakes the leader, the transfer succeeds, and one
-// whose target cannot be reached is given up after an election timeout
-// (which a leader left asleep would never count: it refused proposals for
-// good).
+// hand over: the transfer succeeds, and one whose target cannot be reached
+// is given up after an election timeout (which a leader left asleep would
+// never count: it refused proposals for good).
 TEST(Quiesce, ATransferAtAQuiescedLeaderWakesItAndSucceeds) {
   TestCluster c({1, 2, 3});
   quiesce_idle_group(c);
