@@ -2,8 +2,9 @@
 // protocol and reports throughput, latency, CPU, fsyncs and bytes written.
 //
 // The load goes through raft::AsyncClient (engine/node/async_client.h), the
-// project's client library: C connections to each node it sends to (each
-// group's puts go to that group's leader), requests pipelined and batched
+// project's client library: C connections to each shard of each node it
+// sends to (each group's puts go to that group's leader, on the shard that
+// owns the group; --no-route: all to shard 0), requests pipelined and batched
 // (every request queued on a connection during one loop turn of the
 // client's IO thread goes out in one frame); refused answers are retried by
 // the client, as for any other user.
@@ -139,6 +140,7 @@ struct Options {
   bool json = false;
   bool no_verify = false;
   bool sessions = true;  // Puts in a client session per group (exactly-once).
+  bool route = true;     // Connections per shard, each put to its group's shard.
 };
 
 constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [options]
@@ -159,6 +161,9 @@ constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [op
                         loopback RTT [--probe-seconds 2]
   --no-sessions         plain puts (default: in one client session per group,
                         exactly-once, an unknown outcome retried)
+  --no-route            every connection to shard 0 of its node (default: to
+                        the shard that owns the put's group, group % shards;
+                        --conns connections per node and shard)
   --cacert FILE [--cert FILE --key FILE] [--server-name N]
                         TLS to the nodes (their [tls])
   --cluster-id N --seed N --key-prefix P --label TEXT --json)";
@@ -215,6 +220,8 @@ Options parse_options(int argc, char** argv) {
       o.no_verify = true;
     } else if (a == "--no-sessions") {
       o.sessions = false;
+    } else if (a == "--no-route") {
+      o.route = false;
     } else if (a == "--cluster-id") {
       num(&o.cluster_id);
     } else if (a == "--seed") {
@@ -629,6 +636,7 @@ class LoadRunner {
     co.cluster_id = o_.cluster_id;
     co.seed = o_.seed;
     co.connections_per_node = o_.conns;
+    co.route_by_shard = o_.route;
     co.max_batch = o_.max_batch;
     co.tls = o_.tls;
     co.request_timeout =
@@ -1137,6 +1145,7 @@ void report(const Options& o, const RunResult& r, const Verification& v,
     kv("window", std::to_string(o.window));
     kv("rate", fmt(o.rate, 0));
     kv("conns", std::to_string(o.conns));
+    kv("route", o.route ? "true" : "false");
     kv("groups", std::to_string(o.groups));
     kv("size", std::to_string(o.size));
     kv("seconds", fmt(r.measured_s, 3));
@@ -1206,8 +1215,9 @@ void report(const Options& o, const RunResult& r, const Verification& v,
     std::printf("%s}\n", j.c_str());
     return;
   }
-  std::printf("%s loop: window %u rate %.0f conns %u groups %u size %zu B; leaders:", mode.c_str(),
-              o.window, o.rate, o.conns, o.groups, o.size);
+  std::printf(
+      "%s loop: window %u rate %.0f conns %u%s groups %u size %zu B; leaders:", mode.c_str(),
+      o.window, o.rate, o.conns, o.route ? "" : " (no-route)", o.groups, o.size);
   for (const auto& l : r.leaders) std::printf(" %s", l.c_str());
   std::printf("\n");
   std::printf(
