@@ -1114,6 +1114,8 @@ void report(const Options& o, const RunResult& r, const Verification& v,
   const double fsyncs = metric_delta(r, "ringraft_journal_writes_total", &mf);
   const double entries = metric_delta(r, "ringraft_entries_persisted_total", &me);
   const double batches = metric_delta(r, "ringraft_write_batches_total", &mb);
+  size_t mx = 0;
+  const double cross = metric_delta(r, "ringraft_client_cross_shard_total", &mx);
   const double ops = static_cast<double>(r.measured_ops);
   const double cpu_us_op = ops > 0 ? node_cpu * 1e6 / ops : 0;
   const bool disk_ok = r.disk_before.ok && r.disk_after.ok;
@@ -1174,6 +1176,7 @@ void report(const Options& o, const RunResult& r, const Verification& v,
     kv("fsyncs", mf ? fmt(fsyncs, 0) : "null");
     kv("write_batches", mb ? fmt(batches, 0) : "null");
     kv("entries_persisted", me ? fmt(entries, 0) : "null");
+    kv("cross_shard_requests", mx ? fmt(cross, 0) : "null");
     kv("entries_per_fsync", mf && me && fsyncs > 0 ? fmt(entries / fsyncs, 2) : "null");
     kv("fsyncs_per_op", mf && ops > 0 ? fmt(fsyncs / ops, 4) : "null");
     kv("write_bytes", std::to_string(node_wb));
@@ -1242,6 +1245,10 @@ void report(const Options& o, const RunResult& r, const Verification& v,
         "  engine       fsyncs %.0f (%.4f per op)  entries %.0f  entries/fsync %.1f  "
         "write batches %.0f\n",
         fsyncs, ops > 0 ? fsyncs / ops : 0, entries, fsyncs > 0 ? entries / fsyncs : 0, batches);
+  }
+  if (mx) {
+    std::printf("  routing      %.0f client requests took a cross-shard hop (%.4f per op)\n", cross,
+                ops > 0 ? cross / ops : 0);
   }
   if (me && entries > 0) {
     std::printf(
