@@ -12,7 +12,8 @@
 #
 #   bench/run_routing.sh [BUILD_DIR=build/release] [SECS=8]
 # Env: WINDOWS ("1 64"), ROUNDS (3), NGROUPS (8), SHARDS (2), CONNS (loadgen
-#      default), OUT (/tmp/ringraft_routing/<stamp>), PORT0 (7300),
+#      default), ROUTE_CONNS (CONNS: --conns of the routed runs, which keep
+#      that many per node *and shard*; CONNS/SHARDS keeps the total), OUT (/tmp/ringraft_routing/<stamp>), PORT0 (7300),
 #      BASE (/tmp/ringraft_routing_bench), QUIET_WAIT (60: seconds to wait
 #      for a quiet machine before each round, peers' quiet.sh if present).
 # Only processes started here are stopped, by PID.
@@ -25,6 +26,7 @@ ROUNDS=${ROUNDS:-3}
 NGROUPS=${NGROUPS:-8}
 SHARDS=${SHARDS:-2}
 CONNS=${CONNS:-}
+ROUTE_CONNS=${ROUTE_CONNS:-$CONNS}
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=${OUT:-/tmp/ringraft_routing/$STAMP}; mkdir -p "$OUT"
 export PORT0=${PORT0:-7300}
@@ -41,14 +43,18 @@ log() { echo "[routing $(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
 quiet() { [[ -x $PEERS/quiet.sh ]] && "$PEERS/quiet.sh" "$QUIET_WAIT" 10 >&2 || true; }
 
 log "machine: $(nproc) cores, $(uname -r); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-log "3 nodes, shards $SHARDS, groups 1..$NGROUPS, windows $WINDOWS, $ROUNDS rounds of ${SECS}s; results in $OUT"
+log "3 nodes, shards $SHARDS, groups 1..$NGROUPS, windows $WINDOWS, $ROUNDS rounds of ${SECS}s, conns ${CONNS:-default} (routed ${ROUTE_CONNS:-default}); results in $OUT"
 cluster_start bench "$NGROUPS" "$SHARDS" count
 
 # run MODE WINDOW: one bounded loadgen run (JSON line to ours.jsonl).
 run() {
   local mode=$1 w=$2 line args=()
-  [[ $mode == noroute ]] && args+=(--no-route)
-  [[ -n $CONNS ]] && args+=(--conns "$CONNS")
+  if [[ $mode == noroute ]]; then
+    args+=(--no-route)
+    [[ -n $CONNS ]] && args+=(--conns "$CONNS")
+  else
+    [[ -n $ROUTE_CONNS ]] && args+=(--conns "$ROUTE_CONNS")
+  fi
   line=$(timeout $((SECS + 60)) "$LOADGEN" --nodes "$NODE_ADDRS" --groups "$NGROUPS" \
     --window "$w" --size 128 --duration "$SECS" --warmup 2 --verify-sample 50 \
     --label "$mode-w$w" --json "${NODE_ARGS[@]}" "${args[@]}" 2>>"$OUT/loadgen.err") || true
