@@ -12,8 +12,9 @@
 #
 #   bench/run_routing.sh [BUILD_DIR=build/release] [SECS=8]
 # Env: WINDOWS ("1 64"), ROUNDS (3), NGROUPS (8), SHARDS (2), CONNS (loadgen
-#      default), ROUTE_CONNS (CONNS: --conns of the routed runs, which keep
-#      that many per node *and shard*; CONNS/SHARDS keeps the total), OUT (/tmp/ringraft_routing/<stamp>), PORT0 (7300),
+#      default: connections per node, split over the shards when routed),
+#      ROUTE_CONNS (CONNS: --conns of the routed runs),
+#      OUT (/tmp/ringraft_routing/<stamp>), PORT0 (7300),
 #      BASE (/tmp/ringraft_routing_bench), QUIET_WAIT (60: seconds to wait
 #      for a quiet machine before each round, peers' quiet.sh if present).
 # Only processes started here are stopped, by PID.

@@ -2,9 +2,10 @@
 // protocol and reports throughput, latency, CPU, fsyncs and bytes written.
 //
 // The load goes through raft::AsyncClient (engine/node/async_client.h), the
-// project's client library: C connections to each shard of each node it
-// sends to (each group's puts go to that group's leader, on the shard that
-// owns the group; --no-route: all to shard 0), requests pipelined and batched
+// project's client library: C connections to each node it sends to, split
+// over its shards (each group's puts go to that group's leader, on the
+// shard that owns the group; --no-route: all to shard 0), requests
+// pipelined and batched
 // (every request queued on a connection during one loop turn of the
 // client's IO thread goes out in one frame); refused answers are retried by
 // the client, as for any other user.
@@ -162,8 +163,8 @@ constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [op
   --no-sessions         plain puts (default: in one client session per group,
                         exactly-once, an unknown outcome retried)
   --no-route            every connection to shard 0 of its node (default: to
-                        the shard that owns the put's group, group % shards;
-                        --conns connections per node and shard)
+                        the shard that owns the put's group, group % shards,
+                        --conns split over the shards, at least one each)
   --cacert FILE [--cert FILE --key FILE] [--server-name N]
                         TLS to the nodes (their [tls])
   --cluster-id N --seed N --key-prefix P --label TEXT --json)";

@@ -285,19 +285,25 @@ class AsyncClient::Impl {
     return static_cast<uint32_t>(group % node.shard_count);
   }
 
+  // Connections per shard of `node`: connections_per_node split over the
+  // shards requests go to (at least one each); one until the first
+  // handshake told the shard count (everything waits on it until then).
+  uint32_t pool_size(const NodeConns& node) const {
+    if (node.shard_count == 0) return 1;
+    const uint32_t shards = options_.route_by_shard ? node.shard_count : 1;
+    return std::max<uint32_t>(1, (options_.connections_per_node + shards - 1) / shards);
+  }
+
   // A connection to `address` for `group`: to the shard that owns it.
   Conn& conn_for(const std::string& address, GroupId group) {
     NodeConns& node = conns_[address];
     const uint32_t shard = shard_for(node, group);
     if (node.pools.size() <= shard) node.pools.resize(shard + 1);
     auto& pool = node.pools[shard];
-    if (pool.empty()) {
-      for (uint32_t i = 0; i < options_.connections_per_node; ++i) {
-        pool.push_back(std::make_unique<Conn>(this, address, shard));
-      }
-    }
-    if (pool.size() == 1) return *pool[0];
-    return *pool[spread_ % pool.size()];
+    const uint32_t want = pool_size(node);
+    while (pool.size() < want) pool.push_back(std::make_unique<Conn>(this, address, shard));
+    if (want == 1) return *pool[0];
+    return *pool[spread_ % want];
   }
 
   void dispatch(Req* r) {

@@ -8,10 +8,10 @@
 // threads, and from inside callbacks.
 //
 // Pipelining: any number of requests may be in flight. The client keeps
-// `connections_per_node` connections to each shard of each node it talks to
-// (opened on first use) and sends every request queued for a connection
-// during one loop turn in one frame (at most `max_batch` requests a frame).
-// Replies are matched by request id.
+// `connections_per_node` connections to each node it talks to (split over
+// its shards, at least one per shard; opened on first use) and sends every
+// request queued for a connection during one loop turn in one frame (at
+// most `max_batch` requests a frame). Replies are matched by request id.
 //
 // Routing: a request goes to the shard of its node that owns its group
 // (ClientOptions::route_by_shard), learned from the first connection's
@@ -85,9 +85,10 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_max{1000};
   uint64_t seed = 1;
   uint32_t max_frame_bytes = 64u << 20;
-  // AsyncClient: connections kept to each shard of each node that requests
-  // go to (each loop turn of the IO thread sends on the next one; with 1,
-  // requests to a group keep their order).
+  // AsyncClient: connections kept to each node, split over the shards that
+  // requests go to: ceil(n / shards) per shard, at least one each (each loop
+  // turn of the IO thread sends on the next one of a shard's; with one per
+  // shard, requests to a group keep their order).
   uint32_t connections_per_node = 1;
   // Routing: each request goes on a connection to the shard of its node
   // that owns its group (group % the node's `[node] shards`, which the

@@ -112,10 +112,10 @@ class RoutingTest : public ::testing::Test {
   }
 
   // Through an AsyncClient: every proposal in flight at once, over all
-  // groups, two connections per node and shard.
+  // groups, four connections per node (two per shard when routing).
   uint64_t run_async(bool route, const std::string& tag, int per_group) {
     ClientOptions o = routing_options(route);
-    o.connections_per_node = 2;
+    o.connections_per_node = 4;
     AsyncClient client(cluster_->addresses(), o);
     std::vector<std::future<absl::StatusOr<ProposeResult>>> fs;
     uint64_t shard1 = 0;
