@@ -96,6 +96,17 @@ for w in sorted({k[0] for k in by}, key=int):
               + " ".join(f"{x:.0f}" for x in ops))
     if len(m) == 2:
         a, b = m["noroute"], m["route"]
-        print(f'{w:>4} route/noroute: throughput x{b[0] / a[0]:.3f}, p50 x{b[1] / a[1]:.3f}, '
-              f'p99 x{b[2] / a[2]:.3f}')
+        print(f'{w:>4} route/noroute of the medians: throughput x{b[0] / a[0]:.3f}, '
+              f'p50 x{b[1] / a[1]:.3f}, p99 x{b[2] / a[2]:.3f}')
+        # Paired: the i-th runs of both modes ran back to back in round i.
+        pairs = list(zip(by[(w, "route")], by[(w, "noroute")]))
+        def paired(key):
+            rs = [r[key] / n[key] for r, n in pairs if n[key]]
+            return med(rs), sum(1 for x in rs if x > 1), len(rs)
+        parts = []
+        for key, name in (("ops_per_s", "throughput"), ("p50_us", "p50"), ("p99_us", "p99"),
+                          ("cpu_us_per_op", "node cpu/op")):
+            x, above, n = paired(key)
+            parts.append(f"{name} x{x:.3f} ({above}/{n} above 1)")
+        print(f'{w:>4} route/noroute, median of {len(pairs)} pairs: ' + ", ".join(parts))
 PY
