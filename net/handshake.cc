@@ -6,9 +6,9 @@ namespace raft::net {
 
 OutFrame encode_handshake(const HandshakeInfo& info) {
   flatbuffers::FlatBufferBuilder b(128);
-  auto hs =
-      fbs::CreateHandshake(b, info.protocol_version, info.cluster_id, info.node_id, info.shard,
-                           info.target_shard, static_cast<fbs::ConnectionRole>(info.role));
+  auto hs = fbs::CreateHandshake(b, info.protocol_version, info.cluster_id, info.node_id,
+                                 info.shard, info.target_shard,
+                                 static_cast<fbs::ConnectionRole>(info.role), info.shard_count);
   b.Finish(fbs::CreateFrame(b, fbs::FrameBody::Handshake, hs.Union()));
   return frame_from_builder(b);
 }
@@ -29,6 +29,7 @@ HandshakeInfo decode_handshake(const fbs::Handshake& hs) {
   info.target_shard = hs.target_shard();
   info.role =
       hs.role() == fbs::ConnectionRole::Client ? ConnectionRole::kClient : ConnectionRole::kPeer;
+  info.shard_count = hs.shard_count();
   return info;
 }
 

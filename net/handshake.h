@@ -24,6 +24,10 @@ struct HandshakeInfo {
   uint32_t shard = 0;         // The sender's shard.
   uint32_t target_shard = 0;  // The receiver's shard this connection serves.
   ConnectionRole role = ConnectionRole::kPeer;
+  // The sender's shard count; 0 (not sent: an older sender) means one. An
+  // acceptor's reply carries its node's, so a client learns where groups
+  // live (group % shard_count) from its first connection.
+  uint32_t shard_count = 0;
 
   friend bool operator==(const HandshakeInfo&, const HandshakeInfo&) = default;
 };

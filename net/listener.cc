@@ -30,6 +30,8 @@ Listener::Listener(Reactor& reactor, ListenerOptions options, Callbacks callback
   options_.peer_connection.overflow = OverflowPolicy::kDropFrame;
   options_.client_connection.overflow = OverflowPolicy::kCloseConnection;
   options_.client_connection.handshake_timeout = options_.handshake_timeout;
+  // Replies tell the dialer how many shards there are (clients route by it).
+  if (options_.local.shard_count == 0) options_.local.shard_count = options_.shard_count;
 }
 
 Listener::~Listener() {

@@ -40,7 +40,9 @@ struct ListenerOptions {
   // Port 0: ephemeral; see port().
   std::string address = "127.0.0.1:0";
   int backlog = 1024;
-  HandshakeInfo local;  // Our cluster id, node id and (listener) shard.
+  // Our cluster id, node id and (listener) shard. Its shard_count, when 0,
+  // is taken from shard_count: every reply tells the dialer the count.
+  HandshakeInfo local;
   uint32_t shard_count = 1;
   // Each applies from the handshake on; before it, client_connection does.
   ConnectionOptions peer_connection;    // overflow forced to kDropFrame.

@@ -2,8 +2,10 @@
 // protocol and reports throughput, latency, CPU, fsyncs and bytes written.
 //
 // The load goes through raft::AsyncClient (engine/node/async_client.h), the
-// project's client library: C connections to each node it sends to (each
-// group's puts go to that group's leader), requests pipelined and batched
+// project's client library: C connections to each node it sends to, split
+// over its shards (each group's puts go to that group's leader, on the
+// shard that owns the group; --no-route: all to shard 0), requests
+// pipelined and batched
 // (every request queued on a connection during one loop turn of the
 // client's IO thread goes out in one frame); refused answers are retried by
 // the client, as for any other user.
@@ -139,6 +141,7 @@ struct Options {
   bool json = false;
   bool no_verify = false;
   bool sessions = true;  // Puts in a client session per group (exactly-once).
+  bool route = true;     // Connections per shard, each put to its group's shard.
 };
 
 constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [options]
@@ -159,6 +162,9 @@ constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [op
                         loopback RTT [--probe-seconds 2]
   --no-sessions         plain puts (default: in one client session per group,
                         exactly-once, an unknown outcome retried)
+  --no-route            every connection to shard 0 of its node (default: to
+                        the shard that owns the put's group, group % shards,
+                        --conns split over the shards, at least one each)
   --cacert FILE [--cert FILE --key FILE] [--server-name N]
                         TLS to the nodes (their [tls])
   --cluster-id N --seed N --key-prefix P --label TEXT --json)";
@@ -215,6 +221,8 @@ Options parse_options(int argc, char** argv) {
       o.no_verify = true;
     } else if (a == "--no-sessions") {
       o.sessions = false;
+    } else if (a == "--no-route") {
+      o.route = false;
     } else if (a == "--cluster-id") {
       num(&o.cluster_id);
     } else if (a == "--seed") {
@@ -629,6 +637,7 @@ class LoadRunner {
     co.cluster_id = o_.cluster_id;
     co.seed = o_.seed;
     co.connections_per_node = o_.conns;
+    co.route_by_shard = o_.route;
     co.max_batch = o_.max_batch;
     co.tls = o_.tls;
     co.request_timeout =
@@ -1106,6 +1115,8 @@ void report(const Options& o, const RunResult& r, const Verification& v,
   const double fsyncs = metric_delta(r, "ringraft_journal_writes_total", &mf);
   const double entries = metric_delta(r, "ringraft_entries_persisted_total", &me);
   const double batches = metric_delta(r, "ringraft_write_batches_total", &mb);
+  size_t mx = 0;
+  const double cross = metric_delta(r, "ringraft_client_cross_shard_total", &mx);
   const double ops = static_cast<double>(r.measured_ops);
   const double cpu_us_op = ops > 0 ? node_cpu * 1e6 / ops : 0;
   const bool disk_ok = r.disk_before.ok && r.disk_after.ok;
@@ -1137,6 +1148,7 @@ void report(const Options& o, const RunResult& r, const Verification& v,
     kv("window", std::to_string(o.window));
     kv("rate", fmt(o.rate, 0));
     kv("conns", std::to_string(o.conns));
+    kv("route", o.route ? "true" : "false");
     kv("groups", std::to_string(o.groups));
     kv("size", std::to_string(o.size));
     kv("seconds", fmt(r.measured_s, 3));
@@ -1165,6 +1177,7 @@ void report(const Options& o, const RunResult& r, const Verification& v,
     kv("fsyncs", mf ? fmt(fsyncs, 0) : "null");
     kv("write_batches", mb ? fmt(batches, 0) : "null");
     kv("entries_persisted", me ? fmt(entries, 0) : "null");
+    kv("cross_shard_requests", mx ? fmt(cross, 0) : "null");
     kv("entries_per_fsync", mf && me && fsyncs > 0 ? fmt(entries / fsyncs, 2) : "null");
     kv("fsyncs_per_op", mf && ops > 0 ? fmt(fsyncs / ops, 4) : "null");
     kv("write_bytes", std::to_string(node_wb));
@@ -1206,8 +1219,9 @@ void report(const Options& o, const RunResult& r, const Verification& v,
     std::printf("%s}\n", j.c_str());
     return;
   }
-  std::printf("%s loop: window %u rate %.0f conns %u groups %u size %zu B; leaders:", mode.c_str(),
-              o.window, o.rate, o.conns, o.groups, o.size);
+  std::printf(
+      "%s loop: window %u rate %.0f conns %u%s groups %u size %zu B; leaders:", mode.c_str(),
+      o.window, o.rate, o.conns, o.route ? "" : " (no-route)", o.groups, o.size);
   for (const auto& l : r.leaders) std::printf(" %s", l.c_str());
   std::printf("\n");
   std::printf(
@@ -1232,6 +1246,10 @@ void report(const Options& o, const RunResult& r, const Verification& v,
         "  engine       fsyncs %.0f (%.4f per op)  entries %.0f  entries/fsync %.1f  "
         "write batches %.0f\n",
         fsyncs, ops > 0 ? fsyncs / ops : 0, entries, fsyncs > 0 ? entries / fsyncs : 0, batches);
+  }
+  if (mx) {
+    std::printf("  routing      %.0f client requests took a cross-shard hop (%.4f per op)\n", cross,
+                ops > 0 ? cross / ops : 0);
   }
   if (me && entries > 0) {
     std::printf(

@@ -85,8 +85,9 @@ class AsyncClient::Impl {
   };
 
   struct Conn {
-    explicit Conn(Impl* impl, std::string addr)
+    Conn(Impl* impl, std::string addr, uint32_t target_shard)
         : address(std::move(addr)),
+          shard(target_shard),
           impl_of(impl),
           connect_timer(impl->reactor_, [impl, this] { impl->on_connect_timeout(*this); }),
           connect_op(this) {}
@@ -94,6 +95,7 @@ class AsyncClient::Impl {
 
     enum class State : uint8_t { kIdle, kConnecting, kHandshake, kOpen };
     std::string address;
+    uint32_t shard = 0;  // The node's shard it is for (the handshake's target_shard).
     Impl* impl_of = nullptr;
     State state = State::kIdle;
     int fd = -1;  // While connecting.
@@ -258,6 +260,14 @@ class AsyncClient::Impl {
     return it == reqs_.end() ? nullptr : it->second.get();
   }
 
+  // A node's connections: a pool per shard, made when a request first goes
+  // to that shard. Conns are never freed before the client (requests and
+  // callbacks point to them).
+  struct NodeConns {
+    uint32_t shard_count = 0;  // From a handshake reply; 0: not known yet.
+    std::vector<std::vector<std::unique_ptr<Conn>>> pools;  // By shard.
+  };
+
   // Where the next attempt of `r` goes: a hint it follows, else the group's
   // leader as last heard, else the current address.
   const std::string& target_for(const Req& r) {
@@ -267,20 +277,41 @@ class AsyncClient::Impl {
     return addresses_[cursor_ % addresses_.size()];
   }
 
-  Conn& conn_for(const std::string& address) {
-    auto& pool = conns_[address];
-    if (pool.empty()) {
-      for (uint32_t i = 0; i < options_.connections_per_node; ++i) {
-        pool.push_back(std::make_unique<Conn>(this, address));
-      }
-    }
-    if (pool.size() == 1) return *pool[0];
-    return *pool[spread_ % pool.size()];
+  // The shard of the node at `node` that owns `group` (group % its shard
+  // count, as the node places groups): shard 0 until a handshake told the
+  // count, or when routing is off.
+  uint32_t shard_for(const NodeConns& node, GroupId group) const {
+    if (!options_.route_by_shard || node.shard_count <= 1) return 0;
+    return static_cast<uint32_t>(group % node.shard_count);
+  }
+
+  // Connections per shard of `node`: connections_per_node split over the
+  // shards requests go to (at least one each); one until the first
+  // handshake told the shard count (everything waits on it until then).
+  uint32_t pool_size(const NodeConns& node) const {
+    if (node.shard_count == 0) return 1;
+    const uint32_t shards = options_.route_by_shard ? node.shard_count : 1;
+    return std::max<uint32_t>(1, (options_.connections_per_node + shards - 1) / shards);
+  }
+
+  // A connection to `address` for `group`: to the shard that owns it.
+  Conn& conn_for(const std::string& address, GroupId group) {
+    NodeConns& node = conns_[address];
+    const uint32_t shard = shard_for(node, group);
+    if (node.pools.size() <= shard) node.pools.resize(shard + 1);
+    auto& pool = node.pools[shard];
+    const uint32_t want = pool_size(node);
+    while (pool.size() < want) pool.push_back(std::make_unique<Conn>(this, address, shard));
+    if (want == 1) return *pool[0];
+    return *pool[spread_ % want];
   }
 
   void dispatch(Req* r) {
     if (reactor_.now() >= r->deadline) return expire(r);
-    Conn& c = conn_for(target_for(*r));
+    queue_on(r, conn_for(target_for(*r), r->request.group));
+  }
+
+  void queue_on(Req* r, Conn& c) {
     r->conn = &c;
     r->where = Where::kQueued;
     if (c.state == Conn::State::kOpen) {
@@ -378,11 +409,24 @@ class AsyncClient::Impl {
     c.state = Conn::State::kHandshake;
     c.fc = net::FrameConnection::create(reactor_, fd, c.address, conn_options_);
     net::FrameConnection::Callbacks cb;
-    cb.on_handshake = [this, &c](net::FrameConnection&, const net::HandshakeInfo&) {
+    cb.on_handshake = [this, &c](net::FrameConnection&, const net::HandshakeInfo& remote) {
       c.state = Conn::State::kOpen;
+      // The node's shard count (0 from a node that predates it: one shard).
+      NodeConns& node = conns_[c.address];
+      node.shard_count = std::max<uint32_t>(remote.shard_count, 1);
       std::vector<uint64_t> ids;
       ids.swap(c.waiting);
-      for (uint64_t id : ids) c.outq.push_back(id);
+      for (uint64_t id : ids) {
+        // Nothing went out before the count was known: what waited here for
+        // a group of another shard goes to that shard's connection instead.
+        Req* r = find(id);
+        if (r != nullptr && r->conn == &c && r->where == Where::kQueued &&
+            shard_for(node, r->request.group) != c.shard) {
+          queue_on(r, conn_for(c.address, r->request.group));
+          continue;
+        }
+        c.outq.push_back(id);
+      }
       if (!c.outq.empty()) mark_dirty(c);
       return absl::OkStatus();
     };
@@ -396,6 +440,7 @@ class AsyncClient::Impl {
     net::HandshakeInfo hello;
     hello.cluster_id = options_.cluster_id;
     hello.role = net::ConnectionRole::kClient;
+    hello.target_shard = c.shard;
     (void)c.fc->send(net::encode_handshake(hello));
   }
 
@@ -446,6 +491,11 @@ class AsyncClient::Impl {
     std::shared_ptr<net::FrameConnection> keep = std::move(c.fc);
     c.fc.reset();
     if (!was_open) {
+      // A handshake for shard > 0 refused: the node may have come back with
+      // fewer shards. Shard 0 until a reply tells the count again.
+      if (c.shard != 0 && status.code() == absl::StatusCode::kFailedPrecondition) {
+        conns_[c.address].shard_count = 0;
+      }
       return connect_failed(
           c, absl::UnavailableError(absl::StrCat(
                  "handshake with ", c.address, ": ",
@@ -679,11 +729,13 @@ class AsyncClient::Impl {
     }
     // Callbacks may have called again.
     while (!local_.empty()) pump();
-    for (auto& [address, pool] : conns_) {
-      for (auto& c : pool) {
-        c->connect_timer.cancel();
-        if (c->connect_op.in_flight()) reactor_.cancel(c->connect_op);
-        if (c->fc != nullptr) c->fc->close(absl::CancelledError("client destroyed"));
+    for (auto& [address, node] : conns_) {
+      for (auto& pool : node.pools) {
+        for (auto& c : pool) {
+          c->connect_timer.cancel();
+          if (c->connect_op.in_flight()) reactor_.cancel(c->connect_op);
+          if (c->fc != nullptr) c->fc->close(absl::CancelledError("client destroyed"));
+        }
       }
     }
     resolver_.reset();  // On the loop thread, as it must be.
@@ -715,7 +767,7 @@ class AsyncClient::Impl {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Req>> reqs_;
   absl::flat_hash_map<uint64_t, Req*> wire_;  // Attempts on the wire, by request id sent.
   uint64_t next_wire_id_ = 1;
-  absl::flat_hash_map<std::string, std::vector<std::unique_ptr<Conn>>> conns_;
+  absl::flat_hash_map<std::string, NodeConns> conns_;  // By address.
   std::vector<Conn*> dirty_;
   std::vector<Conn*> flushing_;                  // dirty_, being flushed.
   std::vector<uint64_t> flush_ids_;              // A connection's outq, being written.

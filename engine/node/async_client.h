@@ -8,10 +8,14 @@
 // threads, and from inside callbacks.
 //
 // Pipelining: any number of requests may be in flight. The client keeps
-// `connections_per_node` connections to each node it talks to (opened on
-// first use) and sends every request queued for a connection during one
-// loop turn in one frame (at most `max_batch` requests a frame). Replies
-// are matched by request id.
+// `connections_per_node` connections to each node it talks to (split over
+// its shards, at least one per shard; opened on first use) and sends every
+// request queued for a connection during one loop turn in one frame (at
+// most `max_batch` requests a frame). Replies are matched by request id.
+//
+// Routing: a request goes to the shard of its node that owns its group
+// (ClientOptions::route_by_shard), learned from the first connection's
+// handshake; the node then serves it on the thread that got it.
 //
 // Per request:
 //   - Leader hints: a NotLeader answer with the leader's address sends that
@@ -81,10 +85,18 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_max{1000};
   uint64_t seed = 1;
   uint32_t max_frame_bytes = 64u << 20;
-  // AsyncClient: connections kept to each node (each loop turn of the IO
-  // thread sends on the next one; with 1, requests to a node keep their
-  // order).
+  // AsyncClient: connections kept to each node, split over the shards that
+  // requests go to: ceil(n / shards) per shard, at least one each (each loop
+  // turn of the IO thread sends on the next one of a shard's; with one per
+  // shard, requests to a group keep their order).
   uint32_t connections_per_node = 1;
+  // Routing: each request goes on a connection to the shard of its node
+  // that owns its group (group % the node's `[node] shards`, which the
+  // node's handshake reply tells; shard 0 until the first connection to the
+  // node is open), so the node serves it without a hop between its shard
+  // threads (ringraft_client_cross_shard_total counts those hops). false:
+  // every connection is to shard 0, as clients did before routing.
+  bool route_by_shard = true;
   // AsyncClient: requests per frame at most.
   uint32_t max_batch = 512;
   // Exactly-once proposals (Node::open_session): propose() puts each

@@ -27,6 +27,10 @@ struct ShardMetrics {
   Counter snapshots_received{0};
   Counter snapshots_made{0};
   Counter client_requests{0};
+  // Requests that came in on a client connection of this shard for a group
+  // of another shard (one hop there and one back): a client that routes by
+  // group (group % shards) makes none.
+  Counter client_cross_shard{0};
   // Node-level liveness and quiescence (node_liveness.h): beats sent (a
   // frame to a peer in a tick that sent nothing else), and a gauge of the
   // groups that are quiesced (not ticked) now.

@@ -25,6 +25,7 @@ void add_shard_counters(const ShardMetrics& s, MetricsSnapshot& m) {
   m.snapshots_received += read_counter(s.snapshots_received);
   m.snapshots_made += read_counter(s.snapshots_made);
   m.client_requests += read_counter(s.client_requests);
+  m.client_cross_shard += read_counter(s.client_cross_shard);
   m.liveness_beats += read_counter(s.liveness_beats);
   m.heartbeats_coalesced += read_counter(s.heartbeats_coalesced);
   m.frames_sent += read_counter(s.frames_sent);
@@ -141,6 +142,10 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
   append_counter(out, "heartbeats_coalesced_total",
                  "Heartbeats and their answers sent as compact records of a peer batch.",
                  m.heartbeats_coalesced);
+  append_counter(out, "client_cross_shard_total",
+                 "Requests on a client connection to one shard for a group of another "
+                 "(a hop there and back; a client routing by group % shards makes none).",
+                 m.client_cross_shard);
   append_counter(out, "liveness_beats_total",
                  "Node-level liveness beats sent (a tick in which nothing else went to a peer).",
                  m.liveness_beats);

@@ -32,6 +32,7 @@ struct MetricsSnapshot {
   uint64_t snapshots_received = 0;
   uint64_t snapshots_made = 0;
   uint64_t client_requests = 0;
+  uint64_t client_cross_shard = 0;
   uint64_t liveness_beats = 0;
   uint64_t heartbeats_coalesced = 0;
   uint64_t frames_sent = 0;

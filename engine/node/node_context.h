@@ -29,7 +29,9 @@ struct NodeContext {
   uint32_t shard_count() const { return config.shards; }
   uint32_t shard_of(GroupId group) const { return static_cast<uint32_t>(group % shard_count()); }
 
-  // The handshake this node's shard `shard` opens peer connections with.
+  // The handshake this node's shard `shard` opens peer connections with (and
+  // answers accepted ones with: its shard_count tells clients where groups
+  // live).
   net::HandshakeInfo handshake_for(uint32_t shard) const {
     net::HandshakeInfo h;
     h.cluster_id = config.cluster_id;
@@ -37,6 +39,7 @@ struct NodeContext {
     h.shard = shard;
     h.target_shard = shard;
     h.role = net::ConnectionRole::kPeer;
+    h.shard_count = shard_count();
     return h;
   }
 };

@@ -147,38 +147,42 @@ void NodeImpl::attach_client_connection(ShardRuntime& rt,
                                         const std::shared_ptr<net::FrameConnection>& conn) {
   const uint32_t home = rt.shard_id();
   auto replies = std::make_shared<ReplyBatcher>(rt.reactor(), conn);
-  conn->set_frame_handler(
-      [this, home, replies](net::FrameConnection& c, const net::ReceivedFrame& frame) {
-        RAFT_TRACE_POINT("client_recv");
-        auto requests = protocol::decode_client_requests(frame);
-        if (!requests.ok()) {
-          c.close(absl::InvalidArgumentError(
-              absl::StrCat("bad client request: ", requests.status().message())));
-          return;
-        }
-        for (protocol::ClientRequest& req : *requests) {
-          // Replies go back on the connection's own shard: at once when the
-          // answer comes from it (no task, no copy of the response).
-          ClientReply reply_home = [this, home, replies](protocol::ClientResponse response) {
-            if (on_own_shard(home)) return replies->add(std::move(response));
-            on_shard(home, [replies, response = std::move(response)]() mutable {
-              replies->add(std::move(response));
-            });
-          };
-          const GroupId group = req.group;
-          // The group lives here (the common case with one shard): no hop,
-          // and no closure holding the request.
-          if (run_if_local(group, [&](ShardRuntime* rt, Group* g) {
-                execute_client_request(context_, rt, g, std::move(req), std::move(reply_home));
-              })) {
-            continue;
-          }
-          with_group(group, [this, req = std::move(req), reply_home = std::move(reply_home)](
-                                ShardRuntime* target, Group* g) mutable {
-            execute_client_request(context_, target, g, std::move(req), std::move(reply_home));
-          });
-        }
+  // The handler runs on the home shard, whose runtime outlives its connections.
+  ShardMetrics* home_metrics = &rt.metrics();
+  conn->set_frame_handler([this, home, replies, home_metrics](net::FrameConnection& c,
+                                                              const net::ReceivedFrame& frame) {
+    RAFT_TRACE_POINT("client_recv");
+    auto requests = protocol::decode_client_requests(frame);
+    if (!requests.ok()) {
+      c.close(absl::InvalidArgumentError(
+          absl::StrCat("bad client request: ", requests.status().message())));
+      return;
+    }
+    for (protocol::ClientRequest& req : *requests) {
+      // Replies go back on the connection's own shard: at once when the
+      // answer comes from it (no task, no copy of the response).
+      ClientReply reply_home = [this, home, replies](protocol::ClientResponse response) {
+        if (on_own_shard(home)) return replies->add(std::move(response));
+        on_shard(home, [replies, response = std::move(response)]() mutable {
+          replies->add(std::move(response));
+        });
+      };
+      const GroupId group = req.group;
+      // The group lives here (the common case with one shard): no hop,
+      // and no closure holding the request.
+      if (run_if_local(group, [&](ShardRuntime* rt, Group* g) {
+            execute_client_request(context_, rt, g, std::move(req), std::move(reply_home));
+          })) {
+        continue;
+      }
+      // Another shard's group: the client did not route by group.
+      bump(home_metrics->client_cross_shard);
+      with_group(group, [this, req = std::move(req), reply_home = std::move(reply_home)](
+                            ShardRuntime* target, Group* g) mutable {
+        execute_client_request(context_, target, g, std::move(req), std::move(reply_home));
       });
+    }
+  });
   conn->set_close_handler([](net::FrameConnection&, const absl::Status&) {});
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/checksum.h"
+#include "net/handshake.h"
 #include "tests/net/allocation_counter.h"
 #include "tests/net/net_test_util.h"
 
@@ -218,6 +219,59 @@ TEST(FrameBadInput, HalfAFrameIsBufferedNotDelivered) {
             FrameError::kNone);
   EXPECT_EQ(frames, 0);
   EXPECT_EQ(d.buffered(), bytes.size() / 2);
+}
+
+// The handshake through the frame decoder: every field survives, the shard
+// count included (an acceptor's reply tells clients where groups live).
+HandshakeInfo decode_one_handshake(const OutFrame& out) {
+  HandshakeInfo got;
+  int frames = 0;
+  FrameDecoder d;
+  EXPECT_EQ(d.feed(frame_to_string(out),
+                   [&](const ReceivedFrame& f) {
+                     EXPECT_EQ(f.frame->body_type(), fbs::FrameBody::Handshake);
+                     if (const fbs::Handshake* hs = f.frame->body_as_Handshake()) {
+                       got = decode_handshake(*hs);
+                     }
+                     return ++frames, true;
+                   }),
+            FrameError::kNone);
+  EXPECT_EQ(frames, 1);
+  return got;
+}
+
+TEST(Handshake, RoundTripKeepsEveryFieldAndTheShardCount) {
+  HandshakeInfo hs;
+  hs.cluster_id = 0x1234567890ull;
+  hs.node_id = 3;
+  hs.shard = 1;
+  hs.target_shard = 2;
+  hs.role = ConnectionRole::kClient;
+  hs.shard_count = 7;
+  EXPECT_EQ(decode_one_handshake(encode_handshake(hs)), hs);
+  hs.shard_count = 0;
+  EXPECT_EQ(decode_one_handshake(encode_handshake(hs)), hs);
+}
+
+// A handshake from a sender that predates shard_count (the table without the
+// field) still decodes, with shard_count 0: "one shard".
+TEST(Handshake, WithoutTheShardCountFieldDecodesAsZero) {
+  flatbuffers::FlatBufferBuilder b;
+  fbs::HandshakeBuilder hb(b);
+  hb.add_protocol_version(kProtocolVersion);
+  hb.add_cluster_id(9);
+  hb.add_node_id(2);
+  hb.add_shard(1);
+  hb.add_target_shard(1);
+  auto hs = hb.Finish();
+  b.Finish(fbs::CreateFrame(b, fbs::FrameBody::Handshake, hs.Union()));
+  const HandshakeInfo got = decode_one_handshake(frame_from_builder(b));
+  EXPECT_EQ(got.cluster_id, 9u);
+  EXPECT_EQ(got.node_id, 2u);
+  EXPECT_EQ(got.shard, 1u);
+  EXPECT_EQ(got.target_shard, 1u);
+  EXPECT_EQ(got.role, ConnectionRole::kPeer);
+  EXPECT_EQ(got.shard_count, 0u);
 }
 
 }  // namespace

@@ -121,6 +121,7 @@ TEST(ShardSet, ListenerHandsAConnectionToItsTargetShard) {
   HandshakeInfo local;
   local.cluster_id = 42;
   local.node_id = 1;
+  local.shard_count = 2;
   shards.start([&](Shard& s) {
     if (s.id() != 0) return;
     ListenerOptions o;
@@ -185,6 +186,7 @@ TEST(ShardSet, ListenerHandsAConnectionToItsTargetShard) {
   EXPECT_EQ(reply.node_id, 1u);
   EXPECT_EQ(reply.shard, 1u);
   EXPECT_EQ(reply.target_shard, 1u);
+  EXPECT_EQ(reply.shard_count, 2u);  // What a client routes by.
   ::close(fd);
   shards.stop([&](Shard& s) {
     // After each loop drained: loop-bound objects go on their own thread.

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -109,6 +110,7 @@ class TcpTest : public ::testing::Test {
     o.client_connection.max_frame_bytes = client_max_frame_bytes_;
     o.handshake_timeout = handshake_timeout_;
     o.client_connection.max_send_queue_frames = client_queue_frames_;
+    o.shard_count = shard_count_;
     return o;
   }
 
@@ -209,6 +211,7 @@ class TcpTest : public ::testing::Test {
   uint32_t peer_max_frame_bytes_ = kDefaultMaxFrameBytes;
   uint32_t client_max_frame_bytes_ = kDefaultMaxFrameBytes;
   size_t client_queue_frames_ = 4096;
+  uint32_t shard_count_ = 1;
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<PeerTransport> transport_;
   uint16_t port_ = 0;
@@ -433,6 +436,38 @@ TEST_F(TcpTest, ConfiguredFrameCapsApplyPerRole) {
   expect_bad_input(big, r_.stats().bad_frame_too_large);
   EXPECT_EQ(received_.size(), 1u);
   ::close(cfd);
+}
+
+// The acceptor's reply names the node's shard count: a client learns from
+// its first connection which shard owns which group.
+TEST_F(TcpTest, ReplyHandshakeCarriesTheShardCount) {
+  listener_->stop();
+  ASSERT_TRUE(run_until(r_, [&] { return !listener_->active(); }));
+  listener_.reset();
+  shard_count_ = 3;
+  start_listener(0);
+  HandshakeInfo client;
+  client.role = ConnectionRole::kClient;
+  int fd = raw_peer(nullptr, client);
+  FrameDecoder d;
+  std::optional<HandshakeInfo> reply;
+  ASSERT_TRUE(run_until(r_, [&] {
+    char buf[512];
+    ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) {
+      d.feed(std::string_view(buf, static_cast<size_t>(n)), [&](const ReceivedFrame& f) {
+        if (f.frame->body_type() == fbs::FrameBody::Handshake) {
+          reply = decode_handshake(*f.frame->body_as_Handshake());
+        }
+        return true;
+      });
+    }
+    return reply.has_value();
+  }));
+  EXPECT_EQ(reply->node_id, 1u);
+  EXPECT_EQ(reply->role, ConnectionRole::kClient);
+  EXPECT_EQ(reply->shard_count, 3u);
+  ::close(fd);
 }
 
 // A peer gets one connection (per shard pair): adding it again with the same
