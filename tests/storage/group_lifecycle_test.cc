@@ -39,7 +39,7 @@ EnvOptions lifecycle_options(const std::string& dir) {
   o.journal_segment_bytes = 256 << 10;
   o.journal_segments = 3;
   o.initial_map_bytes = 16 << 20;
-  o.compacted_records_per_commit = 2;  // Compacted records stay behind as garbage.
+  o.compacted_records_per_commit = 0;  // Compacted records stay behind as garbage.
   return o;
 }
 
