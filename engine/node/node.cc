@@ -4,6 +4,7 @@
 // metrics_text.cc.
 #include "engine/node/node.h"
 
+#include <algorithm>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -151,6 +152,65 @@ void Node::make_snapshot(GroupId group, IndexCallback done) {
   });
 }
 
+void Node::create_group(GroupId group, std::vector<PeerConfig> members, DoneCallback done) {
+  if (group == 0) return done(failed(absl::InvalidArgumentError("group id 0 is not a group")));
+  NodeImpl* impl = impl_.get();
+  impl_->with_group(group, [impl, group, members = std::move(members), done = std::move(done)](
+                               ShardRuntime* rt, Group*) mutable {
+    if (rt == nullptr) return done(overloaded());
+    absl::Status s =
+        rt->create_group(group, members, [impl, group] { return impl->make_state_machine(group); });
+    done(s.ok() ? s : failed(s));
+  });
+}
+
+void Node::remove_group(GroupId group, DoneCallback done) {
+  if (group == 0) return done(failed(absl::InvalidArgumentError("group id 0 is not a group")));
+  impl_->with_group(group, [group, done = std::move(done)](ShardRuntime* rt, Group*) mutable {
+    if (rt == nullptr) return done(overloaded());
+    rt->remove_group(group, std::move(done));
+  });
+}
+
+std::vector<GroupId> Node::groups() const {
+  std::vector<GroupId> out;
+  for (ShardRuntime* rt : impl_->runtimes()) {
+    if (rt == nullptr) continue;
+    for (GroupId g : rt->group_ids()) out.push_back(g);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+absl::Status wait_for_group_call(
+    const NodeConfig& config,
+    absl::FunctionRef<void(absl::AnyInvocable<void(absl::StatusOr<bool>)>)> start) {
+  return wait_for<bool>(
+             config,
+             [&](absl::AnyInvocable<void(absl::StatusOr<bool>)> cb) { start(std::move(cb)); })
+      .status();
+}
+}  // namespace
+
+absl::Status Node::create_group(GroupId group, std::vector<PeerConfig> members) {
+  return wait_for_group_call(config(), [&](absl::AnyInvocable<void(absl::StatusOr<bool>)> cb) {
+    create_group(group, std::move(members), [cb = std::move(cb)](absl::Status s) mutable {
+      if (s.ok()) return cb(true);
+      cb(s);
+    });
+  });
+}
+
+absl::Status Node::remove_group(GroupId group) {
+  return wait_for_group_call(config(), [&](absl::AnyInvocable<void(absl::StatusOr<bool>)> cb) {
+    remove_group(group, [cb = std::move(cb)](absl::Status s) mutable {
+      if (s.ok()) return cb(true);
+      cb(s);
+    });
+  });
+}
+
 absl::StatusOr<ProposeResult> Node::propose(GroupId group, std::string data) {
   return wait_for<ProposeResult>(
       config(), [&](ProposeCallback cb) { propose(group, std::move(data), std::move(cb)); });
@@ -289,7 +349,7 @@ std::string Node::status_json() const {
   std::string out =
       absl::StrCat("{\"node\":", id(), ",\"address\":\"", address(), "\",\"groups\":[");
   bool first = true;
-  for (GroupId g : config().groups) {
+  for (GroupId g : groups()) {
     auto s = group_status_json(g);
     if (!s.ok()) continue;
     absl::StrAppend(&out, first ? "" : ",", *s);
