@@ -154,21 +154,30 @@ void Node::make_snapshot(GroupId group, IndexCallback done) {
 
 void Node::create_group(GroupId group, std::vector<PeerConfig> members, DoneCallback done) {
   if (group == 0) return done(failed(absl::InvalidArgumentError("group id 0 is not a group")));
-  NodeImpl* impl = impl_.get();
-  impl_->with_group(group, [impl, group, members = std::move(members), done = std::move(done)](
-                               ShardRuntime* rt, Group*) mutable {
-    if (rt == nullptr) return done(overloaded());
-    absl::Status s =
-        rt->create_group(group, members, [impl, group] { return impl->make_state_machine(group); });
-    done(s.ok() ? s : failed(s));
-  });
+  // Through the client service, as a client's request would be.
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kCreateGroup;
+  req.group = group;
+  for (const PeerConfig& p : members) req.members.push_back({p.id, p.address, p.role});
+  group_request(std::move(req), std::move(done));
 }
 
 void Node::remove_group(GroupId group, DoneCallback done) {
   if (group == 0) return done(failed(absl::InvalidArgumentError("group id 0 is not a group")));
-  impl_->with_group(group, [group, done = std::move(done)](ShardRuntime* rt, Group*) mutable {
-    if (rt == nullptr) return done(overloaded());
-    rt->remove_group(group, std::move(done));
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kRemoveGroup;
+  req.group = group;
+  group_request(std::move(req), std::move(done));
+}
+
+void Node::group_request(protocol::ClientRequest req, DoneCallback done) {
+  const GroupId group = req.group;
+  impl_->with_group(group, [this, req = std::move(req), done = std::move(done)](ShardRuntime* rt,
+                                                                                Group* g) mutable {
+    execute_client_request(impl_->context(), rt, g, std::move(req),
+                           [done = std::move(done)](protocol::ClientResponse r) mutable {
+                             done(protocol::response_status(r));
+                           });
   });
 }
 

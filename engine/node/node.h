@@ -158,6 +158,8 @@ class RINGRAFT_API Node {
   // A kPropose request (plain, in a session, opening or closing one) through
   // the client service.
   void propose_request(GroupId group, protocol::ClientRequest req, ProposeCallback done);
+  // A kCreateGroup / kRemoveGroup request through the client service.
+  void group_request(protocol::ClientRequest req, DoneCallback done);
   std::unique_ptr<NodeImpl> impl_;
 };
 

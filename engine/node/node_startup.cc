@@ -230,6 +230,7 @@ absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
   runtimes_.resize(config.shards);
   std::vector<absl::Status> results(config.shards);
   factory_ = std::move(factory);
+  context_.make_state_machine = [this](GroupId g) { return make_state_machine(g); };
   shards_->start([&](net::Shard& shard) {
     const uint32_t s = shard.id();
     auto rt = std::make_unique<ShardRuntime>(context_, shard, std::move(envs_[s]));
