@@ -361,10 +361,10 @@ absl::Status decode_request_body(const fbs::ClientRequest& in, const ReceivedFra
     case fbs::Request::CreateGroupRequest: {
       out.kind = RequestKind::kCreateGroup;
       const auto* members = in.body_as_CreateGroupRequest()->members();
-      if (members == nullptr || members->size() == 0) {
-        return invalid(id, "create group without members");
-      }
-      for (const fbs::Peer* p : *members) {
+      // No members: an empty replica, to be added by the group's leader.
+      const uint32_t n = members != nullptr ? members->size() : 0;
+      for (uint32_t i = 0; i < n; ++i) {
+        const fbs::Peer* p = members->Get(i);
         std::optional<PeerRole> role = peer_role_of(p->role());
         if (!role || (*role != PeerRole::kVoter && *role != PeerRole::kLearner)) {
           return invalid(id, "create group: a member must be a voter or a learner");

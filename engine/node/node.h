@@ -94,8 +94,11 @@ class RINGRAFT_API Node {
   // same bootstrap entries, and they elect a leader among themselves. OK if
   // the group is already here with the same member ids; AlreadyExists if it
   // was removed from this node (a removed id is never reused) or is here
-  // with other members; InvalidArgument for id 0, no members, a member
-  // twice or with a bad address, no voter, or this node not among them.
+  // with other members; InvalidArgument for id 0, a member twice or with a
+  // bad address, no voter, or this node not among them. With no members it
+  // creates an empty replica (no log yet, reopened at every start): for a
+  // node that the group's leader then adds (add_learner / add_voter), since
+  // a node outside the initial members must not write their bootstrap.
   // remove_group: removes this node's replica (not a membership change: the
   // other members keep theirs until removed there too): the group stops at
   // once (its waiting requests fail, later ones are NotFound), and its log

@@ -154,9 +154,7 @@ namespace {
 absl::Status check_new_group_members(GroupId id, NodeId self,
                                      const std::vector<PeerConfig>& members) {
   if (id == 0) return absl::InvalidArgumentError("group id 0 is not a group");
-  if (members.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("group ", id, ": no members given"));
-  }
+  if (members.empty()) return absl::OkStatus();  // A replica to be added later.
   absl::flat_hash_set<NodeId> seen;
   bool voter = false;
   bool self_in = false;
@@ -196,6 +194,7 @@ absl::Status ShardRuntime::create_group(
         "group ", id, " was removed from this node; a removed group id cannot be reused"));
   }
   if (Group* g = group(id)) {
+    if (members.empty()) return absl::OkStatus();  // An empty replica asked for: it is here.
     const ConfState cs = g->conf_state();
     std::vector<NodeId> have = cs.voters;
     have.insert(have.end(), cs.learners.begin(), cs.learners.end());

@@ -67,7 +67,9 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   // a crash leaves the group either fully there or not at all). OK at once
   // if it is open with the same member ids; AlreadyExists if it was removed
   // (or is being removed) or has other members; InvalidArgument for bad
-  // members. `make_fsm` is called only when the group is opened.
+  // members. With no members: an empty replica (no bootstrap), for a node
+  // the group's leader adds later (change_membership). `make_fsm` is called
+  // only when the group is opened.
   absl::Status create_group(GroupId id, const std::vector<PeerConfig>& members,
                             absl::FunctionRef<std::unique_ptr<StateMachine>()> make_fsm);
   // Removes this node's replica of group `id`: the group closes at once

@@ -166,20 +166,19 @@ TEST(ClientCodec, EveryResponseKindAndErrorsRoundTrip) {
 }
 
 TEST(ClientCodec, InvalidRequestsAreRefused) {
-  std::vector<std::vector<ClientRequest>> bad(9);
+  std::vector<std::vector<ClientRequest>> bad(8);
   bad[0].emplace_back().kind = RequestKind::kChangeConfig;  // No changes.
   bad[1].emplace_back().kind = RequestKind::kChangeConfig;
   bad[1][0].changes = {{MemberChangeKind::kAddVoter, 4, ""}};  // No address.
   bad[2].emplace_back().kind = RequestKind::kLeave;            // Node 0.
   bad[3].emplace_back().kind = RequestKind::kTransferLeader;   // Node 0.
   bad[4].emplace_back().kind = RequestKind::kJoin;             // No address.
-  bad[5].emplace_back().kind = RequestKind::kCreateGroup;      // No members.
+  bad[5].emplace_back().kind = RequestKind::kCreateGroup;
+  bad[5][0].members = {{0, "127.0.0.1:7001", PeerRole::kVoter}};  // Member 0.
   bad[6].emplace_back().kind = RequestKind::kCreateGroup;
-  bad[6][0].members = {{0, "127.0.0.1:7001", PeerRole::kVoter}};  // Member 0.
+  bad[6][0].members = {{1, "", PeerRole::kVoter}};  // No address.
   bad[7].emplace_back().kind = RequestKind::kCreateGroup;
-  bad[7][0].members = {{1, "", PeerRole::kVoter}};  // No address.
-  bad[8].emplace_back().kind = RequestKind::kCreateGroup;
-  bad[8][0].members = {{1, "127.0.0.1:7001", PeerRole::kVoterOutgoing}};  // Not a plain role.
+  bad[7][0].members = {{1, "127.0.0.1:7001", PeerRole::kVoterOutgoing}};  // Not a plain role.
   for (size_t i = 0; i < bad.size(); ++i) {
     through_decoder(encode_client_requests(bad[i]), [&](const ReceivedFrame& f) {
       auto got = decode_client_requests(f);
