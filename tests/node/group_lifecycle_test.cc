@@ -56,13 +56,20 @@ bool reads_everywhere(Cluster& c, GroupId g, const std::string& key, const std::
 }
 
 // Writes to the static group from its own thread until stopped; every write
-// must succeed (through node 1, forwarded to the leader).
+// must succeed (through node 1, forwarded to the leader). A refusal (nothing
+// proposed: an election on a loaded machine) is retried, as a client would,
+// and counted; any other error fails the test.
 class Load {
  public:
   explicit Load(Node* node) {
     thread_ = std::thread([this, node] {
       for (int i = 0; !stop_.load(); ++i) {
         auto r = node->propose(kStatic, absl::StrCat("load=", i));
+        if (!r.ok() && outcome_of(r.status()) == Outcome::kRefused) {
+          refused_.fetch_add(1);
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));  // A client's backoff.
+          continue;
+        }
         (r.ok() ? ok_ : failed_).fetch_add(1);
         if (!r.ok() && first_error_.empty()) first_error_ = r.status().ToString();
       }
@@ -75,11 +82,12 @@ class Load {
   }
   uint64_t ok() const { return ok_.load(); }
   uint64_t failed() const { return failed_.load(); }
+  uint64_t refused() const { return refused_.load(); }
   const std::string& first_error() const { return first_error_; }
 
  private:
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> ok_{0}, failed_{0};
+  std::atomic<uint64_t> ok_{0}, failed_{0}, refused_{0};
   std::string first_error_;
   std::thread thread_;
 };
@@ -119,6 +127,7 @@ TEST(NodeGroupLifecycle, CreateUnderLoadRestartRemoveRestart) {
     EXPECT_TRUE(eventually([&] { return load.ok() > before + 5; }));
     load.finish();
     EXPECT_EQ(load.failed(), 0u) << load.first_error();
+    EXPECT_LT(load.refused(), load.ok()) << "the static group was mostly without a leader";
   }
 
   // The answers of create_group.
@@ -150,6 +159,7 @@ TEST(NodeGroupLifecycle, CreateUnderLoadRestartRemoveRestart) {
   EXPECT_TRUE(eventually([&] { return reads_everywhere(c, kCreated, "b", "2"); }));
 
   // Remove it from every member, under load on the static group.
+  ASSERT_TRUE(eventually([&] { return group_led(c, kStatic); }));
   {
     Load load(c.node(1));
     ASSERT_TRUE(eventually([&] { return group_led(c, kStatic) && load.ok() > 5; }));
@@ -160,6 +170,7 @@ TEST(NodeGroupLifecycle, CreateUnderLoadRestartRemoveRestart) {
     EXPECT_TRUE(eventually([&] { return load.ok() > before + 5; }));
     load.finish();
     EXPECT_EQ(load.failed(), 0u) << load.first_error();
+    EXPECT_LT(load.refused(), load.ok()) << "the static group was mostly without a leader";
   }
   for (uint64_t id = 1; id <= 3; ++id) {
     EXPECT_EQ(c.node(id)->propose(kCreated, "c=3").status().code(), absl::StatusCode::kNotFound);
