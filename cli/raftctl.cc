@@ -9,6 +9,8 @@
 //   raftctl members remove <id>               --cluster ...
 //   raftctl transfer-leader <id>              --cluster ...
 //   raftctl snapshot                          --cluster ...   (on the node reached first)
+//   raftctl group create <G> --members 1=A,2=B,3=C [--learners 4=D]
+//   raftctl group remove <G> --members 1=A,... | --cluster A,B,...
 //
 // Output is a readable table; --json prints JSON for scripts. The describe
 // logs/metadata commands open a data dir that no node is using (the node
@@ -17,6 +19,7 @@
 // journal mark in a read-only env (no replay, no owner lock).
 // Exit status: 0 ok, 1 failure, 2 usage.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -54,8 +57,14 @@ constexpr char kUsage[] = R"(usage:
   raftctl members remove <id> [--group G] --cluster <addr,...> [--json]
   raftctl transfer-leader <id> [--group G] --cluster <addr,...> [--json]
   raftctl snapshot [--group G] --cluster <addr,...> [--json]
+  raftctl group create <G> --members <id=addr,...> [--learners <id=addr,...>] [--json]
+  raftctl group remove <G> (--members <id=addr,...> | --cluster <addr,...>) [--json]
 Options:
   --cluster A,B   any members' addresses (the client follows the leader)
+  --members L     group create/remove: the group's members as id=address,...;
+                  each one is asked (create: all get the same list), and
+                  each one's answer is reported; re-run to retry the others
+  --learners L    group create: initial learners, id=address,...
   --group G       Raft group (default 1)
   --json          JSON output for scripts
   --cacert FILE   TLS: the CA the nodes' certificates chain to (turns TLS on)
@@ -81,6 +90,7 @@ int fail(const absl::Status& status) {
 struct Args {
   std::vector<std::string> positional;
   std::vector<std::string> cluster;
+  std::vector<PeerConfig> members;  // --members (voters), then --learners.
   uint64_t group = 1;
   bool json = false, raw = false, learner = false;
   uint64_t from = 0, limit = 1000;
@@ -126,6 +136,21 @@ absl::StatusOr<Args> parse(int argc, char** argv) {
                            : s == "--key"  ? a.tls.key_file
                                            : a.tls.server_name;
       field = argv[++i];
+    } else if (s == "--members" || s == "--learners") {
+      if (i + 1 >= argc) return absl::InvalidArgumentError(s + " needs id=address,...");
+      for (absl::string_view piece : absl::StrSplit(argv[++i], ',', absl::SkipEmpty())) {
+        const std::string item(piece);
+        const size_t eq = item.find('=');
+        PeerConfig p;
+        if (eq == std::string::npos || !absl::SimpleAtoi(item.substr(0, eq), &p.id) || p.id == 0 ||
+            eq + 1 == item.size()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(s, ": \"", item, "\" is not id=address (id > 0)"));
+        }
+        p.address = item.substr(eq + 1);
+        p.role = s == "--members" ? PeerRole::kVoter : PeerRole::kLearner;
+        a.members.push_back(std::move(p));
+      }
     } else if (s == "--cluster") {
       if (i + 1 >= argc) return absl::InvalidArgumentError("--cluster needs addresses");
       a.cluster = absl::StrSplit(argv[++i], ',', absl::SkipEmpty());
@@ -557,7 +582,65 @@ int print_conf(const absl::StatusOr<ConfState>& cs, const Args& a) {
   return 0;
 }
 
+// group create / remove: asks every member itself (no leader is involved:
+// each node creates or removes its own replica) and reports each answer.
+// Exit 0 only if every member answered OK; running it again is safe (both
+// are idempotent on a node).
+int group_command(const Args& a) {
+  const std::vector<std::string>& p = a.positional;
+  uint64_t group = 0;
+  if (p.size() != 3 || (p[1] != "create" && p[1] != "remove") || !absl::SimpleAtoi(p[2], &group) ||
+      group == 0) {
+    return usage("group create|remove <G> (G > 0)");
+  }
+  const bool create = p[1] == "create";
+  std::vector<PeerConfig> targets = a.members;
+  if (create) {
+    if (targets.empty()) return usage("group create needs --members id=address,...");
+  } else if (targets.empty()) {
+    for (const std::string& address : a.cluster) targets.push_back(PeerConfig{0, address});
+    if (targets.empty()) return usage("group remove needs --members or --cluster");
+  }
+  Table t({"node", "address", "result"});
+  std::string json = absl::StrCat("{\"group\":", group, ",\"nodes\":[");
+  size_t ok = 0;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const PeerConfig& target = targets[i];
+    ClientOptions o = client_options(a, 3);
+    o.request_timeout = std::chrono::seconds(5);
+    Client client({target.address}, o);
+    absl::StatusOr<NodeId> answer =
+        create ? client.create_group(group, a.members) : client.remove_group(group);
+    const NodeId node = answer.ok() ? *answer : target.id;
+    std::string result;
+    if (answer.ok()) {
+      ++ok;
+      result = create ? "created" : "removed";
+    } else if (absl::IsDeadlineExceeded(answer.status()) || absl::IsUnavailable(answer.status())) {
+      result = absl::StrCat("no answer: ", answer.status().message());
+    } else {
+      result = absl::StrCat("error (", absl::StatusCodeToString(answer.status().code()),
+                            "): ", answer.status().message());
+    }
+    t.add({node != 0 ? absl::StrCat(node) : "?", target.address, result});
+    absl::StrAppend(&json, i == 0 ? "" : ",", "{\"node\":", node,
+                    ",\"address\":", quote(target.address),
+                    ",\"ok\":", answer.ok() ? "true" : "false", ",\"result\":", quote(result), "}");
+  }
+  absl::StrAppend(&json, "],\"ok\":", ok, ",\"failed\":", targets.size() - ok, "}");
+  if (a.json) {
+    std::cout << json << "\n";
+  } else {
+    t.print(std::cout);
+    std::cout << "group " << group << ": " << (create ? "created on " : "removed from ") << ok
+              << " of " << targets.size() << " node(s)"
+              << (ok == targets.size() ? "" : "; run it again to retry the others") << "\n";
+  }
+  return ok == targets.size() ? 0 : 1;
+}
+
 int cluster_command(const Args& a) {
+  if (!a.positional.empty() && a.positional[0] == "group") return group_command(a);
   if (a.cluster.empty()) return usage("--cluster <addr,...> is required");
   Client client(a.cluster, client_options(a, 10));
   const std::vector<std::string>& p = a.positional;

@@ -190,6 +190,11 @@ std::pair<fbs::Request, Offset<void>> request_body(FlatBufferBuilder& b, const C
       return {fbs::Request::LeaderRequest, fbs::CreateLeaderRequest(b).Union()};
     case RequestKind::kPeers:
       return {fbs::Request::PeersRequest, fbs::CreatePeersRequest(b).Union()};
+    case RequestKind::kCreateGroup:
+      return {fbs::Request::CreateGroupRequest,
+              fbs::CreateCreateGroupRequest(b, peers(b, r.members)).Union()};
+    case RequestKind::kRemoveGroup:
+      return {fbs::Request::RemoveGroupRequest, fbs::CreateRemoveGroupRequest(b).Union()};
   }
   RAFT_CHECK_MSG(false, "unknown request kind");
 }
@@ -230,6 +235,12 @@ std::pair<fbs::Response, Offset<void>> response_body(FlatBufferBuilder& b,
               fbs::CreateLeaderResponse(b, r.leader_id, str(b, r.leader_address), r.term).Union()};
     case RequestKind::kPeers:
       return {fbs::Response::PeersResponse, fbs::CreatePeersResponse(b, peers(b, r.peers)).Union()};
+    case RequestKind::kCreateGroup:
+      return {fbs::Response::CreateGroupResponse,
+              fbs::CreateCreateGroupResponse(b, r.node_id).Union()};
+    case RequestKind::kRemoveGroup:
+      return {fbs::Response::RemoveGroupResponse,
+              fbs::CreateRemoveGroupResponse(b, r.node_id).Union()};
   }
   RAFT_CHECK_MSG(false, "unknown response kind");
 }
@@ -347,6 +358,27 @@ absl::Status decode_request_body(const fbs::ClientRequest& in, const ReceivedFra
     case fbs::Request::PeersRequest:
       out.kind = RequestKind::kPeers;
       return absl::OkStatus();
+    case fbs::Request::CreateGroupRequest: {
+      out.kind = RequestKind::kCreateGroup;
+      const auto* members = in.body_as_CreateGroupRequest()->members();
+      // No members: an empty replica, to be added by the group's leader.
+      const uint32_t n = members != nullptr ? members->size() : 0;
+      for (uint32_t i = 0; i < n; ++i) {
+        const fbs::Peer* p = members->Get(i);
+        std::optional<PeerRole> role = peer_role_of(p->role());
+        if (!role || (*role != PeerRole::kVoter && *role != PeerRole::kLearner)) {
+          return invalid(id, "create group: a member must be a voter or a learner");
+        }
+        if (p->id() == 0) return invalid(id, "create group: member id 0");
+        if (string_of(p->address()).empty())
+          return invalid(id, "create group: member without an address");
+        out.members.push_back({p->id(), string_of(p->address()), *role});
+      }
+      return absl::OkStatus();
+    }
+    case fbs::Request::RemoveGroupRequest:
+      out.kind = RequestKind::kRemoveGroup;
+      return absl::OkStatus();
     case fbs::Request::NONE:
       break;
   }
@@ -416,6 +448,14 @@ absl::Status decode_response_body(const fbs::ClientResponse& in, const ReceivedF
     case fbs::Response::PeersResponse:
       out.kind = RequestKind::kPeers;
       return peers_of(in.body_as_PeersResponse()->peers(), in.request_id(), out.peers);
+    case fbs::Response::CreateGroupResponse:
+      out.kind = RequestKind::kCreateGroup;
+      out.node_id = in.body_as_CreateGroupResponse()->node_id();
+      return absl::OkStatus();
+    case fbs::Response::RemoveGroupResponse:
+      out.kind = RequestKind::kRemoveGroup;
+      out.node_id = in.body_as_RemoveGroupResponse()->node_id();
+      return absl::OkStatus();
     case fbs::Response::NONE:
       break;
   }
@@ -451,6 +491,10 @@ const char* request_kind_name(RequestKind kind) {
       return "leader";
     case RequestKind::kPeers:
       return "peers";
+    case RequestKind::kCreateGroup:
+      return "create_group";
+    case RequestKind::kRemoveGroup:
+      return "remove_group";
   }
   return "?";
 }

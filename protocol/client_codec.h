@@ -45,6 +45,8 @@ enum class RequestKind : uint8_t {
   kStatus,
   kLeader,
   kPeers,
+  kCreateGroup,  // Answered by the node that receives it (never forwarded).
+  kRemoveGroup,
 };
 const char* request_kind_name(RequestKind kind);
 
@@ -79,6 +81,8 @@ struct ClientRequest {
   uint64_t session = 0;  // kPropose in a session, kCloseSession.
   uint64_t sequence = 0;
   uint64_t floor = 0;
+  // kCreateGroup: the group's initial members (roles kVoter or kLearner).
+  std::vector<PeerInfo> members;
   friend bool operator==(const ClientRequest&, const ClientRequest&) = default;
 };
 
@@ -118,7 +122,7 @@ struct ClientResponse {
   uint64_t term = 0;                        // kPropose, kSnapshot, kLeader.
   Slice result;                 // kPropose: the state machine's result; kRead: the answer.
   std::string json;             // kStatus.
-  uint64_t node_id = 0;         // kRequestId, kJoin.
+  uint64_t node_id = 0;         // kRequestId, kJoin; kCreateGroup, kRemoveGroup: the answerer.
   std::vector<PeerInfo> peers;  // kRequestId, kJoin, kPeers.
   // kChangeConfig, kJoin, kLeave: the configuration that resulted (the
   // outgoing/next sets and auto_leave are set while in a joint configuration).

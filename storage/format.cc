@@ -247,6 +247,12 @@ std::string encode_compacted(std::string_view key, const CompactedMark& mark) {
   return w.finish(key);
 }
 
+std::string encode_lifecycle(std::string_view key, GroupLifecycle lifecycle) {
+  BodyWriter w;
+  w.u8(static_cast<uint8_t>(lifecycle));
+  return w.finish(key);
+}
+
 std::string encode_journal_mark(std::string_view key, uint64_t seq) {
   BodyWriter w;
   w.u64(seq);
@@ -308,6 +314,19 @@ absl::StatusOr<CompactedMark> decode_compacted(std::string_view key, std::string
   m.term = r->u64();
   if (auto s = check_done(*r, key, "compaction mark"); !s.ok()) return s;
   return m;
+}
+
+absl::StatusOr<GroupLifecycle> decode_lifecycle(std::string_view key, std::string_view value) {
+  auto r = open_record(key, value, "lifecycle");
+  if (!r.ok()) return r.status();
+  const uint8_t v = r->u8();
+  if (auto s = check_done(*r, key, "lifecycle"); !s.ok()) return s;
+  if (v != static_cast<uint8_t>(GroupLifecycle::kHosted) &&
+      v != static_cast<uint8_t>(GroupLifecycle::kRemoved)) {
+    return absl::DataLossError(
+        absl::StrCat("unknown group lifecycle ", v, " (", describe_key(key), ")"));
+  }
+  return static_cast<GroupLifecycle>(v);
 }
 
 absl::StatusOr<FormatRecord> decode_format(std::string_view key, std::string_view value) {

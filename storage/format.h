@@ -54,7 +54,14 @@ enum class MetaKind : uint8_t {
   kConfState = 2,
   kSnapshot = 3,   // The newest durable snapshot (StoredSnapshot).
   kCompacted = 4,  // (index, term) of the last discarded entry.
+  kLifecycle = 5,  // GroupLifecycle: created at runtime (hosted) or removed.
 };
+
+// A group's lifecycle record. kHosted: the group was created on this node
+// (Node::create_group) and is opened at start even when [node] groups does
+// not list it. kRemoved: a tombstone; every other record of the group is
+// gone, and the id is never bootstrapped or created again.
+enum class GroupLifecycle : uint8_t { kNone = 0, kHosted = 1, kRemoved = 2 };
 
 // A snapshot's metadata as stored: the core's SnapshotMeta plus the size and
 // XXH3 of the snapshot file's bytes (0, 0 when the snapshot has no file).
@@ -109,6 +116,7 @@ std::string encode_hard_state(std::string_view key, const HardState& hard_state)
 std::string encode_conf_state(std::string_view key, const ConfState& conf_state);
 std::string encode_snapshot(std::string_view key, const StoredSnapshot& snapshot);
 std::string encode_compacted(std::string_view key, const CompactedMark& mark);
+std::string encode_lifecycle(std::string_view key, GroupLifecycle lifecycle);
 std::string encode_format(std::string_view key, const FormatRecord& format);
 std::string encode_journal_mark(std::string_view key, uint64_t seq);
 
@@ -118,6 +126,7 @@ absl::StatusOr<HardState> decode_hard_state(std::string_view key, std::string_vi
 absl::StatusOr<ConfState> decode_conf_state(std::string_view key, std::string_view value);
 absl::StatusOr<StoredSnapshot> decode_snapshot(std::string_view key, std::string_view value);
 absl::StatusOr<CompactedMark> decode_compacted(std::string_view key, std::string_view value);
+absl::StatusOr<GroupLifecycle> decode_lifecycle(std::string_view key, std::string_view value);
 absl::StatusOr<FormatRecord> decode_format(std::string_view key, std::string_view value);
 absl::StatusOr<uint64_t> decode_journal_mark(std::string_view key, std::string_view value);
 

@@ -33,6 +33,11 @@ struct GroupState {
   // They are never read (every read is bounded by first_index()).
   Index garbage_first = 0;
   std::vector<TermRun> runs;  // Cover (compacted.index, last_index], ascending.
+  // kHosted once created at runtime; kRemoved: nothing else is left (every
+  // other field is at its default) and nothing may be written any more.
+  GroupLifecycle lifecycle = GroupLifecycle::kNone;
+
+  bool removed() const { return lifecycle == GroupLifecycle::kRemoved; }
 
   Index first_index() const { return compacted.index + 1; }
   Term last_term() const { return runs.empty() ? compacted.term : runs.back().term; }

@@ -14,6 +14,8 @@ enum Flags : uint8_t {
   kConfState = 4,
   kSave = 8,
   kCompact = 16,
+  kCreate = 32,
+  kRemove = 64,
 };
 
 void put_u8(std::string& out, uint8_t v) { out.push_back(static_cast<char>(v)); }
@@ -153,7 +155,8 @@ void encode_batch(const WriteBatch& batch, std::string& out) {
     put_u8(out,
            static_cast<uint8_t>((w.apply_snapshot ? kInstall : 0) |
                                 (w.hard_state ? kHardState : 0) | (w.conf_state ? kConfState : 0) |
-                                (w.save_snapshot ? kSave : 0) | (w.compact_to ? kCompact : 0)));
+                                (w.save_snapshot ? kSave : 0) | (w.compact_to ? kCompact : 0) |
+                                (w.create ? kCreate : 0) | (w.remove ? kRemove : 0)));
     if (w.apply_snapshot) put_snapshot(out, *w.apply_snapshot);
     put_u32(out, static_cast<uint32_t>(w.entries.size()));
     for (const Entry& e : w.entries) {
@@ -182,19 +185,21 @@ absl::StatusOr<WriteBatch> decode_batch(std::string_view payload) {
   for (uint64_t g = 0; g < groups && r.ok(); ++g) {
     const GroupId group = r.u(8);
     const uint64_t flags = r.u(1);
-    if (flags >= 32) return bad(r, "unknown flags");
+    if (flags >= 128) return bad(r, "unknown flags");
     if (!r.ok()) break;
     std::optional<StoredSnapshot> install;
     if (flags & kInstall) install = read_snapshot(r);
     std::vector<Entry> entries;
     if (auto s = read_entries(r, copy, entries); !s.ok()) return s;
     GroupWrite& w = batch.group(group);
+    if (flags & kCreate) w.create = true;
     if (install) batch.apply_snapshot(group, *install);
     if (!entries.empty()) batch.append(group, std::move(entries));
     if (flags & kHardState) w.hard_state = HardState{r.u(8), r.u(8), r.u(8)};
     if (flags & kConfState) w.conf_state = read_conf(r);
     if (flags & kSave) w.save_snapshot = read_snapshot(r);
     if (flags & kCompact) w.compact_to = r.u(8);
+    if (flags & kRemove) w.remove = true;
   }
   if (!r.ok()) return bad(r, "truncated");
   if (!r.done()) return bad(r, "trailing bytes");

@@ -5,7 +5,8 @@
 // payload).
 //
 // Layout: u32 group count, then per group: u64 group, u8 flags (bit 0
-// install, 1 hard state, 2 conf state, 3 save, 4 compact), the install
+// install, 1 hard state, 2 conf state, 3 save, 4 compact, 5 create, 6
+// remove; the last two carry no fields), the install
 // snapshot, u32 entry count and per entry (u64 term, u64 index, u8 type,
 // u32 size, bytes), the hard state (u64 term, u64 vote, u64 commit), the
 // conf state, the saved snapshot, u64 compact index. A snapshot: u64 index,

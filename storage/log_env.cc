@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -76,6 +77,7 @@ absl::StatusOr<std::unique_ptr<LogEnv>> LogEnv::open(const EnvOptions& options) 
   // newer than the one LMDB holds.
   if (auto s = env->open_journal(); !s.ok()) return s;
   remove_stale_snapshot_files(env->snapshot_dir(), [&](GroupId g) {
+    if (env->group_state(g).removed()) return std::numeric_limits<Index>::max();  // Every file.
     auto snap = env->snapshot(g);
     return snap ? snap->meta.index : 0;
   });
@@ -249,7 +251,10 @@ void LogEnv::after_commit(const std::vector<const WriteBatch*>& batches, WorkSta
   // Only now is a newer snapshot durable in both its file and its record.
   for (const WriteBatch* b : batches) {
     for (const GroupWrite& w : b->groups()) {
-      if (w.apply_snapshot || w.save_snapshot) {
+      if (w.remove) {
+        // A removed group's files all go (an unfinished one included).
+        remove_older_snapshot_files(snapshot_dir(), w.group, std::numeric_limits<Index>::max());
+      } else if (w.apply_snapshot || w.save_snapshot) {
         const auto& snap = work.at(w.group).snapshot;
         if (snap) remove_older_snapshot_files(snapshot_dir(), w.group, snap->meta.index);
       }
@@ -450,6 +455,18 @@ std::vector<GroupId> LogEnv::groups() const {
   {
     std::lock_guard l(state_mu_);
     for (const auto& [group, state] : groups_) out.push_back(group);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<GroupId> LogEnv::groups_in(GroupLifecycle lifecycle) const {
+  std::vector<GroupId> out;
+  {
+    std::lock_guard l(state_mu_);
+    for (const auto& [group, state] : groups_) {
+      if (state.lifecycle == lifecycle) out.push_back(group);
+    }
   }
   std::sort(out.begin(), out.end());
   return out;

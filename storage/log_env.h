@@ -166,8 +166,12 @@ class LogEnv {
   std::optional<StoredSnapshot> snapshot(GroupId group) const;
   // A copy of the whole in-memory state of a group (default if unknown).
   GroupState group_state(GroupId group) const;
-  // Groups with any durable record, ascending.
+  // Groups with any durable record, ascending (removed ones included).
   std::vector<GroupId> groups() const;
+  // Groups created at runtime and not removed (GroupLifecycle::kHosted),
+  // and removed groups (their tombstones), ascending.
+  std::vector<GroupId> hosted_groups() const { return groups_in(GroupLifecycle::kHosted); }
+  std::vector<GroupId> removed_groups() const { return groups_in(GroupLifecycle::kRemoved); }
 
   // Reads every entry of the group and checks its checksum (a scrub; the
   // open only checks the tail).
@@ -206,6 +210,7 @@ class LogEnv {
   using WorkStates = absl::flat_hash_map<GroupId, GroupState>;
 
   explicit LogEnv(const EnvOptions& options);
+  std::vector<GroupId> groups_in(GroupLifecycle lifecycle) const;
   absl::Status recover();  // recovery.cc
   // Opens the journal and replays what LMDB lacks (or refuses a journal the
   // options do not ask for).

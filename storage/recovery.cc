@@ -49,6 +49,13 @@ class GroupRecovery {
       if (!mark.ok()) return named(mark.status());
       s.compacted = *mark;
     }
+    if (auto v = get_meta(MetaKind::kLifecycle); !v.ok()) {
+      return v.status();
+    } else if (*v) {
+      auto lifecycle = decode_lifecycle(key_, **v);
+      if (!lifecycle.ok()) return named(lifecycle.status());
+      s.lifecycle = *lifecycle;
+    }
     return absl::OkStatus();
   }
 

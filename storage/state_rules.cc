@@ -68,6 +68,22 @@ absl::StatusOr<bool> check_compact(GroupId group, Index index, const GroupState&
   return true;
 }
 
+absl::Status check_lifecycle(const GroupWrite& w, const GroupState& s) {
+  if (!s.removed()) return absl::OkStatus();
+  GroupWrite rest = w;
+  rest.remove = false;
+  if (rest.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("group ", w.group,
+                                                    " was removed from this node",
+                                                    w.create ? "; its id cannot be reused" : ""));
+}
+
+GroupState removed_state() {
+  GroupState s;
+  s.lifecycle = GroupLifecycle::kRemoved;
+  return s;
+}
+
 void install_in_state(const StoredSnapshot& snap, GroupState& s) {
   // The entries it covers become garbage (deleted a bounded number per
   // commit); those above it are gone at once.
@@ -91,6 +107,9 @@ void compact_state(Index index, GroupState& s) {
 }
 
 absl::Status apply_to_state(const GroupWrite& w, GroupState& s) {
+  if (auto st = check_lifecycle(w, s); !st.ok()) return st;
+  if (s.removed()) return absl::OkStatus();  // A second removal.
+  if (w.create) s.lifecycle = GroupLifecycle::kHosted;
   if (w.apply_snapshot) {
     if (auto st = check_install(w.group, *w.apply_snapshot, s); !st.ok()) return st;
     install_in_state(*w.apply_snapshot, s);
@@ -111,6 +130,7 @@ absl::Status apply_to_state(const GroupWrite& w, GroupState& s) {
     if (!change.ok()) return change.status();
     if (*change) compact_state(*w.compact_to, s);
   }
+  if (w.remove) s = removed_state();
   return absl::OkStatus();
 }
 

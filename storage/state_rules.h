@@ -33,13 +33,20 @@ absl::Status check_save(GroupId group, const StoredSnapshot& snap, const GroupSt
 // current point); InvalidArgument beyond the last index.
 absl::StatusOr<bool> check_compact(GroupId group, Index index, const GroupState& s);
 
+// FailedPrecondition if `w` writes anything but a removal to a removed
+// group, or creates one.
+absl::Status check_lifecycle(const GroupWrite& w, const GroupState& s);
+// The group's state after its removal: a tombstone.
+GroupState removed_state();
+
 // The state changes (after the checks passed).
 void install_in_state(const StoredSnapshot& snap, GroupState& s);
 void append_to_state(const std::vector<Entry>& entries, size_t skip, GroupState& s);
 void compact_state(Index index, GroupState& s);
 
 // Checks and applies every write of `w` to `s`, in GroupWrite's order
-// (install, entries, hard state, conf state, save, compact). On error `s`
+// (create, install, entries, hard state, conf state, save, compact, remove).
+// On error `s`
 // may be partly changed: apply to a copy when that matters.
 absl::Status apply_to_state(const GroupWrite& w, GroupState& s);
 

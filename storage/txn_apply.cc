@@ -28,14 +28,22 @@ class TxnApplier {
   }
 
   absl::Status apply(const GroupWrite& w, GroupState& s) {
+    if (auto st = check_lifecycle(w, s); !st.ok()) return st;
+    if (s.removed()) return absl::OkStatus();  // Removed before: nothing to do.
     if (auto st = use_stripe(w.group); !st.ok()) return st;
     absl::Status st;
-    if (w.apply_snapshot) st = apply_snapshot(w.group, *w.apply_snapshot, s);
+    if (w.create && s.lifecycle != GroupLifecycle::kHosted) {
+      s.lifecycle = GroupLifecycle::kHosted;
+      st = put_meta(w.group, MetaKind::kLifecycle,
+                    encode_lifecycle(meta_key(w.group, MetaKind::kLifecycle), s.lifecycle));
+    }
+    if (st.ok() && w.apply_snapshot) st = apply_snapshot(w.group, *w.apply_snapshot, s);
     if (st.ok() && !w.entries.empty()) st = append(w.group, w.entries, s);
     if (st.ok() && w.hard_state) st = put_hard_state(w.group, *w.hard_state, s);
     if (st.ok() && w.conf_state) st = put_conf_state(w.group, *w.conf_state, s);
     if (st.ok() && w.save_snapshot) st = save_snapshot(w.group, *w.save_snapshot, s);
     if (st.ok() && w.compact_to) st = compact(w.group, *w.compact_to, s);
+    if (st.ok() && w.remove) st = remove(w.group, s);
     return st;
   }
 
@@ -184,6 +192,32 @@ class TxnApplier {
   absl::Status save_snapshot(GroupId group, const StoredSnapshot& snap, GroupState& s) {
     if (auto st = check_save(group, snap, s); !st.ok()) return st;
     return put_snapshot(group, snap, s);
+  }
+
+  // Every record of the group goes, compacted ones still awaiting deletion
+  // included, in this transaction; then the tombstone.
+  absl::Status remove(GroupId group, GroupState& s) {
+    char key_buf[kLogKeyBytes];
+    encode_log_key(group, 0, key_buf);
+    MDB_val k = mdb_val(std::string_view(key_buf, kLogKeyBytes));
+    MDB_val v;
+    int rc = mdb_cursor_get(cursor_, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && log_key_group(view_of(k)) == group) {
+      rc = mdb_cursor_del(cursor_, 0);
+      if (rc != 0) return check(rc, "deleting a removed group's log record");
+      rc = mdb_cursor_get(cursor_, &k, &v, MDB_NEXT);  // The following record (C_DEL).
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return check(rc, "scanning a removed group's log");
+    for (MetaKind kind :
+         {MetaKind::kHardState, MetaKind::kConfState, MetaKind::kSnapshot, MetaKind::kCompacted}) {
+      std::string key = meta_key(group, kind);
+      MDB_val mk = mdb_val(key);
+      rc = mdb_del(txn_, meta_, &mk, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) return check(rc, "deleting a removed group's record");
+    }
+    s = removed_state();
+    return put_meta(group, MetaKind::kLifecycle,
+                    encode_lifecycle(meta_key(group, MetaKind::kLifecycle), s.lifecycle));
   }
 
   // A compaction at or below the current point is a no-op: the batch path

@@ -53,6 +53,17 @@ void WriteBatch::apply_snapshot(GroupId group, const StoredSnapshot& snapshot) {
   w.apply_snapshot = snapshot;
 }
 
+void WriteBatch::remove_group(GroupId id) {
+  GroupWrite& w = group(id);
+  for (const Entry& e : w.entries) payload_bytes_ -= e.data.size();
+  entry_count_ -= w.entries.size();
+  const bool created = w.create;
+  w = GroupWrite{};
+  w.group = id;
+  w.create = created;
+  w.remove = true;
+}
+
 void WriteBatch::clear() {
   groups_.clear();
   slot_.clear();
@@ -82,6 +93,7 @@ std::vector<WriteBatch> split_batch(WriteBatch batch, uint64_t max_bytes) {
   };
   for (const GroupWrite& w : batch.groups()) {
     take(kGroupCost);
+    if (w.create) parts.back().create_group(w.group);
     if (w.apply_snapshot) parts.back().apply_snapshot(w.group, *w.apply_snapshot);
     std::vector<Entry> run;
     for (const Entry& e : w.entries) {
@@ -99,6 +111,7 @@ std::vector<WriteBatch> split_batch(WriteBatch batch, uint64_t max_bytes) {
     last.conf_state = w.conf_state;
     last.save_snapshot = w.save_snapshot;
     last.compact_to = w.compact_to;
+    last.remove = w.remove;
   }
   return parts;
 }

@@ -18,9 +18,13 @@
 namespace raft::storage {
 
 // The writes of one group in one batch. They are applied in this order:
-// apply_snapshot, entries, hard_state, conf_state, save_snapshot, compact_to.
+// create, apply_snapshot, entries, hard_state, conf_state, save_snapshot,
+// compact_to, remove.
 struct GroupWrite {
   GroupId group = 0;
+  // The group is hosted here (created at runtime): a lifecycle record that
+  // makes the node open it at start. FailedPrecondition if it was removed.
+  bool create = false;
   // A snapshot received from the leader: drops every entry, the log restarts
   // after (index, term), the conf state becomes the snapshot's and the hard
   // state's commit rises to the snapshot index. FailedPrecondition if it is
@@ -37,10 +41,16 @@ struct GroupWrite {
   std::optional<StoredSnapshot> save_snapshot;
   // Drop entries up to and including this index (<= last index).
   std::optional<Index> compact_to;
+  // Deletes every record of the group (entries, hard and conf state,
+  // snapshot and compaction records) and leaves a tombstone: the group is
+  // removed. Once it is, any other write of the group is FailedPrecondition
+  // (a second removal is a no-op). The env deletes the group's snapshot
+  // files once the removal is committed.
+  bool remove = false;
 
   bool empty() const {
-    return !apply_snapshot && entries.empty() && !hard_state && !conf_state && !save_snapshot &&
-           !compact_to;
+    return !create && !apply_snapshot && entries.empty() && !hard_state && !conf_state &&
+           !save_snapshot && !compact_to && !remove;
   }
 };
 
@@ -68,6 +78,10 @@ class WriteBatch {
     this->group(group).save_snapshot = snapshot;
   }
   void compact(GroupId group, Index index) { this->group(group).compact_to = index; }
+  void create_group(GroupId group) { this->group(group).create = true; }
+  // Drops the group's other writes in the batch (the removal deletes them
+  // anyway) and marks it removed.
+  void remove_group(GroupId group);
 
   const std::vector<GroupWrite>& groups() const { return groups_; }
   bool empty() const { return groups_.empty(); }
@@ -90,8 +104,9 @@ class WriteBatch {
 
 // Splits `batch` into batches of about `max_bytes` of entry payload each
 // (at least one entry each), in order: applied one after the other they do
-// what `batch` does. A group's snapshot install goes with its first part,
-// its hard state, conf state, save and compaction with its last. The
+// what `batch` does. A group's creation and snapshot install go with its
+// first part, its hard state, conf state, save, compaction and removal with
+// its last. The
 // journal writes a batch too large for one record this way.
 std::vector<WriteBatch> split_batch(WriteBatch batch, uint64_t max_bytes);
 

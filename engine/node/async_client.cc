@@ -45,7 +45,8 @@ bool repeatable(const protocol::ClientRequest& r) {
   const protocol::RequestKind kind = r.kind;
   return kind == protocol::RequestKind::kRead || kind == protocol::RequestKind::kStatus ||
          kind == protocol::RequestKind::kLeader || kind == protocol::RequestKind::kPeers ||
-         exactly_once(r);
+         kind == protocol::RequestKind::kCreateGroup ||
+         kind == protocol::RequestKind::kRemoveGroup || exactly_once(r);
 }
 
 }  // namespace

@@ -198,6 +198,20 @@ absl::Status Client::transfer_leader(GroupId group, NodeId target) {
   return checked(call(std::move(c))).status();
 }
 
+absl::StatusOr<NodeId> Client::create_group(GroupId group, const std::vector<PeerConfig>& members) {
+  protocol::ClientRequest c = request(protocol::RequestKind::kCreateGroup, group);
+  for (const PeerConfig& p : members) c.members.push_back({p.id, p.address, p.role});
+  auto r = checked(call(std::move(c)));
+  if (!r.ok()) return r.status();
+  return r->node_id;
+}
+
+absl::StatusOr<NodeId> Client::remove_group(GroupId group) {
+  auto r = checked(call(request(protocol::RequestKind::kRemoveGroup, group)));
+  if (!r.ok()) return r.status();
+  return r->node_id;
+}
+
 absl::StatusOr<Index> Client::snapshot(GroupId group) {
   auto r = checked(call(request(protocol::RequestKind::kSnapshot, group)));
   if (!r.ok()) return r.status();

@@ -34,6 +34,7 @@
 #include "engine/core/types.h"
 #include "engine/node/api_types.h"
 #include "engine/node/async_client.h"
+#include "engine/node/config.h"
 #include "engine/node/errors.h"
 #include "engine/node/peer_table.h"
 
@@ -70,6 +71,13 @@ class RINGRAFT_API Client {
   absl::StatusOr<ConfState> leave(GroupId group, NodeId node);
   absl::Status transfer_leader(GroupId group, NodeId target);
   absl::StatusOr<Index> snapshot(GroupId group);
+  // Groups at runtime, on the node this client reaches (give it one
+  // address to ask a given node): creates `group` there with `members` as
+  // its initial membership, or removes that node's replica (see
+  // Node::create_group / remove_group). Returns the id of the node that
+  // answered. Both are idempotent, so they are retried like reads.
+  absl::StatusOr<NodeId> create_group(GroupId group, const std::vector<PeerConfig>& members);
+  absl::StatusOr<NodeId> remove_group(GroupId group);
   absl::StatusOr<std::string> status(GroupId group);
   absl::StatusOr<LeaderHint> leader(GroupId group);
   absl::StatusOr<PeerAddresses> peers(GroupId group);

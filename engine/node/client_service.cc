@@ -37,6 +37,32 @@ void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
   };
   if (rt == nullptr) return fail(refused(absl::UnavailableError("node is overloaded or stopping")));
   bump(rt->metrics().client_requests);
+  // Groups at runtime: answered here, on the group's shard, whether or not
+  // the group is hosted (never forwarded: each member is asked itself).
+  if (req.kind == protocol::RequestKind::kCreateGroup) {
+    std::vector<PeerConfig> members;
+    for (const protocol::PeerInfo& p : req.members) {
+      members.push_back(PeerConfig{p.id, p.address, p.role, ""});
+    }
+    const GroupId id = req.group;
+    absl::Status s = rt->create_group(id, members, [&node, id] {
+      return node.make_state_machine ? node.make_state_machine(id) : nullptr;
+    });
+    if (!s.ok()) return fail(failed(s));
+    r.node_id = node.node_id;
+    return reply(std::move(r));
+  }
+  if (req.kind == protocol::RequestKind::kRemoveGroup) {
+    rt->remove_group(req.group, [r, reply = std::move(reply), &node](absl::Status s) mutable {
+      if (s.ok()) {
+        r.node_id = node.node_id;
+      } else {
+        protocol::set_response_error(r, s);
+      }
+      reply(std::move(r));
+    });
+    return;
+  }
   if (g == nullptr) {
     return fail(
         failed(absl::NotFoundError(absl::StrCat("group ", req.group, " is not hosted here"))));
@@ -210,6 +236,9 @@ void execute_client_request(const NodeContext& node, ShardRuntime* rt, Group* g,
     case protocol::RequestKind::kPeers:
       r.peers = peer_infos(*g);
       return reply(std::move(r));
+    case protocol::RequestKind::kCreateGroup:
+    case protocol::RequestKind::kRemoveGroup:
+      return;  // Answered above.
   }
 }
 

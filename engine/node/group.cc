@@ -38,8 +38,8 @@ Group::Group(const GroupOptions& options, const GroupPorts& ports,
 Group::~Group() {
   // Nobody will answer these any more: say so rather than dropping them.
   // A proposal may already be committed; a read or transfer proposed nothing.
-  absl::Status gone = unknown(absl::CancelledError("group is shutting down"));
-  absl::Status gone_refused = refused(absl::CancelledError("group is shutting down"));
+  absl::Status gone = unknown(absl::CancelledError(close_reason_));
+  absl::Status gone_refused = refused(absl::CancelledError(close_reason_));
   for (auto& [index, p] : proposals_) {
     if (p.done) p.done(gone);
     if (p.conf_done) p.conf_done(gone);

@@ -94,6 +94,9 @@ class Group {
                                                      std::unique_ptr<StateMachine> fsm,
                                                      const std::vector<PeerConfig>& bootstrap);
   ~Group();
+  // What the destructor tells the requests still waiting (default: the
+  // group is shutting down). Set when the group is removed from the node.
+  void set_close_reason(std::string reason) { close_reason_ = std::move(reason); }
 
   // ---- Inputs from the shard.
   void tick();
@@ -300,6 +303,7 @@ class Group {
   // changes are applied to the core) but not given to the state machine.
   Index fsm_ahead_until_ = 0;
   bool removed_ = false;
+  std::string close_reason_ = "group is shutting down";
   std::function<uint64_t()> wall_clock_ms_;
   SessionTable sessions_;     // Replicated: changed only by applied entries and snapshots.
   SliceArena command_arena_;  // The session commands this leader proposes.

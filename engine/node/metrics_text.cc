@@ -56,8 +56,7 @@ void add_shard_counters(const ShardMetrics& s, MetricsSnapshot& m) {
 }
 
 void add_groups(const ShardRuntime& rt, MetricsSnapshot& m) {
-  for (const auto& [gid, g] : rt.groups()) {
-    const GroupGauges& gg = g->gauges();
+  rt.visit_gauges([&m](GroupId gid, const GroupGauges& gg) {
     m.applied_entries += read_counter(gg.applied_entries);
     m.skipped_entries += read_counter(gg.skipped_entries);
     m.leader_hand_offs += read_counter(gg.leader_hand_offs);
@@ -67,7 +66,7 @@ void add_groups(const ShardRuntime& rt, MetricsSnapshot& m) {
         gid, read_counter(gg.term), read_counter(gg.commit), read_counter(gg.applied),
         read_counter(gg.last_index), read_counter(gg.leader),
         static_cast<uint64_t>(gg.is_leader.load(std::memory_order_relaxed))});
-  }
+  });
 }
 
 void add_net_and_env(ShardRuntime& rt, MetricsSnapshot& m) {

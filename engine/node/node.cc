@@ -4,6 +4,7 @@
 // metrics_text.cc.
 #include "engine/node/node.h"
 
+#include <algorithm>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -151,6 +152,74 @@ void Node::make_snapshot(GroupId group, IndexCallback done) {
   });
 }
 
+void Node::create_group(GroupId group, std::vector<PeerConfig> members, DoneCallback done) {
+  if (group == 0) return done(failed(absl::InvalidArgumentError("group id 0 is not a group")));
+  // Through the client service, as a client's request would be.
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kCreateGroup;
+  req.group = group;
+  for (const PeerConfig& p : members) req.members.push_back({p.id, p.address, p.role});
+  group_request(std::move(req), std::move(done));
+}
+
+void Node::remove_group(GroupId group, DoneCallback done) {
+  if (group == 0) return done(failed(absl::InvalidArgumentError("group id 0 is not a group")));
+  protocol::ClientRequest req;
+  req.kind = protocol::RequestKind::kRemoveGroup;
+  req.group = group;
+  group_request(std::move(req), std::move(done));
+}
+
+void Node::group_request(protocol::ClientRequest req, DoneCallback done) {
+  const GroupId group = req.group;
+  impl_->with_group(group, [this, req = std::move(req), done = std::move(done)](ShardRuntime* rt,
+                                                                                Group* g) mutable {
+    execute_client_request(impl_->context(), rt, g, std::move(req),
+                           [done = std::move(done)](protocol::ClientResponse r) mutable {
+                             done(protocol::response_status(r));
+                           });
+  });
+}
+
+std::vector<GroupId> Node::groups() const {
+  std::vector<GroupId> out;
+  for (ShardRuntime* rt : impl_->runtimes()) {
+    if (rt == nullptr) continue;
+    for (GroupId g : rt->group_ids()) out.push_back(g);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+absl::Status wait_for_group_call(
+    const NodeConfig& config,
+    absl::FunctionRef<void(absl::AnyInvocable<void(absl::StatusOr<bool>)>)> start) {
+  return wait_for<bool>(
+             config,
+             [&](absl::AnyInvocable<void(absl::StatusOr<bool>)> cb) { start(std::move(cb)); })
+      .status();
+}
+}  // namespace
+
+absl::Status Node::create_group(GroupId group, std::vector<PeerConfig> members) {
+  return wait_for_group_call(config(), [&](absl::AnyInvocable<void(absl::StatusOr<bool>)> cb) {
+    create_group(group, std::move(members), [cb = std::move(cb)](absl::Status s) mutable {
+      if (s.ok()) return cb(true);
+      cb(s);
+    });
+  });
+}
+
+absl::Status Node::remove_group(GroupId group) {
+  return wait_for_group_call(config(), [&](absl::AnyInvocable<void(absl::StatusOr<bool>)> cb) {
+    remove_group(group, [cb = std::move(cb)](absl::Status s) mutable {
+      if (s.ok()) return cb(true);
+      cb(s);
+    });
+  });
+}
+
 absl::StatusOr<ProposeResult> Node::propose(GroupId group, std::string data) {
   return wait_for<ProposeResult>(
       config(), [&](ProposeCallback cb) { propose(group, std::move(data), std::move(cb)); });
@@ -290,7 +359,7 @@ std::string Node::status_json() const {
                                  "\",\"leader_balance\":", leader_balance() ? "true" : "false",
                                  ",\"leaders\":", groups_led(), ",\"groups\":[");
   bool first = true;
-  for (GroupId g : config().groups) {
+  for (GroupId g : groups()) {
     auto s = group_status_json(g);
     if (!s.ok()) continue;
     absl::StrAppend(&out, first ? "" : ",", *s);

@@ -87,7 +87,32 @@ class RINGRAFT_API Node {
   void close_session(GroupId group, uint64_t session, ProposeCallback done);
   void propose(GroupId group, SessionRef session, std::string data, ProposeCallback done);
 
+  // Groups at runtime. create_group: on a node that is one of `members`,
+  // creates group `group` (non-zero) with `members` as its initial
+  // membership, durably (it is reopened at every start). Call it on every
+  // initial member with the same list: like static groups, each writes the
+  // same bootstrap entries, and they elect a leader among themselves. OK if
+  // the group is already here with the same member ids; AlreadyExists if it
+  // was removed from this node (a removed id is never reused) or is here
+  // with other members; InvalidArgument for id 0, a member twice or with a
+  // bad address, no voter, or this node not among them. With no members it
+  // creates an empty replica (no log yet, reopened at every start): for a
+  // node that the group's leader then adds (add_learner / add_voter), since
+  // a node outside the initial members must not write their bootstrap.
+  // remove_group: removes this node's replica (not a membership change: the
+  // other members keep theirs until removed there too): the group stops at
+  // once (its waiting requests fail, later ones are NotFound), and its log
+  // and snapshots are deleted; `done` once the removal is durable. OK if
+  // already removed; NotFound if the group was never hosted here. A group
+  // of [node] groups may be removed too; it then stays removed.
+  void create_group(GroupId group, std::vector<PeerConfig> members, DoneCallback done);
+  void remove_group(GroupId group, DoneCallback done);
+  // The groups open on this node, ascending.
+  std::vector<GroupId> groups() const;
+
   // ---- Blocking API (not on a shard thread).
+  absl::Status create_group(GroupId group, std::vector<PeerConfig> members);
+  absl::Status remove_group(GroupId group);
   absl::StatusOr<ProposeResult> propose(GroupId group, std::string data);
   absl::StatusOr<uint64_t> open_session(GroupId group);
   absl::Status close_session(GroupId group, uint64_t session);
@@ -145,6 +170,8 @@ class RINGRAFT_API Node {
   // A kPropose request (plain, in a session, opening or closing one) through
   // the client service.
   void propose_request(GroupId group, protocol::ClientRequest req, ProposeCallback done);
+  // A kCreateGroup / kRemoveGroup request through the client service.
+  void group_request(protocol::ClientRequest req, DoneCallback done);
   std::unique_ptr<NodeImpl> impl_;
 };
 

@@ -7,10 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "engine/core/types.h"
 #include "engine/node/config.h"
+#include "engine/node/state_machine.h"
 #include "net/handshake.h"
 #include "net/tls.h"
 
@@ -25,6 +28,9 @@ struct NodeContext {
   // [tls]: the node's certificate, key and CA (shared by every shard), or
   // nullptr for plain TCP. Made during start, before any connection.
   std::shared_ptr<net::TlsContext> tls;
+  // The embedder's state machine factory (calls serialized; any thread),
+  // for groups created at runtime. Set before the shards start.
+  std::function<std::unique_ptr<StateMachine>(GroupId)> make_state_machine;
 
   uint32_t shard_count() const { return config.shards; }
   uint32_t shard_of(GroupId group) const { return static_cast<uint32_t>(group % shard_count()); }

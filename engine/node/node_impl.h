@@ -61,6 +61,8 @@ class NodeImpl {
   ShardRuntime* runtime(uint32_t shard) { return runtimes_[shard].get(); }
   LeaderBalancer& balancer() { return *balancer_; }
   const LeaderBalancer& balancer() const { return *balancer_; }
+  // The embedder's factory (any thread; calls are serialized).
+  std::unique_ptr<StateMachine> make_state_machine(GroupId group);
   std::vector<ShardRuntime*> runtimes();
 
  private:
@@ -70,7 +72,7 @@ class NodeImpl {
   absl::Status open_data_dir();
   absl::Status open_envs();
   absl::Status start_shards(StateMachineFactory factory);
-  absl::Status open_groups(ShardRuntime& rt, StateMachineFactory& factory, std::mutex& factory_mu);
+  absl::Status open_groups(ShardRuntime& rt);
   absl::Status start_listener(net::Shard& shard);
   // Connections (node_impl.cc): the listener's, on shard 0, and the ones it
   // routes to their target shard.
@@ -90,6 +92,8 @@ class NodeImpl {
   // Members' addresses learned when joining, per group: the joiner must be
   // able to answer the leader before its log tells it who is who.
   std::map<GroupId, PeerAddresses> join_peers_;
+  std::mutex factory_mu_;
+  StateMachineFactory factory_;  // Set before the shards start.
   std::mutex stop_mu_;
   bool stopped_ = false;
 };

@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -230,11 +232,12 @@ absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
   shards_ = std::make_unique<net::ShardSet>(so);
   runtimes_.resize(config.shards);
   std::vector<absl::Status> results(config.shards);
-  std::mutex factory_mu;
+  factory_ = std::move(factory);
+  context_.make_state_machine = [this](GroupId g) { return make_state_machine(g); };
   shards_->start([&](net::Shard& shard) {
     const uint32_t s = shard.id();
     auto rt = std::make_unique<ShardRuntime>(context_, shard, std::move(envs_[s]));
-    results[s] = open_groups(*rt, factory, factory_mu);
+    results[s] = open_groups(*rt);
     if (s == 0 && results[s].ok()) results[s] = start_listener(shard);
     runtimes_[s] = std::move(rt);
     if (results[s].ok()) runtimes_[s]->start();
@@ -250,23 +253,40 @@ absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
   return absl::OkStatus();
 }
 
-// On `rt`'s shard thread, before it starts: the groups of that shard.
-absl::Status NodeImpl::open_groups(ShardRuntime& rt, StateMachineFactory& factory,
-                                   std::mutex& factory_mu) {
+std::unique_ptr<StateMachine> NodeImpl::make_state_machine(GroupId group) {
+  std::lock_guard<std::mutex> lock(factory_mu_);
+  return factory_(group);
+}
+
+// On `rt`'s shard thread, before it starts: the groups of that shard, i.e.
+// [node] groups and the groups created at runtime (hosted in its env), but
+// not the removed ones (tombstones in its env), even if [node] lists them.
+absl::Status NodeImpl::open_groups(ShardRuntime& rt) {
   const NodeConfig& config = context_.config;
+  std::set<GroupId> groups;
   for (GroupId g : config.groups) {
-    if (shard_of(g) != rt.shard_id()) continue;
-    std::unique_ptr<StateMachine> fsm;
-    {
-      std::lock_guard<std::mutex> lock(factory_mu);
-      fsm = factory(g);
+    if (shard_of(g) == rt.shard_id()) groups.insert(g);
+  }
+  for (GroupId g : rt.env().hosted_groups()) groups.insert(g);
+  for (GroupId g : groups) {
+    if (rt.removed(g)) {
+      spdlog::info("group {} was removed from this node: not opened", g);
+      continue;
     }
+    std::unique_ptr<StateMachine> fsm = make_state_machine(g);
     if (fsm == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("state machine factory returned null for group ", g));
     }
-    // Groups write the static peer list only into a log that is still empty.
-    if (auto st = rt.open_group(g, std::move(fsm), config.peers); !st.ok()) return st;
+    // Groups write the static peer list only into a log that is still
+    // empty; a group created at runtime has its members in its log.
+    const bool configured =
+        std::find(config.groups.begin(), config.groups.end(), g) != config.groups.end();
+    if (auto st =
+            rt.open_group(g, std::move(fsm), configured ? config.peers : std::vector<PeerConfig>{});
+        !st.ok()) {
+      return st;
+    }
     // Read only: the shards run this at the same time.
     if (auto it = join_peers_.find(g); it != join_peers_.end()) {
       for (const auto& [peer, address] : it->second) rt.peer_address(peer, address);

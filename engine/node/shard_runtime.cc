@@ -9,6 +9,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/check.h"
 #include "common/trace.h"
 #include "engine/node/client_service.h"
@@ -60,7 +61,9 @@ ShardRuntime::ShardRuntime(const NodeContext& node, net::Shard& shard,
       env_(std::move(env)),
       pipeline_(*env_, shard.id(), metrics_, pipeline_callbacks()),
       streams_(node.node_id, config_.snapshot_chunk_bytes, env_->snapshot_dir(), metrics_,
-               streams_host()) {}
+               streams_host()) {
+  for (GroupId g : env_->removed_groups()) removed_.insert(g);
+}
 
 SnapshotStreams::Host ShardRuntime::streams_host() {
   SnapshotStreams::Host host;
@@ -89,6 +92,21 @@ WritePipeline::Callbacks ShardRuntime::pipeline_callbacks() {
       if (!g->awaits_durable()) continue;
       g->on_durable(seq);
       dirty_.insert(g.get());
+    }
+    if (!removals_.empty()) {
+      std::vector<Removal> done;
+      for (auto it = removals_.begin(); it != removals_.end();) {
+        if (it->seq != 0 && it->seq <= seq) {
+          done.push_back(std::move(*it));
+          it = removals_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (Removal& r : done) {
+        spdlog::info("shard {}: group {} removed from this node", shard_.id(), r.group);
+        for (DoneCallback& cb : r.done) cb(absl::OkStatus());
+      }
     }
   };
   cb.failed = [this](const absl::Status& status) {
@@ -122,10 +140,136 @@ absl::Status ShardRuntime::open_group(GroupId id, std::unique_ptr<StateMachine> 
   auto g = Group::open(options, GroupPorts{&pipeline_, this, this}, std::move(fsm), bootstrap);
   if (!g.ok()) return g.status();
   Group* raw = g->get();
-  groups_[id] = std::move(*g);
+  {
+    std::lock_guard lock(groups_mu_);
+    groups_[id] = std::move(*g);
+  }
   active_.insert(raw);
   mark_dirty(raw);
   return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status check_new_group_members(GroupId id, NodeId self,
+                                     const std::vector<PeerConfig>& members) {
+  if (id == 0) return absl::InvalidArgumentError("group id 0 is not a group");
+  if (members.empty()) return absl::OkStatus();  // A replica to be added later.
+  absl::flat_hash_set<NodeId> seen;
+  bool voter = false;
+  bool self_in = false;
+  for (const PeerConfig& p : members) {
+    if (p.id == kNoNode) {
+      return absl::InvalidArgumentError(absl::StrCat("group ", id, ": member id 0"));
+    }
+    if (!seen.insert(p.id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("group ", id, ": member ", p.id, " is listed twice"));
+    }
+    std::string host;
+    uint16_t port = 0;
+    if (absl::Status s = parse_host_port(p.address, &host, &port); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("group ", id, ": member ", p.id, ": ", s.message()));
+    }
+    voter = voter || p.role == PeerRole::kVoter;
+    self_in = self_in || p.id == self;
+  }
+  if (!voter) return absl::InvalidArgumentError(absl::StrCat("group ", id, ": no voter"));
+  if (!self_in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("group ", id, ": this node (", self, ") is not among its members"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ShardRuntime::create_group(
+    GroupId id, const std::vector<PeerConfig>& members,
+    absl::FunctionRef<std::unique_ptr<StateMachine>()> make_fsm) {
+  if (absl::Status s = check_new_group_members(id, node_.node_id, members); !s.ok()) return s;
+  if (removed_.contains(id)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "group ", id, " was removed from this node; a removed group id cannot be reused"));
+  }
+  if (Group* g = group(id)) {
+    if (members.empty()) return absl::OkStatus();  // An empty replica asked for: it is here.
+    const ConfState cs = g->conf_state();
+    std::vector<NodeId> have = cs.voters;
+    have.insert(have.end(), cs.learners.begin(), cs.learners.end());
+    std::vector<NodeId> want;
+    for (const PeerConfig& p : members) want.push_back(p.id);
+    std::sort(have.begin(), have.end());
+    std::sort(want.begin(), want.end());
+    if (have == want) return absl::OkStatus();
+    return absl::AlreadyExistsError(absl::StrCat("group ", id, " exists here with members ",
+                                                 absl::StrJoin(have, ","), ", not ",
+                                                 absl::StrJoin(want, ",")));
+  }
+  std::unique_ptr<StateMachine> fsm = make_fsm();
+  if (fsm == nullptr) {
+    return absl::InternalError(absl::StrCat("state machine factory returned null for group ", id));
+  }
+  pipeline_.mark_create(id);
+  absl::Status s = open_group(id, std::move(fsm), members);
+  if (pipeline_.take_create(id) && s.ok()) {
+    // The group had durable state already (a group this node hosted before
+    // without recording it: one of [node] groups, say): only the record.
+    storage::WriteBatch b;
+    b.create_group(id);
+    s = env_->write(b);
+    if (!s.ok()) close_group(id);
+  }
+  if (!s.ok()) return s;
+  spdlog::info("shard {}: group {} created with {} member(s)", shard_.id(), id, members.size());
+  return absl::OkStatus();
+}
+
+void ShardRuntime::close_group(GroupId id) {
+  std::unique_ptr<Group> g;
+  {
+    std::lock_guard lock(groups_mu_);
+    auto it = groups_.find(id);
+    if (it == groups_.end()) return;
+    g = std::move(it->second);
+    groups_.erase(it);
+  }
+  dirty_.erase(g.get());
+  active_.erase(g.get());
+  promotion_asks_.erase(id);
+  streams_.drop_group(id);
+  g->set_close_reason(absl::StrCat("group ", id, " was removed from this node"));
+  g.reset();  // Answers what it still held.
+}
+
+void ShardRuntime::remove_group(GroupId id, DoneCallback done) {
+  if (id == 0) return done(absl::InvalidArgumentError("group id 0 is not a group"));
+  for (Removal& r : removals_) {
+    if (r.group == id) {
+      r.done.push_back(std::move(done));
+      return;
+    }
+  }
+  if (removed_.contains(id)) return done(absl::OkStatus());
+  if (group(id) == nullptr) {
+    return done(absl::NotFoundError(absl::StrCat("group ", id, " is not hosted here")));
+  }
+  if (stopping_) return done(absl::UnavailableError("node is stopping"));
+  Removal r;
+  r.group = id;
+  r.done.push_back(std::move(done));
+  removals_.push_back(std::move(r));
+  // In a task of its own: the caller may be one of the group's callbacks,
+  // or process_dirty may hold a pointer to it.
+  shard_.reactor().defer([this, id] {
+    close_group(id);
+    for (Removal& r : removals_) {
+      if (r.group == id) r.seq = pipeline_.remove_group(id);
+    }
+    removed_.insert(id);
+    schedule_process();
+  });
 }
 
 Group* ShardRuntime::group(GroupId id) {
@@ -133,7 +277,13 @@ Group* ShardRuntime::group(GroupId id) {
   return it == groups_.end() ? nullptr : it->second.get();
 }
 
+void ShardRuntime::visit_gauges(absl::FunctionRef<void(GroupId, const GroupGauges&)> fn) const {
+  std::lock_guard lock(groups_mu_);
+  for (const auto& [id, g] : groups_) fn(id, g->gauges());
+}
+
 std::vector<GroupId> ShardRuntime::group_ids() const {
+  std::lock_guard lock(groups_mu_);
   std::vector<GroupId> ids;
   for (const auto& [id, g] : groups_) ids.push_back(id);
   return ids;
@@ -181,6 +331,14 @@ void ShardRuntime::start() {
 
 void ShardRuntime::shutdown() {
   stopping_ = true;
+  std::vector<Removal> removals = std::move(removals_);
+  removals_.clear();
+  for (Removal& r : removals) {
+    for (DoneCallback& cb : r.done) {
+      cb(unknown(absl::UnavailableError(absl::StrCat("node is stopping; the removal of group ",
+                                                     r.group, " may not be durable"))));
+    }
+  }
   if (tick_timer_) tick_timer_->cancel();
   pipeline_.stop();
   if (transport_) transport_->shutdown();
@@ -513,7 +671,12 @@ void ShardRuntime::write(GroupId group, Index index, Term term, std::string head
         *info = *written;
         return written->path;
       },
-      [this, info, done = std::move(done)](absl::StatusOr<std::string> path) mutable {
+      [this, group, info, done = std::move(done)](absl::StatusOr<std::string> path) mutable {
+        if (this->group(group) == nullptr) {
+          // Removed meanwhile: nobody waits for it, and its file must go.
+          if (path.ok()) ::unlink(path->c_str());
+          return;
+        }
         if (path.ok()) bump(metrics_.snapshots_made);
         if (path.ok()) {
           done(SnapshotFileSummary{info->bytes, info->checksum});

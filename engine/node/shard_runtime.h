@@ -19,6 +19,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -28,6 +29,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "engine/node/client_service.h"
 #include "engine/node/config.h"
 #include "engine/node/group.h"
@@ -56,9 +58,28 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   ShardRuntime(const ShardRuntime&) = delete;
   ShardRuntime& operator=(const ShardRuntime&) = delete;
 
-  // Opens the groups this shard hosts. Shard thread, before start().
+  // Opens a group this shard hosts: before start() for the configured and
+  // stored ones, or at runtime (create_group). Shard thread.
   absl::Status open_group(GroupId group, std::unique_ptr<StateMachine> fsm,
                           const std::vector<PeerConfig>& bootstrap);
+  // Creates group `id` here at runtime with `members` as its bootstrap
+  // (written with the group's creation record in one synchronous write, so
+  // a crash leaves the group either fully there or not at all). OK at once
+  // if it is open with the same member ids; AlreadyExists if it was removed
+  // (or is being removed) or has other members; InvalidArgument for bad
+  // members. With no members: an empty replica (no bootstrap), for a node
+  // the group's leader adds later (change_membership). `make_fsm` is called
+  // only when the group is opened.
+  absl::Status create_group(GroupId id, const std::vector<PeerConfig>& members,
+                            absl::FunctionRef<std::unique_ptr<StateMachine>()> make_fsm);
+  // Removes this node's replica of group `id`: the group closes at once
+  // (its waiting requests fail: "group G was removed from this node"),
+  // its removal is written, and `done` is called once that is durable (its
+  // snapshot files go once LMDB holds the removal). OK if already removed;
+  // NotFound if never hosted. The group is closed in a task of its own, never
+  // inside one of its callbacks.
+  void remove_group(GroupId id, DoneCallback done);
+  bool removed(GroupId id) const { return removed_.contains(id); }
   // Starts the tick timer, the storage completion poller and the transport.
   void start();
   // Stops timers and connections; joins background file work. Shard thread.
@@ -69,10 +90,11 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   net::Reactor& reactor() { return shard_.reactor(); }
   ShardMetrics& metrics() { return metrics_; }
   storage::LogEnv& env() { return *env_; }
+  // The open groups, ascending. Any thread.
   std::vector<GroupId> group_ids() const;
-  // Groups are opened before start() and never added or removed afterwards,
-  // so other threads may read their gauges through this.
-  const std::map<GroupId, std::unique_ptr<Group>>& groups() const { return groups_; }
+  // Calls `fn` with each open group's gauges, under the lock that guards
+  // the set of groups (created and removed at runtime). Any thread.
+  void visit_gauges(absl::FunctionRef<void(GroupId, const GroupGauges&)> fn) const;
 
   // ---- Inputs. `from` is the peer that sent the frame.
   void on_peer_frame(NodeId from, const net::ReceivedFrame& frame);
@@ -124,7 +146,20 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   net::Shard& shard_;
   const NodeConfig& config_;
   std::unique_ptr<storage::LogEnv> env_;
+  // Changed on the shard thread only, under groups_mu_; other threads read
+  // it under groups_mu_ (group_ids, visit_gauges).
   std::map<GroupId, std::unique_ptr<Group>> groups_;
+  mutable std::mutex groups_mu_;
+  // Removed groups (tombstones in the env, and removals made since), and
+  // removals waiting for their batch to be durable.
+  absl::flat_hash_set<GroupId> removed_;
+  struct Removal {
+    uint64_t seq = 0;  // The write pipeline's batch holding it.
+    GroupId group = 0;
+    std::vector<DoneCallback> done;
+  };
+  std::vector<Removal> removals_;
+  void close_group(GroupId id);
   ShardMetrics metrics_;
   WritePipeline pipeline_;  // The groups' LogWriter.
   SnapshotStreams streams_;

@@ -22,6 +22,11 @@ void SnapshotStreams::clear() {
   incoming_.clear();
 }
 
+void SnapshotStreams::drop_group(GroupId group) {
+  std::erase_if(outgoing_, [group](const Outgoing& o) { return o.group == group; });
+  std::erase_if(incoming_, [group](const auto& kv) { return kv.first.first == group; });
+}
+
 void SnapshotStreams::send(const Message& m, const std::string& path,
                            const StoredSnapshot& snapshot) {
   Group* g = host_.group(m.group);
@@ -164,6 +169,7 @@ void SnapshotStreams::on_chunk(const fbs::SnapshotChunk& c, const net::ReceivedF
         finishing_.erase(finishing);
         Group* g = host_.group(announce.group);
         if (!path.ok() || g == nullptr) {
+          if (path.ok()) ::unlink(path->c_str());  // The group was removed meanwhile.
           if (!path.ok()) {
             spdlog::error("group {}: finishing received snapshot: {}", announce.group,
                           path.status().ToString());

@@ -64,6 +64,9 @@ class SnapshotStreams {
   void on_chunk(const fbs::SnapshotChunk& chunk, const net::ReceivedFrame& frame);
   // Drops every stream (shutdown).
   void clear();
+  // Drops the streams of one group (removed from the node); an unfinished
+  // received file is deleted.
+  void drop_group(GroupId group);
   // A stream waits for the next tick while its peer's send queue holds more.
   uint64_t max_queued_bytes() const { return std::max<uint64_t>(4ull * chunk_bytes_, 8u << 20); }
 

@@ -62,14 +62,23 @@ std::unique_ptr<GroupLog> WritePipeline::open_log(GroupId group, const ConfState
 absl::Status WritePipeline::bootstrap(GroupId group, const std::vector<Entry>& entries,
                                       const HardState& hs) {
   storage::WriteBatch batch;
+  const bool create = creates_.contains(group);
+  if (create) batch.create_group(group);
   batch.append(group, entries);
   batch.set_hard_state(group, hs);
   absl::Status s = env_.write(batch);  // Synced before it returns.
+  if (s.ok() && create) creates_.erase(group);
   if (s.ok()) {
     auto it = logs_->find(group);
     if (it != logs_->end()) it->second->reload();
   }
   return s;
+}
+
+uint64_t WritePipeline::remove_group(GroupId group) {
+  open_urgent_ = true;
+  open_batch_.remove_group(group);
+  return open_seq_;
 }
 
 void WritePipeline::append(GroupId group, const std::vector<Entry>& entries) {

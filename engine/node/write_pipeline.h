@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "engine/node/journal_log.h"
@@ -79,6 +80,18 @@ class WritePipeline final : public LogWriter {
   // A tick passed: a shard that stayed idle for a whole tick writes its lazy
   // commit indexes, and checkpoints are looked at.
   void tick();
+
+  // ---- Groups created and removed at runtime (ShardRuntime).
+  // The next bootstrap of `group` also records it as created (hosted here):
+  // one synchronous write holds both. False from take_create if no
+  // bootstrap took it (the group had durable state already).
+  void mark_create(GroupId group) { creates_.insert(group); }
+  bool take_create(GroupId group) { return creates_.erase(group) > 0; }
+  // The removal of `group` goes into the open batch (which drops the
+  // group's other writes there); returns the batch's sequence: the
+  // removal is durable once Callbacks::durable reports it. The group must
+  // be closed already (nothing writes it any more).
+  uint64_t remove_group(GroupId group);
 
   // ---- LogWriter.
   std::unique_ptr<GroupLog> open_log(GroupId group, const ConfState& initial) override;
@@ -142,7 +155,8 @@ class WritePipeline final : public LogWriter {
   std::shared_ptr<JournalLogs> logs_ = std::make_shared<JournalLogs>();
 
   storage::WriteBatch open_batch_;
-  bool open_urgent_ = false;  // The open batch holds more than lazy hard states.
+  absl::flat_hash_set<GroupId> creates_;  // mark_create, until a bootstrap takes it.
+  bool open_urgent_ = false;              // The open batch holds more than lazy hard states.
   uint64_t open_seq_ = 1;
   uint64_t seq_at_last_tick_ = 0;  // open_seq_ at the previous tick.
   std::optional<Current> current_;

@@ -192,6 +192,49 @@ MemstoreApi::MemstoreApi(Node& node, ApiOptions options)
 
 MemstoreApi::~MemstoreApi() { stop(); }
 
+namespace {
+
+// "1=host:port,2=host:port" into `out`, with `role`.
+absl::Status parse_group_members(absl::string_view text, PeerRole role,
+                                 std::vector<PeerConfig>& out) {
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    const size_t eq = piece.find('=');
+    PeerConfig p;
+    p.role = role;
+    if (eq == absl::string_view::npos || !absl::SimpleAtoi(piece.substr(0, eq), &p.id) ||
+        p.id == 0 || eq + 1 == piece.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member \"", piece, "\" is not id=host:port (id > 0)"));
+    }
+    p.address = std::string(piece.substr(eq + 1));
+    out.push_back(std::move(p));
+  }
+  return absl::OkStatus();
+}
+
+// The string value of `"key":"..."` in a flat JSON text (no escapes).
+std::optional<std::string> json_string_field(absl::string_view json, absl::string_view key) {
+  const std::string needle = absl::StrCat("\"", key, "\"");
+  size_t at = json.find(needle);
+  if (at == absl::string_view::npos) return std::nullopt;
+  at = json.find('"', json.find(':', at + needle.size()));
+  if (at == absl::string_view::npos) return std::nullopt;
+  const size_t end = json.find('"', at + 1);
+  if (end == absl::string_view::npos) return std::nullopt;
+  return std::string(json.substr(at + 1, end - at - 1));
+}
+
+// One node's answer to a create or remove, as a JSON object.
+std::string group_answer_json(NodeId node, const std::string& address,
+                              const absl::StatusOr<NodeId>& answer, const char* done) {
+  return absl::StrCat(
+      "{\"node\":", answer.ok() ? *answer : node, ",\"address\":", json_quote(address),
+      ",\"ok\":", answer.ok() ? "true" : "false", ",\"result\":",
+      json_quote(answer.ok() ? std::string(done) : std::string(answer.status().message())), "}");
+}
+
+}  // namespace
+
 void MemstoreApi::stop() { pool_->stop(); }
 
 void MemstoreApi::on_helper(absl::AnyInvocable<void(Responder&)> fn, Responder respond) {
@@ -245,6 +288,7 @@ void MemstoreApi::handle(HttpRequest request, Responder respond) {
   if (seg.size() == 1 && route == "snapshot") {
     return method == "POST" ? snapshot(std::move(respond)) : respond(not_allowed("POST"));
   }
+  if (route == "groups") return groups(request, std::move(respond));
   if (route == "transfer_leader") {
     if (method != "POST") return respond(not_allowed("POST"));
     NodeId target = 0;
@@ -445,6 +489,75 @@ void MemstoreApi::metrics(Responder respond) {
   // commit, applied, last index, leader, is_leader) come from the runtime;
   // it reads atomics only, so it is fine on the loop thread.
   respond(HttpReply{200, "text/plain; version=0.0.4", node_.metrics_text(), ""});
+}
+
+// POST /groups and DELETE /groups/{id}: every member listed is asked
+// itself, through a Client on a helper thread (this node too, over its own
+// port: one code path), and the answers are reported per node.
+void MemstoreApi::groups(HttpRequest& request, Responder respond) {
+  const auto& seg = request.segments;
+  const bool create = request.method == "POST";
+  if (!create && request.method != "DELETE") return respond(not_allowed("POST, DELETE"));
+  uint64_t id = 0;
+  std::string members_text, learners_text;
+  if (auto it = request.query.find("members"); it != request.query.end()) {
+    members_text = it->second;
+  }
+  if (auto it = request.query.find("learners"); it != request.query.end()) {
+    learners_text = it->second;
+  }
+  if (create) {
+    if (seg.size() != 1) return respond(error_json(400, "usage: POST /groups?id=G&members=..."));
+    if (auto it = request.query.find("id"); it != request.query.end()) {
+      if (!absl::SimpleAtoi(it->second, &id)) id = 0;
+    } else if (auto n = json_number(request.body, "id")) {
+      id = *n;
+    }
+    if (members_text.empty())
+      members_text = json_string_field(request.body, "members").value_or("");
+    if (learners_text.empty()) {
+      learners_text = json_string_field(request.body, "learners").value_or("");
+    }
+    if (id == 0) return respond(error_json(400, "a group id > 0 is required (id=G)"));
+    if (members_text.empty()) {
+      return respond(error_json(400, "members are required: members=1=host:port,2=..."));
+    }
+  } else if (seg.size() != 2 || !absl::SimpleAtoi(seg[1], &id) || id == 0) {
+    return respond(error_json(400, "usage: DELETE /groups/{id} (id > 0)[?members=...]"));
+  }
+  std::vector<PeerConfig> members;
+  absl::Status parsed = parse_group_members(members_text, PeerRole::kVoter, members);
+  if (parsed.ok()) parsed = parse_group_members(learners_text, PeerRole::kLearner, members);
+  if (!parsed.ok()) return respond(error_reply(parsed));
+  if (!create && members.empty()) {
+    // This node's replica alone.
+    return node_.remove_group(id, [this, id, respond = std::move(respond)](absl::Status s) mutable {
+      absl::StatusOr<NodeId> answer = s.ok() ? absl::StatusOr<NodeId>(node_.id()) : s;
+      if (!s.ok() && !absl::IsUnavailable(s)) return respond(error_reply(s));
+      respond(json(s.ok() ? 200 : 502,
+                   absl::StrCat("{\"group\":", id, ",\"nodes\":[",
+                                group_answer_json(node_.id(), node_.address(), answer, "removed"),
+                                "],\"ok\":", s.ok() ? 1 : 0, ",\"failed\":", s.ok() ? 0 : 1, "}")));
+    });
+  }
+  on_helper(
+      [this, id, create, members = std::move(members)](Responder& r) {
+        std::string nodes;
+        size_t ok = 0;
+        for (size_t i = 0; i < members.size(); ++i) {
+          Client client({members[i].address}, options_.client);
+          absl::StatusOr<NodeId> answer =
+              create ? client.create_group(id, members) : client.remove_group(id);
+          if (answer.ok()) ++ok;
+          absl::StrAppend(&nodes, i ? "," : "",
+                          group_answer_json(members[i].id, members[i].address, answer,
+                                            create ? "created" : "removed"));
+        }
+        r(json(ok == members.size() ? 200 : 502,
+               absl::StrCat("{\"group\":", id, ",\"nodes\":[", nodes, "],\"ok\":", ok,
+                            ",\"failed\":", members.size() - ok, "}")));
+      },
+      std::move(respond));
 }
 
 void MemstoreApi::if_leader(bool forward, absl::AnyInvocable<void(Responder)> go,

@@ -7,6 +7,12 @@
 //   DELETE /store/{key}
 //   GET    /leader, GET /peers, GET /status, GET /metrics
 //   POST   /leave, POST /snapshot, POST /transfer_leader/{id}
+//   POST   /groups?id=G&members=1=host:port,2=...[&learners=...]  (or the
+//          same as a JSON body {"id":G,"members":"1=host:port,..."}):
+//          creates group G on every member (each one asked itself)
+//   DELETE /groups/{id}[?members=...]: removes the group's replica from
+//          every member listed, or from this node alone without members
+//   (both answer per node; 200 if every node did it, else 502; re-run)
 //
 // Handlers run on the loop thread and use only the Node's asynchronous API.
 // Requests that only the leader can serve (writes, leave, transfer) are
@@ -83,6 +89,7 @@ class MemstoreApi {
   void transfer_leader(NodeId target, bool forward, Responder respond);
   void status(Responder respond);
   void metrics(Responder respond);
+  void groups(HttpRequest& request, Responder respond);
 
   // Runs `via_leader` on a helper thread with a Client connected to the
   // leader named by the NotLeader `status`, or answers 421/503.

@@ -149,5 +149,81 @@ TEST_F(RaftctlTest, LiveClusterThenItsDataDirs) {
   EXPECT_TRUE(contains(r.err, "group 7 has no log")) << r.err;
 }
 
+// Groups at runtime: raftctl group create/remove and memstore's /groups ask
+// every member and report each one's answer; a member that is down is
+// reported, and running the command again once it is back finishes the job.
+TEST_F(RaftctlTest, GroupCreateAndRemoveFanOutToEveryMember) {
+  MemstoreCluster cluster(3, "raftctl-groups");
+  cluster.start_all();
+  ASSERT_NE(cluster.wait_leader(), 0);
+  std::string members;
+  for (int i = 1; i <= 3; ++i) {
+    absl::StrAppend(&members, i > 1 ? "," : "", i, "=", cluster.raft_address(i));
+  }
+  const std::string all = absl::StrCat("--cluster ", cluster.raft_address(1), ",",
+                                       cluster.raft_address(2), ",", cluster.raft_address(3));
+
+  CommandResult r = raftctl("group create 7 --json --members " + members);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "\"ok\":3,\"failed\":0")) << r.out;
+  // The new group elects a leader and answers as any group does.
+  EXPECT_TRUE(eventually([&] {
+    for (int i = 1; i <= 3; ++i) {
+      CommandResult d = raftctl("describe node " + cluster.raft_address(i) + " --group 7 --json");
+      if (d.status == 0 && contains(d.out, "\"role\":\"leader\"")) return true;
+    }
+    return false;
+  }));
+  r = raftctl("members list --group 7 " + all);
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (int i = 1; i <= 3; ++i) EXPECT_TRUE(contains(r.out, cluster.raft_address(i))) << r.out;
+  r = raftctl("group create 7 --members " + members);  // Again: nothing to do.
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  r = raftctl("group create 0 --members " + members);
+  EXPECT_EQ(r.status, 2);
+  r = raftctl("group create 7 --members 1=" + cluster.raft_address(1));  // Other members.
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.out, "AlreadyExists") || contains(r.out, "ALREADY_EXISTS")) << r.out;
+
+  // memstore's HTTP API does the same.
+  HttpResult h = http(cluster.http_address(1), "POST", "/groups?id=8&members=" + members);
+  ASSERT_EQ(h.status, 200) << h.body;
+  EXPECT_TRUE(contains(h.body, "\"ok\":3,\"failed\":0")) << h.body;
+  h = http(cluster.http_address(2), "POST", "/groups",
+           absl::StrCat("{\"id\":8,\"members\":\"", members, "\"}"));
+  EXPECT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(http(cluster.http_address(1), "POST", "/groups?id=9&members=banana").status, 400);
+  EXPECT_EQ(http(cluster.http_address(1), "POST", "/groups?members=" + members).status, 400);
+  EXPECT_EQ(http(cluster.http_address(1), "DELETE", "/groups/0").status, 400);
+
+  // Remove group 7 while node 3 is down: two of three, then the rest.
+  cluster.process(3)->kill(SIGTERM);
+  ASSERT_EQ(cluster.process(3)->wait_exit(15s), std::optional<int>(0));
+  r = raftctl("group remove 7 --members " + members);
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "removed from 2 of 3")) << r.out;
+  EXPECT_TRUE(contains(r.out, "no answer")) << r.out;
+  cluster.start(3);
+  EXPECT_TRUE(eventually([&] {
+    return raftctl("describe node " + cluster.raft_address(3) + " --group 7").status == 0;
+  })) << "node 3 did not reopen group 7";
+  r = raftctl("group remove 7 --members " + members);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "removed from 3 of 3")) << r.out;
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(raftctl("describe node " + cluster.raft_address(i) + " --group 7").status, 1);
+  }
+  r = raftctl("group create 7 --members " + members);  // A removed id is never reused.
+  EXPECT_EQ(r.status, 1);
+
+  h = http(cluster.http_address(1), "DELETE", "/groups/8?members=" + members);
+  EXPECT_EQ(h.status, 200) << h.body;
+  EXPECT_TRUE(contains(h.body, "\"ok\":3,\"failed\":0")) << h.body;
+  h = http(cluster.http_address(2), "DELETE", "/groups/8");  // This node only: already removed.
+  EXPECT_EQ(h.status, 200) << h.body;
+  h = http(cluster.http_address(2), "DELETE", "/groups/12");  // Never hosted.
+  EXPECT_EQ(h.status, 404) << h.body;
+}
+
 }  // namespace
 }  // namespace raft::examples_test

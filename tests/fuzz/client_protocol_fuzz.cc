@@ -29,7 +29,7 @@ std::vector<std::string> fuzz_seed_corpus() {
   std::vector<std::string> seeds;
   auto add = [&](const OutFrame& f) { seeds.emplace_back(f.payload.view()); };
   std::vector<ClientRequest> all;
-  for (int k = 0; k <= static_cast<int>(RequestKind::kPeers); ++k) {
+  for (int k = 0; k <= static_cast<int>(RequestKind::kRemoveGroup); ++k) {
     ClientRequest& r = all.emplace_back();
     r.kind = static_cast<RequestKind>(k);
     r.request_id = 1 + k;
@@ -37,6 +37,7 @@ std::vector<std::string> fuzz_seed_corpus() {
     r.data = Slice::copy_of("payload");
     r.node_id = 5;
     r.address = "127.0.0.1:9";
+    if (r.kind == RequestKind::kCreateGroup) r.members = {{5, "127.0.0.1:9", PeerRole::kVoter}};
     if (r.kind == RequestKind::kChangeConfig) {
       r.changes = {{MemberChangeKind::kAddLearner, 5, "127.0.0.1:9"},
                    {MemberChangeKind::kRemove, 2, ""}};
@@ -47,7 +48,7 @@ std::vector<std::string> fuzz_seed_corpus() {
   }
   add(encode_client_requests(all));
   std::vector<ClientResponse> responses;
-  for (int k = 0; k <= static_cast<int>(RequestKind::kPeers); ++k) {
+  for (int k = 0; k <= static_cast<int>(RequestKind::kRemoveGroup); ++k) {
     ClientResponse& r = responses.emplace_back();
     r.kind = static_cast<RequestKind>(k);
     r.request_id = 1 + k;

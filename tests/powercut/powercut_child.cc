@@ -7,6 +7,9 @@
 //     segment fd (the durability point; io_uring would bypass the shim), then
 //     reported on <fd>, then handed to LMDB behind it, with checkpoints when
 //     LMDB's forced syncs cover a segment. A full journal waits for LMDB.
+//   powercut_child lifecycle <dir> <round> <seed> <fd>
+//     The same, and each batch also creates a group and removes the one the
+//     batch before created (powercut::add_churn).
 //   powercut_child scribble <file> <fd>
 //     Writes "A" over 8 KiB, fsyncs, writes "B" over it, reports, then waits
 //     to be killed: the shim's own check.
@@ -37,7 +40,8 @@ void report(int fd, const powercut::Report& r) {
   if (::write(fd, &r, sizeof(r)) != static_cast<ssize_t>(sizeof(r))) fail(5, "report pipe");
 }
 
-[[noreturn]] void run_journal(const std::string& dir, int round, uint64_t seed, int out_fd) {
+[[noreturn]] void run_journal(const std::string& dir, int round, uint64_t seed, int out_fd,
+                              bool churn) {
   auto opened = LogEnv::open(powercut::env_options(dir));
   if (!opened.ok()) fail(3, opened.status().ToString());
   LogEnv& env = **opened;
@@ -66,6 +70,7 @@ void report(int fd, const powercut::Report& r) {
   std::string record;
   for (uint64_t n = 0; n < powercut::kMaxBatchesPerChild; ++n, ++batch) {
     WriteBatch b = powercut::make_batch(rng, batch, term, last);
+    if (churn) powercut::add_churn(b, batch, term);
     record.clear();
     encode_batch(b, record);
     absl::StatusOr<JournalWrite> w = journal.prepare(record);
@@ -111,11 +116,12 @@ void report(int fd, const powercut::Report& r) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "journal" && argc == 6) {
+  if ((mode == "journal" || mode == "lifecycle") && argc == 6) {
     raft::storage::run_journal(argv[2], std::atoi(argv[3]), std::strtoull(argv[4], nullptr, 10),
-                               std::atoi(argv[5]));
+                               std::atoi(argv[5]), mode == "lifecycle");
   }
   if (mode == "scribble" && argc == 4) raft::storage::run_scribble(argv[2], std::atoi(argv[3]));
-  std::cerr << "usage: powercut_child journal <dir> <round> <seed> <fd> | scribble <file> <fd>\n";
+  std::cerr << "usage: powercut_child journal|lifecycle <dir> <round> <seed> <fd> | scribble "
+               "<file> <fd>\n";
   return 2;
 }

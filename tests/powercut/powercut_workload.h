@@ -62,4 +62,25 @@ inline WriteBatch make_batch(std::mt19937_64& rng, uint64_t batch, Term term, In
   return b;
 }
 
+// The lifecycle workload (powercut_child lifecycle): batch `batch` also
+// creates group churn_group(batch) with entries 1..churn_entries(batch) of
+// `term` and a hard state {batch, 0, last}, and removes the group the batch
+// before created. After a cut that kept batch D: groups of batches below D
+// are removed, D's is hosted with its entries, later ones have no record.
+inline GroupId churn_group(uint64_t batch) { return 1000 + batch; }
+inline size_t churn_entries(uint64_t batch) { return 1 + batch % 23; }
+
+inline void add_churn(WriteBatch& b, uint64_t batch, Term term) {
+  const GroupId g = churn_group(batch);
+  std::vector<Entry> entries;
+  for (Index i = 1; i <= churn_entries(batch); ++i) {
+    entries.push_back(
+        Entry{term, i, EntryType::kNormal, Slice(testing::payload_for(g, i, term, 48))});
+  }
+  b.create_group(g);
+  b.append(g, entries);
+  b.set_hard_state(g, HardState{batch, 0, churn_entries(batch)});
+  b.remove_group(churn_group(batch - 1));
+}
+
 }  // namespace raft::storage::powercut

@@ -67,12 +67,15 @@ std::vector<ClientRequest> every_request() {
   add(RequestKind::kStatus);
   add(RequestKind::kLeader);
   add(RequestKind::kPeers);
+  add(RequestKind::kCreateGroup).members = {{1, "127.0.0.1:7001", PeerRole::kVoter},
+                                            {4, "[::1]:7004", PeerRole::kLearner}};
+  add(RequestKind::kRemoveGroup);
   return v;
 }
 
 TEST(ClientCodec, EveryRequestKindRoundTrips) {
   std::vector<ClientRequest> sent = every_request();
-  ASSERT_EQ(sent.size(), 12u);
+  ASSERT_EQ(sent.size(), 14u);
   through_decoder(encode_client_requests(sent), [&](const ReceivedFrame& f) {
     auto got = decode_client_requests(f);
     ASSERT_TRUE(got.ok()) << got.status();
@@ -89,7 +92,7 @@ TEST(ClientCodec, EveryRequestKindRoundTrips) {
 
 TEST(ClientCodec, EveryResponseKindAndErrorsRoundTrip) {
   std::vector<ClientResponse> sent;
-  for (int k = 0; k <= static_cast<int>(RequestKind::kPeers); ++k) {
+  for (int k = 0; k <= static_cast<int>(RequestKind::kRemoveGroup); ++k) {
     ClientResponse& r = sent.emplace_back();
     r.request_id = 100 + k;
     r.kind = static_cast<RequestKind>(k);
@@ -135,6 +138,12 @@ TEST(ClientCodec, EveryResponseKindAndErrorsRoundTrip) {
       case RequestKind::kPeers:
         r.peers = {{2, "127.0.0.1:7002", PeerRole::kVoterOutgoing}};
         break;
+      case RequestKind::kCreateGroup:
+        r.node_id = 2;
+        break;
+      case RequestKind::kRemoveGroup:
+        r.node_id = 3;
+        break;
     }
   }
   ClientResponse& not_leader = sent.emplace_back();
@@ -157,13 +166,19 @@ TEST(ClientCodec, EveryResponseKindAndErrorsRoundTrip) {
 }
 
 TEST(ClientCodec, InvalidRequestsAreRefused) {
-  std::vector<std::vector<ClientRequest>> bad(5);
+  std::vector<std::vector<ClientRequest>> bad(8);
   bad[0].emplace_back().kind = RequestKind::kChangeConfig;  // No changes.
   bad[1].emplace_back().kind = RequestKind::kChangeConfig;
   bad[1][0].changes = {{MemberChangeKind::kAddVoter, 4, ""}};  // No address.
   bad[2].emplace_back().kind = RequestKind::kLeave;            // Node 0.
   bad[3].emplace_back().kind = RequestKind::kTransferLeader;   // Node 0.
   bad[4].emplace_back().kind = RequestKind::kJoin;             // No address.
+  bad[5].emplace_back().kind = RequestKind::kCreateGroup;
+  bad[5][0].members = {{0, "127.0.0.1:7001", PeerRole::kVoter}};  // Member 0.
+  bad[6].emplace_back().kind = RequestKind::kCreateGroup;
+  bad[6][0].members = {{1, "", PeerRole::kVoter}};  // No address.
+  bad[7].emplace_back().kind = RequestKind::kCreateGroup;
+  bad[7][0].members = {{1, "127.0.0.1:7001", PeerRole::kVoterOutgoing}};  // Not a plain role.
   for (size_t i = 0; i < bad.size(); ++i) {
     through_decoder(encode_client_requests(bad[i]), [&](const ReceivedFrame& f) {
       auto got = decode_client_requests(f);
