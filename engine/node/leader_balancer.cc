@@ -27,12 +27,14 @@ void LeaderBalancer::stop() {
   timer_.reset();
 }
 
-LeaderBalancer::ShardView LeaderBalancer::collect(const ShardRuntime& rt, NodeId self,
-                                                  uint64_t max_lag) {
+LeaderBalancer::ShardView LeaderBalancer::collect(ShardRuntime& rt, NodeId self, uint64_t max_lag) {
   ShardView view;
-  view.groups.reserve(rt.groups().size());
-  for (const auto& [id, g] : rt.groups()) {
-    if (g->removed()) continue;
+  // On the shard's own thread: groups are created and removed here only.
+  const std::vector<GroupId> ids = rt.group_ids();
+  view.groups.reserve(ids.size());
+  for (GroupId id : ids) {
+    const Group* g = rt.group(id);
+    if (g == nullptr || g->removed()) continue;
     BalanceGroup b;
     b.group = id;
     b.leader = g->leader();

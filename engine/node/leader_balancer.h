@@ -54,7 +54,7 @@ class LeaderBalancer {
     std::vector<BalanceGroup> groups;
     std::set<NodeId> live;  // Voters of its groups that its NodeLiveness hears.
   };
-  static ShardView collect(const ShardRuntime& rt, NodeId self, uint64_t max_lag);
+  static ShardView collect(ShardRuntime& rt, NodeId self, uint64_t max_lag);
 
  private:
   void on_period();
