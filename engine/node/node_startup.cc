@@ -248,8 +248,13 @@ absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
 absl::Status NodeImpl::open_groups(ShardRuntime& rt, StateMachineFactory& factory,
                                    std::mutex& factory_mu) {
   const NodeConfig& config = context_.config;
+  std::vector<GroupId> mine;
   for (GroupId g : config.groups) {
-    if (shard_of(g) != rt.shard_id()) continue;
+    if (shard_of(g) == rt.shard_id()) mine.push_back(g);
+  }
+  // The fresh groups' static peer lists in a few commits, not one each.
+  if (auto st = rt.bootstrap_groups(mine, config.peers); !st.ok()) return st;
+  for (GroupId g : mine) {
     std::unique_ptr<StateMachine> fsm;
     {
       std::lock_guard<std::mutex> lock(factory_mu);

@@ -112,6 +112,29 @@ ShardRuntime::~ShardRuntime() {
   transport_.reset();
 }
 
+absl::Status ShardRuntime::bootstrap_groups(const std::vector<GroupId>& groups,
+                                            const std::vector<PeerConfig>& bootstrap) {
+  if (bootstrap.empty()) return absl::OkStatus();
+  const GroupPorts ports{&pipeline_, this, this};
+  std::vector<GroupBootstrap> writes;
+  for (GroupId id : groups) {
+    absl::StatusOr<std::optional<GroupBootstrap>> w = Group::bootstrap_write(id, ports, bootstrap);
+    if (!w.ok()) return w.status();
+    if (w->has_value()) writes.push_back(std::move(**w));
+  }
+  if (writes.empty()) return absl::OkStatus();
+  const auto t0 = std::chrono::steady_clock::now();
+  if (auto s = pipeline_.bootstrap_groups(writes); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("shard ", shard_.id(), ": bootstrap of ",
+                                               writes.size(), " groups: ", s.message()));
+  }
+  spdlog::info(
+      "shard {}: bootstrapped {} groups in {} ms", shard_.id(), writes.size(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+  return absl::OkStatus();
+}
+
 absl::Status ShardRuntime::open_group(GroupId id, std::unique_ptr<StateMachine> fsm,
                                       const std::vector<PeerConfig>& bootstrap) {
   GroupOptions options;
@@ -333,6 +356,7 @@ void ShardRuntime::send_beats() {
     if (transport_->send(peer, protocol::encode_raft_batch_frame({}, 0, process_incarnation()))
             .ok()) {
       bump(metrics_.liveness_beats);
+      if (peer < ShardMetrics::kPeerSlots) bump(metrics_.peer_frames_sent[peer]);
     }
   }
   sent_since_tick_.clear();
@@ -360,6 +384,10 @@ void ShardRuntime::flush_outbox() {
     if (s.ok()) {
       bump(metrics_.messages_sent, messages.size());
       bump(metrics_.frames_sent);
+      if (peer < ShardMetrics::kPeerSlots) {
+        bump(metrics_.peer_messages_sent[peer], messages.size());
+        bump(metrics_.peer_frames_sent[peer]);
+      }
     } else {
       bump(metrics_.messages_dropped, messages.size());
     }

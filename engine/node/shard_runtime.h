@@ -32,8 +32,8 @@
 #include "engine/node/config.h"
 #include "engine/node/group.h"
 #include "engine/node/metrics.h"
-#include "engine/node/node_liveness.h"
 #include "engine/node/node_context.h"
+#include "engine/node/node_liveness.h"
 #include "engine/node/snapshot_streams.h"
 #include "engine/node/write_pipeline.h"
 #include "net/connection.h"
@@ -56,6 +56,12 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   ShardRuntime(const ShardRuntime&) = delete;
   ShardRuntime& operator=(const ShardRuntime&) = delete;
 
+  // Writes the static peer list into every group of `groups` that has no
+  // durable state yet, all together in a few synced transactions
+  // (LogWriter::bootstrap_groups) instead of one commit per group: call it
+  // before opening them. Shard thread, before start().
+  absl::Status bootstrap_groups(const std::vector<GroupId>& groups,
+                                const std::vector<PeerConfig>& bootstrap);
   // Opens the groups this shard hosts. Shard thread, before start().
   absl::Status open_group(GroupId group, std::unique_ptr<StateMachine> fsm,
                           const std::vector<PeerConfig>& bootstrap);
