@@ -10,7 +10,8 @@
 #      each peer (ringraft_peer_messages_sent_total{peer=}, frames include the
 #      node-level liveness beats), RSS and RSS per group; then the wake-up
 #      probe (ringraft_loadgen --wake: the first put to each of WAKE_K idle
-#      groups against a second put right after) and a W=1 run of W1_SECS;
+#      groups against a second put right after, plain puts, after a pause of
+#      each of WAKE_GAPS ms) and a closed-loop W=1 run of W1_SECS (plain puts);
 #   3. throughput with W=1024 over each G of TPUT_GROUPS groups (fresh
 #      cluster of G groups, TPUT_SECS measured);
 #   4. [node] shards: for each S of SHARDS_LIST, W=1024 over SHARD_GROUPS
@@ -20,7 +21,7 @@
 #
 #   bench/multiraft.sh [BUILD_DIR=build/release]
 # Env: IDLE_GROUPS ("1000 10000"), QUIESCE ("on off"), SETTLE_MAX (120),
-#      SETTLE_EXTRA (5), WINDOW (20), WAKE_K (50), W1_SECS (5),
+#      SETTLE_EXTRA (5), WINDOW (20), WAKE_K (50), WAKE_GAPS ("0 20"), W1_SECS (5),
 #      TPUT_GROUPS ("1 8 64 1000"), TPUT_SECS (10), SHARDS_LIST ("1 2"),
 #      SHARD_GROUPS (8), STARTUP_GROUPS (10000), SKIP (any of: startup idle
 #      tput shards), OUT (/tmp/ringraft_multiraft/<stamp>), BASE (/tmp/ringraft_mr).
@@ -36,6 +37,7 @@ SETTLE_MAX=${SETTLE_MAX:-120}
 SETTLE_EXTRA=${SETTLE_EXTRA:-5}
 WINDOW=${WINDOW:-20}
 WAKE_K=${WAKE_K:-50}
+WAKE_GAPS=${WAKE_GAPS:-"0 20"}
 W1_SECS=${W1_SECS:-5}
 TPUT_GROUPS=${TPUT_GROUPS:-"1 8 64 1000"}
 TPUT_SECS=${TPUT_SECS:-10}
@@ -162,20 +164,26 @@ PY
   log "idle n=$n quiesce=$q: $(tail -1 "$RES")"
 }
 
+# The wake-up probe, once per pause of WAKE_GAPS (ms before each put: 0 =
+# right after the previous group's put, the nodes' threads still running).
 wake_probe() {
-  local n=$1 q=$2 line
-  line=$(timeout 120 "$LOADGEN" --nodes "$NODE_ADDRS" --wake "$WAKE_K" --wake-first 1 \
-    --label "wake-g$n-q$q" 2>>"$OUT/loadgen.err") || true
-  [[ -n $line ]] && python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(kind="wake", groups=int(sys.argv[2]), quiesce=sys.argv[3]); print(json.dumps(d))' \
-    "$line" "$n" "$q" >>"$RES"
-  log "wake n=$n quiesce=$q: $line"
+  local n=$1 q=$2 line gap first=1
+  for gap in $WAKE_GAPS; do
+    line=$(timeout 120 "$LOADGEN" --nodes "$NODE_ADDRS" --wake "$WAKE_K" --wake-first "$first" \
+      --wake-gap-ms "$gap" --label "wake-g$n-q$q-gap$gap" 2>>"$OUT/loadgen.err") || true
+    [[ -n $line ]] && python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(kind="wake", groups=int(sys.argv[2]), quiesce=sys.argv[3], gap_ms=int(sys.argv[4])); print(json.dumps(d))' \
+      "$line" "$n" "$q" "$gap" >>"$RES"
+    log "wake n=$n quiesce=$q gap=${gap}ms: $line"
+    first=$((first + WAKE_K))  # Groups not touched yet (quiesced) for the next probe.
+  done
 }
 
-# loadgen_run KIND LABEL GROUPS WINDOW SECS [extra JSON fields]: one bounded run.
+# loadgen_run KIND LABEL GROUPS WINDOW SECS [extra JSON fields [loadgen args]]: one bounded run.
 loadgen_run() {
   local kind=$1 label=$2 groups=$3 w=$4 secs=$5 extra=${6:-"{}"} line
+  shift 5; (( $# > 0 )) && shift
   line=$(timeout $((secs + 120)) "$LOADGEN" --nodes "$NODE_ADDRS" --groups "$groups" --window "$w" \
-    --size 128 --duration "$secs" --warmup 2 --label "$label" --json "${NODE_ARGS[@]}" \
+    --size 128 --duration "$secs" --warmup 2 --label "$label" --json "${NODE_ARGS[@]}" "$@" \
     2>>"$OUT/loadgen.err") || true
   if [[ -z $line ]]; then log "$label: loadgen produced nothing (see $OUT/loadgen.err)"; return 0; fi
   python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(json.loads(sys.argv[3])); d["kind"]=sys.argv[2]; print(json.dumps(d))' \
@@ -202,7 +210,7 @@ if ! skip idle; then
       settle "$n" "$q"
       idle_measure "$n" "$q"
       wake_probe "$n" "$q"
-      loadgen_run w1 "w1-g$n-q$q" 1 1 "$W1_SECS" "{\"groups_hosted\": $n, \"quiesce\": \"$q\"}"
+      loadgen_run w1 "w1-g$n-q$q" 1 1 "$W1_SECS" "{\"groups_hosted\": $n, \"quiesce\": \"$q\"}" --no-sessions
       cluster_stop
     done
   done

@@ -66,16 +66,17 @@ def table(rows):
     wake = [r for r in rows if r["kind"] == "wake"]
     w1 = {(r.get("groups_hosted"), r.get("quiesce")): r for r in rows if r["kind"] == "w1"}
     if wake:
-        add("| groups per node | quiescence | first put to an idle group p50 / p90 / max µs "
-            "| second put p50 / p90 µs | W=1 run p50 / p99 µs | first put p50 / W=1 p50 |")
-        add("|---|---|---|---|---|---|")
+        add("| groups per node | quiescence | pause before each put | first put to an idle group p50 / p90 / max µs "
+            "| second put p50 / p90 µs | closed-loop W=1 p50 / p99 µs | first / second put p50 | first put p50 / closed-loop W=1 p50 |")
+        add("|---|---|---|---|---|---|---|---|")
         for r in wake:
             b = w1.get((r["groups"], r["quiesce"]))
             ratio = f"{r['cold_p50_us'] / b['p50_us']:.2f}" if b and b["p50_us"] else "-"
             base = f"{b['p50_us']:.0f} / {b['p99_us']:.0f}" if b else "-"
-            add(f"| {r['groups']} | {r['quiesce']} | {r['cold_p50_us']:.0f} / {r['cold_p90_us']:.0f} / "
+            cw = f"{r['cold_p50_us'] / r['warm_p50_us']:.2f}" if r["warm_p50_us"] else "-"
+            add(f"| {r['groups']} | {r['quiesce']} | {r.get('gap_ms', 20)} ms | {r['cold_p50_us']:.0f} / {r['cold_p90_us']:.0f} / "
                 f"{r['cold_max_us']:.0f} | {r['warm_p50_us']:.0f} / {r['warm_p90_us']:.0f} | {base} | "
-                f"{ratio} |" + (f" ({r['failed']} failed)" if r["failed"] else ""))
+                f"{cw} | {ratio} |" + (f" ({r['failed']} failed)" if r["failed"] else ""))
         add("")
     tp = sorted((r for r in rows if r["kind"] == "tput"), key=lambda r: r["active_groups"])
     if tp:
@@ -128,7 +129,7 @@ def plot(rows, path):
     wake = [r for r in rows if r["kind"] == "wake"]
     w1 = {(r.get("groups_hosted"), r.get("quiesce")): r for r in rows if r["kind"] == "w1"}
     if wake:
-        labels = [f"{r['groups']}\nq {r['quiesce']}" for r in wake]
+        labels = [f"{r['groups']} q {r['quiesce']}\npause {r.get('gap_ms', 20)} ms" for r in wake]
         x = range(len(wake))
         ax[1][0].bar([i - 0.27 for i in x], [r["cold_p50_us"] for r in wake], 0.27, label="first put p50")
         ax[1][0].bar(list(x), [r["warm_p50_us"] for r in wake], 0.27, label="second put p50")

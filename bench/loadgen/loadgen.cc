@@ -1302,7 +1302,8 @@ void report(const Options& o, const RunResult& r, const Verification& v,
 // when the nodes quiesce), one at a time, against a second put to the same
 // group right after (the group awake: a normal W=1 put). Leaders are looked
 // up first (a Leader request is answered from the group's state and wakes
-// nothing), so both puts go straight to the leader.
+// nothing), so both puts go straight to the leader. Plain puts (no client
+// session): compare with a W=1 run with --no-sessions.
 int run_wake(const Options& o) {
   ClientOptions co;
   co.cluster_id = o.cluster_id;
@@ -1310,6 +1311,9 @@ int run_wake(const Options& o) {
   co.connections_per_node = 1;
   co.tls = o.tls;
   co.request_timeout = std::chrono::seconds(10);
+  // Plain puts: in a session the first put to a group would first open the
+  // session (one more commit), which is not the wake-up's cost.
+  co.sessions = false;
   AsyncClient client(o.nodes, co);
   for (uint32_t k = 0; k < o.wake; ++k) {
     const GroupId g = o.wake_first + k;
