@@ -24,7 +24,8 @@
 #      SETTLE_EXTRA (5), WINDOW (20), WAKE_K (50), WAKE_GAPS ("0 20"), W1_SECS (5),
 #      TPUT_GROUPS ("1 8 64 1000"), TPUT_SECS (10), SHARDS_LIST ("1 2"),
 #      SHARD_GROUPS (8), STARTUP_GROUPS (10000), SKIP (any of: startup idle
-#      tput shards), OUT (/tmp/ringraft_multiraft/<stamp>), BASE (/tmp/ringraft_mr).
+#      tput shards), OUT (/tmp/ringraft_multiraft/<stamp>), BASE (/tmp/ringraft_mr),
+#      PORT0 (7560: the nodes listen on PORT0+1..3).
 # Every load is bounded by `timeout`; only the processes started here are
 # stopped, by PID. The machine is shared: the "foreign cores" column is the
 # busy CPU of other processes during each idle window.
@@ -50,7 +51,7 @@ OUT=${OUT:-/tmp/ringraft_multiraft/$STAMP}; mkdir -p "$OUT"
 LOADGEN=$BUILD/bench/loadgen/ringraft_loadgen
 BENCH_NODE=${BENCH_NODE:-$BUILD/bench/loadgen/bench_node}
 BASE=${BASE:-/tmp/ringraft_mr}
-PORT0=${PORT0:-7300}
+PORT0=${PORT0:-7560}
 export START_WAIT_S=${START_WAIT_S:-300}
 source "$ROOT/bench/loadgen/cluster.sh"
 trap 'cluster_stop' EXIT

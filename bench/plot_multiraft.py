@@ -81,22 +81,22 @@ def table(rows):
     tp = sorted((r for r in rows if r["kind"] == "tput"), key=lambda r: r["active_groups"])
     if tp:
         one = next((r["ops_per_s"] for r in tp if r["active_groups"] == 1), None)
-        add("| W=1024 over G active groups | writes/s | p50 µs | p99 µs | × 1 group | node cores | verified |")
-        add("|---|---|---|---|---|---|---|")
+        add("| W=1024 over G active groups | writes/s | p50 µs | p99 µs | × 1 group | node cores | node CPU µs per write | foreign cores | verified |")
+        add("|---|---|---|---|---|---|---|---|---|")
         for r in tp:
             x = f"{r['ops_per_s'] / one:.2f}" if one else "-"
             add(f"| {r['active_groups']} | {r['ops_per_s']:.0f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | "
-                f"{x} | {r['node_cores']:.2f} | {r['verified']} |")
+                f"{x} | {r['node_cores']:.2f} | {r['cpu_us_per_op']:.1f} | {r['foreign_cores']:.2f} | {r['verified']} |")
         add("")
     sh = sorted((r for r in rows if r["kind"] == "shards"), key=lambda r: r["shards"])
     if sh:
         one = next((r["ops_per_s"] for r in sh if r["shards"] == 1), None)
-        add(f"| shards (W=1024, {sh[0]['groups']} groups) | writes/s | p50 µs | p99 µs | × 1 shard | node cores | verified |")
-        add("|---|---|---|---|---|---|---|")
+        add(f"| shards (W=1024, {sh[0]['groups']} groups) | writes/s | p50 µs | p99 µs | × 1 shard | node cores | node CPU µs per write | foreign cores | verified |")
+        add("|---|---|---|---|---|---|---|---|---|")
         for r in sh:
             x = f"{r['ops_per_s'] / one:.2f}" if one else "-"
             add(f"| {r['shards']} | {r['ops_per_s']:.0f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {x} | "
-                f"{r['node_cores']:.2f} | {r['verified']} |")
+                f"{r['node_cores']:.2f} | {r['cpu_us_per_op']:.1f} | {r['foreign_cores']:.2f} | {r['verified']} |")
         add("")
     return "\n".join(lines)
 
@@ -123,7 +123,9 @@ def plot(rows, path):
                  title="Idle CPU per node")
     ax[0][0].legend(fontsize=8)
     ax[0][1].axhline(200, color="grey", lw=0.8, ls=":", label="target 200/s")
-    ax[0][1].set(xscale="log", yscale="symlog", xlabel="idle groups per node",
+    ax[0][1].set_yscale("symlog", linthresh=1)
+    ax[0][1].set_ylim(bottom=0)
+    ax[0][1].set(xscale="log", xlabel="idle groups per node",
                  ylabel="per second, per node pair (max pair)", title="Messages between two nodes")
     ax[0][1].legend(fontsize=8)
     wake = [r for r in rows if r["kind"] == "wake"]

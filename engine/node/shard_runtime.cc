@@ -82,17 +82,25 @@ SnapshotStreams::Host ShardRuntime::streams_host() {
 WritePipeline::Callbacks ShardRuntime::pipeline_callbacks() {
   WritePipeline::Callbacks cb;
   cb.durable = [this](uint64_t seq) {
-    // Only the groups that had a write in this batch (or a failure to
-    // clear) have work: with many idle groups, processing every one after
-    // each batch (a lazy commit index is one) was most of their cost.
-    for (auto& [gid, g] : groups_) {
-      if (!g->awaits_durable()) continue;
+    // Only the groups that had a write in a batch (or a failure to clear)
+    // have work: with many idle groups, processing every one after each
+    // batch (a lazy commit index is one) was most of their cost, and even
+    // looking at each one costs ~1 ms per batch at 10,000 groups. So the
+    // groups that await one are kept aside (process_dirty, failed).
+    if (awaiting_durable_.empty()) return;
+    absl::flat_hash_set<Group*> awaiting = std::move(awaiting_durable_);
+    awaiting_durable_.clear();
+    for (Group* g : awaiting) {
       g->on_durable(seq);
-      dirty_.insert(g.get());
+      dirty_.insert(g);
+      if (g->awaits_durable()) awaiting_durable_.insert(g);
     }
   };
   cb.failed = [this](const absl::Status& status) {
-    for (auto& [gid, g] : groups_) g->on_write_failed(status);
+    for (auto& [gid, g] : groups_) {
+      g->on_write_failed(status);
+      if (g->awaits_durable()) awaiting_durable_.insert(g.get());
+    }
   };
   cb.before_submit = [this] {
     if (!transport_) return;
@@ -218,6 +226,9 @@ void ShardRuntime::shutdown() {
 
 void ShardRuntime::mark_dirty(Group* g) {
   dirty_.insert(g);
+  // A group processed outside process_dirty (a received snapshot) may have
+  // queued a write that a tick submits before the group's turn comes.
+  if (g->awaits_durable()) awaiting_durable_.insert(g);
   schedule_process();
 }
 
@@ -239,6 +250,7 @@ void ShardRuntime::process_dirty() {
     for (Group* g : dirty) {
       g->process();
       update_active(g);
+      if (g->awaits_durable()) awaiting_durable_.insert(g);
     }
   }
   flush_outbox();

@@ -143,6 +143,9 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   std::unique_ptr<net::Timer> tick_timer_;
 
   absl::flat_hash_set<Group*> dirty_;
+  // Groups with a write not yet durable or a failure to clear
+  // (Group::awaits_durable): the only ones a storage completion visits.
+  absl::flat_hash_set<Group*> awaiting_durable_;
   bool process_scheduled_ = false;
   // The groups ticked: all but the quiesced ones (Group::quiesced).
   absl::flat_hash_set<Group*> active_;

@@ -76,15 +76,15 @@ TEST(NodeQuiesce, IdleGroupsStopSendingAndWakeForAProposal) {
   make_cluster(c);
   ASSERT_TRUE(eventually([&] { return all_groups_led(c, {1, 2, 3}); }));
   write_all(c, 1, "a");
-  ASSERT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); }))
-      << c.node(1)->metrics_text();
+  ASSERT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); })) << c.node(1)->metrics_text();
   // Quiesced: over 50 ticks (500 ms) no Raft message at all, only beats.
   // (A wake-up in between would show as messages; allow none.)
   const uint64_t sent = metric(*c.node(1), "ringraft_raft_messages_sent_total") +
                         metric(*c.node(2), "ringraft_raft_messages_sent_total") +
                         metric(*c.node(3), "ringraft_raft_messages_sent_total");
   const uint64_t beats = metric(*c.node(1), "ringraft_liveness_beats_total");
-  ASSERT_TRUE(eventually([&] { return metric(*c.node(1), "ringraft_liveness_beats_total") >= beats + 100; }));
+  ASSERT_TRUE(eventually(
+      [&] { return metric(*c.node(1), "ringraft_liveness_beats_total") >= beats + 100; }));
   const uint64_t sent_after = metric(*c.node(1), "ringraft_raft_messages_sent_total") +
                               metric(*c.node(2), "ringraft_raft_messages_sent_total") +
                               metric(*c.node(3), "ringraft_raft_messages_sent_total");
@@ -96,11 +96,12 @@ TEST(NodeQuiesce, IdleGroupsStopSendingAndWakeForAProposal) {
   for (uint64_t id : {1, 2, 3}) {
     ASSERT_TRUE(eventually([&] {
       for (GroupId g = 1; g <= kGroups; ++g) {
-        auto v = c.node(id)->read(g, absl::StrCat("k", g), ReadConsistency::kLocal);
+        auto v = c.node(id)->read(g, absl::StrCat("k", g), ReadConsistency::kStale);
         if (!v.ok() || *v != "b") return false;
       }
       return true;
-    })) << "node " << id;
+    })) << "node "
+        << id;
   }
   // And the groups go quiet again.
   EXPECT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); }));
@@ -117,7 +118,9 @@ TEST(NodeQuiesce, ALeaderKilledWhileQuiescedIsReplacedInEveryGroup) {
   for (GroupId g = 1; g <= kGroups; ++g) {
     auto l = c.node(1)->leader(g);
     ASSERT_TRUE(l.ok());
-    if (l->leader_id != 1) ASSERT_TRUE(c.node(1)->transfer_leader(g, 1).ok()) << "group " << g;
+    if (l->leader_id != 1) {
+      ASSERT_TRUE(c.node(1)->transfer_leader(g, 1).ok()) << "group " << g;
+    }
   }
   ASSERT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); }));
   const auto killed_at = std::chrono::steady_clock::now();
@@ -138,7 +141,7 @@ TEST(NodeQuiesce, ALeaderKilledWhileQuiescedIsReplacedInEveryGroup) {
   ASSERT_TRUE(eventually([&] { return all_groups_led(c, {1, 2, 3}); }));
   ASSERT_TRUE(eventually([&] {
     for (GroupId g = 1; g <= kGroups; ++g) {
-      auto v = c.node(1)->read(g, absl::StrCat("k", g), ReadConsistency::kLocal);
+      auto v = c.node(1)->read(g, absl::StrCat("k", g), ReadConsistency::kStale);
       if (!v.ok() || *v != "after-kill") return false;
     }
     return true;
