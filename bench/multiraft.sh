@@ -141,6 +141,7 @@ def load(path):
 nodes = []
 for i in range(3):
     a, b = load(f"{out}/m0.n{i+1}"), load(f"{out}/m1.n{i+1}")
+    ok = bool(a) and bool(b)  # An overloaded node may write no metrics within 10 s.
     d = lambda k: (b.get(k, 0) - a.get(k, 0)) / wall
     peers = {}
     for k in b:
@@ -153,6 +154,7 @@ for i in range(3):
         "to_peer": peers,
         "rss_mb": round(rss[i] / 1024, 1),
         "rss_kb_per_group": round(rss[i] / n, 2),
+        "metrics_ok": ok,
         "quiesced": int(b.get("ringraft_groups_quiesced", 0)),
         "leaders": int(sum(v for k, v in b.items() if k.startswith("ringraft_is_leader{"))),
     })
@@ -170,7 +172,7 @@ PY
 wake_probe() {
   local n=$1 q=$2 line gap first=1
   for gap in $WAKE_GAPS; do
-    line=$(timeout 120 "$LOADGEN" --nodes "$NODE_ADDRS" --wake "$WAKE_K" --wake-first "$first" \
+    line=$(timeout 60 "$LOADGEN" --nodes "$NODE_ADDRS" --wake "$WAKE_K" --wake-first "$first" \
       --wake-gap-ms "$gap" --label "wake-g$n-q$q-gap$gap" 2>>"$OUT/loadgen.err") || true
     [[ -n $line ]] && python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(kind="wake", groups=int(sys.argv[2]), quiesce=sys.argv[3], gap_ms=int(sys.argv[4])); print(json.dumps(d))' \
       "$line" "$n" "$q" "$gap" >>"$RES"
@@ -183,7 +185,7 @@ wake_probe() {
 loadgen_run() {
   local kind=$1 label=$2 groups=$3 w=$4 secs=$5 extra=${6:-"{}"} line
   shift 5; (( $# > 0 )) && shift
-  line=$(timeout $((secs + 120)) "$LOADGEN" --nodes "$NODE_ADDRS" --groups "$groups" --window "$w" \
+  line=$(timeout $((secs + 60)) "$LOADGEN" --nodes "$NODE_ADDRS" --groups "$groups" --window "$w" \
     --size 128 --duration "$secs" --warmup 2 --label "$label" --json "${NODE_ARGS[@]}" "$@" \
     2>>"$OUT/loadgen.err") || true
   if [[ -z $line ]]; then log "$label: loadgen produced nothing (see $OUT/loadgen.err)"; return 0; fi

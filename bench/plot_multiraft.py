@@ -14,15 +14,23 @@ import sys
 
 
 def pairs(nodes):
-    """Per node pair (both directions): Raft messages/s and frames/s."""
+    """Per node pair (both directions): Raft messages/s and frames/s. A
+    node whose metrics could not be read (metrics_ok false, or negative
+    rates from a missing dump in older results) leaves its pairs out."""
     out = {}
     for i, n in enumerate(nodes):
+        if not node_ok(n):
+            continue
         for peer, v in n.get("to_peer", {}).items():
             a, b = sorted((i + 1, int(peer)))
             d = out.setdefault((a, b), [0.0, 0.0])
             d[0] += v.get("messages_per_s", 0.0)
             d[1] += v.get("frames_per_s", 0.0)
     return out
+
+
+def node_ok(n):
+    return n.get("metrics_ok", True) and n.get("raft_msgs_per_s", 0) >= 0 and n.get("beats_per_s", 0) >= 0
 
 
 def table(rows):
@@ -51,7 +59,8 @@ def table(rows):
             add(f"| {r['groups']} | {r['quiesce']} | "
                 + " / ".join(f"{n['cpu_pct']:.1f}" for n in ns)
                 + f" | {msgs:.0f} | {frames:.0f} | {rss:.0f} | {rss * 1024 / r['groups']:.1f} | "
-                f"{sum(n['quiesced'] for n in ns)} | {sum(n['leaders'] for n in ns)} | "
+                f"{sum(n['quiesced'] for n in ns if node_ok(n))} | {sum(n['leaders'] for n in ns if node_ok(n))}"
+                f"{'' if all(node_ok(n) for n in ns) else ' (a node wrote no metrics in time: left out)'} | "
                 f"{r['foreign_cores']:.2f} |")
         # Memory per added group: the RSS difference between two sizes.
         on = sorted((r for r in idle if r["quiesce"] == "on"), key=lambda r: r["groups"])
