@@ -3,7 +3,10 @@
 #   cluster_start KIND(bench|memstore) GROUPS SHARDS [FSM]
 #   cluster_stop
 # Sets NODE_PIDS (array), NODE_ADDRS (comma list), NODE_ARGS (--node PID:METRICS ...),
-# HTTP_ADDRS (memstore only).
+# HTTP_ADDRS (memstore only), STARTUP_S (seconds from the first process
+# started until every node served: bench_node's ready file, else a TCP connect).
+# EXTRA_TOML: text added to every node's config (e.g. $'[raft]\nquiesce_ticks = 0').
+# KEEP_DATA=1: keep $BASE (a restart). START_WAIT_S (10): how long to wait for the nodes to serve.
 # TLS=1: the nodes run with [tls] (mutual TLS; certificates made once with
 # the openssl command under $BASE.tls) and LOADGEN_TLS_ARGS holds the
 # loadgen's --cacert option.
@@ -45,7 +48,9 @@ cluster_stop() {
 cluster_start() {
   local kind=$1 groups=$2 shards=$3 fsm=${4:-count} i glist peers
   cluster_stop
-  rm -rf "$BASE"; mkdir -p "$BASE"
+  # KEEP_DATA=1: restart on the data dirs of the previous cluster_start.
+  if [[ ${KEEP_DATA:-0} == 1 ]]; then rm -f "$BASE"/n*/ready; else rm -rf "$BASE"; fi
+  mkdir -p "$BASE"
   glist=$(seq -s, 1 "$groups")
   local tls_section=""
   LOADGEN_TLS_ARGS=()
@@ -57,6 +62,7 @@ cluster_start() {
   peers=""
   for i in 1 2 3; do peers+=$'\n'"[[peers]]"$'\n'"id = $i"$'\n'"address = \"127.0.0.1:$((PORT0 + i))\""; done
   NODE_ADDRS=""; NODE_ARGS=(); HTTP_ADDRS=()
+  local t0; t0=$(date +%s.%N)
   for i in 1 2 3; do
     mkdir -p "$BASE/n$i"
     cat >"$BASE/n$i.toml" <<TOML
@@ -70,6 +76,7 @@ shards = $shards
 every_entries = $SNAPSHOT_EVERY
 [storage]
 lmdb_map_size_bytes = 4294967296
+${EXTRA_TOML:-}
 $tls_section
 $peers
 TOML
@@ -84,12 +91,22 @@ TOML
     fi
     NODE_ADDRS+="${NODE_ADDRS:+,}127.0.0.1:$((PORT0 + i))"
   done
-  # Serving once every node answers a TCP connect (bench_node also writes ready).
-  for _ in $(seq 100); do
+  # Serving once every node answers a TCP connect; bench_node writes its
+  # ready file once every shard opened its groups and the node serves.
+  for _ in $(seq $(( ${START_WAIT_S:-10} * 20 ))); do
     local up=0
-    for i in 1 2 3; do (exec 3<>/dev/tcp/127.0.0.1/$((PORT0 + i))) 2>/dev/null && up=$((up + 1)); done
-    (( up == 3 )) && return 0
-    sleep 0.1
+    for i in 1 2 3; do
+      if [[ $kind == bench ]]; then
+        [[ -s $BASE/n$i/ready ]] && up=$((up + 1))
+      else
+        (exec 3<>/dev/tcp/127.0.0.1/$((PORT0 + i))) 2>/dev/null && up=$((up + 1))
+      fi
+    done
+    if (( up == 3 )); then
+      STARTUP_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+      return 0
+    fi
+    sleep 0.05
   done
   echo "cluster did not come up; logs in $BASE" >&2
   return 1

@@ -142,6 +142,12 @@ struct Options {
   bool no_verify = false;
   bool sessions = true;  // Puts in a client session per group (exactly-once).
   bool route = true;     // Connections per shard, each put to its group's shard.
+  // --wake K: instead of the load, one put to each of groups
+  // wake_first..wake_first+K-1 in turn (W=1, expected quiesced), timed, then
+  // a second put to the same group (awake by then), timed.
+  uint32_t wake = 0;
+  uint32_t wake_first = 1;
+  uint32_t wake_gap_ms = 20;  // Pause before each put of the probe.
 };
 
 constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [options]
@@ -167,6 +173,12 @@ constexpr char kUsage[] = R"(usage: ringraft_loadgen --nodes HOST:PORT[,...] [op
                         --conns split over the shards, at least one each)
   --cacert FILE [--cert FILE --key FILE] [--server-name N]
                         TLS to the nodes (their [tls])
+  --wake K [--wake-first G] [--wake-gap-ms MS]
+                        wake-up probe instead of the load: for each of groups
+                        G..G+K-1 in turn, one put (the first since the group
+                        quiesced), then a second one, each after a pause of
+                        MS [20] (so that both follow an idle cluster);
+                        prints both latencies
   --cluster-id N --seed N --key-prefix P --label TEXT --json)";
 
 Options parse_options(int argc, char** argv) {
@@ -229,6 +241,12 @@ Options parse_options(int argc, char** argv) {
       num(&o.seed);
     } else if (a == "--key-prefix") {
       o.key_prefix = next();
+    } else if (a == "--wake") {
+      num(&o.wake);
+    } else if (a == "--wake-first") {
+      num(&o.wake_first);
+    } else if (a == "--wake-gap-ms") {
+      num(&o.wake_gap_ms);
     } else if (a == "--label") {
       o.label = next();
     } else if (a == "--node") {
@@ -1298,9 +1316,70 @@ void report(const Options& o, const RunResult& r, const Verification& v,
   }
 }
 
+// --wake K: the first put to each of K groups that have been idle (quiesced
+// when the nodes quiesce), one at a time, against a second put to the same
+// group right after (the group awake: a normal W=1 put). Leaders are looked
+// up first (a Leader request is answered from the group's state and wakes
+// nothing), so both puts go straight to the leader. Plain puts (no client
+// session): compare with a W=1 run with --no-sessions.
+int run_wake(const Options& o) {
+  ClientOptions co;
+  co.cluster_id = o.cluster_id;
+  co.seed = o.seed;
+  co.connections_per_node = 1;
+  co.tls = o.tls;
+  co.request_timeout = std::chrono::seconds(10);
+  // Plain puts: in a session the first put to a group would first open the
+  // session (one more commit), which is not the wake-up's cost.
+  co.sessions = false;
+  AsyncClient client(o.nodes, co);
+  for (uint32_t k = 0; k < o.wake; ++k) {
+    const GroupId g = o.wake_first + k;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto l = client.leader(g).get();
+      if (l.ok() && !l->address.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  LatencyHistogram cold, warm;
+  uint64_t failed = 0, seq = 0;
+  std::string data;
+  auto put = [&](GroupId g) -> int64_t {
+    std::this_thread::sleep_for(std::chrono::milliseconds(o.wake_gap_ms));
+    data.clear();
+    append_put(o, seq++, &data);
+    const uint64_t t0 = now_ns();
+    auto r = client.propose(g, data).get();
+    const uint64_t t1 = now_ns();
+    if (!r.ok()) {
+      ++failed;
+      return -1;
+    }
+    return static_cast<int64_t>(t1 - t0);
+  };
+  for (uint32_t k = 0; k < o.wake; ++k) {
+    const GroupId g = o.wake_first + k;
+    const int64_t c = put(g);
+    const int64_t w = put(g);
+    if (c >= 0) cold.record(static_cast<uint64_t>(c));
+    if (w >= 0) warm.record(static_cast<uint64_t>(w));
+  }
+  auto q = [](const LatencyHistogram& h, double p) {
+    return static_cast<double>(h.percentile(p)) / 1000.0;
+  };
+  std::printf(
+      "{\"label\": \"%s\", \"wake_groups\": %u, \"failed\": %llu, \"cold_p50_us\": %.0f, "
+      "\"cold_p90_us\": %.0f, \"cold_max_us\": %.0f, \"warm_p50_us\": %.0f, \"warm_p90_us\": "
+      "%.0f, \"warm_max_us\": %.0f}\n",
+      o.label.c_str(), o.wake, static_cast<unsigned long long>(failed), q(cold, 50), q(cold, 90),
+      q(cold, 100), q(warm, 50), q(warm, 90), q(warm, 100));
+  return failed == 0 ? 0 : 3;
+}
+
 int run_main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   Options o = parse_options(argc, argv);
+  if (o.wake > 0) return run_wake(o);
   std::optional<ProbeResult> probe;
   if (!o.probe_dir.empty()) probe = run_probe(o);
   std::vector<std::optional<BenchCounts>> before(o.groups);

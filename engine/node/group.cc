@@ -60,6 +60,35 @@ absl::StatusOr<std::unique_ptr<Group>> Group::open(const GroupOptions& options,
   return g;
 }
 
+GroupBootstrap Group::initial_writes(GroupId group, const std::vector<PeerConfig>& bootstrap) {
+  // A static cluster starts from identical logs on every member: one
+  // committed conf change per initial peer, carrying its address. Applying
+  // them builds the membership, and they replay like any other change.
+  GroupBootstrap b;
+  b.group = group;
+  for (const PeerConfig& p : bootstrap) {
+    ConfChange cc = single_change(
+        p.role == PeerRole::kVoter ? ConfChangeType::kAddVoter : ConfChangeType::kAddLearner, p.id);
+    cc.context = protocol::encode_peer_addresses({{p.id, p.address}});
+    b.entries.push_back(
+        Entry{1, b.entries.size() + 1, EntryType::kConfChange, Slice(encode_conf_change(cc))});
+  }
+  b.hard_state = HardState{1, kNoNode, b.entries.size()};
+  return b;
+}
+
+absl::StatusOr<std::optional<GroupBootstrap>> Group::bootstrap_write(
+    GroupId group, const GroupPorts& ports, const std::vector<PeerConfig>& bootstrap) {
+  RAFT_CHECK(ports.writer != nullptr && ports.snapshots != nullptr);
+  if (bootstrap.empty() || ports.snapshots->held(group)) return std::nullopt;
+  // The same test as init's (a view opened only to look: nothing is open yet).
+  std::unique_ptr<GroupLog> log = ports.writer->open_log(group, ConfState{});
+  absl::StatusOr<InitialState> durable = log->initial_state();
+  if (!durable.ok()) return durable.status();
+  if (log->last_index() != 0 || !(durable->hard_state == HardState{})) return std::nullopt;
+  return initial_writes(group, bootstrap);
+}
+
 absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
   std::optional<StoredSnapshot> snap = snapshots_.held(id_);
   log_ = writer_.open_log(id_, snap ? snap->meta.conf_state : ConfState{});
@@ -67,19 +96,8 @@ absl::Status Group::init(const std::vector<PeerConfig>& bootstrap) {
   if (!durable.ok()) return durable.status();
   const bool fresh = !snap && log_->last_index() == 0 && durable->hard_state == HardState{};
   if (fresh && !bootstrap.empty()) {
-    // A static cluster starts from identical logs on every member: one
-    // committed conf change per initial peer, carrying its address. Applying
-    // them builds the membership, and they replay like any other change.
-    std::vector<Entry> entries;
-    for (const PeerConfig& p : bootstrap) {
-      ConfChange cc = single_change(
-          p.role == PeerRole::kVoter ? ConfChangeType::kAddVoter : ConfChangeType::kAddLearner,
-          p.id);
-      cc.context = protocol::encode_peer_addresses({{p.id, p.address}});
-      entries.push_back(
-          Entry{1, entries.size() + 1, EntryType::kConfChange, Slice(encode_conf_change(cc))});
-    }
-    if (auto s = writer_.bootstrap(id_, entries, HardState{1, kNoNode, entries.size()}); !s.ok()) {
+    const GroupBootstrap b = initial_writes(id_, bootstrap);
+    if (auto s = writer_.bootstrap(id_, b.entries, b.hard_state); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("group ", id_, ": bootstrap: ", s.message()));
     }
   }

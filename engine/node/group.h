@@ -93,6 +93,12 @@ class Group {
                                                      const GroupPorts& ports,
                                                      std::unique_ptr<StateMachine> fsm,
                                                      const std::vector<PeerConfig>& bootstrap);
+  // What open() would write first for `group` with the static peer list
+  // `bootstrap`: its writes if the group has no durable state yet, nullopt
+  // if it has one (or the list is empty). The shard writes those of all its
+  // fresh groups together (LogWriter::bootstrap_groups) before opening them.
+  static absl::StatusOr<std::optional<GroupBootstrap>> bootstrap_write(
+      GroupId group, const GroupPorts& ports, const std::vector<PeerConfig>& bootstrap);
   ~Group();
   // What the destructor tells the requests still waiting (default: the
   // group is shutting down). Set when the group is removed from the node.
@@ -232,6 +238,8 @@ class Group {
 
   Group(const GroupOptions& options, const GroupPorts& ports, std::unique_ptr<StateMachine> fsm);
   absl::Status init(const std::vector<PeerConfig>& bootstrap);
+  // A static cluster's first entries: one committed conf change per peer.
+  static GroupBootstrap initial_writes(GroupId group, const std::vector<PeerConfig>& bootstrap);
   // Reads the snapshot's envelope (peer table, highest id) and, if
   // `restore_fsm`, streams the rest into the state machine; the image is
   // never held in memory.

@@ -36,6 +36,11 @@ struct ShardMetrics {
   // groups that are quiesced (not ticked) now.
   Counter liveness_beats{0};
   Counter groups_quiesced{0};
+  // Per destination node (ids below kPeerSlots; others are not counted
+  // here): Raft messages sent, and frames sent (liveness beats included).
+  static constexpr size_t kPeerSlots = 16;
+  std::array<Counter, kPeerSlots> peer_messages_sent{};
+  std::array<Counter, kPeerSlots> peer_frames_sent{};
   // The journal (storage/journal.h): writes completed, their bytes and
   // summed latency (submit to durable completion), failures, times it was
   // full (proposals refused), checkpoints (segments released after LMDB

@@ -30,6 +30,10 @@ void add_shard_counters(const ShardMetrics& s, MetricsSnapshot& m) {
   m.heartbeats_coalesced += read_counter(s.heartbeats_coalesced);
   m.frames_sent += read_counter(s.frames_sent);
   m.groups_quiesced += read_counter(s.groups_quiesced);
+  for (size_t i = 0; i < ShardMetrics::kPeerSlots; ++i) {
+    m.peer_messages_sent[i] += read_counter(s.peer_messages_sent[i]);
+    m.peer_frames_sent[i] += read_counter(s.peer_frames_sent[i]);
+  }
   m.journal_writes += read_counter(s.journal_writes);
   m.journal_bytes += read_counter(s.journal_bytes);
   m.journal_write_us += read_counter(s.journal_write_us);
@@ -148,6 +152,19 @@ void render_counters(const MetricsSnapshot& m, std::string& out) {
   append_counter(out, "liveness_beats_total",
                  "Node-level liveness beats sent (a tick in which nothing else went to a peer).",
                  m.liveness_beats);
+  // Per peer (only the peers anything was sent to).
+  auto per_peer = [&](const char* name, const char* help,
+                      const std::array<uint64_t, ShardMetrics::kPeerSlots>& v) {
+    append_help_type(out, name, help, "counter");
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] != 0) absl::StrAppend(&out, "ringraft_", name, "{peer=\"", i, "\"} ", v[i], "\n");
+    }
+  };
+  per_peer("peer_messages_sent_total", "Raft messages sent to each peer node (id < 16).",
+           m.peer_messages_sent);
+  per_peer("peer_frames_sent_total",
+           "Frames sent to each peer node (id < 16): Raft message batches and liveness beats.",
+           m.peer_frames_sent);
   append_counter(out, "bad_frames_total",
                  "Frames rejected (garbage, too large, checksum, verifier).", m.bad_frames);
   append_counter(out, "handshake_timeouts_total",

@@ -36,7 +36,9 @@ struct MetricsSnapshot {
   uint64_t liveness_beats = 0;
   uint64_t heartbeats_coalesced = 0;
   uint64_t frames_sent = 0;
-  uint64_t groups_quiesced = 0;  // Gauge.
+  uint64_t groups_quiesced = 0;                                         // Gauge.
+  std::array<uint64_t, ShardMetrics::kPeerSlots> peer_messages_sent{};  // By node id.
+  std::array<uint64_t, ShardMetrics::kPeerSlots> peer_frames_sent{};
   uint64_t journal_writes = 0;
   uint64_t journal_bytes = 0;
   uint64_t journal_write_us = 0;

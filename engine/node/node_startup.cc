@@ -268,11 +268,22 @@ absl::Status NodeImpl::open_groups(ShardRuntime& rt) {
     if (shard_of(g) == rt.shard_id()) groups.insert(g);
   }
   for (GroupId g : rt.env().hosted_groups()) groups.insert(g);
+  std::vector<GroupId> open;
+  std::vector<GroupId> configured;
   for (GroupId g : groups) {
     if (rt.removed(g)) {
       spdlog::info("group {} was removed from this node: not opened", g);
       continue;
     }
+    open.push_back(g);
+    if (std::find(config.groups.begin(), config.groups.end(), g) != config.groups.end()) {
+      configured.push_back(g);
+    }
+  }
+  // The fresh configured groups' static peer lists in a few commits, not
+  // one each; a group created at runtime has its members in its log.
+  if (auto st = rt.bootstrap_groups(configured, config.peers); !st.ok()) return st;
+  for (GroupId g : open) {
     std::unique_ptr<StateMachine> fsm = make_state_machine(g);
     if (fsm == nullptr) {
       return absl::InvalidArgumentError(
@@ -280,10 +291,10 @@ absl::Status NodeImpl::open_groups(ShardRuntime& rt) {
     }
     // Groups write the static peer list only into a log that is still
     // empty; a group created at runtime has its members in its log.
-    const bool configured =
+    const bool listed =
         std::find(config.groups.begin(), config.groups.end(), g) != config.groups.end();
     if (auto st =
-            rt.open_group(g, std::move(fsm), configured ? config.peers : std::vector<PeerConfig>{});
+            rt.open_group(g, std::move(fsm), listed ? config.peers : std::vector<PeerConfig>{});
         !st.ok()) {
       return st;
     }

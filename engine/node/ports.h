@@ -38,6 +38,14 @@ class GroupLog : public LogStorage {
   virtual void appending(const std::vector<Entry>& entries) { (void)entries; }
 };
 
+// The first writes of a group without durable state (a static cluster's
+// bootstrap): its entries and hard state.
+struct GroupBootstrap {
+  GroupId group = 0;
+  std::vector<Entry> entries;
+  HardState hard_state;
+};
+
 // The durable log of the groups of one shard. Writes go into the open
 // batch; a batch becomes durable as a whole, in sequence order, and the
 // owner of the writer then calls Group::on_durable(seq) with the newest
@@ -54,6 +62,17 @@ class LogWriter {
   // state, and returns once they are durable. Only while opening a group.
   virtual absl::Status bootstrap(GroupId group, const std::vector<Entry>& entries,
                                  const HardState& hs) = 0;
+  // The same for many groups at once, before they are opened: every one is
+  // durable when it returns. An implementation may write them in a few
+  // transactions (never splitting one group's writes), so that opening
+  // thousands of fresh groups costs a few syncs, not one per group; after a
+  // failure (or a crash) a group is either wholly bootstrapped or untouched.
+  virtual absl::Status bootstrap_groups(const std::vector<GroupBootstrap>& groups) {
+    for (const GroupBootstrap& b : groups) {
+      if (auto s = bootstrap(b.group, b.entries, b.hard_state); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
 
   // Sequence number of the open batch; every earlier one was submitted.
   virtual uint64_t open_seq() const = 0;

@@ -58,6 +58,12 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   ShardRuntime(const ShardRuntime&) = delete;
   ShardRuntime& operator=(const ShardRuntime&) = delete;
 
+  // Writes the static peer list into every group of `groups` that has no
+  // durable state yet, all together in a few synced transactions
+  // (LogWriter::bootstrap_groups) instead of one commit per group: call it
+  // before opening them. Shard thread, before start().
+  absl::Status bootstrap_groups(const std::vector<GroupId>& groups,
+                                const std::vector<PeerConfig>& bootstrap);
   // Opens a group this shard hosts: before start() for the configured and
   // stored ones, or at runtime (create_group). Shard thread.
   absl::Status open_group(GroupId group, std::unique_ptr<StateMachine> fsm,
@@ -172,6 +178,9 @@ class ShardRuntime final : public Outbox, public SnapshotStore {
   std::unique_ptr<net::Timer> tick_timer_;
 
   absl::flat_hash_set<Group*> dirty_;
+  // Groups with a write not yet durable or a failure to clear
+  // (Group::awaits_durable): the only ones a storage completion visits.
+  absl::flat_hash_set<Group*> awaiting_durable_;
   bool process_scheduled_ = false;
   // The groups ticked: all but the quiesced ones (Group::quiesced).
   absl::flat_hash_set<Group*> active_;

@@ -81,6 +81,34 @@ uint64_t WritePipeline::remove_group(GroupId group) {
   return open_seq_;
 }
 
+absl::Status WritePipeline::bootstrap_groups(const std::vector<GroupBootstrap>& groups) {
+  // A few synchronous LMDB transactions, not one per group: a group's
+  // writes always go in one of them, so a crash between two leaves every
+  // group either bootstrapped or still empty (bootstrapped at the next open).
+  storage::WriteBatch batch;
+  size_t in_batch = 0;
+  auto commit = [&]() -> absl::Status {
+    if (in_batch == 0) return absl::OkStatus();
+    absl::Status s = env_.write(batch);  // Synced before it returns.
+    batch.clear();
+    in_batch = 0;
+    return s;
+  };
+  for (const GroupBootstrap& b : groups) {
+    batch.append(b.group, b.entries);
+    batch.set_hard_state(b.group, b.hard_state);
+    if (++in_batch == kBootstrapGroupsPerCommit) {
+      if (auto s = commit(); !s.ok()) return s;
+    }
+  }
+  if (auto s = commit(); !s.ok()) return s;
+  for (const GroupBootstrap& b : groups) {
+    auto it = logs_->find(b.group);
+    if (it != logs_->end()) it->second->reload();
+  }
+  return absl::OkStatus();
+}
+
 void WritePipeline::append(GroupId group, const std::vector<Entry>& entries) {
   open_urgent_ = true;
   open_batch_.append(group, entries);

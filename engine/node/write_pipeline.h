@@ -97,6 +97,9 @@ class WritePipeline final : public LogWriter {
   std::unique_ptr<GroupLog> open_log(GroupId group, const ConfState& initial) override;
   absl::Status bootstrap(GroupId group, const std::vector<Entry>& entries,
                          const HardState& hs) override;
+  // In transactions of at most kBootstrapGroupsPerCommit groups, each synced.
+  absl::Status bootstrap_groups(const std::vector<GroupBootstrap>& groups) override;
+  static constexpr size_t kBootstrapGroupsPerCommit = 4096;
   uint64_t open_seq() const override { return open_seq_; }
   void append(GroupId group, const std::vector<Entry>& entries) override;
   void set_hard_state(GroupId group, const HardState& hs) override;
