@@ -90,14 +90,16 @@ WritePipeline::Callbacks ShardRuntime::pipeline_callbacks() {
     // batch (a lazy commit index is one) was most of their cost, and even
     // looking at each one costs ~1 ms per batch at 10,000 groups. So the
     // groups that await one are kept aside (process_dirty, failed).
-    if (awaiting_durable_.empty()) return;
-    absl::flat_hash_set<Group*> awaiting = std::move(awaiting_durable_);
-    awaiting_durable_.clear();
-    for (Group* g : awaiting) {
-      g->on_durable(seq);
-      dirty_.insert(g);
-      if (g->awaits_durable()) awaiting_durable_.insert(g);
+    if (!awaiting_durable_.empty()) {
+      absl::flat_hash_set<Group*> awaiting = std::move(awaiting_durable_);
+      awaiting_durable_.clear();
+      for (Group* g : awaiting) {
+        g->on_durable(seq);
+        dirty_.insert(g);
+        if (g->awaits_durable()) awaiting_durable_.insert(g);
+      }
     }
+    // A removal is a write of no group's (the group is closed).
     if (!removals_.empty()) {
       std::vector<Removal> done;
       for (auto it = removals_.begin(); it != removals_.end();) {
@@ -268,6 +270,7 @@ void ShardRuntime::close_group(GroupId id) {
   }
   dirty_.erase(g.get());
   active_.erase(g.get());
+  awaiting_durable_.erase(g.get());
   promotion_asks_.erase(id);
   streams_.drop_group(id);
   g->set_close_reason(absl::StrCat("group ", id, " was removed from this node"));

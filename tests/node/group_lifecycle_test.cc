@@ -230,7 +230,8 @@ TEST(NodeGroupLifecycle, RemovalAnswersWaitingRequests) {
                        [&](absl::StatusOr<ProposeResult>) { answered.fetch_add(1); });
   }
   ASSERT_TRUE(c.node(1)->remove_group(kCreated).ok());
-  EXPECT_TRUE(eventually([&] { return answered.load() == 50; }));
+  EXPECT_TRUE(eventually([&] { return answered.load() == 50; }))
+      << answered.load() << " of 50 answered";
   EXPECT_EQ(c.node(1)->propose(kCreated, "x=1").status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(c.node(1)->propose(kStatic, "x=1").ok());
 }
