@@ -226,6 +226,11 @@ absl::Status NodeImpl::open_envs() {
 
 absl::Status NodeImpl::start_shards(StateMachineFactory factory) {
   const NodeConfig& config = context_.config;
+  // spdlog's registry (a function-local static inside the shared library)
+  // is built here, before the shard threads log: their first lines at once
+  // (bootstrap_groups) would otherwise race to construct it, which the C++
+  // guard makes safe but ThreadSanitizer, blind inside libspdlog, reports.
+  (void)spdlog::default_logger_raw();
   net::ShardOptions so;
   so.shard_count = config.shards;
   so.pin_to_cores = config.pin_shards;
