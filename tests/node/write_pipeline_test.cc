@@ -68,7 +68,13 @@ TEST(WritePipeline, ABatchLargerThanTheJournalBecomesDurableInParts) {
                                       "room only LMDB can free (metrics: journal full "
                                    << metrics.journal_full.load() << " times)";
   EXPECT_EQ(*durable, seq);
-  EXPECT_GE(metrics.journal_full.load(), 1u) << "the batch should not have fit at once";
+  // It could not have fit at once: more bytes went through the journal
+  // than it holds, in several records, so its room was reused while the
+  // batch was written. (Whether a record ever found the journal full
+  // depends on how fast LMDB freed room, so journal_full is not asserted:
+  // it was 0 in one loaded TSan run.)
+  EXPECT_GT(metrics.journal_bytes.load(), uint64_t{2 * (64 << 10)});
+  EXPECT_GE(metrics.journal_writes.load(), 3u);
   EXPECT_EQ(log->last_index(), 400u);
   auto back = log->entries(1, 401, UINT64_MAX);
   ASSERT_TRUE(back.ok()) << back.status();
