@@ -78,7 +78,7 @@ struct NodeStatus {
   NodeId lead_transferee = kNoNode;  // Leader transfer in progress, if any.
   ConfState conf_state;
   int randomized_election_timeout = 0;  // Ticks, in [election, 2*election).
-  bool quiesced = false;                 // Timers stopped (quiesce.cc).
+  bool quiesced = false;                // Timers stopped (quiesce.cc).
   std::vector<PeerStatus> progress;     // Leader only; sorted by id.
 };
 

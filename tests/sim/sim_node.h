@@ -199,8 +199,8 @@ struct Cluster::Node {
   // Which peers' nodes this node hears from (volatile), and its incarnation.
   std::unique_ptr<NodeLiveness> liveness;
   uint64_t incarnation = 0;
-  Index last_commit = 0;          // Highest commit index observed since the start.
-  HardState last_hard_state;      // The last one the driver handed out.
+  Index last_commit = 0;      // Highest commit index observed since the start.
+  HardState last_hard_state;  // The last one the driver handed out.
   // The state machine as the checks see it (volatile: reset at a crash).
   Index fsm_applied = 0;
   uint64_t fsm_hash = kGenesisHash;
