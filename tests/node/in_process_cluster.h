@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -104,5 +106,29 @@ class Cluster {
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<MapStateMachine*> fsms_;
 };
+
+// A counter or gauge of `node`'s metrics; a missing one fails the test.
+inline uint64_t metric(Node& node, const std::string& name) {
+  const std::string text = node.metrics_text();
+  std::optional<uint64_t> v = metric_value(text, name);
+  EXPECT_TRUE(v.has_value()) << name << " missing from\n" << text;
+  return v.value_or(0);
+}
+
+// Groups 1..groups each have a leader among `running` that all of them
+// agree on.
+inline bool every_group_led(Cluster& c, uint64_t groups, const std::vector<uint64_t>& running) {
+  for (GroupId g = 1; g <= groups; ++g) {
+    uint64_t seen = 0;
+    for (uint64_t id : running) {
+      auto l = c.node(id)->leader(g);
+      if (!l.ok() || l->leader_id == 0) return false;
+      if (seen != 0 && seen != l->leader_id) return false;
+      seen = l->leader_id;
+    }
+    if (std::find(running.begin(), running.end(), seen) == running.end()) return false;
+  }
+  return true;
+}
 
 }  // namespace raft::testing

@@ -21,22 +21,11 @@ namespace {
 
 using testing::Cluster;
 using testing::eventually;
+using testing::every_group_led;
+using testing::metric;
 
 constexpr int kGroups = 60;
 constexpr uint32_t kMargin = 1;
-
-std::optional<uint64_t> balance_metric_value(const std::string& text, const std::string& name) {
-  size_t at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return std::nullopt;
-  return std::stoull(text.substr(at + name.size() + 2));
-}
-
-uint64_t balance_metric(Node& node, const std::string& name) {
-  const std::string text = node.metrics_text();
-  std::optional<uint64_t> v = balance_metric_value(text, name);
-  EXPECT_TRUE(v.has_value()) << name << " missing from\n" << text;
-  return v.value_or(0);
-}
 
 void make_balance_cluster(Cluster& c, uint32_t quiesce_ticks, uint32_t shards = 1) {
   c.tweak = [quiesce_ticks, shards](NodeConfig& cfg) {
@@ -52,20 +41,6 @@ void make_balance_cluster(Cluster& c, uint32_t quiesce_ticks, uint32_t shards = 
   c.start_all();
 }
 
-bool every_group_led(Cluster& c, const std::vector<uint64_t>& running) {
-  for (GroupId g = 1; g <= kGroups; ++g) {
-    uint64_t seen = 0;
-    for (uint64_t id : running) {
-      auto l = c.node(id)->leader(g);
-      if (!l.ok() || l->leader_id == 0) return false;
-      if (seen != 0 && seen != l->leader_id) return false;
-      seen = l->leader_id;
-    }
-    if (std::find(running.begin(), running.end(), seen) == running.end()) return false;
-  }
-  return true;
-}
-
 // Moves the leadership of every group to node `to` (balance is off).
 void skew_to(Cluster& c, uint64_t to, const std::vector<uint64_t>& running) {
   for (GroupId g = 1; g <= kGroups; ++g) {
@@ -78,7 +53,7 @@ void skew_to(Cluster& c, uint64_t to, const std::vector<uint64_t>& running) {
         << g;
   }
   ASSERT_TRUE(eventually(
-      [&] { return c.node(to)->groups_led() == kGroups && every_group_led(c, running); }));
+      [&] { return c.node(to)->groups_led() == kGroups && every_group_led(c, kGroups, running); }));
 }
 
 std::string leaders_line(Cluster& c, const std::vector<uint64_t>& running) {
@@ -96,12 +71,12 @@ bool balanced(Cluster& c, const std::vector<uint64_t>& running) {
     if (led > share + kMargin) return false;
     total += led;
   }
-  return total == kGroups && every_group_led(c, running);
+  return total == kGroups && every_group_led(c, kGroups, running);
 }
 
 uint64_t transfers(Cluster& c, const std::vector<uint64_t>& running, const char* name) {
   uint64_t sum = 0;
-  for (uint64_t id : running) sum += balance_metric(*c.node(id), name);
+  for (uint64_t id : running) sum += metric(*c.node(id), name);
   return sum;
 }
 
@@ -124,8 +99,7 @@ void balance_and_settle(Cluster& c, const std::vector<uint64_t>& running) {
               leaders_line(c, running).c_str());
   // At least the excess of node 1 moved (60 -> its share + margin).
   const uint64_t share = (kGroups + running.size() - 1) / running.size();
-  EXPECT_GE(balance_metric(*c.node(1), "ringraft_balance_transfers_total"),
-            kGroups - share - kMargin);
+  EXPECT_GE(metric(*c.node(1), "ringraft_balance_transfers_total"), kGroups - share - kMargin);
   // Settled: over 30 balance periods (300 ms at 10 ms ticks; a second of
   // wall time here) nothing more moves and the counts stay within the margin.
   const uint64_t before = transfers(c, running, "ringraft_balance_transfers_total");
@@ -142,21 +116,21 @@ void balance_and_settle(Cluster& c, const std::vector<uint64_t>& running) {
 TEST(NodeLeaderBalance, ASkewIsSpreadWithinTheMarginAndStaysSo) {
   Cluster c(3, "balance-skew");
   make_balance_cluster(c, /*quiesce_ticks=*/0);
-  ASSERT_TRUE(eventually([&] { return every_group_led(c, {1, 2, 3}); }));
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, kGroups, {1, 2, 3}); }));
   skew_to(c, 1, {1, 2, 3});
   // Off: the skew stays, and nothing was started by the balancer.
   EXPECT_EQ(transfers(c, {1, 2, 3}, "ringraft_balance_transfers_total"), 0u);
-  EXPECT_EQ(balance_metric(*c.node(1), "ringraft_leader_balance"), 0u);
+  EXPECT_EQ(metric(*c.node(1), "ringraft_leader_balance"), 0u);
   EXPECT_NE(c.node(1)->status_json().find("\"leader_balance\":false"), std::string::npos);
   EXPECT_EQ(c.node(1)->groups_led(), uint64_t{kGroups});
 
   balance_and_settle(c, {1, 2, 3});
-  EXPECT_EQ(balance_metric(*c.node(1), "ringraft_leader_balance"), 1u);
+  EXPECT_EQ(metric(*c.node(1), "ringraft_leader_balance"), 1u);
   const std::string status = c.node(2)->status_json();
   EXPECT_NE(status.find("\"leader_balance\":true"), std::string::npos) << status.substr(0, 200);
   EXPECT_NE(status.find(absl::StrCat("\"leaders\":", c.node(2)->groups_led())), std::string::npos)
       << status.substr(0, 200);
-  EXPECT_EQ(balance_metric(*c.node(2), "ringraft_groups_led"), c.node(2)->groups_led());
+  EXPECT_EQ(metric(*c.node(2), "ringraft_groups_led"), c.node(2)->groups_led());
   std::printf(
       "transfers: %llu started, %llu failed\n",
       static_cast<unsigned long long>(transfers(c, {1, 2, 3}, "ringraft_balance_transfers_total")),
@@ -174,11 +148,11 @@ TEST(NodeLeaderBalance, ASkewIsSpreadWithinTheMarginAndStaysSo) {
 TEST(NodeLeaderBalance, QuiescedGroupsAreWokenAndBalanced) {
   Cluster c(3, "balance-quiesced");
   make_balance_cluster(c, /*quiesce_ticks=*/10);
-  ASSERT_TRUE(eventually([&] { return every_group_led(c, {1, 2, 3}); }));
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, kGroups, {1, 2, 3}); }));
   skew_to(c, 1, {1, 2, 3});
   auto all_quiesced = [&] {
     for (uint64_t id : {1, 2, 3}) {
-      if (balance_metric(*c.node(id), "ringraft_groups_quiesced") != kGroups) return false;
+      if (metric(*c.node(id), "ringraft_groups_quiesced") != kGroups) return false;
     }
     return true;
   };
@@ -200,7 +174,7 @@ TEST(NodeLeaderBalance, QuiescedGroupsAreWokenAndBalanced) {
 TEST(NodeLeaderBalance, GroupsOnSeveralShardsAreBalancedToo) {
   Cluster c(3, "balance-shards");
   make_balance_cluster(c, /*quiesce_ticks=*/10, /*shards=*/2);
-  ASSERT_TRUE(eventually([&] { return every_group_led(c, {1, 2, 3}); }));
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, kGroups, {1, 2, 3}); }));
   skew_to(c, 1, {1, 2, 3});
   balance_and_settle(c, {1, 2, 3});
 }
@@ -208,7 +182,7 @@ TEST(NodeLeaderBalance, GroupsOnSeveralShardsAreBalancedToo) {
 TEST(NodeLeaderBalance, ANodeDownIsNeverATarget) {
   Cluster c(3, "balance-down");
   make_balance_cluster(c, /*quiesce_ticks=*/10);
-  ASSERT_TRUE(eventually([&] { return every_group_led(c, {1, 2, 3}); }));
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, kGroups, {1, 2, 3}); }));
   skew_to(c, 1, {1, 2, 3});
   c.stop(3);
   // Share over the two live nodes: 30 each (within the margin: 31).

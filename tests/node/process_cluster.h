@@ -99,19 +99,6 @@ inline std::set<uint64_t> json_ids(const std::string& json, const std::string& k
   return out;
 }
 
-// The value of a counter line "name value" in Prometheus text.
-inline std::optional<uint64_t> metric_value(const std::string& text, const std::string& name) {
-  std::stringstream ss(text);
-  std::string line;
-  while (std::getline(ss, line)) {
-    if (line.rfind(name + " ", 0) == 0) {
-      uint64_t v = 0;
-      if (absl::SimpleAtoi(line.substr(name.size() + 1), &v)) return v;
-    }
-  }
-  return std::nullopt;
-}
-
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) return "";

@@ -16,21 +16,10 @@ namespace {
 
 using testing::Cluster;
 using testing::eventually;
+using testing::every_group_led;
+using testing::metric;
 
 constexpr int kGroups = 24;
-
-std::optional<uint64_t> metric_value(const std::string& text, const std::string& name) {
-  size_t at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return std::nullopt;
-  return std::stoull(text.substr(at + name.size() + 2));
-}
-
-uint64_t metric(Node& node, const std::string& name) {
-  const std::string text = node.metrics_text();
-  std::optional<uint64_t> v = metric_value(text, name);
-  EXPECT_TRUE(v.has_value()) << name << " missing from\n" << text;
-  return v.value_or(0);
-}
 
 void make_cluster(Cluster& c, uint32_t quiesce_ticks = 10) {
   c.tweak = [quiesce_ticks](NodeConfig& cfg) {
@@ -39,21 +28,6 @@ void make_cluster(Cluster& c, uint32_t quiesce_ticks = 10) {
     cfg.quiesce_ticks = quiesce_ticks;
   };
   c.start_all();
-}
-
-// Every group has a leader that the running nodes agree on.
-bool all_groups_led(Cluster& c, const std::vector<uint64_t>& running) {
-  for (GroupId g = 1; g <= kGroups; ++g) {
-    uint64_t seen = 0;
-    for (uint64_t id : running) {
-      auto l = c.node(id)->leader(g);
-      if (!l.ok() || l->leader_id == 0) return false;
-      if (seen != 0 && seen != l->leader_id) return false;
-      seen = l->leader_id;
-    }
-    if (std::find(running.begin(), running.end(), seen) == running.end()) return false;
-  }
-  return true;
 }
 
 bool all_quiesced(Cluster& c, const std::vector<uint64_t>& running) {
@@ -74,7 +48,7 @@ void write_all(Cluster& c, uint64_t at, const std::string& tag) {
 TEST(NodeQuiesce, IdleGroupsStopSendingAndWakeForAProposal) {
   Cluster c(3, "quiesce-idle");
   make_cluster(c);
-  ASSERT_TRUE(eventually([&] { return all_groups_led(c, {1, 2, 3}); }));
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, kGroups, {1, 2, 3}); }));
   write_all(c, 1, "a");
   ASSERT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); })) << c.node(1)->metrics_text();
   // Quiesced: over 50 ticks (500 ms) no Raft message at all, only beats.
@@ -113,7 +87,7 @@ TEST(NodeQuiesce, IdleGroupsStopSendingAndWakeForAProposal) {
 TEST(NodeQuiesce, HeartbeatsOfActiveGroupsTravelCoalesced) {
   Cluster c(3, "quiesce-off-coalesced");
   make_cluster(c, /*quiesce_ticks=*/0);
-  ASSERT_TRUE(eventually([&] { return all_groups_led(c, {1, 2, 3}); }));
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, kGroups, {1, 2, 3}); }));
   write_all(c, 1, "a");
   Node& n = *c.node(1);
   const uint64_t messages = metric(n, "ringraft_raft_messages_sent_total");
@@ -137,7 +111,7 @@ TEST(NodeQuiesce, HeartbeatsOfActiveGroupsTravelCoalesced) {
 TEST(NodeQuiesce, ALeaderKilledWhileQuiescedIsReplacedInEveryGroup) {
   Cluster c(3, "quiesce-kill");
   make_cluster(c);
-  ASSERT_TRUE(eventually([&] { return all_groups_led(c, {1, 2, 3}); }));
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, kGroups, {1, 2, 3}); }));
   write_all(c, 1, "a");
   ASSERT_TRUE(eventually([&] { return all_quiesced(c, {1, 2, 3}); }));
   // Node 1 leads some groups (leadership spreads by election timing); put
@@ -155,7 +129,11 @@ TEST(NodeQuiesce, ALeaderKilledWhileQuiescedIsReplacedInEveryGroup) {
   // Followers stop hearing node 1 within an election timeout (20 ticks,
   // 200 ms) and elect within the random part of the next: well inside 5 s
   // even on a loaded machine.
-  ASSERT_TRUE(eventually([&] { return all_groups_led(c, {2, 3}); }, std::chrono::seconds(5)));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return every_group_led(c, kGroups, {2, 3});
+      },
+      std::chrono::seconds(5)));
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - killed_at);
   std::printf("all %d groups re-led %lld ms after the kill\n", kGroups,
@@ -165,7 +143,7 @@ TEST(NodeQuiesce, ALeaderKilledWhileQuiescedIsReplacedInEveryGroup) {
   // Node 1 comes back: it learns the new leaders, catches up, and the
   // groups quiesce again on all three nodes.
   c.start(1);
-  ASSERT_TRUE(eventually([&] { return all_groups_led(c, {1, 2, 3}); }));
+  ASSERT_TRUE(eventually([&] { return every_group_led(c, kGroups, {1, 2, 3}); }));
   ASSERT_TRUE(eventually([&] {
     for (GroupId g = 1; g <= kGroups; ++g) {
       auto v = c.node(1)->read(g, absl::StrCat("k", g), ReadConsistency::kStale);

@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <optional>
+#include <sstream>
 
 #include <chrono>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/node/state_machine.h"
 
@@ -133,5 +136,18 @@ class MapStateMachine : public StateMachine {
   uint64_t applies_ = 0;
   uint64_t restores_ = 0;
 };
+
+// The value of a counter line "name value" in Prometheus text.
+inline std::optional<uint64_t> metric_value(const std::string& text, const std::string& name) {
+  std::stringstream ss(text);
+  std::string line;
+  while (std::getline(ss, line)) {
+    if (line.rfind(name + " ", 0) == 0) {
+      uint64_t v = 0;
+      if (absl::SimpleAtoi(line.substr(name.size() + 1), &v)) return v;
+    }
+  }
+  return std::nullopt;
+}
 
 }  // namespace raft::testing
